@@ -1,0 +1,70 @@
+import { z } from "zod";
+import { hostName, port } from "./fields";
+
+/** Fields that carry secrets; they are wrapped as Pulumi secrets and never printed. */
+export const SECRET_FIELDS = ["privateKey", "passphrase", "password"] as const;
+
+const endpoint = {
+  host: hostName.describe("Host name or IP address of the SSH server."),
+  port: port.default(22).describe("SSH port."),
+  user: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, { message: "not a valid user name" })
+    .default("root")
+    .describe("User to log in as."),
+  privateKey: z.string().optional().describe("PEM/OpenSSH private key (secret)."),
+  passphrase: z.string().optional().describe("Passphrase of the private key (secret)."),
+  password: z.string().optional().describe("Password (secret)."),
+  agent: z.string().optional().describe("Path of an ssh-agent socket, e.g. the value of SSH_AUTH_SOCK."),
+  hostKey: z
+    .string()
+    .optional()
+    .describe(
+      'Pinned host key: a public key line ("ssh-ed25519 AAAA...") or a fingerprint ("SHA256:..."). ' +
+        "Without it the key must be in knownHostsFile.",
+    ),
+  knownHostsFile: z
+    .string()
+    .optional()
+    .describe("known_hosts file used when hostKey is not set; default ~/.ssh/known_hosts."),
+  insecureSkipHostKeyCheck: z
+    .boolean()
+    .default(false)
+    .describe("Accept any host key. Insecure: anyone on the path can impersonate the host."),
+};
+
+export const jumpHost = z.object(endpoint);
+
+export const connection = z
+  .object({
+    ...endpoint,
+    sudo: z.boolean().default(false).describe("Run commands through `sudo -n` (for a non-root user)."),
+    proxy: jumpHost.optional().describe("A jump host to reach the target through."),
+    maxSessions: z
+      .number()
+      .int()
+      .min(1)
+      .max(8)
+      .default(2)
+      .describe("Remote shells opened at most on the one shared connection to this host."),
+    commandTimeout: z
+      .number()
+      .int()
+      .min(1)
+      .max(3600)
+      .default(60)
+      .describe("Seconds one command may take before it is abandoned and its shell closed."),
+  })
+  .describe("How to reach the host over SSH. Credentials are stored as secrets.");
+
+export type Connection = z.infer<typeof connection>;
+export type JumpHost = z.infer<typeof jumpHost>;
+
+/** The identity of a target: a change here replaces resources; a change of credentials does not. */
+export function targetIdentity(c: Pick<Connection, "host">): string {
+  return c.host;
+}
+
+export function targetLabel(c: Pick<Connection, "user" | "host" | "port">): string {
+  return `${c.user}@${c.host}:${c.port}`;
+}

@@ -1,0 +1,45 @@
+import type { CommandResult } from "./host";
+
+export type ConnectionFailure =
+  | "unreachable"
+  | "auth-failed"
+  | "host-key-unknown"
+  | "host-key-mismatch"
+  | "sudo-failed"
+  | "timeout"
+  | "connection-lost";
+
+/** The SSH side failed; `failure` says which way, the message says what to do about it. */
+export class ConnectionError extends Error {
+  constructor(
+    readonly failure: ConnectionFailure,
+    readonly target: string,
+    detail: string,
+  ) {
+    super(`${target}: ${failure}: ${detail}`);
+    this.name = "ConnectionError";
+  }
+}
+
+/** A remote command exited non-zero. Carries the command, exit code and stderr; never credentials. */
+export class CommandFailedError extends Error {
+  constructor(
+    readonly target: string,
+    readonly result: CommandResult,
+  ) {
+    const stderr = result.stderr.trim() || result.stdout.trim() || "(no output)";
+    super(`${target}: command failed (exit ${result.exitCode}): ${result.command}\n${stderr}`);
+    this.name = "CommandFailedError";
+  }
+}
+
+/** The object a create would make is already there and adopt is off. */
+export class AlreadyExistsError extends Error {
+  constructor(target: string, what: string) {
+    super(
+      `${target}: ${what} already exists. Set \`adopt: true\` on the resource to take it over ` +
+        `(Pulumi's import does not work for dynamic resources), or remove it from the host.`,
+    );
+    this.name = "AlreadyExistsError";
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Validated building blocks shared by every resource kind. A value that passes these can be
+ * handed to the shell quoting function; none of them may start with "-" (it would become an option).
+ */
+import { isIP } from "node:net";
+import { z } from "zod";
+
+const IFNAMSIZ = 15;
+
+export const interfaceName = z
+  .string()
+  .refine((s) => /^[A-Za-z0-9_.@+-]+$/.test(s) && !s.startsWith("-") && s !== "." && s !== "..", {
+    message: "an interface name may use letters, digits and _ . @ + - (not first), no spaces, '/' or ':'",
+  })
+  .refine((s) => Buffer.byteLength(s) <= IFNAMSIZ, { message: `an interface name is at most ${IFNAMSIZ} bytes` });
+
+export const namespaceName = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((s) => /^[A-Za-z0-9_.@+-]+$/.test(s) && !s.startsWith("-") && s !== "." && s !== "..", {
+    message: "a namespace name must be a plain file name: letters, digits and _ . @ + - (not first)",
+  });
+
+export const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: "not an IPv4 or IPv6 address" });
+
+export interface Cidr {
+  address: string;
+  prefix: number;
+  family: 4 | 6;
+}
+
+/** "10.0.0.1/24" → parts, or undefined when it is not an address with a prefix length. */
+export function parseCidr(value: string): Cidr | undefined {
+  const slash = value.indexOf("/");
+  if (slash < 0) return undefined;
+  const address = value.slice(0, slash);
+  const prefixText = value.slice(slash + 1);
+  const family = isIP(address);
+  if (family === 0 || !/^\d{1,3}$/.test(prefixText)) return undefined;
+  const prefix = Number(prefixText);
+  if (prefix > (family === 4 ? 32 : 128)) return undefined;
+  return { address, prefix, family: family as 4 | 6 };
+}
+
+/** An address with its prefix length; a bare address would become a /32 with no connected route. */
+export const cidr = z.string().refine((s) => parseCidr(s) !== undefined, {
+  message: "needs an address with a prefix length, e.g. 192.168.15.1/24 (a bare address becomes a /32)",
+});
+
+/** A network: host bits must be zero, as the kernel's routing table and iptables store it. */
+export const networkCidr = cidr.refine((s) => isNetworkAddress(parseCidr(s)!), {
+  message: "host bits must be zero (e.g. 192.168.15.0/24, not 192.168.15.1/24)",
+});
+
+export const port = z.number().int().min(1).max(65535);
+
+export function isNetworkAddress(c: Cidr): boolean {
+  const bits = addressBits(c.address);
+  const hostBits = c.family === 4 ? 32 - c.prefix : 128 - c.prefix;
+  return hostBits === 0 || bits % (1n << BigInt(hostBits)) === 0n;
+}
+
+function addressBits(address: string): bigint {
+  if (isIP(address) === 4) return address.split(".").reduce((acc, octet) => (acc << 8n) | BigInt(octet), 0n);
+  const groups = (part: string) =>
+    part
+      .split(":")
+      .filter((g) => g !== "")
+      .flatMap((g) => {
+        if (!g.includes(".")) return [BigInt(`0x${g}`)];
+        const v4 = addressBits(g);
+        return [v4 >> 16n, v4 & 0xffffn];
+      });
+  const [head, tail] = address.split("::");
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const all = [...left, ...Array(8 - left.length - right.length).fill(0n), ...right];
+  return all.reduce((acc, g) => (acc << 16n) | g, 0n);
+}
+
+/** A host name or IP address for SSH; never an option-like string. */
+export const hostName = z
+  .string()
+  .refine((s) => isIP(s) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(s), {
+    message: "must be an IP address or a DNS host name",
+  });

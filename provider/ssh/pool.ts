@@ -1,0 +1,159 @@
+/**
+ * One SSH connection per target for the whole provider process, shared by every resource of a
+ * `pulumi up`. Commands queue for a few long-lived remote shells on that connection; the count never
+ * exceeds `maxSessions`, and drops to what the server accepts when it refuses another channel.
+ * Lives in the installed package, never in serialized provider state.
+ */
+import { createHash } from "node:crypto";
+import type { Connection } from "../connection";
+import { targetLabel } from "../connection";
+import { CommandFailedError, ConnectionError } from "../errors";
+import type { Argv, CommandResult, Host, RunOptions } from "../host";
+import { shellLine } from "../shell";
+import { dial, Dialed } from "./client";
+import { RemoteShell, ShellClosedError, ShellTimeoutError } from "./remoteShell";
+
+const IDLE_CLOSE_MS = 30_000;
+const SHELL_START_TIMEOUT_MS = 20_000;
+
+interface Job {
+  line: string;
+  resolve(result: CommandResult): void;
+  reject(err: Error): void;
+}
+
+class Target implements Host {
+  readonly label: string;
+  private dialed?: Promise<Dialed>;
+  private readonly shells = new Set<RemoteShell>();
+  private idle: RemoteShell[] = [];
+  private queue: Job[] = [];
+  private opening = 0;
+  private maxShells: number;
+  private idleTimer?: NodeJS.Timeout;
+
+  constructor(private readonly connection: Connection) {
+    this.label = targetLabel(connection);
+    this.maxShells = connection.maxSessions;
+  }
+
+  async run(argv: Argv, options: RunOptions = {}): Promise<CommandResult> {
+    const line = shellLine(argv);
+    const result = await new Promise<CommandResult>((resolve, reject) => {
+      this.queue.push({ line, resolve, reject });
+      this.pump();
+    });
+    if (result.exitCode !== 0 && !options.allowFailure) throw new CommandFailedError(this.label, result);
+    return result;
+  }
+
+  close(): void {
+    clearTimeout(this.idleTimer);
+    for (const shell of this.shells) shell.close();
+    this.shells.clear();
+    this.idle = [];
+    const dialed = this.dialed;
+    this.dialed = undefined;
+    dialed?.then((d) => d.close(), () => undefined);
+  }
+
+  private pump(): void {
+    clearTimeout(this.idleTimer);
+    while (this.queue.length > 0 && this.idle.length > 0) this.dispatch(this.idle.pop()!, this.queue.shift()!);
+    if (this.queue.length > this.opening && this.shells.size + this.opening < this.maxShells) void this.openShell();
+    if (this.queue.length === 0 && this.idle.length === this.shells.size && this.opening === 0) {
+      this.idleTimer = setTimeout(() => this.close(), IDLE_CLOSE_MS);
+      this.idleTimer.unref();
+    }
+  }
+
+  private dispatch(shell: RemoteShell, job: Job): void {
+    const started = Date.now();
+    shell.run(job.line, this.connection.commandTimeout * 1000).then(
+      (out) => {
+        this.idle.push(shell);
+        job.resolve({ command: job.line, durationMs: Date.now() - started, ...out });
+        this.pump();
+      },
+      (err) => {
+        this.shells.delete(shell);
+        job.reject(this.explain(err, job.line));
+        this.pump();
+      },
+    );
+  }
+
+  private explain(err: unknown, line: string): Error {
+    if (err instanceof ShellTimeoutError) {
+      return new ConnectionError("timeout", this.label, `${err.message} for: ${line} (its shell was closed)`);
+    }
+    if (err instanceof ShellClosedError) {
+      return new ConnectionError("connection-lost", this.label, `the connection dropped while running: ${line}; its effect is unknown`);
+    }
+    return err as Error;
+  }
+
+  private async openShell(): Promise<void> {
+    this.opening++;
+    try {
+      const dialed = await this.connect();
+      const channel = await dialed.exec(this.connection.sudo ? "sudo -n /bin/sh" : "/bin/sh");
+      const shell = await RemoteShell.open(channel, SHELL_START_TIMEOUT_MS).catch((err) => {
+        if (err instanceof ShellClosedError && this.connection.sudo) {
+          throw new ConnectionError("sudo-failed", this.label, `\`sudo -n /bin/sh\` did not start: ${err.stderr || "no output"}`);
+        }
+        throw err instanceof ShellClosedError ? new ConnectionError("connection-lost", this.label, "the remote shell exited at once") : err;
+      });
+      this.shells.add(shell);
+      this.idle.push(shell);
+    } catch (err) {
+      if (this.shells.size > 0 && err instanceof ConnectionError && err.failure === "unreachable") {
+        // The server refused one more channel (MaxSessions): keep queueing on the shells we have.
+        this.maxShells = this.shells.size;
+      } else if (this.shells.size === 0 && this.opening === 1) {
+        for (const job of this.queue.splice(0)) job.reject(err as Error);
+      }
+    } finally {
+      this.opening--;
+      this.pump();
+    }
+  }
+
+  private connect(): Promise<Dialed> {
+    if (!this.dialed) {
+      const dialed = dial(this.connection);
+      this.dialed = dialed;
+      dialed.then(
+        (d) =>
+          d.onClose(() => {
+            if (this.dialed === dialed) this.dialed = undefined;
+            for (const shell of this.shells) shell.close();
+            this.shells.clear();
+            this.idle = [];
+          }),
+        () => {
+          if (this.dialed === dialed) this.dialed = undefined;
+        },
+      );
+    }
+    return this.dialed;
+  }
+}
+
+const targets = new Map<string, Target>();
+
+/** The shared host for a connection; same settings and credentials, same connection. */
+export function hostFor(connection: Connection): Host {
+  const key = createHash("sha256").update(JSON.stringify(connection)).digest("hex");
+  let target = targets.get(key);
+  if (!target) {
+    target = new Target(connection);
+    targets.set(key, target);
+  }
+  return target;
+}
+
+export function closeAllHosts(): void {
+  for (const target of targets.values()) target.close();
+  targets.clear();
+}

@@ -1,0 +1,279 @@
+/**
+ * Throwaway SSH hosts on this machine. Each host is a network namespace with its own mount
+ * namespace (a private tmpfs on /run, so `ip netns` on one host is invisible to the others) and its
+ * own OpenSSH server, plugged into a bridge that only this lab adds to the machine's namespace, with
+ * an address from 198.18.0.0/15 (the benchmarking range) and no default route. Nothing else on the
+ * machine is touched; `destroy` removes all of it, and an exit hook does so if a run dies.
+ */
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const SUDO_USER = "pntsudo";
+export const PLAIN_USER = "pntplain";
+export const USER_PASSWORD = "lab-password-Ω";
+
+export interface TestHost {
+  index: number;
+  address: string;
+  /** "ssh-ed25519 AAAA..." as the host presents it. */
+  hostKey: string;
+  /** Runs argv inside the host (its network and mount namespaces) and returns stdout. */
+  sh(argv: string[], options?: { allowFailure?: boolean; timeoutMs?: number }): string;
+  /** Starts a long-running process inside the host; it is killed on destroy. */
+  spawn(argv: string[]): ChildProcess;
+  /** A root connection that pins the host key. */
+  connection(extra?: Record<string, unknown>): Record<string, unknown> & { host: string };
+  pid: number;
+}
+
+function run(argv: string[], options: { allowFailure?: boolean; timeoutMs?: number } = {}): string {
+  try {
+    return execFileSync(argv[0], argv.slice(1), {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: options.timeoutMs ?? 30_000,
+    });
+  } catch (err) {
+    if (options.allowFailure) return (err as { stdout?: string }).stdout ?? "";
+    const e = err as { stderr?: string; status?: number };
+    throw new Error(`test host command failed (${e.status}): ${argv.join(" ")}\n${e.stderr ?? ""}`);
+  }
+}
+
+function usedRanges(): string {
+  return run(["ip", "-j", "addr"]) + run(["ip", "-j", "route", "show", "table", "all"]);
+}
+
+async function waitForPort(address: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: address, port, timeout: 500 });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+      socket.once("timeout", () => {
+        socket.destroy();
+        resolve(false);
+      });
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`sshd on ${address}:${port} did not come up`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function nsInode(pid: number, kind: "net" | "mnt"): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/${kind}`);
+  } catch {
+    return undefined;
+  }
+}
+
+export class TestLab {
+  readonly hosts: TestHost[] = [];
+  readonly clientKey: string;
+  readonly clientKeyPath: string;
+  private readonly children: ChildProcess[] = [];
+  private readonly namespaceLinks: string[] = [];
+  private destroyed = false;
+  private readonly exitHook = () => this.destroy();
+
+  private constructor(
+    readonly id: string,
+    readonly dir: string,
+    readonly bridge: string,
+    readonly prefix: string,
+  ) {
+    this.clientKeyPath = join(dir, "client_key");
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pulumi-netns-test", "-f", this.clientKeyPath]);
+    this.clientKey = readFileSync(this.clientKeyPath, "utf8");
+    process.once("exit", this.exitHook);
+  }
+
+  /** The machine-side address of the lab bridge (reachable from every test host). */
+  get gateway(): string {
+    return `${this.prefix}.1`;
+  }
+
+  static async create(hostCount: number, options: { sshdConfig?: string[] } = {}): Promise<TestLab> {
+    if (process.getuid?.() !== 0) throw new Error("the test hosts need root (network and mount namespaces)");
+    const id = randomBytes(3).toString("hex");
+    const used = usedRanges();
+    let prefix = "";
+    for (let attempt = 0; attempt < 50 && !prefix; attempt++) {
+      const candidate = `198.${18 + (attempt % 2)}.${randomBytes(1)[0]}`;
+      if (!used.includes(`"${candidate}.`)) prefix = candidate;
+    }
+    if (!prefix) throw new Error("no free /24 in 198.18.0.0/15 for the test bridge");
+    const dir = mkdtempSync(join(tmpdir(), `pnt-${id}-`));
+    const lab = new TestLab(id, dir, `pntbr${id}`, prefix);
+    try {
+      run(["ip", "link", "add", lab.bridge, "type", "bridge"]);
+      run(["ip", "addr", "add", `${lab.gateway}/24`, "dev", lab.bridge]);
+      run(["ip", "link", "set", lab.bridge, "up"]);
+      lab.writeAccounts();
+      for (let i = 0; i < hostCount; i++) lab.hosts.push(await lab.startHost(i, options.sshdConfig ?? []));
+      return lab;
+    } catch (err) {
+      lab.destroy();
+      throw err;
+    }
+  }
+
+  /** passwd/shadow/group copies with two extra users, bind-mounted inside each test host only. */
+  private writeAccounts(): void {
+    const etc = join(this.dir, "etc");
+    const home = join(this.dir, "home");
+    mkdirSync(join(etc, "sudoers.d"), { recursive: true });
+    mkdirSync(home, { recursive: true });
+    const hash = run(["openssl", "passwd", "-6", USER_PASSWORD]).trim();
+    const users = [
+      [SUDO_USER, 4242],
+      [PLAIN_USER, 4243],
+    ] as const;
+    writeFileSync(
+      join(etc, "passwd"),
+      readFileSync("/etc/passwd", "utf8") + users.map(([u, n]) => `${u}:x:${n}:${n}::${home}:/bin/sh\n`).join(""),
+    );
+    writeFileSync(
+      join(etc, "shadow"),
+      readFileSync("/etc/shadow", "utf8") + users.map(([u]) => `${u}:${hash}:19000:0:99999:7:::\n`).join(""),
+      { mode: 0o640 },
+    );
+    writeFileSync(join(etc, "group"), readFileSync("/etc/group", "utf8") + users.map(([u, n]) => `${u}:x:${n}:\n`).join(""));
+    writeFileSync(join(etc, "sudoers.d", "pnt"), `${SUDO_USER} ALL=(ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
+    writeFileSync(join(this.dir, "authorized_keys"), readFileSync(`${this.clientKeyPath}.pub`, "utf8"));
+  }
+
+  private async startHost(index: number, sshdConfig: string[]): Promise<TestHost> {
+    const address = `${this.prefix}.${10 + index}`;
+    const hostDir = join(this.dir, `h${index}`);
+    mkdirSync(hostDir);
+    const hostKeyPath = join(hostDir, "ssh_host_ed25519_key");
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKeyPath]);
+    const config = join(hostDir, "sshd_config");
+    writeFileSync(
+      config,
+      [
+        `ListenAddress ${address}`,
+        `HostKey ${hostKeyPath}`,
+        `AuthorizedKeysFile ${join(this.dir, "authorized_keys")}`,
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication yes",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "StrictModes no",
+        "PidFile none",
+        "LogLevel ERROR",
+        ...sshdConfig,
+        "",
+      ].join("\n"),
+    );
+    const etc = join(this.dir, "etc");
+    const script = [
+      "set -e",
+      "mount -t tmpfs -o mode=755 pnt-run /run",
+      "mkdir -p /run/netns /run/sshd",
+      `for f in passwd shadow group; do mount --bind ${etc}/$f /etc/$f; done`,
+      `mount --bind ${etc}/sudoers.d /etc/sudoers.d`,
+      "ip link set lo up",
+      "echo ready",
+      "while ! ip link show eth0 >/dev/null 2>&1; do sleep 0.02; done",
+      `ip addr add ${address}/24 dev eth0`,
+      "ip link set eth0 up",
+      `exec /usr/sbin/sshd -D -e -f ${config}`,
+    ].join("\n");
+    const child = spawn("unshare", ["--net", "--mount", "--propagation", "private", "sh", "-c", script], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.children.push(child);
+    let stderr = "";
+    child.stderr!.on("data", (d) => (stderr += d));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once("data", () => resolve());
+      child.once("exit", (code) => reject(new Error(`test host ${index} exited (${code}): ${stderr}`)));
+    });
+    const pid = child.pid!;
+    const link = `pnt${this.id}h${index}`;
+    run(["ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", String(pid)]);
+    this.namespaceLinks.push(link);
+    run(["ip", "link", "set", link, "master", this.bridge]);
+    run(["ip", "link", "set", link, "up"]);
+    await waitForPort(address, 22, 10_000).catch((err) => {
+      throw new Error(`${err.message}: ${stderr}`);
+    });
+    const enter = (argv: string[]) => ["nsenter", "-t", String(pid), "-n", "-m", "--", ...argv];
+    const pub = readFileSync(`${hostKeyPath}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+    const lab = this;
+    return {
+      index,
+      address,
+      hostKey: pub,
+      pid,
+      sh: (argv, options) => run(enter(argv), options),
+      spawn: (argv) => {
+        const p = spawn(enter(argv)[0], enter(argv).slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+        lab.children.push(p);
+        return p;
+      },
+      connection: (extra = {}) => ({ host: address, user: "root", privateKey: lab.clientKey, hostKey: pub, ...extra }),
+    };
+  }
+
+  /** Kills every process living in a test host's namespaces, including `ip netns exec` children. */
+  private killHostProcesses(): void {
+    const targets = new Set<string>();
+    for (const host of this.hosts) {
+      for (const kind of ["net", "mnt"] as const) {
+        const inode = nsInode(host.pid, kind);
+        if (inode) targets.add(inode);
+      }
+      const inner = run(
+        ["nsenter", "-t", String(host.pid), "-m", "--", "sh", "-c", "for f in /run/netns/*; do [ -e \"$f\" ] && stat -L -c %i \"$f\"; done; true"],
+        { allowFailure: true },
+      );
+      for (const inode of inner.split("\n").filter(Boolean)) targets.add(`net:[${inode}]`);
+    }
+    // Never the machine's own namespaces, whatever a dead host's /proc entry says.
+    for (const kind of ["net", "mnt"] as const) targets.delete(nsInode(process.pid, kind) ?? "");
+    for (const child of this.children) {
+      if (child.pid && child.exitCode === null) targets.add(`pid:${child.pid}`);
+    }
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      const pid = Number(entry);
+      if (pid === process.pid) continue;
+      const match =
+        targets.has(`pid:${pid}`) ||
+        (["net", "mnt"] as const).some((kind) => {
+          const inode = nsInode(pid, kind);
+          return inode !== undefined && targets.has(inode);
+        });
+      if (match) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    process.removeListener("exit", this.exitHook);
+    this.killHostProcesses();
+    for (const link of this.namespaceLinks) run(["ip", "link", "del", link], { allowFailure: true });
+    run(["ip", "link", "del", this.bridge], { allowFailure: true });
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
