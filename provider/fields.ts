@@ -85,3 +85,6 @@ export const hostName = z
   .refine((s) => isIP(s) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(s), {
     message: "must be an IP address or a DNS host name",
   });
+
+/** 68 is the IPv4 minimum; the kernel refuses less for any link carrying IPv4. */
+export const mtu = z.number().int().min(68).max(65535);

@@ -1,0 +1,92 @@
+/** iproute2 argv builders and `ip -j` parsers shared by the link-type kinds. Pure except `runIp`. */
+import { CommandFailedError } from "./errors";
+import { Argv, CommandResult, Host, inNamespace } from "./host";
+
+/** stderr of `ip` when the object, or the namespace it would live in, does not exist. */
+const GONE =
+  /does not exist|Cannot find device|Cannot open network namespace|No such file or directory|No such device|No such process|Cannot assign requested address/;
+
+/** `ip -n NAME` / `ip netns exec NAME` when the namespace itself is gone. */
+export function namespaceGone(result: CommandResult): boolean {
+  return result.exitCode !== 0 && /Cannot open network namespace/.test(result.stderr);
+}
+
+export function isGone(result: CommandResult): boolean {
+  return result.exitCode !== 0 && GONE.test(result.stderr);
+}
+
+/** Runs a command; "not found" answers come back as undefined, other failures throw. */
+export async function runUnlessGone(host: Host, argv: Argv): Promise<CommandResult | undefined> {
+  const result = await host.run(argv, { allowFailure: true });
+  if (result.exitCode === 0) return result;
+  if (isGone(result)) return undefined;
+  throw new CommandFailedError(host.label, result);
+}
+
+export interface LinkState {
+  name: string;
+  kind?: string;
+  mtu: number;
+  up: boolean;
+  master?: string;
+}
+
+interface IpLinkJson {
+  ifname: string;
+  mtu: number;
+  flags?: string[];
+  master?: string;
+  linkinfo?: { info_kind?: string };
+}
+
+export function parseLinks(stdout: string): LinkState[] {
+  const links = JSON.parse(stdout.trim() || "[]") as IpLinkJson[];
+  return links.map((l) => ({
+    name: l.ifname,
+    kind: l.linkinfo?.info_kind,
+    mtu: l.mtu,
+    up: (l.flags ?? []).includes("UP"),
+    master: l.master,
+  }));
+}
+
+export function linkShowArgv(namespace: string | undefined, name: string): Argv {
+  return inNamespace(namespace, ["ip", "-j", "-d", "link", "show", "dev", name]);
+}
+
+export async function readLink(host: Host, namespace: string | undefined, name: string): Promise<LinkState | undefined> {
+  const result = await runUnlessGone(host, linkShowArgv(namespace, name));
+  return result ? parseLinks(result.stdout)[0] : undefined;
+}
+
+export function linkSetArgv(
+  namespace: string | undefined,
+  name: string,
+  change: { up?: boolean; mtu?: number; master?: string | null },
+): Argv {
+  const argv = ["ip", "link", "set", "dev", name];
+  if (change.mtu !== undefined) argv.push("mtu", String(change.mtu));
+  if (change.master === null) argv.push("nomaster");
+  else if (change.master !== undefined) argv.push("master", change.master);
+  if (change.up !== undefined) argv.push(change.up ? "up" : "down");
+  return inNamespace(namespace, argv);
+}
+
+/** Brings a link to the wanted mtu / master / up state in one command, when anything differs. */
+export async function reconcileLink(
+  host: Host,
+  namespace: string | undefined,
+  name: string,
+  current: Partial<LinkState>,
+  wanted: { up?: boolean; mtu?: number; master?: string | null },
+): Promise<void> {
+  const change: { up?: boolean; mtu?: number; master?: string | null } = {};
+  if (wanted.mtu !== undefined && wanted.mtu !== current.mtu) change.mtu = wanted.mtu;
+  if (wanted.master !== undefined && (wanted.master ?? undefined) !== current.master) change.master = wanted.master;
+  if (wanted.up !== undefined && wanted.up !== current.up) change.up = wanted.up;
+  if (Object.keys(change).length > 0) await host.run(linkSetArgv(namespace, name, change));
+}
+
+export function linkDeleteArgv(namespace: string | undefined, name: string): Argv {
+  return inNamespace(namespace, ["ip", "link", "del", "dev", name]);
+}

@@ -1,0 +1,57 @@
+/**
+ * What every resource kind provides. The controller does the rest (validation, diff rules,
+ * connection handling); a kind only knows its commands and how to read its object back.
+ */
+import { z } from "zod";
+import { connection, Connection } from "./connection";
+import type { Host } from "./host";
+import { containsUnknown } from "./validate";
+
+export type Props = Record<string, unknown>;
+
+/** What read/create/update observed on the host, keyed like the inputs plus computed outputs. */
+export type Observed = Props;
+
+export interface KindDefinition<Shape extends z.ZodRawShape> {
+  /** Resource type name, e.g. "Namespace"; also the SDK class name. */
+  name: string;
+  description: string;
+  /** The resource's own properties (connection and adopt are added for every kind). */
+  shape: Shape;
+  /** Cross-field rules; report issues on the property they concern. */
+  refine?: (spec: z.infer<z.ZodObject<Shape>>, ctx: z.RefinementCtx) => void;
+  /** Property paths ("name", "peer.name") whose change replaces the object; others update in place. */
+  replaceOn: readonly string[];
+  /** Outputs computed by the provider, for the schema and the SDK's output list. */
+  outputs?: z.ZodRawShape;
+  /** Whether `adopt` means anything for this kind (objects with a natural name do). */
+  adoptable: boolean;
+  create(host: Host, spec: z.infer<z.ZodObject<Shape>>, adopt: boolean): Promise<{ id: string; observed: Observed }>;
+  /** The object as it is now, or undefined when it is gone. */
+  read(host: Host, id: string, olds: Props): Promise<Observed | undefined>;
+  update(host: Host, id: string, olds: Props, news: z.infer<z.ZodObject<Shape>>): Promise<Observed>;
+  /** Must succeed when the object is already gone. */
+  delete(host: Host, id: string, olds: Props): Promise<void>;
+  /** Output keys that differ from what `news` asks for, beyond the plain property comparison. */
+  drift?(id: string, olds: Props, news: Props): string[];
+}
+
+export interface Kind<Shape extends z.ZodRawShape = z.ZodRawShape> extends KindDefinition<Shape> {
+  /** Everything a resource of this kind takes: connection, adopt and its own properties. */
+  inputs: z.ZodType<z.infer<z.ZodObject<Shape>> & { connection: Connection; adopt: boolean }>;
+}
+
+export function defineKind<Shape extends z.ZodRawShape>(definition: KindDefinition<Shape>): Kind<Shape> {
+  const adopt = definition.adoptable
+    ? { adopt: z.boolean().default(false).describe("Take over an object of this name that already exists on the host.") }
+    : {};
+  let inputs = z.object({ connection, ...adopt, ...definition.shape });
+  if (definition.refine) {
+    const refine = definition.refine;
+    // Cross-field rules wait until every value is known; preview sends placeholders.
+    inputs = inputs.superRefine((value, ctx) => {
+      if (!containsUnknown(value)) refine(value as z.infer<z.ZodObject<Shape>>, ctx);
+    });
+  }
+  return { ...definition, inputs: inputs as unknown as Kind<Shape>["inputs"] };
+}

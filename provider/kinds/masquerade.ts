@@ -1,0 +1,53 @@
+import { z } from "zod";
+import { interfaceName, namespaceName, networkCidr, parseCidr } from "../fields";
+import { ownerComment, Rule } from "../iptables";
+import { defineRuleKind } from "../ruleKind";
+
+export interface MasqueradeSpec {
+  source: string;
+  outInterface?: string;
+  acceptForward: boolean;
+}
+
+/**
+ * nat POSTROUTING: -s SRC [-o OUT] MASQUERADE
+ * filter FORWARD (acceptForward): SRC going out, and replies coming back, are accepted first,
+ * so the NAT also works on hosts whose FORWARD policy is DROP (Docker's).
+ */
+export function masqueradeRules(spec: MasqueradeSpec, id: string): Rule[] {
+  const family = parseCidr(spec.source)!.family;
+  const out = spec.outInterface ? ["-o", spec.outInterface] : [];
+  const back = spec.outInterface ? ["-i", spec.outInterface] : [];
+  const rules: Rule[] = [
+    { family, table: "nat", chain: "POSTROUTING", spec: ["-s", spec.source, ...out, ...ownerComment(id), "-j", "MASQUERADE"] },
+  ];
+  if (spec.acceptForward) {
+    rules.push(
+      { family, table: "filter", chain: "FORWARD", first: true, spec: ["-s", spec.source, ...out, ...ownerComment(id), "-j", "ACCEPT"] },
+      {
+        family,
+        table: "filter",
+        chain: "FORWARD",
+        first: true,
+        spec: ["-d", spec.source, ...back, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...ownerComment(id), "-j", "ACCEPT"],
+      },
+    );
+  }
+  return rules;
+}
+
+export const masqueradeKind = defineRuleKind({
+  name: "Masquerade",
+  description: "Source NAT for a network (iptables nat POSTROUTING MASQUERADE), so namespaces reach beyond the host.",
+  shape: {
+    source: networkCidr.describe("Source network to masquerade, e.g. 192.168.15.0/24."),
+    outInterface: interfaceName.optional().describe("Only masquerade traffic leaving through this interface."),
+    namespace: namespaceName.optional().describe("Namespace whose firewall gets the rules; the host's own when unset."),
+    acceptForward: z
+      .boolean()
+      .default(true)
+      .describe("Also accept this traffic in the FORWARD chain, for hosts whose FORWARD policy is DROP."),
+  },
+  idPrefix: "masq",
+  rules: masqueradeRules,
+});
