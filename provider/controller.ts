@@ -3,11 +3,10 @@
  * and the shared SSH host. Kinds see validated specs and a Host; nothing else.
  */
 import { isDeepStrictEqual } from "node:util";
-import type { Connection } from "./connection";
-import { targetIdentity } from "./connection";
+import { Connection, connection as connectionSchema, targetIdentity } from "./connection";
 import type { Kind, Props } from "./kind";
 import { hostFor } from "./ssh/pool";
-import { Failure, UNKNOWN, validate } from "./validate";
+import { containsUnknown, Failure, UNKNOWN, validate } from "./validate";
 
 export interface DiffResult {
   changes: boolean;
@@ -63,10 +62,21 @@ export function diff(kind: Kind, id: string, olds: Props, news: Props): DiffResu
 }
 
 function hostOf(props: Props) {
-  return hostFor(props.connection as Connection);
+  return hostFor(connectionSchema.parse(props.connection));
 }
 
-export async function create(kind: Kind, inputs: Props): Promise<{ id: string; outs: Props }> {
+/** Validates again before anything reaches a host, whoever calls (the engine always checks first). */
+function validated(kind: Kind, inputs: Props): Props {
+  const result = validate(kind.inputs, inputs);
+  if (!result.ok) {
+    throw new Error(`invalid ${kind.name}: ${result.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+  }
+  if (containsUnknown(result.value)) throw new Error(`invalid ${kind.name}: some inputs are still unknown`);
+  return result.value as Props;
+}
+
+export async function create(kind: Kind, raw: Props): Promise<{ id: string; outs: Props }> {
+  const inputs = validated(kind, raw);
   const { id, observed } = await kind.create(hostOf(inputs), inputs as never, inputs.adopt === true);
   return { id, outs: { ...inputs, ...observed } };
 }
@@ -77,9 +87,11 @@ export async function read(kind: Kind, id: string, props: Props): Promise<{ id: 
   return { id, props: { ...props, ...observed } };
 }
 
-export async function update(kind: Kind, id: string, olds: Props, news: Props): Promise<{ outs: Props }> {
+export async function update(kind: Kind, id: string, olds: Props, raw: Props): Promise<{ outs: Props }> {
+  const news = validated(kind, raw);
   const observed = await kind.update(hostOf(news), id, olds, news as never);
-  return { outs: { ...news, ...observed } };
+  // Computed outputs (a sysctl's previous value, say) carry over from olds.
+  return { outs: { ...olds, ...news, ...observed } };
 }
 
 export async function remove(kind: Kind, id: string, props: Props): Promise<void> {
