@@ -11,8 +11,9 @@ export const interfaceName = z
   .string()
   .refine((s) => /^[A-Za-z0-9_.@+-]+$/.test(s) && !s.startsWith("-") && s !== "." && s !== "..", {
     message: "an interface name may use letters, digits and _ . @ + - (not first), no spaces, '/' or ':'",
+    abort: true,
   })
-  .refine((s) => Buffer.byteLength(s) <= IFNAMSIZ, { message: `an interface name is at most ${IFNAMSIZ} bytes` });
+  .refine((s) => Buffer.byteLength(s) <= IFNAMSIZ, { message: `an interface name is at most ${IFNAMSIZ} bytes`, abort: true });
 
 export const namespaceName = z
   .string()
@@ -20,9 +21,10 @@ export const namespaceName = z
   .max(255)
   .refine((s) => /^[A-Za-z0-9_.@+-]+$/.test(s) && !s.startsWith("-") && s !== "." && s !== "..", {
     message: "a namespace name must be a plain file name: letters, digits and _ . @ + - (not first)",
+    abort: true,
   });
 
-export const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: "not an IPv4 or IPv6 address" });
+export const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: "not an IPv4 or IPv6 address", abort: true });
 
 export interface Cidr {
   address: string;
@@ -46,11 +48,13 @@ export function parseCidr(value: string): Cidr | undefined {
 /** An address with its prefix length; a bare address would become a /32 with no connected route. */
 export const cidr = z.string().refine((s) => parseCidr(s) !== undefined, {
   message: "needs an address with a prefix length, e.g. 192.168.15.1/24 (a bare address becomes a /32)",
+  abort: true,
 });
 
 /** A network: host bits must be zero, as the kernel's routing table and iptables store it. */
 export const networkCidr = cidr.refine((s) => isNetworkAddress(parseCidr(s)!), {
   message: "host bits must be zero (e.g. 192.168.15.0/24, not 192.168.15.1/24)",
+  abort: true,
 });
 
 export const port = z.number().int().min(1).max(65535);
@@ -84,6 +88,7 @@ export const hostName = z
   .string()
   .refine((s) => isIP(s) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(s), {
     message: "must be an IP address or a DNS host name",
+    abort: true,
   });
 
 /** 68 is the IPv4 minimum; the kernel refuses less for any link carrying IPv4. */

@@ -94,7 +94,7 @@ export const portForwardKind = defineRuleKind({
     port: z.number().int().min(1).max(65535).describe("Port on the host."),
     to: z
       .string()
-      .refine((s) => parseEndpoint(s) !== undefined, { message: 'must be "ADDRESS:PORT", "ADDRESS" or "[IPv6]:PORT"' })
+      .refine((s) => parseEndpoint(s) !== undefined, { message: 'must be "ADDRESS:PORT", "ADDRESS" or "[IPv6]:PORT"', abort: true })
       .describe('Where to send it: "192.168.15.2:80" (the port defaults to `port`).'),
     inInterface: interfaceName.optional().describe("Only forward traffic arriving on this interface."),
     destination: ipAddress.optional().describe("Only forward traffic addressed to this host address."),

@@ -1,0 +1,56 @@
+/** The diff rules every kind shares. */
+import { provider } from "../../provider";
+import { UNKNOWN } from "../../provider/validate";
+
+const connection = { host: "10.0.0.1", port: 22, user: "root", privateKey: "A", sudo: false, maxSessions: 2, commandTimeout: 60, insecureSkipHostKeyCheck: false };
+const veth = provider("Veth");
+const olds = {
+  connection,
+  name: "veth-red",
+  namespace: "red",
+  up: true,
+  mtu: 1500,
+  peer: { name: "veth-red-br", master: "v-net-0", up: true, mtu: 1500 },
+};
+const news = { connection, name: "veth-red", namespace: "red", up: true, peer: { name: "veth-red-br", master: "v-net-0", up: true } };
+
+test("no change when what is asked matches what was observed; unset properties are not managed", async () => {
+  expect(await veth.diff("id", olds, news)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+});
+
+test("in-place properties update; identity properties replace, deleting first", async () => {
+  expect(await veth.diff("id", olds, { ...news, mtu: 1400 })).toMatchObject({ changes: true, replaces: [] });
+  expect(await veth.diff("id", olds, { ...news, peer: { ...news.peer, master: "other" } })).toMatchObject({ replaces: [] });
+  expect(await veth.diff("id", olds, { ...news, name: "veth-x" })).toEqual({ changes: true, replaces: ["name"], deleteBeforeReplace: true });
+  expect(await veth.diff("id", olds, { ...news, peer: { ...news.peer, namespace: "blue" } })).toMatchObject({ replaces: ["peer"] });
+});
+
+test("credentials change in place; the host is identity", async () => {
+  for (const change of [{ privateKey: "B" }, { user: "admin", sudo: true }, { password: "pw" }, { port: 2222 }]) {
+    expect(await veth.diff("id", olds, { ...news, connection: { ...connection, ...change } })).toMatchObject({ changes: true, replaces: [] });
+  }
+  expect(await veth.diff("id", olds, { ...news, connection: { ...connection, host: "10.0.0.2" } })).toMatchObject({
+    replaces: ["connection"],
+  });
+});
+
+test("preview: unknown values count as changes, and replace where they are identity", async () => {
+  expect(await veth.diff("id", olds, { ...news, mtu: UNKNOWN })).toMatchObject({ changes: true, replaces: [] });
+  expect(await veth.diff("id", olds, { ...news, namespace: UNKNOWN })).toMatchObject({ replaces: ["namespace"] });
+  expect(await veth.diff("id", olds, { ...news, peer: UNKNOWN })).toMatchObject({ replaces: ["peer"] });
+  expect(await veth.diff("id", olds, { ...news, connection: { ...connection, host: UNKNOWN } })).toMatchObject({
+    replaces: ["connection"],
+  });
+});
+
+test("a rule resource with a rule missing on the host wants an update", async () => {
+  const masq = provider("Masquerade");
+  const inputs = { connection, source: "192.168.15.0/24", acceptForward: true };
+  const rules = [
+    "iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -m comment --comment pulumi-netns:m -j MASQUERADE",
+    "iptables -t filter -I FORWARD -s 192.168.15.0/24 -m comment --comment pulumi-netns:m -j ACCEPT",
+    "iptables -t filter -I FORWARD -d 192.168.15.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment pulumi-netns:m -j ACCEPT",
+  ];
+  expect(await masq.diff("m", { ...inputs, rules }, inputs)).toMatchObject({ changes: false });
+  expect(await masq.diff("m", { ...inputs, rules: rules.slice(1) }, inputs)).toMatchObject({ changes: true, replaces: [] });
+});

@@ -1,0 +1,63 @@
+/** Parsers of `ip -j` output and address helpers, on captured output. */
+import { isNetworkAddress, parseCidr } from "../../provider/fields";
+import { parseLinks } from "../../provider/iproute";
+import { canonicalCidr, parseAddresses } from "../../provider/kinds/address";
+import { parseNamespaces } from "../../provider/kinds/namespace";
+import { parseEndpoint } from "../../provider/kinds/portForward";
+import { parseRoutes } from "../../provider/kinds/route";
+
+test("links: kind, mtu, up, master", () => {
+  const out = JSON.stringify([
+    { ifindex: 5, ifname: "veth-red-br", flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], mtu: 1500, master: "v-net-0", linkinfo: { info_kind: "veth" } },
+    { ifindex: 6, ifname: "v-net-0", flags: ["BROADCAST", "MULTICAST"], mtu: 1400, linkinfo: { info_kind: "bridge" } },
+  ]);
+  expect(parseLinks(out)).toEqual([
+    { name: "veth-red-br", kind: "veth", mtu: 1500, up: true, master: "v-net-0" },
+    { name: "v-net-0", kind: "bridge", mtu: 1400, up: false, master: undefined },
+  ]);
+  expect(parseLinks("")).toEqual([]);
+});
+
+test("namespaces, addresses", () => {
+  expect(parseNamespaces('[{"name":"blue","id":1},{"name":"red"}]\n')).toEqual(["blue", "red"]);
+  expect(parseNamespaces("")).toEqual([]);
+  const addr = JSON.stringify([
+    { ifname: "v-net-0", addr_info: [{ family: "inet", local: "192.168.15.5", prefixlen: 24 }, { family: "inet6", local: "2001:db8::5", prefixlen: 64 }] },
+  ]);
+  expect(parseAddresses(addr)).toEqual(["192.168.15.5/24", "2001:db8::5/64"]);
+  expect(canonicalCidr("2001:DB8:0:0:0::5/64")).toBe("2001:db8::5/64");
+});
+
+test("routes: default, host routes without a prefix, metrics", () => {
+  const out = JSON.stringify([
+    { dst: "default", gateway: "192.168.15.5", dev: "veth-red", flags: [] },
+    { dst: "192.168.15.0/24", dev: "veth-red", protocol: "kernel", scope: "link", prefsrc: "192.168.15.1", flags: [] },
+    { dst: "10.1.2.3", dev: "veth-red", metric: 7, flags: [] },
+  ]);
+  expect(parseRoutes(out, 4)).toEqual([
+    { destination: "default", via: "192.168.15.5", device: "veth-red", metric: 0 },
+    { destination: "192.168.15.0/24", via: undefined, device: "veth-red", metric: 0 },
+    { destination: "10.1.2.3/32", via: undefined, device: "veth-red", metric: 7 },
+  ]);
+});
+
+test("CIDRs need a prefix; networks need zero host bits", () => {
+  expect(parseCidr("192.168.15.1")).toBeUndefined();
+  expect(parseCidr("192.168.15.1/33")).toBeUndefined();
+  expect(parseCidr("10.0.0.1/8")).toEqual({ address: "10.0.0.1", prefix: 8, family: 4 });
+  expect(isNetworkAddress(parseCidr("192.168.15.0/24")!)).toBe(true);
+  expect(isNetworkAddress(parseCidr("192.168.15.1/24")!)).toBe(false);
+  expect(isNetworkAddress(parseCidr("2001:db8::/32")!)).toBe(true);
+  expect(isNetworkAddress(parseCidr("2001:db8::1/64")!)).toBe(false);
+  expect(isNetworkAddress(parseCidr("::ffff:10.0.0.0/104")!)).toBe(true);
+});
+
+test("port forward targets", () => {
+  expect(parseEndpoint("192.168.15.2:80")).toEqual({ address: "192.168.15.2", port: 80 });
+  expect(parseEndpoint("192.168.15.2")).toEqual({ address: "192.168.15.2", port: undefined });
+  expect(parseEndpoint("[2001:db8::2]:443")).toEqual({ address: "2001:db8::2", port: 443 });
+  expect(parseEndpoint("192.168.15.2:0")).toBeUndefined();
+  expect(parseEndpoint("192.168.15.2:99999")).toBeUndefined();
+  expect(parseEndpoint("host:80")).toBeUndefined();
+  expect(parseEndpoint("1.2.3.4:80; reboot")).toBeUndefined();
+});

@@ -1,0 +1,94 @@
+/** check(): bad input names the property; preview placeholders are not failures. */
+import { provider } from "../../provider";
+import { kinds } from "../../provider/kinds";
+import { UNKNOWN } from "../../provider/validate";
+
+const connection = { host: "10.0.0.1", privateKey: "KEY" };
+
+/** One valid input per kind. */
+const valid: Record<string, Record<string, unknown>> = {
+  Namespace: { name: "red" },
+  Veth: { name: "veth-red", namespace: "red", peer: { name: "veth-red-br", namespace: "blue", master: "v-net-0" } },
+  Bridge: { name: "v-net-0", namespace: "lab" },
+  Address: { device: "veth-red", namespace: "red", address: "192.168.15.1/24" },
+  Route: { namespace: "red", destination: "default", via: "192.168.15.5", device: "veth-red" },
+  Masquerade: { source: "192.168.15.0/24", outInterface: "eth0", namespace: "router" },
+  PortForward: { protocol: "tcp", port: 80, to: "192.168.15.2:80", inInterface: "eth0", destination: "10.0.0.1", namespace: "router" },
+  Sysctl: { key: "net.ipv4.ip_forward", value: "1", namespace: "red" },
+};
+
+const check = (kind: string, inputs: Record<string, unknown>) => provider(kind).check({}, { connection, ...inputs });
+
+/** Paths of every string a user sets that ends up in a command. */
+function stringPaths(value: Record<string, unknown>, prefix = ""): string[] {
+  return Object.entries(value).flatMap(([k, v]) =>
+    typeof v === "string" ? [`${prefix}${k}`] : v && typeof v === "object" ? stringPaths(v as Record<string, unknown>, `${prefix}${k}.`) : [],
+  );
+}
+
+function setPath(value: Record<string, unknown>, path: string, to: unknown): Record<string, unknown> {
+  const copy = structuredClone(value);
+  const keys = path.split(".");
+  let cursor: Record<string, unknown> = copy;
+  for (const key of keys.slice(0, -1)) cursor = cursor[key] as Record<string, unknown>;
+  cursor[keys[keys.length - 1]] = to;
+  return copy;
+}
+
+test("every kind has a valid example here", () => {
+  expect(Object.keys(valid).sort()).toEqual(kinds.map((k) => k.name).sort());
+});
+
+test.each(Object.keys(valid))("%s: valid input passes with defaults applied", async (kind) => {
+  const result = await check(kind, valid[kind]);
+  expect(result.failures).toBeUndefined();
+  expect(result.inputs.connection).toMatchObject({ host: "10.0.0.1", port: 22, user: "root", sudo: false });
+});
+
+test.each(Object.keys(valid))("%s: shell injection in any string field is refused, naming the field", async (kind) => {
+  const paths = [...stringPaths(valid[kind]), "connection.host", "connection.user"];
+  expect(paths.length).toBeGreaterThan(2);
+  for (const path of paths) {
+    const inputs = setPath({ connection, ...valid[kind] }, path, "red; touch /tmp/pwned");
+    const result = await provider(kind).check({}, inputs);
+    expect(result.failures?.map((f) => f.property)).toContain(path);
+  }
+});
+
+test("the classic mistakes get clear reasons", async () => {
+  const reasons = async (kind: string, inputs: Record<string, unknown>) =>
+    ((await check(kind, inputs)).failures ?? []).map((f) => `${f.property}: ${f.reason}`).join("\n");
+  expect(await reasons("Address", { device: "eth0", address: "192.168.15.1" })).toMatch(/^address: .*prefix length/);
+  expect(await reasons("Veth", { name: "a-very-long-interface", peer: { name: "p" } })).toMatch(/^name: .*15 bytes/);
+  expect(await reasons("Veth", { name: "-n", peer: { name: "p" } })).toMatch(/^name: /);
+  expect(await reasons("Route", { destination: "192.168.15.1/24", via: "192.168.15.5" })).toMatch(/^destination: /);
+  expect(await reasons("Route", { destination: "default" })).toMatch(/^via: .*via`, `device`/);
+  expect(await reasons("Route", { destination: "10.0.0.0/8", via: "2001:db8::1" })).toMatch(/^via: .*family/);
+  expect(await reasons("PortForward", { protocol: "sctp", port: 80, to: "10.0.0.2:80" })).toMatch(/^protocol: /);
+  expect(await reasons("PortForward", { protocol: "tcp", port: 0, to: "10.0.0.2:80" })).toMatch(/^port: /);
+  expect(await reasons("PortForward", { protocol: "tcp", port: 80, to: "10.0.0.2:70000" })).toMatch(/^to: /);
+  expect(await reasons("Masquerade", { source: "192.168.15.0" })).toMatch(/^source: .*prefix length/);
+  expect(await reasons("Namespace", { name: "../etc" })).toMatch(/^name: /);
+  expect(await reasons("Namespace", {})).toMatch(/^name: /);
+});
+
+test("secrets never appear in failure messages", async () => {
+  const secret = "-----BEGIN OPENSSH PRIVATE KEY----- s3cr3t";
+  const result = await provider("Namespace").check({}, { connection: { host: "bad host!", privateKey: secret, password: 7 }, name: "red" });
+  expect(result.failures?.map((f) => f.property).sort()).toEqual(["connection.host", "connection.password"]);
+  expect(JSON.stringify(result.failures)).not.toContain("s3cr3t");
+});
+
+test("preview: unknown values are not failures, even inside the connection", async () => {
+  const result = await provider("Veth").check({}, {
+    connection: { host: UNKNOWN, privateKey: UNKNOWN },
+    name: "veth-red",
+    namespace: UNKNOWN,
+    peer: { name: "veth-red-br", master: UNKNOWN },
+  });
+  expect(result.failures).toBeUndefined();
+  const route = await provider("Route").check({}, { connection, destination: "default", device: UNKNOWN });
+  expect(route.failures).toBeUndefined();
+  const stillBad = await provider("Route").check({}, { connection, destination: "10.0.0.1", device: UNKNOWN });
+  expect(stillBad.failures?.map((f) => f.property)).toEqual(["destination"]);
+});
