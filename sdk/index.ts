@@ -1,0 +1,98 @@
+/**
+ * pulumi-netns: Linux network namespaces, veth cables, bridges, addresses, routes, sysctls and
+ * iptables NAT as Pulumi resources, managed over SSH.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import { addressKind } from "../provider/kinds/address";
+import { bridgeKind } from "../provider/kinds/bridge";
+import { masqueradeKind } from "../provider/kinds/masquerade";
+import { namespaceKind } from "../provider/kinds/namespace";
+import { portForwardKind } from "../provider/kinds/portForward";
+import { routeKind } from "../provider/kinds/route";
+import { sysctlKind } from "../provider/kinds/sysctl";
+import { vethKind } from "../provider/kinds/veth";
+import { ArgsOf, NetnsResource, OutputsOf } from "./resource";
+
+export type { ConnectionArgs } from "./resource";
+type Options = pulumi.CustomResourceOptions;
+
+export type NamespaceArgs = ArgsOf<typeof namespaceKind>;
+export interface Namespace extends OutputsOf<typeof namespaceKind> {}
+/** A named network namespace (`ip netns add`), loopback up. */
+export class Namespace extends NetnsResource {
+  constructor(name: string, args: NamespaceArgs, opts?: Options) {
+    super(namespaceKind, name, args, opts);
+  }
+}
+
+export type VethArgs = ArgsOf<typeof vethKind>;
+export interface Veth extends OutputsOf<typeof vethKind> {}
+/** A veth pair: each end optionally in a namespace, the peer optionally on a bridge. */
+export class Veth extends NetnsResource {
+  constructor(name: string, args: VethArgs, opts?: Options) {
+    super(vethKind, name, args, opts);
+  }
+}
+
+export type BridgeArgs = ArgsOf<typeof bridgeKind>;
+export interface Bridge extends OutputsOf<typeof bridgeKind> {}
+/** A Linux bridge, optionally inside a namespace. */
+export class Bridge extends NetnsResource {
+  constructor(name: string, args: BridgeArgs, opts?: Options) {
+    super(bridgeKind, name, args, opts);
+  }
+}
+
+export type AddressArgs = ArgsOf<typeof addressKind>;
+export interface Address extends OutputsOf<typeof addressKind> {}
+/** An IP address with prefix length on an interface. */
+export class Address extends NetnsResource {
+  constructor(name: string, args: AddressArgs, opts?: Options) {
+    super(addressKind, name, args, opts);
+  }
+}
+
+export type RouteArgs = ArgsOf<typeof routeKind>;
+export interface Route extends OutputsOf<typeof routeKind> {}
+/** A route (including `default`) in a namespace or on the host. */
+export class Route extends NetnsResource {
+  constructor(name: string, args: RouteArgs, opts?: Options) {
+    super(routeKind, name, args, opts);
+  }
+}
+
+export type MasqueradeArgs = ArgsOf<typeof masqueradeKind>;
+export interface Masquerade extends OutputsOf<typeof masqueradeKind> {
+  /** The rules present on the host, as iptables arguments. */
+  readonly rules: pulumi.Output<string[]>;
+}
+/** Source NAT (MASQUERADE) for a network. */
+export class Masquerade extends NetnsResource {
+  constructor(name: string, args: MasqueradeArgs, opts?: Options) {
+    super(masqueradeKind, name, args, opts);
+  }
+}
+
+export type PortForwardArgs = ArgsOf<typeof portForwardKind>;
+export interface PortForward extends OutputsOf<typeof portForwardKind> {
+  /** The rules present on the host, as iptables arguments. */
+  readonly rules: pulumi.Output<string[]>;
+}
+/** Destination NAT from a host port to ADDRESS:PORT. */
+export class PortForward extends NetnsResource {
+  constructor(name: string, args: PortForwardArgs, opts?: Options) {
+    super(portForwardKind, name, args, opts);
+  }
+}
+
+export type SysctlArgs = ArgsOf<typeof sysctlKind>;
+export interface Sysctl extends OutputsOf<typeof sysctlKind> {
+  /** The value before this resource set it; restored on destroy. */
+  readonly previous: pulumi.Output<string>;
+}
+/** A kernel setting such as net.ipv4.ip_forward, restored on destroy. */
+export class Sysctl extends NetnsResource {
+  constructor(name: string, args: SysctlArgs, opts?: Options) {
+    super(sysctlKind, name, args, opts);
+  }
+}

@@ -1,0 +1,46 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { z } from "zod";
+import type { connection } from "../provider/connection";
+import type { Kind, KindInput } from "../provider/kind";
+import { shim } from "./shim";
+
+/** A value or an output of another resource, at every level of nesting. */
+export type Inputs<T> = [T] extends [string | number | boolean | undefined]
+  ? pulumi.Input<T>
+  : pulumi.Input<{ [K in keyof T]: Inputs<T[K]> }>;
+
+export type ArgsOf<K extends Kind<any>> = K extends Kind<infer Shape> ? { [P in keyof KindInput<Shape>]: Inputs<KindInput<Shape>[P]> } : never;
+
+/** How to reach a host: `host`, and a credential (privateKey, password or agent). */
+export type ConnectionArgs = Inputs<z.input<typeof connection>>;
+
+/** One shim per kind, so Pulumi serializes each kind's provider once, not once per resource. */
+const shims = new Map<string, pulumi.dynamic.ResourceProvider>();
+function shimFor(kind: string): pulumi.dynamic.ResourceProvider {
+  if (!shims.has(kind)) shims.set(kind, shim(kind));
+  return shims.get(kind)!;
+}
+
+/**
+ * Base of every pulumi-netns resource. The connection (with its credentials) is a secret input
+ * and a secret output, so state holds it only encrypted.
+ */
+export abstract class NetnsResource extends pulumi.dynamic.Resource {
+  declare readonly connection: pulumi.Output<Record<string, unknown>>;
+
+  protected constructor(kind: Kind<any>, name: string, args: { connection: unknown }, opts?: pulumi.CustomResourceOptions) {
+    const outputs = [...Object.keys(kind.shape), ...Object.keys(kind.outputs ?? {})];
+    const props = {
+      ...Object.fromEntries(outputs.map((key) => [key, undefined])),
+      ...args,
+      connection: pulumi.secret(args.connection as pulumi.Input<Record<string, unknown>>),
+    };
+    const secretOutputs = [...(opts?.additionalSecretOutputs ?? []), "connection"];
+    super(shimFor(kind.name), name, props, { ...opts, additionalSecretOutputs: secretOutputs }, "netns", kind.name);
+  }
+}
+
+/** The outputs of a kind: its properties as read back from the host. */
+export type OutputsOf<K extends Kind<any>> = K extends Kind<infer Shape>
+  ? { readonly [P in keyof z.output<z.ZodObject<Shape>>]-?: pulumi.Output<z.output<z.ZodObject<Shape>>[P]> }
+  : never;
