@@ -1,0 +1,85 @@
+/**
+ * The Pulumi package schema for every resource kind and the connection type, generated from the
+ * same zod schemas that validate inputs, so the document cannot drift from the code.
+ */
+import { z } from "zod";
+import { SECRET_FIELDS } from "../provider/connection";
+import { kinds } from "../provider/kinds";
+
+type JsonSchema = {
+  type?: string;
+  description?: string;
+  default?: unknown;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  enum?: unknown[];
+  const?: unknown;
+};
+
+type Property = Record<string, unknown>;
+
+const PACKAGE = "netns";
+const pascal = (s: string) => s[0].toUpperCase() + s.slice(1);
+
+/** Shared object types keep one name wherever they appear; others are named after their place. */
+const SHARED_TYPES: Record<string, string> = { connection: "Connection", proxy: "JumpHost" };
+
+function property(js: JsonSchema, name: string, typeName: string, types: Record<string, unknown>): Property {
+  const spec: Property = {};
+  if (js.description) spec.description = js.description;
+  if (js.default !== undefined) spec.default = js.default;
+  if ((SECRET_FIELDS as readonly string[]).includes(name)) spec.secret = true;
+  if (js.type === "object" && js.properties) {
+    const token = `${PACKAGE}:index:${typeName}`;
+    types[token] = { type: "object", ...objectSpec(js, typeName, types) };
+    return { ...spec, $ref: `#/types/${token}` };
+  }
+  if (js.type === "array") return { ...spec, type: "array", items: property(js.items ?? {}, name, typeName, types) };
+  if (js.anyOf || js.enum || js.const !== undefined) {
+    const choices = (js.anyOf ?? []).map((c) => c.const).filter((c) => c !== undefined);
+    const allowed = [...(js.enum ?? []), ...choices];
+    if (allowed.length > 0 && !spec.description?.toString().includes(String(allowed[0]))) {
+      spec.description = `${spec.description ?? ""} One of: ${allowed.join(", ")}.`.trim();
+    }
+    return { ...spec, type: "string" };
+  }
+  return { ...spec, type: js.type ?? "string" };
+}
+
+function objectSpec(js: JsonSchema, typeName: string, types: Record<string, unknown>) {
+  const properties = Object.fromEntries(
+    Object.entries(js.properties ?? {}).map(([key, value]) => [key, property(value, key, SHARED_TYPES[key] ?? `${typeName}${pascal(key)}`, types)]),
+  );
+  return { properties, required: js.required ?? [] };
+}
+
+export function packageSchema(version: string): Record<string, unknown> {
+  const types: Record<string, unknown> = {};
+  const resources: Record<string, unknown> = {};
+  for (const kind of kinds) {
+    const inputs = z.toJSONSchema(kind.inputs, { io: "input", unrepresentable: "any" }) as JsonSchema;
+    const input = objectSpec(inputs, kind.name, types);
+    const computed = z.toJSONSchema(z.object(kind.outputs ?? {}), { unrepresentable: "any" }) as JsonSchema;
+    const output = objectSpec(computed, kind.name, types);
+    resources[`${PACKAGE}:index:${kind.name}`] = {
+      description: `${kind.description}\n\nRuntime type token: \`pulumi-nodejs:dynamic/netns:${kind.name}\`.`,
+      inputProperties: input.properties,
+      requiredInputs: input.required,
+      properties: { ...input.properties, ...output.properties },
+      required: [...input.required, ...Object.keys(output.properties)].filter((key) => key !== "adopt"),
+    };
+  }
+  return {
+    name: PACKAGE,
+    displayName: "pulumi-netns",
+    version,
+    description: "Linux network namespaces, veth pairs, bridges, addresses, routes, sysctls and iptables NAT, managed over SSH.",
+    keywords: ["pulumi", "linux", "netns", "network-namespace", "iptables", "category/network"],
+    license: "Apache-2.0",
+    language: { nodejs: { packageName: "pulumi-netns" } },
+    types: Object.fromEntries(Object.entries(types).sort(([a], [b]) => a.localeCompare(b))),
+    resources,
+  };
+}

@@ -1,0 +1,23 @@
+/** schema.json is generated from the code; this fails when it is stale. */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { kinds } from "../../provider/kinds";
+import { packageSchema } from "../../scripts/schema";
+
+const root = join(__dirname, "..", "..");
+
+test("the committed schema.json matches the code (regenerate: npm run build && npm run schema)", () => {
+  const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+  const committed = JSON.parse(readFileSync(join(root, "schema.json"), "utf8"));
+  expect(committed).toEqual(packageSchema(version));
+});
+
+test("every kind is a resource; credentials are secret; required inputs are the ones without defaults", () => {
+  const schema = packageSchema("0.0.0") as any;
+  expect(Object.keys(schema.resources).sort()).toEqual(kinds.map((k) => `netns:index:${k.name}`).sort());
+  const connection = schema.types["netns:index:Connection"].properties;
+  for (const secret of ["privateKey", "password", "passphrase"]) expect(connection[secret].secret).toBe(true);
+  expect(connection.host.secret).toBeUndefined();
+  expect(schema.resources["netns:index:PortForward"].requiredInputs.sort()).toEqual(["connection", "port", "protocol", "to"]);
+  expect(schema.resources["netns:index:Sysctl"].properties.previous.type).toBe("string");
+});
