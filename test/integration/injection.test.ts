@@ -1,0 +1,42 @@
+/**
+ * Hostile values in any string field are refused before anything reaches the host: check names
+ * the property, and create refuses on its own even if check was skipped.
+ */
+import { closeAllHosts, provider } from "../../provider";
+import { TestLab } from "../harness/testHosts";
+
+let lab: TestLab;
+
+beforeAll(async () => {
+  lab = await TestLab.create(1);
+});
+
+afterAll(() => {
+  closeAllHosts();
+  lab?.destroy();
+});
+
+const hostile = "red; touch /tmp/pwned";
+
+const cases: [string, Record<string, unknown>][] = [
+  ["Namespace", { name: hostile }],
+  ["Bridge", { name: "br0", namespace: hostile }],
+  ["Veth", { name: "veth0", peer: { name: "veth1", master: hostile } }],
+  ["Address", { device: "eth0", address: `10.0.0.1/24 dev lo; touch /tmp/pwned` }],
+  ["Route", { destination: "default", device: "eth0", via: hostile }],
+  ["Masquerade", { source: "10.0.0.0/24", outInterface: hostile }],
+  ["PortForward", { protocol: "tcp", port: 80, to: `${hostile}:80` }],
+  ["Sysctl", { key: "net.ipv4.ip_forward", value: "1; touch /tmp/pwned" }],
+];
+
+const sessions = () =>
+  lab.hosts[0].sh(["ps", "-eo", "args"]).split("\n").filter((l) => /^sshd: \S+@notty/.test(l)).length;
+
+test.each(cases)("%s: refused at check and at create; nothing runs on the host", async (kind, inputs) => {
+  const connection = lab.hosts[0].connection();
+  const checked = await provider(kind).check({}, { connection, ...inputs });
+  expect(checked.failures?.length).toBeGreaterThan(0);
+  await expect(provider(kind).create({ connection, ...inputs })).rejects.toThrow(/^invalid /);
+  expect(sessions()).toBe(0);
+  expect(lab.hosts[0].sh(["sh", "-c", "ls /tmp/pwned 2>/dev/null; ip netns list"])).toBe("");
+});
