@@ -36,9 +36,15 @@ export interface KindDefinition<Shape extends z.ZodRawShape> {
   drift?(id: string, olds: Props, news: Props): string[];
 }
 
+/** What a program passes for a resource of this kind (defaults still to apply). */
+export type KindInput<Shape extends z.ZodRawShape> = z.input<z.ZodObject<Shape>> & {
+  connection: z.input<typeof connection>;
+  adopt?: boolean;
+};
+
 export interface Kind<Shape extends z.ZodRawShape = z.ZodRawShape> extends KindDefinition<Shape> {
   /** Everything a resource of this kind takes: connection, adopt and its own properties. */
-  inputs: z.ZodType<z.infer<z.ZodObject<Shape>> & { connection: Connection; adopt: boolean }>;
+  inputs: z.ZodType<z.infer<z.ZodObject<Shape>> & { connection: Connection; adopt: boolean }, KindInput<Shape>>;
 }
 
 export function defineKind<Shape extends z.ZodRawShape>(definition: KindDefinition<Shape>): Kind<Shape> {

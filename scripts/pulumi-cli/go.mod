@@ -2,6 +2,16 @@ module pulumi-netns/scripts/pulumi-cli
 
 go 1.25.11
 
+// Build module for the Pulumi CLI, used by scripts/setup-pulumi.sh. Not part of the
+// project's own code: it only pins github.com/pulumi/pulumi/{pkg,sdk}/v3 at the same
+// version as the npm package @pulumi/pulumi (3.248.0) so `go build` can produce the
+// `pulumi` binary reproducibly (go.sum is committed).
+//
+// pkg/v3's go.mod has two replace directives, which are ignored when pkg/v3 is a
+// dependency:
+//   - github.com/pulumi/pulumi/sdk/v3 => ../sdk : covered by requiring sdk/v3 at the same version.
+//   - github.com/atotto/clipboard => tgummerer/clipboard : repeated below.
+
 replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
 
 tool github.com/pulumi/pulumi/pkg/v3/cmd/pulumi

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { kinds } from "../../provider/kinds";
-import { packageSchema } from "../../scripts/schema";
+import { packageSchema, referenceMarkdown, withReference } from "../../scripts/schema";
 
 const root = join(__dirname, "..", "..");
 
@@ -10,6 +10,8 @@ test("the committed schema.json matches the code (regenerate: npm run build && n
   const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
   const committed = JSON.parse(readFileSync(join(root, "schema.json"), "utf8"));
   expect(committed).toEqual(packageSchema(version));
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  expect(readme).toBe(withReference(readme, referenceMarkdown(committed)));
 });
 
 test("every kind is a resource; credentials are secret; required inputs are the ones without defaults", () => {

@@ -1,10 +1,12 @@
 module pulumi-netns/scripts/pulumi-cli/language-nodejs
 
-go 1.18
+go 1.24
 
+// Mirrors the replace directive in github.com/pulumi/pulumi/sdk/v3@v3.68.0's own go.mod
+// (replace directives of dependencies are ignored, so it has to be repeated here).
 replace golang.org/x/text => golang.org/x/text v0.3.6
 
-require github.com/pulumi/pulumi/sdk/v3 v3.68.0
+tool github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
 
 require (
 	github.com/Microsoft/go-winio v0.5.2 // indirect
@@ -42,6 +44,7 @@ require (
 	github.com/pjbgf/sha1cd v0.3.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/pkg/term v1.1.0 // indirect
+	github.com/pulumi/pulumi/sdk/v3 v3.68.0 // indirect
 	github.com/rivo/uniseg v0.2.0 // indirect
 	github.com/rogpeppe/go-internal v1.9.0 // indirect
 	github.com/sabhiram/go-gitignore v0.0.0-20210923224102-525f6e181f06 // indirect
