@@ -3,7 +3,7 @@
  * the property, and create refuses on its own even if check was skipped.
  */
 import { closeAllHosts, provider } from "../../provider";
-import { TestLab } from "../harness/testHosts";
+import { TestLab } from "../../scripts/throwawayHosts";
 
 let lab: TestLab;
 

@@ -4,7 +4,7 @@
  */
 import { closeAllHosts } from "../../provider";
 import { engine } from "../harness/engine";
-import { TestHost, TestLab } from "../harness/testHosts";
+import { TestHost, TestLab } from "../../scripts/throwawayHosts";
 
 let lab: TestLab;
 let host: TestHost;

@@ -7,7 +7,7 @@ import { closeAllHosts } from "../../provider";
 import type { Props } from "../../provider/kind";
 import { engine } from "../harness/engine";
 import { hostSnapshot } from "../harness/snapshot";
-import { TestLab } from "../harness/testHosts";
+import { TestLab } from "../../scripts/throwawayHosts";
 
 let lab: TestLab;
 

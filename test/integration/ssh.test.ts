@@ -3,7 +3,7 @@ import { connection as connectionSchema } from "../../provider/connection";
 import { CommandFailedError, ConnectionError } from "../../provider/errors";
 import { fingerprint } from "../../provider/ssh/hostkeys";
 import { closeAllHosts, hostFor } from "../../provider/ssh/pool";
-import { PLAIN_USER, SUDO_USER, TestLab, USER_PASSWORD } from "../harness/testHosts";
+import { PLAIN_USER, SUDO_USER, TestLab, USER_PASSWORD } from "../../scripts/throwawayHosts";
 
 let lab: TestLab;
 
