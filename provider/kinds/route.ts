@@ -11,6 +11,7 @@ interface RouteSpec {
   destination: string;
   via?: string;
   device?: string;
+  source?: string;
   metric?: number;
   namespace?: string;
 }
@@ -27,6 +28,7 @@ export function routeArgv(verb: "add" | "replace" | "del", spec: RouteSpec): Arg
   const argv = ["ip", `-${routeFamily(spec)}`, "route", verb, spec.destination];
   if (spec.via) argv.push("via", spec.via);
   if (spec.device) argv.push("dev", spec.device);
+  if (spec.source) argv.push("src", spec.source);
   if (spec.metric !== undefined) argv.push("metric", String(spec.metric));
   return inNamespace(spec.namespace, argv);
 }
@@ -35,15 +37,17 @@ export interface RouteEntry {
   destination: string;
   via?: string;
   device?: string;
+  source?: string;
   metric: number;
 }
 
 export function parseRoutes(stdout: string, family: 4 | 6): RouteEntry[] {
-  const routes = JSON.parse(stdout.trim() || "[]") as { dst: string; gateway?: string; dev?: string; metric?: number }[];
+  const routes = JSON.parse(stdout.trim() || "[]") as { dst: string; gateway?: string; dev?: string; prefsrc?: string; metric?: number }[];
   return routes.map((r) => ({
     destination: r.dst === "default" ? "default" : canonicalCidr(r.dst.includes("/") ? r.dst : `${r.dst}/${family === 4 ? 32 : 128}`),
     via: r.gateway,
     device: r.dev,
+    source: r.prefsrc,
     metric: r.metric ?? 0,
   }));
 }
@@ -57,6 +61,8 @@ async function find(host: Host, spec: RouteSpec): Promise<RouteEntry | undefined
   return parseRoutes(result.stdout, family).find((r) => r.destination === destination && r.metric === defaultMetric(spec));
 }
 
+const observed = (route: RouteEntry) => ({ via: route.via, device: route.device, source: route.source, metric: route.metric });
+
 export const routeKind = defineKind({
   name: "Route",
   description: "A route in the main table (`ip route add`), including the default route, in a namespace or on the host.",
@@ -66,6 +72,9 @@ export const routeKind = defineKind({
       .describe('"default" or a network with prefix length, e.g. 10.0.0.0/8.'),
     via: ipAddress.optional().describe("Gateway address."),
     device: interfaceName.optional().describe("Outgoing interface."),
+    source: ipAddress
+      .optional()
+      .describe("Preferred source address (`src`). Naming the interface's address also ties the route to it: change one, replace both."),
     metric: z.number().int().min(0).max(4294967295).optional().describe("Route metric (priority)."),
     namespace: namespaceName.optional().describe("Namespace of the routing table; the host's own when unset."),
   },
@@ -75,7 +84,7 @@ export const routeKind = defineKind({
       ctx.addIssue({ code: "custom", path: ["via"], message: "the gateway and the destination must be the same IP family" });
     }
   },
-  replaceOn: ["destination", "via", "device", "metric", "namespace"],
+  replaceOn: ["destination", "via", "device", "source", "metric", "namespace"],
   adoptable: true,
   async create(host, spec, adopt) {
     const existing = await find(host, spec);
@@ -86,11 +95,11 @@ export const routeKind = defineKind({
     await host.run(routeArgv(existing ? "replace" : "add", spec));
     const route = await find(host, spec);
     if (!route) throw new Error(`${host.label}: the route to ${spec.destination} was added but cannot be read back`);
-    return { id: `${spec.namespace ?? ""}/${spec.destination}/${route.metric}`, observed: { via: route.via, device: route.device, metric: route.metric } };
+    return { id: `${spec.namespace ?? ""}/${spec.destination}/${route.metric}`, observed: observed(route) };
   },
   async read(host, _id, olds) {
     const route = await find(host, olds as unknown as RouteSpec);
-    return route && { via: route.via, device: route.device, metric: route.metric };
+    return route && observed(route);
   },
   async update() {
     return {};

@@ -57,6 +57,9 @@ test("bridge, link set, address, route, sysctl", () => {
   expect(routeArgv("del", { destination: "2001:db8::/64", device: "eth1", metric: 10 })).toEqual([
     "ip", "-6", "route", "del", "2001:db8::/64", "dev", "eth1", "metric", "10",
   ]);
+  expect(routeArgv("add", { destination: "10.0.0.0/8", via: "192.168.15.5", source: "192.168.15.1" })).toEqual([
+    "ip", "-4", "route", "add", "10.0.0.0/8", "via", "192.168.15.5", "src", "192.168.15.1",
+  ]);
   expect(routeArgv("add", { destination: "default", via: "fe80::1", device: "eth0" })[1]).toBe("-6");
   expect(sysctlWriteArgv("net.ipv4.ip_forward", "1", "red")).toEqual([
     "ip", "netns", "exec", "red", "sysctl", "-q", "-w", "net.ipv4.ip_forward=1",

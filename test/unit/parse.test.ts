@@ -35,9 +35,9 @@ test("routes: default, host routes without a prefix, metrics", () => {
     { dst: "10.1.2.3", dev: "veth-red", metric: 7, flags: [] },
   ]);
   expect(parseRoutes(out, 4)).toEqual([
-    { destination: "default", via: "192.168.15.5", device: "veth-red", metric: 0 },
-    { destination: "192.168.15.0/24", via: undefined, device: "veth-red", metric: 0 },
-    { destination: "10.1.2.3/32", via: undefined, device: "veth-red", metric: 7 },
+    { destination: "default", via: "192.168.15.5", device: "veth-red", source: undefined, metric: 0 },
+    { destination: "192.168.15.0/24", via: undefined, device: "veth-red", source: "192.168.15.1", metric: 0 },
+    { destination: "10.1.2.3/32", via: undefined, device: "veth-red", source: undefined, metric: 7 },
   ]);
 });
 

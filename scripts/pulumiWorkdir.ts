@@ -1,0 +1,61 @@
+/**
+ * A scratch area for running the examples with the real Pulumi CLI: a local file backend, a private
+ * PULUMI_HOME, copies of example projects, and `node_modules/pulumi-netns` pointing at this checkout
+ * (so programs and the dynamic provider load the code under test, with the checkout's @pulumi/pulumi).
+ * It lives under the repository's .work/ so module resolution reaches the checkout's node_modules.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+/** This checkout's root, whether running from scripts/ (tests) or dist/scripts/ (compiled). */
+export const REPO_ROOT = (() => {
+  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    const manifest = join(dir, "package.json");
+    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, "utf8")).name === "pulumi-netns") return dir;
+  }
+  throw new Error(`no pulumi-netns checkout above ${__dirname}`);
+})();
+const EXAMPLE_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts"];
+
+/** Fails with one clear sentence when the CLI is missing. */
+export function requirePulumiCli(): void {
+  try {
+    execFileSync("pulumi", ["version"], { stdio: "ignore" });
+  } catch {
+    throw new Error('the Pulumi CLI is not on PATH: run  export PATH="$(bash scripts/setup-pulumi.sh):$PATH"');
+  }
+}
+
+export class PulumiWorkdir {
+  readonly env: Record<string, string>;
+
+  private constructor(readonly dir: string) {
+    this.env = {
+      PULUMI_BACKEND_URL: `file://${join(dir, "state")}`,
+      PULUMI_CONFIG_PASSPHRASE: "pulumi-netns-lab",
+      PULUMI_HOME: join(dir, "home"),
+      PULUMI_SKIP_UPDATE_CHECK: "true",
+    };
+  }
+
+  static create(label: string): PulumiWorkdir {
+    const dir = join(REPO_ROOT, ".work", `${label}-${randomBytes(3).toString("hex")}`);
+    for (const sub of ["state", "home", "node_modules"]) mkdirSync(join(dir, sub), { recursive: true });
+    symlinkSync(REPO_ROOT, join(dir, "node_modules", "pulumi-netns"));
+    return new PulumiWorkdir(dir);
+  }
+
+  /** A fresh copy of examples/NAME; its stack config files stay out of the repository. */
+  copyExample(name: string, as = name): string {
+    const target = join(this.dir, as);
+    mkdirSync(target, { recursive: true });
+    for (const file of EXAMPLE_FILES) cpSync(join(REPO_ROOT, "examples", name, file), join(target, file));
+    return target;
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
