@@ -61,6 +61,9 @@ export function diff(kind: Kind, id: string, olds: Props, news: Props): DiffResu
   };
 }
 
+/** Outputs go through protobuf Structs, which have no `undefined`: absent means unset. */
+const defined = (props: Props): Props => JSON.parse(JSON.stringify(props));
+
 function hostOf(props: Props) {
   return hostFor(connectionSchema.parse(props.connection));
 }
@@ -78,20 +81,20 @@ function validated(kind: Kind, inputs: Props): Props {
 export async function create(kind: Kind, raw: Props): Promise<{ id: string; outs: Props }> {
   const inputs = validated(kind, raw);
   const { id, observed } = await kind.create(hostOf(inputs), inputs as never, inputs.adopt === true);
-  return { id, outs: { ...inputs, ...observed } };
+  return { id, outs: defined({ ...inputs, ...observed }) };
 }
 
 export async function read(kind: Kind, id: string, props: Props): Promise<{ id: string; props: Props }> {
   const observed = await kind.read(hostOf(props), id, props);
   if (!observed) return { id: "", props: {} };
-  return { id, props: { ...props, ...observed } };
+  return { id, props: defined({ ...props, ...observed }) };
 }
 
 export async function update(kind: Kind, id: string, olds: Props, raw: Props): Promise<{ outs: Props }> {
   const news = validated(kind, raw);
   const observed = await kind.update(hostOf(news), id, olds, news as never);
   // Computed outputs (a sysctl's previous value, say) carry over from olds.
-  return { outs: { ...olds, ...news, ...observed } };
+  return { outs: defined({ ...olds, ...news, ...observed }) };
 }
 
 export async function remove(kind: Kind, id: string, props: Props): Promise<void> {

@@ -17,7 +17,7 @@ export const REPO_ROOT = (() => {
   }
   throw new Error(`no pulumi-netns checkout above ${__dirname}`);
 })();
-const EXAMPLE_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts"];
+const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts"];
 
 /** Fails with one clear sentence when the CLI is missing. */
 export function requirePulumiCli(): void {
@@ -47,11 +47,11 @@ export class PulumiWorkdir {
     return new PulumiWorkdir(dir);
   }
 
-  /** A fresh copy of examples/NAME; its stack config files stay out of the repository. */
-  copyExample(name: string, as = name): string {
-    const target = join(this.dir, as);
+  /** A fresh copy of a project (examples/NAME by default); its stack files stay out of the repository. */
+  copyProject(name: string, source = join(REPO_ROOT, "examples", name)): string {
+    const target = join(this.dir, name);
     mkdirSync(target, { recursive: true });
-    for (const file of EXAMPLE_FILES) cpSync(join(REPO_ROOT, "examples", name, file), join(target, file));
+    for (const file of PROJECT_FILES) cpSync(join(source, file), join(target, file));
     return target;
   }
 

@@ -8,10 +8,11 @@
 import { execFileSync } from "node:child_process";
 import { appendFileSync, cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import type { Stack } from "@pulumi/pulumi/automation";
 import { proveBridgeLab } from "../../scripts/labProof";
 import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { changes, projectStack } from "../harness/e2e";
 import { hostSnapshot } from "../harness/snapshot";
 
 jest.setTimeout(300_000);
@@ -29,14 +30,12 @@ beforeAll(async () => {
   lab = await TestLab.create(2);
   target = lab.hosts[0];
   work = PulumiWorkdir.create("e2e-bridge-lab");
-  projectDir = work.copyExample("bridge-lab");
-  stack = await LocalWorkspace.createStack({ stackName: "e2e", workDir: projectDir }, { envVars: work.env });
-  await stack.setAllConfig({
+  ({ stack, dir: projectDir } = await projectStack(work, "bridge-lab", {
     host: { value: target.address },
     hostKey: { value: target.hostKey },
     sshKey: { value: lab.clientKey, secret: true },
     mtu: { value: "1500" },
-  });
+  }));
   before = hostSnapshot(target);
 });
 
@@ -44,9 +43,6 @@ afterAll(() => {
   lab?.destroy();
   work?.remove();
 });
-
-const changes = (summary: Record<string, number> | undefined) =>
-  Object.fromEntries(Object.entries(summary ?? {}).filter(([op, n]) => op !== "same" && n > 0));
 
 test("up builds the lab and it carries real traffic", async () => {
   const result = await stack.up();
