@@ -9,12 +9,13 @@ const connection: netns.ConnectionArgs = {
   privateKey: cfg.requireSecret("sshKey"),
   hostKey: cfg.require("hostKey"),
 };
+// Optional: `pulumi config set mtu 1400` manages the MTU of the bridge and the cables.
 const mtu = cfg.getNumber("mtu");
 const network = "192.168.15.0/24";
 const gateway = "192.168.15.5";
 const members = {
-  red: cfg.get("redAddress") ?? "192.168.15.1/24",
-  blue: cfg.get("blueAddress") ?? "192.168.15.2/24",
+  red: cfg.require("redAddress"),
+  blue: cfg.require("blueAddress"),
 };
 
 const bridge = new netns.Bridge("v-net-0", { connection, name: "v-net-0", mtu });

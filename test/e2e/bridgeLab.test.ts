@@ -13,7 +13,7 @@ import { proveBridgeLab } from "../../scripts/labProof";
 import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
 import { changes, projectStack } from "../harness/e2e";
-import { hostSnapshot } from "../harness/snapshot";
+import { hostSnapshot } from "../../scripts/hostSnapshot";
 
 jest.setTimeout(300_000);
 

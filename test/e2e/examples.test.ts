@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestLab } from "../../scripts/throwawayHosts";
 import { changes, projectStack } from "../harness/e2e";
-import { hostSnapshot } from "../harness/snapshot";
+import { hostSnapshot } from "../../scripts/hostSnapshot";
 
 jest.setTimeout(300_000);
 

@@ -6,7 +6,7 @@
 import { closeAllHosts } from "../../provider";
 import type { Props } from "../../provider/kind";
 import { engine } from "../harness/engine";
-import { hostSnapshot } from "../harness/snapshot";
+import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { proveBridgeLab } from "../../scripts/labProof";
 import { TestLab } from "../../scripts/throwawayHosts";
 

@@ -3,7 +3,7 @@
  * namespaces, links, addresses, routes, iptables rules and non-default policies, and forwarding.
  * Kernel noise (counters, IPv6 DAD progress, an empty table iptables-nft created) is left out.
  */
-import type { TestHost } from "../../scripts/throwawayHosts";
+import type { TestHost } from "./throwawayHosts";
 
 export function hostSnapshot(host: TestHost): Record<string, unknown> {
   const json = (argv: string[]) => JSON.parse(host.sh(["ip", "-j", ...argv]) || "[]");
