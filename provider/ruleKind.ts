@@ -6,6 +6,12 @@ import { ensureRules, presentRules, removeRules, renderRule, Rule } from "./ipta
 import { defineKind, Kind, KindDefinition, Props } from "./kind";
 import { containsUnknown } from "./validate";
 
+/** Both rule kinds open the FORWARD chain for their traffic unless told not to. */
+export const acceptForward = z
+  .boolean()
+  .default(true)
+  .describe("Also accept the traffic in the FORWARD chain (inserted first), for hosts whose FORWARD policy is DROP, such as Docker's.");
+
 type RuleSpec<Shape extends z.ZodRawShape> = z.infer<z.ZodObject<Shape>> & { namespace?: string };
 
 export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { interfaceName, namespaceName, networkCidr, parseCidr } from "../fields";
 import { ownerComment, Rule } from "../iptables";
-import { defineRuleKind } from "../ruleKind";
+import { acceptForward, defineRuleKind } from "../ruleKind";
 
 export interface MasqueradeSpec {
   source: string;
@@ -43,10 +43,7 @@ export const masqueradeKind = defineRuleKind({
     source: networkCidr.describe("Source network to masquerade, e.g. 192.168.15.0/24."),
     outInterface: interfaceName.optional().describe("Only masquerade traffic leaving through this interface."),
     namespace: namespaceName.optional().describe("Namespace whose firewall gets the rules; the host's own when unset."),
-    acceptForward: z
-      .boolean()
-      .default(true)
-      .describe("Also accept this traffic in the FORWARD chain, for hosts whose FORWARD policy is DROP."),
+    acceptForward,
   },
   idPrefix: "masq",
   rules: masqueradeRules,

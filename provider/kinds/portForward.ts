@@ -2,7 +2,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { interfaceName, ipAddress, namespaceName } from "../fields";
 import { ownerComment, Rule } from "../iptables";
-import { defineRuleKind } from "../ruleKind";
+import { acceptForward, defineRuleKind } from "../ruleKind";
 
 export interface Endpoint {
   address: string;
@@ -99,10 +99,7 @@ export const portForwardKind = defineRuleKind({
     inInterface: interfaceName.optional().describe("Only forward traffic arriving on this interface."),
     destination: ipAddress.optional().describe("Only forward traffic addressed to this host address."),
     namespace: namespaceName.optional().describe("Namespace whose firewall gets the rules; the host's own when unset."),
-    acceptForward: z
-      .boolean()
-      .default(true)
-      .describe("Also accept the forwarded flow in the FORWARD chain, for hosts whose FORWARD policy is DROP."),
+    acceptForward,
     fromHost: z
       .boolean()
       .default(true)
