@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { hostName, port } from "./fields";
 
-/** Fields that carry secrets; they are wrapped as Pulumi secrets and never printed. */
+/** Fields that carry secrets: marked secret in the schema, never printed (the SDK makes the whole connection secret). */
 export const SECRET_FIELDS = ["privateKey", "passphrase", "password"] as const;
 
 const endpoint = {
@@ -60,9 +60,12 @@ export const connection = z
 export type Connection = z.infer<typeof connection>;
 export type JumpHost = z.infer<typeof jumpHost>;
 
-/** The identity of a target: a change here replaces resources; a change of credentials does not. */
-export function targetIdentity(c: Pick<Connection, "host">): string {
-  return c.host;
+/**
+ * The identity of a target machine: a change here replaces resources; a change of credentials does not.
+ * Another port or jump host often means another machine (VMs behind one address), so they count.
+ */
+export function targetIdentity(c: Pick<Connection, "host" | "port" | "proxy">): string {
+  return JSON.stringify([c.host, c.port ?? 22, c.proxy?.host, c.proxy?.port ?? 22]);
 }
 
 export function targetLabel(c: Pick<Connection, "user" | "host" | "port">): string {

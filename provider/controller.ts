@@ -47,7 +47,7 @@ export function diff(kind: Kind, id: string, olds: Props, news: Props): DiffResu
   const newConnection = news.connection as Partial<Connection> | string | undefined;
   if (!isDeepStrictEqual(oldConnection, newConnection)) {
     changed.add("connection");
-    const unknownTarget = newConnection === UNKNOWN || (typeof newConnection === "object" && newConnection?.host === UNKNOWN);
+    const unknownTarget = typeof newConnection !== "object" || containsUnknown(newConnection);
     if (unknownTarget || targetIdentity(oldConnection as Connection) !== targetIdentity(newConnection as Connection)) {
       replaces.add("connection");
     }

@@ -9,8 +9,9 @@ const IFNAMSIZ = 15;
 
 export const interfaceName = z
   .string()
-  .refine((s) => /^[A-Za-z0-9_.@+-]+$/.test(s) && !s.startsWith("-") && s !== "." && s !== "..", {
-    message: "an interface name may use letters, digits and _ . @ + - (not first), no spaces, '/' or ':'",
+  .refine((s) => /^[A-Za-z0-9_.@-]+$/.test(s) && !s.startsWith("-") && s !== "." && s !== "..", {
+    // No "+": iptables reads "eth+" as a wildcard for every eth* interface.
+    message: "an interface name may use letters, digits and _ . @ - (not first), no spaces, '/', ':' or '+'",
     abort: true,
   })
   .refine((s) => Buffer.byteLength(s) <= IFNAMSIZ, { message: `an interface name is at most ${IFNAMSIZ} bytes`, abort: true });
@@ -24,7 +25,10 @@ export const namespaceName = z
     abort: true,
   });
 
-export const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: "not an IPv4 or IPv6 address", abort: true });
+/** Node's isIP accepts IPv6 zone ids ("fe80::1%eth0"); addresses here never carry one. */
+const isAddress = (s: string) => isIP(s) !== 0 && !s.includes("%");
+
+export const ipAddress = z.string().refine(isAddress, { message: "not an IPv4 or IPv6 address", abort: true });
 
 export interface Cidr {
   address: string;
@@ -39,7 +43,7 @@ export function parseCidr(value: string): Cidr | undefined {
   const address = value.slice(0, slash);
   const prefixText = value.slice(slash + 1);
   const family = isIP(address);
-  if (family === 0 || !/^\d{1,3}$/.test(prefixText)) return undefined;
+  if (!isAddress(address) || !/^\d{1,3}$/.test(prefixText)) return undefined;
   const prefix = Number(prefixText);
   if (prefix > (family === 4 ? 32 : 128)) return undefined;
   return { address, prefix, family: family as 4 | 6 };

@@ -59,15 +59,21 @@ export async function readLink(host: Host, namespace: string | undefined, name: 
   return result ? parseLinks(result.stdout)[0] : undefined;
 }
 
+/** What a kind manages on a link; an unset field is left as it is. */
+export interface LinkChange {
+  up?: boolean;
+  mtu?: number;
+  master?: string;
+}
+
 export function linkSetArgv(
   namespace: string | undefined,
   name: string,
-  change: { up?: boolean; mtu?: number; master?: string | null },
+  change: LinkChange,
 ): Argv {
   const argv = ["ip", "link", "set", "dev", name];
   if (change.mtu !== undefined) argv.push("mtu", String(change.mtu));
-  if (change.master === null) argv.push("nomaster");
-  else if (change.master !== undefined) argv.push("master", change.master);
+  if (change.master !== undefined) argv.push("master", change.master);
   if (change.up !== undefined) argv.push(change.up ? "up" : "down");
   return inNamespace(namespace, argv);
 }
@@ -78,11 +84,11 @@ export async function reconcileLink(
   namespace: string | undefined,
   name: string,
   current: Partial<LinkState>,
-  wanted: { up?: boolean; mtu?: number; master?: string | null },
+  wanted: LinkChange,
 ): Promise<void> {
-  const change: { up?: boolean; mtu?: number; master?: string | null } = {};
+  const change: LinkChange = {};
   if (wanted.mtu !== undefined && wanted.mtu !== current.mtu) change.mtu = wanted.mtu;
-  if (wanted.master !== undefined && (wanted.master ?? undefined) !== current.master) change.master = wanted.master;
+  if (wanted.master !== undefined && wanted.master !== current.master) change.master = wanted.master;
   if (wanted.up !== undefined && wanted.up !== current.up) change.up = wanted.up;
   if (Object.keys(change).length > 0) await host.run(linkSetArgv(namespace, name, change));
 }

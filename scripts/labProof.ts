@@ -43,6 +43,13 @@ export async function proveBridgeLab(lab: TestHost, client: TestHost, ips: Bridg
     const page = client.sh(["curl", "-sS", "--max-time", "5", url], { timeoutMs: 10_000 });
     if (page !== token) throw new Error(`${url} from ${client.address} returned ${JSON.stringify(page)}, expected ${JSON.stringify(token)}`);
     proof.push(`${client.address} fetched ${url} → "${page}"`);
+    // Port 80 elsewhere stays elsewhere: only traffic addressed to the host itself is forwarded.
+    const passing = lab.sh(["ip", "netns", "exec", "red", "curl", "-sS", "--max-time", "5", `http://${client.address}:80/`], {
+      allowFailure: true,
+      timeoutMs: 10_000,
+    });
+    if (passing.includes(token)) throw new Error(`red → ${client.address}:80 was captured by the port forward`);
+    proof.push(`red → ${client.address}:80 is not redirected into blue`);
   } finally {
     server.kill("SIGKILL");
     rmSync(www, { recursive: true, force: true });

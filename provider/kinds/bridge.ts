@@ -56,6 +56,8 @@ export const bridgeKind = defineKind({
     return observed((await readLink(host, news.namespace, news.name))!);
   },
   async delete(host, _id, olds) {
-    await runUnlessGone(host, linkDeleteArgv(olds.namespace as string | undefined, olds.name as string));
+    const namespace = olds.namespace as string | undefined;
+    // A link of this name that is no longer a bridge is someone else's now.
+    if (await readBridge(host, namespace, olds.name as string)) await runUnlessGone(host, linkDeleteArgv(namespace, olds.name as string));
   },
 });

@@ -10,7 +10,7 @@ export interface MasqueradeSpec {
 }
 
 /**
- * nat POSTROUTING: -s SRC [-o OUT] MASQUERADE
+ * nat POSTROUTING: -s SRC ! -d SRC [-o OUT] MASQUERADE (traffic within the network keeps its source)
  * filter FORWARD (acceptForward): SRC going out, and replies coming back, are accepted first,
  * so the NAT also works on hosts whose FORWARD policy is DROP (Docker's).
  */
@@ -19,7 +19,7 @@ export function masqueradeRules(spec: MasqueradeSpec, id: string): Rule[] {
   const out = spec.outInterface ? ["-o", spec.outInterface] : [];
   const back = spec.outInterface ? ["-i", spec.outInterface] : [];
   const rules: Rule[] = [
-    { family, table: "nat", chain: "POSTROUTING", spec: ["-s", spec.source, ...out, ...ownerComment(id), "-j", "MASQUERADE"] },
+    { family, table: "nat", chain: "POSTROUTING", spec: ["-s", spec.source, "!", "-d", spec.source, ...out, ...ownerComment(id), "-j", "MASQUERADE"] },
   ];
   if (spec.acceptForward) {
     rules.push(

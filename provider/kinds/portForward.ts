@@ -29,7 +29,8 @@ export interface PortForwardSpec {
 }
 
 /**
- * nat PREROUTING: [-d DST] [-i IN] -p P --dport PORT → DNAT to TO
+ * nat PREROUTING: -d DST (or any local address) [-i IN] -p P --dport PORT → DNAT to TO;
+ *   traffic merely routed through the host to port PORT elsewhere is left alone
  * nat OUTPUT (fromHost, no inInterface): the same for connections the host itself opens to one of
  *   its own addresses (local traffic skips PREROUTING); loopback is left alone.
  * filter FORWARD (acceptForward): the forwarded flow and its replies, inserted first.
@@ -41,13 +42,14 @@ export function portForwardRules(spec: PortForwardSpec, id: string): Rule[] {
   const toText = family === 6 ? `[${to.address}]:${toPort}` : `${to.address}:${toPort}`;
   const proto = ["-p", spec.protocol, "-m", spec.protocol];
   const dnat = [...ownerComment(id), "-j", "DNAT", "--to-destination", toText];
+  const toHost = spec.destination ? ["-d", spec.destination] : ["-m", "addrtype", "--dst-type", "LOCAL"];
   const rules: Rule[] = [
     {
       family,
       table: "nat",
       chain: "PREROUTING",
       spec: [
-        ...(spec.destination ? ["-d", spec.destination] : []),
+        ...toHost,
         ...(spec.inInterface ? ["-i", spec.inInterface] : []),
         ...proto,
         "--dport",
@@ -57,10 +59,8 @@ export function portForwardRules(spec: PortForwardSpec, id: string): Rule[] {
     },
   ];
   if (spec.fromHost && !spec.inInterface) {
-    const local = spec.destination
-      ? ["-d", spec.destination]
-      : ["!", "-d", family === 6 ? "::1/128" : "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL"];
-    rules.push({ family, table: "nat", chain: "OUTPUT", spec: [...local, ...proto, "--dport", String(spec.port), ...dnat] });
+    const loopback = spec.destination ? [] : ["!", "-d", family === 6 ? "::1/128" : "127.0.0.0/8"];
+    rules.push({ family, table: "nat", chain: "OUTPUT", spec: [...loopback, ...toHost, ...proto, "--dport", String(spec.port), ...dnat] });
   }
   if (spec.acceptForward) {
     rules.push(

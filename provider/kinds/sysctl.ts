@@ -15,7 +15,8 @@ export const sysctlWriteArgv = (key: string, value: string, namespace?: string):
 async function readValue(host: Host, key: string, namespace?: string): Promise<string | undefined> {
   const result = await host.run(sysctlReadArgv(key, namespace), { allowFailure: true });
   if (result.exitCode === 0) return normalize(result.stdout);
-  if (namespaceGone(result)) return undefined;
+  // The namespace is gone, or the key is (per-interface keys vanish with their interface).
+  if (namespaceGone(result) || /cannot stat/.test(result.stderr)) return undefined;
   throw new CommandFailedError(host.label, result);
 }
 
@@ -40,7 +41,9 @@ export const sysctlKind = defineKind({
   adoptable: false,
   async create(host, spec) {
     const previous = await readValue(host, spec.key, spec.namespace);
-    if (previous === undefined) throw new Error(`${host.label}: namespace "${spec.namespace}" does not exist`);
+    if (previous === undefined) {
+      throw new Error(`${host.label}: no sysctl ${spec.key}${spec.namespace ? ` in namespace "${spec.namespace}"` : ""}`);
+    }
     if (previous !== spec.value) await host.run(sysctlWriteArgv(spec.key, spec.value, spec.namespace));
     return { id: `${spec.namespace ?? ""}/${spec.key}`, observed: { value: await readValue(host, spec.key, spec.namespace), previous } };
   },

@@ -100,6 +100,9 @@ export const vethKind = defineKind({
     return (await observe(host, news)) ?? {};
   },
   async delete(host, _id, olds) {
-    await runUnlessGone(host, linkDeleteArgv(olds.namespace as string | undefined, olds.name as string));
+    // Only the pair itself: a link that took the name since is someone else's.
+    if (await observe(host, olds as unknown as VethSpec)) {
+      await runUnlessGone(host, linkDeleteArgv(olds.namespace as string | undefined, olds.name as string));
+    }
   },
 });

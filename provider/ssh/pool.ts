@@ -110,10 +110,13 @@ class Target implements Host {
       this.shells.add(shell);
       this.idle.push(shell);
     } catch (err) {
-      if (this.shells.size > 0 && err instanceof ConnectionError && err.failure === "unreachable") {
-        // The server refused one more channel (MaxSessions): keep queueing on the shells we have.
-        this.maxShells = this.shells.size;
-      } else if (this.shells.size === 0 && this.opening === 1) {
+      const inFlight = this.opening - 1;
+      if (this.shells.size + inFlight > 0) {
+        // Refused one more channel (sshd MaxSessions), or others may still succeed: open no more than that.
+        this.maxShells = this.shells.size + inFlight;
+      } else {
+        // Nothing can run: fail everything waiting now rather than dialling again for each job.
+        this.maxShells = this.connection.maxSessions;
         for (const job of this.queue.splice(0)) job.reject(err as Error);
       }
     } finally {
@@ -129,7 +132,10 @@ class Target implements Host {
       dialed.then(
         (d) =>
           d.onClose(() => {
-            if (this.dialed === dialed) this.dialed = undefined;
+            // A connection closed after being replaced (idle close, redial) owns none of the shells.
+            if (this.dialed !== dialed) return;
+            this.dialed = undefined;
+            this.maxShells = this.connection.maxSessions;
             for (const shell of this.shells) shell.close();
             this.shells.clear();
             this.idle = [];

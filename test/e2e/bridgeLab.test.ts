@@ -48,7 +48,7 @@ test("up builds the lab and it carries real traffic", async () => {
   const result = await stack.up();
   expect(result.summary.result).toBe("succeeded");
   expect(changes(result.summary.resourceChanges)).toEqual({ create: 14 });
-  expect(await proveBridgeLab(target, lab.hosts[1], ips)).toHaveLength(4);
+  expect(await proveBridgeLab(target, lab.hosts[1], ips)).toHaveLength(5);
 });
 
 test("a second preview reports no changes", async () => {
@@ -74,7 +74,7 @@ test.each(drifts)("drift: %s is reported by refresh and repaired by up", async (
 });
 
 test("the lab works again after all that drift", async () => {
-  expect(await proveBridgeLab(target, lab.hosts[1], ips)).toHaveLength(4);
+  expect(await proveBridgeLab(target, lab.hosts[1], ips)).toHaveLength(5);
 });
 
 test("an MTU change updates in place; an address change replaces; the preview says which", async () => {
@@ -94,7 +94,7 @@ test("an MTU change updates in place; an address change replaces; the preview sa
   const red = target.sh(["ip", "-n", "red", "-br", "addr", "show", "veth-red"]);
   expect(red).toContain("192.168.15.11/24");
   expect(red).not.toContain("192.168.15.1/24");
-  expect(await proveBridgeLab(target, lab.hosts[1], { ...ips, red: "192.168.15.11" })).toHaveLength(4);
+  expect(await proveBridgeLab(target, lab.hosts[1], { ...ips, red: "192.168.15.11" })).toHaveLength(5);
 });
 
 test("neither `pulumi stack export`, the state files nor the stack config hold the private key", async () => {

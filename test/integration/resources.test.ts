@@ -121,6 +121,15 @@ describe("Bridge, Veth, Address", () => {
     await bridge.delete(br.id, br.outs);
   });
 
+  test("Bridge: destroy leaves alone a link that took the bridge's name since", async () => {
+    const { id, outs } = await bridge.create({ connection, name: "br-reused" });
+    host.sh(["ip", "link", "del", "br-reused"]);
+    host.sh(["ip", "link", "add", "br-reused", "type", "veth", "peer", "name", "br-reused-p"]);
+    await bridge.delete(id, outs);
+    expect(link(undefined, "br-reused").linkinfo.info_kind).toBe("veth");
+    host.sh(["ip", "link", "del", "br-reused"]);
+  });
+
   test("Veth: a failed create removes the half-made pair", async () => {
     const err = await veth
       .create({ connection, name: "veth-half", peer: { name: "veth-half-p", master: "no-such-br" } })
@@ -200,7 +209,7 @@ describe("iptables rules", () => {
     const inputs = { connection, source: "192.168.15.0/24" };
     const { id, outs, news } = await masquerade.create(inputs);
     expect(id).toMatch(/^masq-[0-9a-f]{12}$/);
-    expect(save("nat")).toContain(`-A POSTROUTING -s 192.168.15.0/24 -m comment --comment \"pulumi-netns:${id}\" -j MASQUERADE`);
+    expect(save("nat")).toContain(`-A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment \"pulumi-netns:${id}\" -j MASQUERADE`);
     expect(save("filter")).toContain(`-A FORWARD -s 192.168.15.0/24 -m comment --comment \"pulumi-netns:${id}\" -j ACCEPT`);
     expect(outs.rules).toHaveLength(3);
 
@@ -227,7 +236,7 @@ describe("iptables rules", () => {
     const inputs = { connection, protocol: "udp", port: 5353, to: "192.168.15.2:53" };
     const { id, outs } = await portForward.create(inputs);
     expect(save("nat")).toContain(
-      `-A PREROUTING -p udp -m udp --dport 5353 -m comment --comment \"pulumi-netns:${id}\" -j DNAT --to-destination 192.168.15.2:53`,
+      `-A PREROUTING -p udp -m addrtype --dst-type LOCAL -m udp --dport 5353 -m comment --comment \"pulumi-netns:${id}\" -j DNAT --to-destination 192.168.15.2:53`,
     );
     for (const table of ["nat", "filter"]) {
       const owned = save(table).split("\n").filter((l) => l.includes(id));
@@ -257,5 +266,13 @@ describe("Sysctl", () => {
     expect(value()).toBe("1");
     await sysctl.delete(id, updated);
     expect(value()).toBe("0");
+  });
+
+  test("a per-interface key that vanished with its interface reads as gone and deletes cleanly", async () => {
+    host.sh(["ip", "link", "add", "dummy-sys", "type", "bridge"]);
+    const { id, outs } = await sysctl.create({ connection, key: "net.ipv4.conf.dummy-sys.forwarding", value: "1" });
+    host.sh(["ip", "link", "del", "dummy-sys"]);
+    expect(await sysctl.read(id, outs)).toEqual({ id: "", props: {} });
+    await sysctl.delete(id, outs);
   });
 });

@@ -51,7 +51,7 @@ test("the seed recipe works with real traffic and deletes back to the exact star
   await make("PortForward", { protocol: "tcp", port: 80, to: "192.168.15.2:80" });
 
   const proof = await proveBridgeLab(h0, h1, { red: "192.168.15.1", blue: "192.168.15.2", gateway: "192.168.15.5" });
-  expect(proof).toHaveLength(4);
+  expect(proof).toHaveLength(5);
 
   for (const { kind, id, outs } of created.reverse()) await engine(kind).delete(id, outs);
   expect(hostSnapshot(h0)).toEqual(before);

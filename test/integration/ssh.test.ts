@@ -77,6 +77,15 @@ test("an unknown host key is refused with its fingerprint and how to pin it", as
   expect(lab.hosts[0].sh(["sh", "-c", "test -e /tmp/should-not-exist && echo yes || echo no"]).trim()).toBe("no");
 });
 
+test("concurrent commands to a host that cannot be reached all fail, promptly, after one dial each", async () => {
+  const host = hostOf({ hostKey: undefined, knownHostsFile: `${lab.dir}/no_known_hosts`, maxSessions: 4 });
+  const started = Date.now();
+  const results = await Promise.allSettled(Array.from({ length: 5 }, () => host.run(["true"])));
+  expect(results.map((r) => r.status)).toEqual(Array(5).fill("rejected"));
+  for (const r of results) expect((r as PromiseRejectedResult).reason.failure).toBe("host-key-unknown");
+  expect(Date.now() - started).toBeLessThan(5000);
+});
+
 test("a mismatching pinned key is refused; known_hosts and the explicit opt-out work", async () => {
   const err = await hostOf({ hostKey: lab.hosts[1].hostKey })
     .run(["true"])

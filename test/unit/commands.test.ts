@@ -45,8 +45,8 @@ test("bridge, link set, address, route, sysctl", () => {
   expect(linkSetArgv(undefined, "veth-red-br", { master: "v-net-0", up: true })).toEqual([
     "ip", "link", "set", "dev", "veth-red-br", "master", "v-net-0", "up",
   ]);
-  expect(linkSetArgv("red", "x", { master: null, mtu: 1300, up: false })).toEqual([
-    "ip", "-n", "red", "link", "set", "dev", "x", "mtu", "1300", "nomaster", "down",
+  expect(linkSetArgv("red", "x", { mtu: 1300, up: false })).toEqual([
+    "ip", "-n", "red", "link", "set", "dev", "x", "mtu", "1300", "down",
   ]);
   expect(addressArgv("add", { namespace: "red", device: "veth-red", address: "192.168.15.1/24" })).toEqual([
     "ip", "-n", "red", "addr", "add", "192.168.15.1/24", "dev", "veth-red",
@@ -69,25 +69,27 @@ test("bridge, link set, address, route, sysctl", () => {
 test("masquerade rules carry the owner comment and FORWARD accepts come first", () => {
   const rules = masqueradeRules({ source: "192.168.15.0/24", acceptForward: true }, "masq-1");
   expect(rules.map(renderRule)).toEqual([
-    "iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -m comment --comment pulumi-netns:masq-1 -j MASQUERADE",
+    "iptables -t nat -A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment pulumi-netns:masq-1 -j MASQUERADE",
     "iptables -t filter -I FORWARD -s 192.168.15.0/24 -m comment --comment pulumi-netns:masq-1 -j ACCEPT",
     "iptables -t filter -I FORWARD -d 192.168.15.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment pulumi-netns:masq-1 -j ACCEPT",
   ]);
   expect(ruleArgv("-D", rules[0], "router")).toEqual([
     "ip", "netns", "exec", "router", "iptables", "-w", "10", "-t", "nat", "-D", "POSTROUTING",
-    "-s", "192.168.15.0/24", "-m", "comment", "--comment", "pulumi-netns:masq-1", "-j", "MASQUERADE",
+    "-s", "192.168.15.0/24", "!", "-d", "192.168.15.0/24", "-m", "comment", "--comment", "pulumi-netns:masq-1", "-j", "MASQUERADE",
   ]);
   const out = masqueradeRules({ source: "10.0.0.0/8", outInterface: "eth0", acceptForward: false }, "m");
-  expect(out.map(renderRule)).toEqual(["iptables -t nat -A POSTROUTING -s 10.0.0.0/8 -o eth0 -m comment --comment pulumi-netns:m -j MASQUERADE"]);
+  expect(out.map(renderRule)).toEqual([
+    "iptables -t nat -A POSTROUTING -s 10.0.0.0/8 ! -d 10.0.0.0/8 -o eth0 -m comment --comment pulumi-netns:m -j MASQUERADE",
+  ]);
 });
 
-test("port forward rules always name the protocol; local traffic gets an OUTPUT rule, loopback excluded", () => {
+test("port forward rules always name the protocol, catch only traffic to the host, and cover local traffic but loopback", () => {
   const rules = portForwardRules(
     { protocol: "tcp", port: 80, to: "192.168.15.2:8080", acceptForward: true, fromHost: true },
     "pf-1",
   );
   expect(rules.map(renderRule)).toEqual([
-    "iptables -t nat -A PREROUTING -p tcp -m tcp --dport 80 -m comment --comment pulumi-netns:pf-1 -j DNAT --to-destination 192.168.15.2:8080",
+    "iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 80 -m comment --comment pulumi-netns:pf-1 -j DNAT --to-destination 192.168.15.2:8080",
     "iptables -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 80 -m comment --comment pulumi-netns:pf-1 -j DNAT --to-destination 192.168.15.2:8080",
     "iptables -t filter -I FORWARD -d 192.168.15.2 -p tcp -m tcp --dport 8080 -m conntrack --ctstate DNAT -m comment --comment pulumi-netns:pf-1 -j ACCEPT",
     "iptables -t filter -I FORWARD -s 192.168.15.2 -p tcp -m tcp --sport 8080 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment pulumi-netns:pf-1 -j ACCEPT",
@@ -97,6 +99,6 @@ test("port forward rules always name the protocol; local traffic gets an OUTPUT 
     "pf-2",
   );
   expect(scoped.map(renderRule)).toEqual([
-    "ip6tables -t nat -A PREROUTING -i eth0 -p udp -m udp --dport 53 -m comment --comment pulumi-netns:pf-2 -j DNAT --to-destination [2001:db8::2]:53",
+    "ip6tables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -i eth0 -p udp -m udp --dport 53 -m comment --comment pulumi-netns:pf-2 -j DNAT --to-destination [2001:db8::2]:53",
   ]);
 });

@@ -25,13 +25,15 @@ test("in-place properties update; identity properties replace, deleting first", 
   expect(await veth.diff("id", olds, { ...news, peer: { ...news.peer, namespace: "blue" } })).toMatchObject({ replaces: ["peer"] });
 });
 
-test("credentials change in place; the host is identity", async () => {
-  for (const change of [{ privateKey: "B" }, { user: "admin", sudo: true }, { password: "pw" }, { port: 2222 }]) {
+test("credentials change in place; host, port and jump host are identity", async () => {
+  for (const change of [{ privateKey: "B" }, { user: "admin", sudo: true }, { password: "pw" }, { commandTimeout: 5 }]) {
     expect(await veth.diff("id", olds, { ...news, connection: { ...connection, ...change } })).toMatchObject({ changes: true, replaces: [] });
   }
-  expect(await veth.diff("id", olds, { ...news, connection: { ...connection, host: "10.0.0.2" } })).toMatchObject({
-    replaces: ["connection"],
-  });
+  for (const change of [{ host: "10.0.0.2" }, { port: 2222 }, { proxy: { host: "10.0.0.9", port: 22, user: "root" } }]) {
+    expect(await veth.diff("id", olds, { ...news, connection: { ...connection, ...change } })).toMatchObject({
+      replaces: ["connection"],
+    });
+  }
 });
 
 test("preview: unknown values count as changes, and replace where they are identity", async () => {
@@ -47,7 +49,7 @@ test("a rule resource with a rule missing on the host wants an update", async ()
   const masq = provider("Masquerade");
   const inputs = { connection, source: "192.168.15.0/24", acceptForward: true };
   const rules = [
-    "iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -m comment --comment pulumi-netns:m -j MASQUERADE",
+    "iptables -t nat -A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment pulumi-netns:m -j MASQUERADE",
     "iptables -t filter -I FORWARD -s 192.168.15.0/24 -m comment --comment pulumi-netns:m -j ACCEPT",
     "iptables -t filter -I FORWARD -d 192.168.15.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment pulumi-netns:m -j ACCEPT",
   ];

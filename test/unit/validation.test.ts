@@ -45,13 +45,16 @@ test.each(Object.keys(valid))("%s: valid input passes with defaults applied", as
   expect(result.inputs.connection).toMatchObject({ host: "10.0.0.1", port: 22, user: "root", sudo: false });
 });
 
-test.each(Object.keys(valid))("%s: shell injection in any string field is refused, naming the field", async (kind) => {
+test.each(Object.keys(valid))("%s: shell injection or an option-like value in any string field is refused, naming the field", async (kind) => {
   const paths = [...stringPaths(valid[kind]), "connection.host", "connection.user"];
   expect(paths.length).toBeGreaterThan(2);
-  for (const path of paths) {
-    const inputs = setPath({ connection, ...valid[kind] }, path, "red; touch /tmp/pwned");
-    const result = await provider(kind).check({}, inputs);
-    expect(result.failures?.map((f) => f.property)).toContain(path);
+  for (const hostile of ["red; touch /tmp/pwned", "-rf", "--help"]) {
+    // A sysctl value only ever follows "key=" in one argument, and "-1" is a real value.
+    for (const path of paths.filter((p) => !(hostile.startsWith("-") && kind === "Sysctl" && p === "value"))) {
+      const inputs = setPath({ connection, ...valid[kind] }, path, hostile);
+      const result = await provider(kind).check({}, inputs);
+      expect([path, result.failures?.map((f) => f.property)]).toEqual([path, expect.arrayContaining([path])]);
+    }
   }
 });
 
@@ -70,6 +73,9 @@ test("the classic mistakes get clear reasons", async () => {
   expect(await reasons("Masquerade", { source: "192.168.15.0" })).toMatch(/^source: .*prefix length/);
   expect(await reasons("Namespace", { name: "../etc" })).toMatch(/^name: /);
   expect(await reasons("Namespace", {})).toMatch(/^name: /);
+  expect(await reasons("Address", { device: "eth0", address: "fe80::1%eth0/64" })).toMatch(/^address: /);
+  expect(await reasons("Route", { destination: "default", via: "fe80::1%eth0" })).toMatch(/^via: /);
+  expect(await reasons("Masquerade", { source: "10.0.0.0/8", outInterface: "eth+" })).toMatch(/^outInterface: /);
 });
 
 test("secrets never appear in failure messages", async () => {
