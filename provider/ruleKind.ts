@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
+import type { Host } from "./host";
 import { ensureRules, presentRules, removeRules, renderRule, Rule } from "./iptables";
 import { defineKind, Kind, KindDefinition, Props } from "./kind";
 import { containsUnknown } from "./validate";
@@ -25,7 +26,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
 }): Kind<Shape> {
   const rulesOf = (props: Props, id: string) => definition.rules(props as RuleSpec<Shape>, id);
   const namespaceOf = (props: Props) => props.namespace as string | undefined;
-  const observe = async (host: Parameters<Kind["read"]>[0], props: Props, id: string) => {
+  const observe = async (host: Host, props: Props, id: string) => {
     const rules = await presentRules(host, rulesOf(props, id), namespaceOf(props));
     return rules && rules.length > 0 ? { rules } : undefined;
   };
