@@ -14,6 +14,10 @@ async function namespaceExists(host: Host, name: string): Promise<boolean> {
   return parseNamespaces(result.stdout).includes(name);
 }
 
+async function setLoopback(host: Host, name: string, up: boolean): Promise<void> {
+  await reconcileLink(host, name, "lo", (await readLink(host, name, "lo")) ?? {}, { up });
+}
+
 async function observe(host: Host, name: string) {
   const lo = await readLink(host, name, "lo");
   return lo ? { loopbackUp: lo.up } : undefined;
@@ -33,7 +37,7 @@ export const namespaceKind = defineKind({
     if (existed && !adopt) throw new AlreadyExistsError(host.label, `network namespace "${spec.name}"`);
     if (!existed) await host.run(["ip", "netns", "add", spec.name]);
     try {
-      await reconcileLink(host, spec.name, "lo", (await readLink(host, spec.name, "lo")) ?? {}, { up: spec.loopbackUp });
+      await setLoopback(host, spec.name, spec.loopbackUp);
       return { id: spec.name, observed: (await observe(host, spec.name))! };
     } catch (err) {
       if (!existed) await host.run(["ip", "netns", "del", spec.name], { allowFailure: true });
@@ -45,7 +49,7 @@ export const namespaceKind = defineKind({
     return observe(host, id);
   },
   async update(host, id, olds, news) {
-    await reconcileLink(host, id, "lo", (await readLink(host, id, "lo")) ?? {}, { up: news.loopbackUp });
+    await setLoopback(host, id, news.loopbackUp);
     return (await observe(host, id)) ?? {};
   },
   async delete(host, id) {

@@ -72,10 +72,11 @@ class Target implements Host {
     shell.run(job.line, this.connection.commandTimeout * 1000).then(
       (out) => {
         this.idle.push(shell);
+        const durationMs = Date.now() - started;
         if (process.env.PULUMI_NETNS_DEBUG) {
-          process.stderr.write(`[pulumi-netns] ${this.label} exit=${out.exitCode} ${Date.now() - started}ms: ${job.line}\n`);
+          process.stderr.write(`[pulumi-netns] ${this.label} exit=${out.exitCode} ${durationMs}ms: ${job.line}\n`);
         }
-        job.resolve({ command: job.line, durationMs: Date.now() - started, ...out });
+        job.resolve({ command: job.line, durationMs, ...out });
         this.pump();
       },
       (err) => {
