@@ -30,25 +30,55 @@ function changedPaths(olds: unknown, news: unknown, path: string): string[] {
   return news === UNKNOWN || !isDeepStrictEqual(olds, news) ? [path] : [];
 }
 
+/** Leaf paths of the kind's own properties that the program sets (defaults applied). */
+export function setPaths(kind: Kind, inputs: Props): string[] {
+  const leaves = (value: unknown, path: string): string[] =>
+    isRecord(value) ? Object.keys(value).flatMap((key) => leaves(value[key], `${path}.${key}`)) : value === undefined ? [] : [path];
+  return Object.keys(kind.shape).flatMap((key) => leaves(inputs[key], key));
+}
+
+/** The value at a dotted path; UNKNOWN when an object on the way is still unknown (preview). */
+function valueAt(props: Props, path: string): unknown {
+  let cursor: unknown = props;
+  for (const key of path.split(".")) {
+    if (cursor === UNKNOWN) return UNKNOWN;
+    if (!isRecord(cursor)) return undefined;
+    cursor = cursor[key];
+  }
+  return cursor;
+}
+
+/** Paths the last create/update was asked to set and news leaves unset. State from before 0.2 has no record. */
+function unsetPaths(olds: Props, news: Props): string[] {
+  const before = Array.isArray(olds[SET_PROPERTIES]) ? (olds[SET_PROPERTIES] as string[]) : [];
+  return before.filter((path) => valueAt(news, path) === undefined);
+}
+
+const inReplaceOn = (kind: Kind, path: string) =>
+  kind.replaceOn.some((r) => r === path || r.startsWith(`${path}.`) || path.startsWith(`${r}.`));
+
 /**
- * olds are the outputs in state (what the last create/read/update saw on the host); news are the
- * checked inputs. A property left unset in news is not managed, so its observed value never differs.
+ * olds are the outputs in state (what the last create/read/update saw on the host, plus the paths the
+ * program set); news are the checked inputs. A property the program never set is not managed, so its
+ * observed value never differs; one it set and now leaves unset is a change: identity replaces, an
+ * in-place property goes back to its kernel default (`resetTo`).
  */
 export function diff(kind: Kind, id: string, olds: Props, news: Props): DiffResult {
   const changed = new Set<string>();
   const replaces = new Set<string>();
-  for (const key of Object.keys(kind.shape)) {
-    for (const path of changedPaths(olds[key], news[key], key)) {
-      changed.add(key);
-      if (kind.replaceOn.some((r) => r === path || r.startsWith(`${path}.`) || path.startsWith(`${r}.`))) replaces.add(key);
-    }
+  const paths = Object.keys(kind.shape).flatMap((key) => changedPaths(olds[key], news[key], key));
+  for (const path of [...paths, ...unsetPaths(olds, news)]) {
+    const key = path.split(".")[0];
+    changed.add(key);
+    if (inReplaceOn(kind, path)) replaces.add(key);
   }
   const oldConnection = olds.connection as Partial<Connection> | undefined;
   const newConnection = news.connection as Partial<Connection> | string | undefined;
   if (!isDeepStrictEqual(oldConnection, newConnection)) {
     changed.add("connection");
-    const unknownTarget = typeof newConnection !== "object" || containsUnknown(newConnection);
-    if (unknownTarget || targetIdentity(oldConnection as Connection) !== targetIdentity(newConnection as Connection)) {
+    // Credentials change in place; only the target decides replacement, even while other fields are unknown.
+    const target = typeof newConnection === "object" ? [newConnection.host, newConnection.port, newConnection.proxy] : [UNKNOWN];
+    if (containsUnknown(target) || targetIdentity(oldConnection as Connection) !== targetIdentity(newConnection as Connection)) {
       replaces.add("connection");
     }
   }
@@ -61,8 +91,26 @@ export function diff(kind: Kind, id: string, olds: Props, news: Props): DiffResu
   };
 }
 
-/** Outputs go through protobuf Structs, which have no `undefined`: absent means unset. */
-const defined = (props: Props): Props => JSON.parse(JSON.stringify(props));
+/** Outputs go through protobuf Structs, which have no `undefined`: absent (or a reset's null) means unset. */
+const defined = (props: Props): Props => JSON.parse(JSON.stringify(props, (_key, value) => (value === null ? undefined : value)));
+
+/** Recorded in outputs, so that diff can tell a property the program stopped setting. */
+export const SET_PROPERTIES = "setProperties";
+
+const withSetPaths = (kind: Kind, inputs: Props, outs: Props): Props => ({ ...outs, [SET_PROPERTIES]: setPaths(kind, inputs) });
+
+/** news, with each in-place property the program stopped setting back at its kernel default. */
+function withResets(kind: Kind, olds: Props, news: Props): Props {
+  const reset = structuredClone(news);
+  for (const path of unsetPaths(olds, news)) {
+    if (!kind.resetTo || !(path in kind.resetTo)) continue;
+    const keys = path.split(".");
+    let cursor = reset;
+    for (const key of keys.slice(0, -1)) cursor = (cursor[key] ??= {}) as Props;
+    cursor[keys[keys.length - 1]] = kind.resetTo[path];
+  }
+  return reset;
+}
 
 function hostOf(props: Props) {
   return hostFor(connectionSchema.parse(props.connection));
@@ -81,7 +129,7 @@ function validated(kind: Kind, inputs: Props): Props {
 export async function create(kind: Kind, raw: Props): Promise<{ id: string; outs: Props }> {
   const inputs = validated(kind, raw);
   const { id, observed } = await kind.create(hostOf(inputs), inputs as never, inputs.adopt === true);
-  return { id, outs: defined({ ...inputs, ...observed }) };
+  return { id, outs: withSetPaths(kind, inputs, defined({ ...inputs, ...observed })) };
 }
 
 export async function read(kind: Kind, id: string, props: Props): Promise<{ id: string; props: Props }> {
@@ -92,9 +140,11 @@ export async function read(kind: Kind, id: string, props: Props): Promise<{ id: 
 
 export async function update(kind: Kind, id: string, olds: Props, raw: Props): Promise<{ outs: Props }> {
   const news = validated(kind, raw);
-  const observed = await kind.update(hostOf(news), id, olds, news as never);
-  // Computed outputs (a sysctl's previous value, say) carry over from olds.
-  return { outs: defined({ ...olds, ...news, ...observed }) };
+  const wanted = withResets(kind, olds, news);
+  const observed = await kind.update(hostOf(news), id, olds, wanted as never);
+  // Computed outputs (a sysctl's previous value, say) carry over from olds; a property no longer set does not.
+  const kept = Object.fromEntries(Object.entries(olds).filter(([key]) => !(key in kind.shape)));
+  return { outs: withSetPaths(kind, news, defined({ ...kept, ...wanted, ...observed })) };
 }
 
 export async function remove(kind: Kind, id: string, props: Props): Promise<void> {

@@ -59,11 +59,11 @@ export async function readLink(host: Host, namespace: string | undefined, name: 
   return result ? parseLinks(result.stdout)[0] : undefined;
 }
 
-/** What a kind manages on a link; an unset field is left as it is. */
+/** What a kind manages on a link; an unset field is left as it is, a null master means none. */
 export interface LinkChange {
   up?: boolean;
   mtu?: number;
-  master?: string;
+  master?: string | null;
 }
 
 export function linkSetArgv(
@@ -73,7 +73,8 @@ export function linkSetArgv(
 ): Argv {
   const argv = ["ip", "link", "set", "dev", name];
   if (change.mtu !== undefined) argv.push("mtu", String(change.mtu));
-  if (change.master !== undefined) argv.push("master", change.master);
+  if (change.master === null) argv.push("nomaster");
+  else if (change.master !== undefined) argv.push("master", change.master);
   if (change.up !== undefined) argv.push(change.up ? "up" : "down");
   return inNamespace(namespace, argv);
 }
@@ -88,7 +89,7 @@ export async function reconcileLink(
 ): Promise<void> {
   const change: LinkChange = {};
   if (wanted.mtu !== undefined && wanted.mtu !== current.mtu) change.mtu = wanted.mtu;
-  if (wanted.master !== undefined && wanted.master !== current.master) change.master = wanted.master;
+  if (wanted.master !== undefined && wanted.master !== (current.master ?? null)) change.master = wanted.master;
   if (wanted.up !== undefined && wanted.up !== current.up) change.up = wanted.up;
   if (Object.keys(change).length > 0) await host.run(linkSetArgv(namespace, name, change));
 }

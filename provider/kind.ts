@@ -22,6 +22,11 @@ export interface KindDefinition<Shape extends z.ZodRawShape> {
   refine?: (spec: z.infer<z.ZodObject<Shape>>, ctx: z.RefinementCtx) => void;
   /** Property paths ("name", "peer.name") whose change replaces the object; others update in place. */
   replaceOn: readonly string[];
+  /**
+   * In-place properties with a kernel default: the value update applies when the program stops setting
+   * one (null: remove it, e.g. no bridge master). Other in-place properties left unset are simply absent.
+   */
+  resetTo?: Readonly<Record<string, string | number | boolean | null>>;
   /** Outputs computed by the provider, for the schema and the SDK's output list. */
   outputs?: z.ZodRawShape;
   /** Whether `adopt` means anything for this kind (objects with a natural name do). */

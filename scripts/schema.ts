@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { SECRET_FIELDS } from "../provider/connection";
+import type { Kind } from "../provider/kind";
 import { kinds } from "../provider/kinds";
 
 type JsonSchema = {
@@ -26,14 +27,31 @@ const pascal = (s: string) => s[0].toUpperCase() + s.slice(1);
 /** Shared object types keep one name wherever they appear; others are named after their place. */
 const SHARED_TYPES: Record<string, string> = { connection: "Connection", proxy: "JumpHost" };
 
-function property(js: JsonSchema, name: string, typeName: string, types: Record<string, unknown>): Property {
+/** What an edit of a property does, from the kind's own diff rules; undefined for connection and adopt. */
+type EditNote = (path: string, js: JsonSchema, required: boolean) => string | undefined;
+
+function editNoteFor(kind: Kind<any>): EditNote {
+  return (path, js, required) => {
+    if (!Object.keys(kind.shape).includes(path.split(".")[0]) || js.type === "object") return undefined;
+    if (kind.replaceOn.some((r) => r === path || path.startsWith(`${r}.`))) {
+      return required ? "Changing it replaces the resource." : "Changing or unsetting it replaces the resource.";
+    }
+    const reset = kind.resetTo?.[path];
+    if (reset !== undefined) return `Changed in place; unsetting it goes back to ${reset === null ? "none" : reset}.`;
+    if (js.default !== undefined) return "Changed in place; unsetting it goes back to the default.";
+    return required ? "Changed in place." : "Changed in place; unsetting it removes it.";
+  };
+}
+
+function property(js: JsonSchema, name: string, typeName: string, types: Record<string, unknown>, note?: EditNote, path = name, required = false): Property {
   const spec: Property = {};
-  if (js.description) spec.description = js.description;
+  const edit = note?.(path, js, required);
+  if (js.description) spec.description = edit ? `${js.description} ${edit}` : js.description;
   if (js.default !== undefined) spec.default = js.default;
   if ((SECRET_FIELDS as readonly string[]).includes(name)) spec.secret = true;
   if (js.type === "object" && js.properties) {
     const token = `${PACKAGE}:index:${typeName}`;
-    types[token] = { type: "object", ...objectSpec(js, typeName, types) };
+    types[token] = { type: "object", ...objectSpec(js, typeName, types, note, path) };
     return { ...spec, $ref: `#/types/${token}` };
   }
   if (js.type === "array") return { ...spec, type: "array", items: property(js.items ?? {}, name, typeName, types) };
@@ -48,9 +66,12 @@ function property(js: JsonSchema, name: string, typeName: string, types: Record<
   return { ...spec, type: js.type ?? "string" };
 }
 
-function objectSpec(js: JsonSchema, typeName: string, types: Record<string, unknown>) {
+function objectSpec(js: JsonSchema, typeName: string, types: Record<string, unknown>, note?: EditNote, path?: string) {
   const properties = Object.fromEntries(
-    Object.entries(js.properties ?? {}).map(([key, value]) => [key, property(value, key, SHARED_TYPES[key] ?? `${typeName}${pascal(key)}`, types)]),
+    Object.entries(js.properties ?? {}).map(([key, value]) => [
+      key,
+      property(value, key, SHARED_TYPES[key] ?? `${typeName}${pascal(key)}`, types, note, path ? `${path}.${key}` : key, (js.required ?? []).includes(key)),
+    ]),
   );
   return { properties, required: js.required ?? [] };
 }
@@ -60,7 +81,7 @@ export function packageSchema(version: string): Record<string, unknown> {
   const resources: Record<string, unknown> = {};
   for (const kind of kinds) {
     const inputs = z.toJSONSchema(kind.inputs, { io: "input", unrepresentable: "any" }) as JsonSchema;
-    const input = objectSpec(inputs, kind.name, types);
+    const input = objectSpec(inputs, kind.name, types, editNoteFor(kind));
     const computed = z.toJSONSchema(z.object(kind.outputs ?? {}), { unrepresentable: "any" }) as JsonSchema;
     const output = objectSpec(computed, kind.name, types);
     resources[`${PACKAGE}:index:${kind.name}`] = {

@@ -28,6 +28,7 @@ export const bridgeKind = defineKind({
     up: z.boolean().default(true).describe("Administrative state: up or down."),
   },
   replaceOn: ["name", "namespace"],
+  resetTo: { mtu: 1500 },
   adoptable: true,
   async create(host, spec, adopt) {
     const existing = await readLink(host, spec.namespace, spec.name);

@@ -70,6 +70,7 @@ export const vethKind = defineKind({
     peer,
   },
   replaceOn: ["name", "namespace", "peer.name", "peer.namespace"],
+  resetTo: { mtu: 1500, "peer.master": null },
   // The other end's MTU is read back as peer.mtu; when it strays from `mtu`, the pair is updated.
   drift: (_id, olds, news) =>
     typeof news.mtu === "number" && (olds.peer as { mtu?: number } | undefined)?.mtu !== news.mtu ? ["peer"] : [],

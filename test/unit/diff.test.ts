@@ -56,3 +56,49 @@ test("a rule resource with a rule missing on the host wants an update", async ()
   expect(await masq.diff("m", { ...inputs, rules }, inputs)).toMatchObject({ changes: false });
   expect(await masq.diff("m", { ...inputs, rules: rules.slice(1) }, inputs)).toMatchObject({ changes: true, replaces: [] });
 });
+
+describe("a property the program stopped setting is a change", () => {
+  const set = ["name", "namespace", "mtu", "up", "peer.name", "peer.master", "peer.up"];
+  const recorded = { ...olds, setProperties: set };
+
+  test("identity unset replaces; in-place unset updates", async () => {
+    const { namespace: _ns, ...withoutNamespace } = news;
+    expect(await veth.diff("id", recorded, withoutNamespace)).toEqual({ changes: true, replaces: ["namespace"], deleteBeforeReplace: true });
+    const { master: _m, ...peerWithoutMaster } = news.peer;
+    expect(await veth.diff("id", recorded, { ...news, mtu: 1500, peer: peerWithoutMaster })).toEqual({
+      changes: true,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
+    expect(await veth.diff("id", { ...recorded, setProperties: set.filter((p) => p !== "mtu") }, news)).toMatchObject({ changes: false });
+  });
+
+  test("a PortForward that drops `destination` is replaced, so its narrower rules go", async () => {
+    const pf = provider("PortForward");
+    const inputs = { connection, protocol: "tcp", port: 80, to: "10.0.0.2:80", acceptForward: true, fromHost: true };
+    const state = { ...inputs, destination: "10.0.0.1", setProperties: ["protocol", "port", "to", "destination", "acceptForward", "fromHost"] };
+    expect(await pf.diff("pf-1", state, inputs)).toMatchObject({ changes: true, replaces: ["destination"] });
+  });
+
+  test("state from a release without the record: unset properties stay unmanaged", async () => {
+    const { namespace: _ns, ...withoutNamespace } = news;
+    expect(await veth.diff("id", olds, withoutNamespace)).toMatchObject({ changes: false });
+  });
+
+  test("the record holds every leaf path the program sets, defaults included", async () => {
+    const { setPaths } = await import("../../provider/controller");
+    const { kindNamed } = await import("../../provider/kinds");
+    expect(setPaths(kindNamed("Veth"), news)).toEqual(["name", "namespace", "up", "peer.name", "peer.master", "peer.up"]);
+  });
+});
+
+test("preview: an unknown credential updates in place; only an unknown target replaces", async () => {
+  expect(await veth.diff("id", olds, { ...news, connection: { ...connection, privateKey: UNKNOWN } })).toEqual({
+    changes: true,
+    replaces: [],
+    deleteBeforeReplace: false,
+  });
+  expect(await veth.diff("id", olds, { ...news, connection: UNKNOWN })).toMatchObject({ replaces: ["connection"] });
+  expect(await veth.diff("id", olds, { ...news, connection: { ...connection, proxy: UNKNOWN } })).toMatchObject({ replaces: ["connection"] });
+  expect(await veth.diff("id", olds, { ...news, connection: { ...connection, port: UNKNOWN } })).toMatchObject({ replaces: ["connection"] });
+});
