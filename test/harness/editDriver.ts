@@ -1,0 +1,175 @@
+/**
+ * Applies a sequence of programs to a host the way the Pulumi engine applies `pulumi up`, through the
+ * provider's own check/diff/create/update/delete:
+ * - resources are visited in dependency order: create, update, or replace;
+ * - a replacement that must delete first (deleteBeforeReplace) also deletes, first and in reverse
+ *   order, the dependents whose inputs flow from it and whose diff would then replace;
+ * - other replacements create the new object at once and delete the old one at the end;
+ * - resources gone from the program are deleted at the end, dependents first.
+ */
+import { provider } from "../../provider";
+import type { Props } from "../../provider/kind";
+import { UNKNOWN } from "../../provider/validate";
+
+export interface Declared {
+  /** The program's logical name of the resource (stable across edits). */
+  key: string;
+  kind: string;
+  inputs: Props;
+  /** Keys of the resources it depends on. */
+  deps: string[];
+  /** Input paths whose value comes from another resource's outputs: path → key. */
+  flows: Record<string, string>;
+}
+
+export type Program = Declared[];
+
+export interface Live {
+  key: string;
+  kind: string;
+  id: string;
+  outs: Props;
+  inputs: Props;
+  deps: string[];
+}
+
+export type Operation = "create" | "update" | "replace" | "delete" | "same";
+
+function setPath(props: Props, path: string, value: unknown): Props {
+  const copy = structuredClone(props);
+  const keys = path.split(".");
+  let cursor = copy;
+  for (const key of keys.slice(0, -1)) cursor = (cursor[key] ??= {}) as Props;
+  cursor[keys[keys.length - 1]] = value;
+  return copy;
+}
+
+async function checked(kind: string, inputs: Props): Promise<Props> {
+  const result = await provider(kind).check({}, inputs);
+  if (result.failures) throw new Error(`${kind} check failed: ${result.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+  return result.inputs;
+}
+
+/** Deletes in reverse dependency order: a resource goes only after everything that depends on it. */
+function dependentsFirst(resources: Live[]): Live[] {
+  const left = [...resources];
+  const order: Live[] = [];
+  while (left.length > 0) {
+    const next = left.findIndex((r) => !left.some((other) => other !== r && other.deps.includes(r.key)));
+    order.push(...left.splice(next < 0 ? left.length - 1 : next, 1));
+  }
+  return order;
+}
+
+export class EditDriver {
+  readonly live = new Map<string, Live>();
+  readonly log: string[] = [];
+
+  private async remove(resource: Live): Promise<void> {
+    this.log.push(`delete ${resource.key} ${resource.id}`);
+    await provider(resource.kind).delete(resource.id, resource.outs);
+  }
+
+  private async create(declared: Declared, inputs: Props): Promise<void> {
+    const { id, outs } = await provider(declared.kind).create(inputs);
+    this.log.push(`create ${declared.key} ${id}`);
+    this.live.set(declared.key, { key: declared.key, kind: declared.kind, id, outs, inputs, deps: declared.deps });
+  }
+
+  /** One `pulumi up` of `program`; returns the operation done on each key. */
+  async apply(program: Program): Promise<Record<string, Operation>> {
+    const ops: Record<string, Operation> = {};
+    const deleteAtEnd: Live[] = [...this.live.values()].filter((r) => !program.some((d) => d.key === r.key));
+    const deletedFirst = new Set<string>();
+    const dbr = new Set<string>();
+
+    // Which existing resources a delete-before-replace takes down first, as the engine plans it.
+    for (const declared of program) {
+      const current = this.live.get(declared.key);
+      if (!current) continue;
+      const news = await checked(declared.kind, declared.inputs);
+      const diff = await provider(declared.kind).diff(current.id, current.outs, news);
+      let replacedFirst = diff.replaces.length > 0 && diff.deleteBeforeReplace;
+      const fromReplaced = Object.entries(declared.flows).filter(([, source]) => dbr.has(source));
+      if (!replacedFirst && fromReplaced.length > 0) {
+        const unknown = fromReplaced.reduce((inputs, [path]) => setPath(inputs, path, UNKNOWN), declared.inputs);
+        const planned = await provider(declared.kind).diff(current.id, current.outs, (await provider(declared.kind).check({}, unknown)).inputs);
+        replacedFirst = planned.replaces.length > 0 && planned.deleteBeforeReplace;
+      }
+      if (replacedFirst) dbr.add(declared.key);
+    }
+
+    for (const declared of program) {
+      const current = this.live.get(declared.key);
+      const news = await checked(declared.kind, declared.inputs);
+      if (!current) {
+        await this.create(declared, news);
+        ops[declared.key] = deletedFirst.has(declared.key) ? "replace" : "create";
+        continue;
+      }
+      if (dbr.has(declared.key)) {
+        const chain = dependentsFirst([...this.live.values()].filter((r) => dbr.has(r.key) && !deletedFirst.has(r.key)));
+        // Only this resource and its dependents go now; other chains go at their own step.
+        const reach = new Set([declared.key]);
+        for (const r of [...chain].reverse()) if (r.deps.some((d) => reach.has(d))) reach.add(r.key);
+        for (const r of chain.filter((r) => reach.has(r.key))) {
+          await this.remove(r);
+          this.live.delete(r.key);
+          deletedFirst.add(r.key);
+        }
+        await this.create(declared, news);
+        ops[declared.key] = "replace";
+        continue;
+      }
+      const diff = await provider(declared.kind).diff(current.id, current.outs, news);
+      if (!diff.changes) {
+        this.live.set(declared.key, { ...current, inputs: news, deps: declared.deps });
+        ops[declared.key] = "same";
+      } else if (diff.replaces.length === 0) {
+        const { outs } = await provider(declared.kind).update(current.id, current.outs, news);
+        this.log.push(`update ${declared.key} ${current.id}`);
+        this.live.set(declared.key, { ...current, outs, inputs: news, deps: declared.deps });
+        ops[declared.key] = "update";
+      } else {
+        deleteAtEnd.push(current);
+        await this.create(declared, news);
+        ops[declared.key] = "replace";
+      }
+    }
+
+    for (const r of dependentsFirst(deleteAtEnd)) {
+      await this.remove(r);
+      if (this.live.get(r.key) === r) this.live.delete(r.key);
+      if (!ops[r.key]) ops[r.key] = "delete";
+    }
+    return ops;
+  }
+
+  /** `pulumi destroy`. */
+  async destroy(): Promise<void> {
+    for (const r of dependentsFirst([...this.live.values()])) {
+      await this.remove(r);
+      this.live.delete(r.key);
+    }
+  }
+
+  /**
+   * `pulumi refresh` followed by a preview: every live resource is still there and its read-back
+   * state asks for no change. Returns what does not hold, one line per resource.
+   */
+  async unconverged(): Promise<string[]> {
+    const problems: string[] = [];
+    for (const r of this.live.values()) {
+      const read = await provider(r.kind).read(r.id, r.outs);
+      if (read.id === "") {
+        problems.push(`${r.key} (${r.kind} ${r.id}) is gone from the host`);
+        continue;
+      }
+      const diff = await provider(r.kind).diff(r.id, read.props, r.inputs);
+      if (diff.changes) {
+        problems.push(`${r.key} (${r.kind} ${r.id}) differs after refresh: ${JSON.stringify(diff)}; read ${JSON.stringify(read.props)}`);
+      }
+    }
+    return problems;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Random small programs over every kind, for the model-based edit test. A program is drawn as one
+ * choice per slot (present or not, each optional property set or unset, IPv4 or IPv6); consecutive
+ * programs of a sequence are therefore edits of each other: set, unset, change, rename, move to another
+ * namespace, add and remove. Only programs the kernel can hold are built (`toProgram` drops a resource
+ * whose prerequisites are absent), so every divergence found is the provider's.
+ */
+import fc from "fast-check";
+import type { Declared, Program } from "./editDriver";
+
+const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
+
+export const programSpec = fc.record({
+  nsA: fc.record({ present: fc.boolean(), name: fc.constantFrom("ma", "mc"), loopbackUp: maybe(fc.boolean()) }),
+  nsB: fc.record({ present: fc.boolean() }),
+  bridge: fc.record({
+    present: fc.boolean(),
+    name: fc.constantFrom("mbr", "mbr2"),
+    mtu: maybe(fc.constantFrom(1400, 1500)),
+    up: maybe(fc.boolean()),
+  }),
+  veth: fc.record({
+    present: fc.boolean(),
+    name: fc.constantFrom("va", "vx"),
+    where: fc.constantFrom("nsA", "nsB", "host"),
+    mtu: maybe(fc.constantFrom(1400, 1500)),
+    up: maybe(fc.boolean()),
+    master: fc.boolean(),
+    peerUp: maybe(fc.boolean()),
+  }),
+  addr4: fc.record({ present: fc.boolean(), address: fc.constantFrom("10.91.0.2/24", "10.91.0.3/24") }),
+  addr6: fc.record({ present: fc.boolean(), address: fc.constantFrom("fd00:91::2/64", "FD00:91::3/64") }),
+  route: fc.record({
+    present: fc.boolean(),
+    destination: fc.constantFrom("10.92.0.0/16", "0.0.0.0/0", "default", "fd00:92::/48"),
+    via: fc.boolean(),
+    device: fc.boolean(),
+    metric: maybe(fc.constantFrom(0, 100)),
+    source: fc.boolean(),
+  }),
+  masquerade: fc.record({
+    present: fc.boolean(),
+    source: fc.constantFrom("10.91.0.0/24", "fd00:91::/64"),
+    outInterface: maybe(fc.constant("eth0")),
+    acceptForward: maybe(fc.boolean()),
+    inNamespace: fc.boolean(),
+  }),
+  portForward: fc.record({
+    present: fc.boolean(),
+    protocol: fc.constantFrom("tcp", "udp"),
+    port: fc.constantFrom(8080, 8081),
+    to: fc.constantFrom("10.91.0.2:80", "10.91.0.3"),
+    destination: fc.boolean(),
+    fromHost: maybe(fc.boolean()),
+    inInterface: maybe(fc.constant("eth0")),
+    acceptForward: maybe(fc.boolean()),
+  }),
+  sysctlHost: fc.record({ present: fc.boolean(), key: fc.constantFrom("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"), value: fc.constantFrom("0", "1") }),
+  sysctlNs: fc.record({ present: fc.boolean(), key: fc.constantFrom("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"), value: fc.constantFrom("0", "1") }),
+});
+
+export type ProgramSpec = typeof programSpec extends fc.Arbitrary<infer T> ? T : never;
+
+/** Drops undefined values, as a program that leaves a property unset does. */
+const props = (value: Record<string, unknown>) => JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+
+export function toProgram(spec: ProgramSpec, connection: Record<string, unknown>, hostAddress: string): Program {
+  const program: Declared[] = [];
+  const add = (key: string, kind: string, inputs: Record<string, unknown>, flows: Record<string, string> = {}) =>
+    program.push({ key, kind, inputs: { connection, ...props(inputs) }, deps: [...new Set(Object.values(flows))], flows });
+
+  const nsA = spec.nsA.present ? spec.nsA.name : undefined;
+  const nsB = spec.nsB.present ? "mb" : undefined;
+  if (nsA) add("nsA", "Namespace", { name: nsA, loopbackUp: spec.nsA.loopbackUp });
+  if (nsB) add("nsB", "Namespace", { name: nsB });
+  const bridge = spec.bridge.present ? spec.bridge.name : undefined;
+  if (bridge) add("bridge", "Bridge", { name: bridge, mtu: spec.bridge.mtu, up: spec.bridge.up });
+
+  const v = spec.veth;
+  const where = { nsA, nsB, host: undefined }[v.where];
+  const vethPresent = v.present && (v.where === "host" || where !== undefined);
+  if (!vethPresent) return program;
+  const nsFlow: Record<string, string> = v.where === "host" ? {} : { namespace: v.where };
+  add(
+    "veth",
+    "Veth",
+    {
+      name: v.name,
+      namespace: where,
+      mtu: v.mtu,
+      up: v.up,
+      peer: { name: "vp", master: v.master && bridge ? bridge : undefined, up: v.peerUp },
+    },
+    { ...nsFlow, ...(v.master && bridge ? { "peer.master": "bridge" } : {}) },
+  );
+  // The kernel drops IPv6 addresses and every route of a link that goes down: such programs cannot hold.
+  const up = v.up !== false;
+  const onVeth = { device: "veth", ...(where ? { namespace: "veth" } : {}) };
+  const addr4 = spec.addr4.present ? spec.addr4.address : undefined;
+  const addr6 = spec.addr6.present && up ? spec.addr6.address : undefined;
+  if (addr4) add("addr4", "Address", { device: v.name, namespace: where, address: addr4 }, onVeth);
+  if (addr6) add("addr6", "Address", { device: v.name, namespace: where, address: addr6 }, onVeth);
+
+  const r = spec.route;
+  const family = r.destination.includes(":") ? 6 : 4;
+  const local = family === 6 ? addr6 : addr4;
+  const isDefault = r.destination === "default" || r.destination === "0.0.0.0/0";
+  // The test host itself never gets a default route.
+  if (r.present && up && !(isDefault && !where)) {
+    const via = r.via && local ? (family === 6 ? "fd00:91::1" : "10.91.0.1") : undefined;
+    const device = r.device || !via ? v.name : undefined;
+    const source = r.source && local ? local.split("/")[0] : undefined;
+    const flows: Record<string, string> = { ...(device ? { device: "veth" } : {}), ...(where ? { namespace: "veth" } : {}) };
+    const route = { destination: r.destination, via, device, metric: r.metric, source, namespace: where };
+    program.push({
+      key: "route",
+      kind: "Route",
+      inputs: { connection, ...props(route) },
+      deps: [...new Set(["veth", ...(addr4 ? ["addr4"] : []), ...(addr6 ? ["addr6"] : [])])],
+      flows,
+    });
+  }
+
+  const m = spec.masquerade;
+  if (m.present && (!m.inNamespace || nsA)) {
+    add(
+      "masquerade",
+      "Masquerade",
+      { source: m.source, outInterface: m.outInterface, acceptForward: m.acceptForward, namespace: m.inNamespace ? nsA : undefined },
+      m.inNamespace ? { namespace: "nsA" } : {},
+    );
+  }
+  const p = spec.portForward;
+  if (p.present) {
+    add("portForward", "PortForward", {
+      protocol: p.protocol,
+      port: p.port,
+      to: p.to,
+      destination: p.destination ? hostAddress : undefined,
+      fromHost: p.fromHost,
+      inInterface: p.inInterface,
+      acceptForward: p.acceptForward,
+    });
+  }
+  if (spec.sysctlHost.present) add("sysctlHost", "Sysctl", { key: spec.sysctlHost.key, value: spec.sysctlHost.value });
+  if (spec.sysctlNs.present && nsA) {
+    add("sysctlNs", "Sysctl", { key: spec.sysctlNs.key, value: spec.sysctlNs.value, namespace: nsA }, { namespace: "nsA" });
+  }
+  return program;
+}

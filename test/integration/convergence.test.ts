@@ -1,0 +1,96 @@
+/**
+ * Every edit converges: random sequences of programs over every kind, applied to a real throwaway host
+ * as the engine would. After each step a refresh finds every resource as its inputs ask, and no rule
+ * carrying our mark lives without its resource; after the final destroy the host is as it was.
+ *
+ * Seeded: a failure prints the seed and path (PNT_EDIT_SEED=... PNT_EDIT_PATH=... reproduces it), and
+ * the shrunk sequence goes into convergence.regressions.json, which runs first, every time.
+ * Longer runs: PNT_EDIT_RUNS (default 10) sequences of PNT_EDIT_STEPS (default 20) programs.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import fc from "fast-check";
+import { closeAllHosts } from "../../provider";
+import { hostSnapshot } from "../../scripts/hostSnapshot";
+import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { EditDriver } from "../harness/editDriver";
+import { programSpec, ProgramSpec, toProgram } from "../harness/programs";
+
+const RUNS = Number(process.env.PNT_EDIT_RUNS ?? 10);
+const STEPS = Number(process.env.PNT_EDIT_STEPS ?? 20);
+
+/** Settings the programs touch, directly or as the kernel's side effects of forwarding. */
+const SYSCTLS = [
+  "net.ipv4.ip_forward",
+  "net.ipv4.conf.all.forwarding",
+  "net.ipv4.conf.default.forwarding",
+  "net.ipv4.conf.all.accept_redirects",
+  "net.ipv4.conf.all.rp_filter",
+  "net.ipv6.conf.all.forwarding",
+];
+
+function snapshot(host: TestHost) {
+  return { ...hostSnapshot(host), sysctls: host.sh(["sysctl", ...SYSCTLS]) };
+}
+
+/** Ids in `pulumi-netns:<id>` comments of every iptables rule on the host and in its namespaces. */
+function markedRuleOwners(host: TestHost): string[] {
+  const namespaces = host
+    .sh(["ip", "netns", "list"])
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.split(" ")[0]);
+  const dumps = ["iptables-save", "ip6tables-save"].flatMap((save) => [
+    host.sh([save]),
+    ...namespaces.map((ns) => host.sh(["ip", "netns", "exec", ns, save], { allowFailure: true })),
+  ]);
+  return [...dumps.join("\n").matchAll(/pulumi-netns:([A-Za-z0-9-]+)/g)].map((m) => m[1]);
+}
+
+/** Applies the programs one by one; throws with the step, the driver's log and what diverged. */
+async function runSequence(specs: ProgramSpec[]): Promise<void> {
+  const lab = await TestLab.create(1);
+  const host = lab.hosts[0];
+  const driver = new EditDriver();
+  try {
+    const before = snapshot(host);
+    for (const [step, spec] of specs.entries()) {
+      const where = () => `step ${step + 1} of ${specs.length}; operations so far:\n  ${driver.log.join("\n  ")}`;
+      const program = toProgram(spec, host.connection(), host.address);
+      try {
+        await driver.apply(program);
+      } catch (err) {
+        throw new Error(`${where()}\napply failed: ${(err as Error).message}`);
+      }
+      const problems = await driver.unconverged();
+      const liveIds = new Set([...driver.live.values()].map((r) => r.id));
+      const orphans = [...new Set(markedRuleOwners(host))].filter((id) => !liveIds.has(id));
+      if (orphans.length > 0) problems.push(`rules marked for resources that do not exist: ${orphans.join(", ")}`);
+      if (problems.length > 0) throw new Error(`${where()}\nnot converged:\n  ${problems.join("\n  ")}`);
+    }
+    await driver.destroy();
+    expect(snapshot(host)).toEqual(before);
+  } finally {
+    closeAllHosts();
+    lab.destroy();
+  }
+}
+
+const regressions = JSON.parse(readFileSync(join(__dirname, "convergence.regressions.json"), "utf8")) as {
+  found: string;
+  sequence: ProgramSpec[];
+}[];
+
+describe("sequences that once failed", () => {
+  test.each(regressions.map((r) => [r.found, r.sequence] as const))("%s", async (_found, sequence) => {
+    await runSequence(sequence);
+  });
+});
+
+test(`every edit converges: ${RUNS} random sequences of ${STEPS} programs on a real host`, async () => {
+  const seed = process.env.PNT_EDIT_SEED ? Number(process.env.PNT_EDIT_SEED) : undefined;
+  await fc.assert(
+    fc.asyncProperty(fc.array(programSpec, { minLength: STEPS, maxLength: STEPS }), (specs) => runSequence(specs)),
+    { numRuns: RUNS, seed, path: process.env.PNT_EDIT_PATH, verbose: true },
+  );
+}, 30 * 60_000);
