@@ -22,7 +22,8 @@ export interface KindDefinition<Shape extends z.ZodRawShape> {
   refine?: (spec: z.infer<z.ZodObject<Shape>>, ctx: z.RefinementCtx) => void;
   /**
    * The checked spec in the kernel's spelling, for rules that span fields (one field's transform cannot
-   * see another). Runs again on values it produced, so it must be idempotent.
+   * see another). It gets the connection and adopt along and must keep them; it runs again on values
+   * it produced, so it must be idempotent.
    */
   canonical?: (spec: z.infer<z.ZodObject<Shape>>) => z.infer<z.ZodObject<Shape>>;
   /** Property paths ("name", "peer.name") whose change replaces the object; others update in place. */

@@ -39,7 +39,7 @@ export function routeArgv(verb: "add" | "replace" | "del", spec: RouteSpec): Arg
 }
 
 /** Only the routes to exactly this destination: the kernel still walks the table, but the output stays small. */
-export function routeShowArgv(spec: RouteSpec): Argv {
+function routeShowArgv(spec: RouteSpec): Argv {
   return inNamespace(spec.namespace, ["ip", `-${routeFamily(spec)}`, "-j", "route", "show", "exact", spec.destination, "table", "main"]);
 }
 
