@@ -63,7 +63,9 @@ const inReplaceOn = (kind: Kind, path: string) =>
  * observed value never differs; one it set and now leaves unset is a change: identity replaces, an
  * in-place property goes back to its kernel default (`resetTo`).
  */
-export function diff(kind: Kind, id: string, olds: Props, news: Props): DiffResult {
+export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffResult {
+  // State from before 0.2 was not canonicalised (a route had no `family`): compare it in today's spelling.
+  const olds = SET_PROPERTIES in stored || !kind.canonical ? stored : (kind.canonical(stored as never) as Props);
   const changed = new Set<string>();
   const replaces = new Set<string>();
   const paths = Object.keys(kind.shape).flatMap((key) => changedPaths(olds[key], news[key], key));

@@ -28,7 +28,11 @@ export const namespaceName = z
 /** Node's isIP accepts IPv6 zone ids ("fe80::1%eth0"); addresses here never carry one. */
 const isAddress = (s: string) => isIP(s) !== 0 && !s.includes("%");
 
-export const ipAddress = z.string().refine(isAddress, { message: "not an IPv4 or IPv6 address", abort: true });
+/** An IP address, spelled as the kernel prints it so that state and read-back compare equal. */
+export const ipAddress = z
+  .string()
+  .refine(isAddress, { message: "not an IPv4 or IPv6 address", abort: true })
+  .transform(canonicalAddress);
 
 export interface Cidr {
   address: string;
@@ -50,15 +54,21 @@ export function parseCidr(value: string): Cidr | undefined {
 }
 
 /** An address with its prefix length; a bare address would become a /32 with no connected route. */
-export const cidr = z.string().refine((s) => parseCidr(s) !== undefined, {
-  message: "needs an address with a prefix length, e.g. 192.168.15.1/24 (a bare address becomes a /32)",
-  abort: true,
-});
+export const cidr = z
+  .string()
+  .refine((s) => parseCidr(s) !== undefined, {
+    message: "needs an address with a prefix length, e.g. 192.168.15.1/24 (a bare address becomes a /32)",
+    abort: true,
+  })
+  .transform(canonicalCidr);
 
-/** A network: host bits must be zero, as the kernel's routing table and iptables store it. */
-export const networkCidr = cidr.refine((s) => isNetworkAddress(parseCidr(s)!), {
-  message: "host bits must be zero (e.g. 192.168.15.0/24, not 192.168.15.1/24)",
-  abort: true,
+/**
+ * A network: host bits must be zero, as the kernel's routing table and iptables store it. Refused
+ * rather than masked: "10.0.0.1/24" may as well be a typo for an address as for its network.
+ */
+export const networkCidr = cidr.superRefine((s, ctx) => {
+  const c = parseCidr(s)!;
+  if (!isNetworkAddress(c)) ctx.addIssue({ code: "custom", message: `host bits must be zero: use ${networkOf(c)}` });
 });
 
 export const port = z.number().int().min(1).max(65535);
@@ -68,6 +78,46 @@ export function isNetworkAddress(c: Cidr): boolean {
   const hostBits = c.family === 4 ? 32 - c.prefix : 128 - c.prefix;
   return hostBits === 0 || bits % (1n << BigInt(hostBits)) === 0n;
 }
+
+/** "10.0.0.1/24" → "10.0.0.0/24". */
+export function networkOf(c: Cidr): string {
+  const width = c.family === 4 ? 32 : 128;
+  const hostMask = (1n << BigInt(width - c.prefix)) - 1n;
+  return `${formatAddress(addressBits(c.address) & ~hostMask, c.family)}/${c.prefix}`;
+}
+
+/** The kernel's spelling of an address with prefix (IPv6 compressed, lower case). */
+export function canonicalCidr(value: string): string {
+  const c = parseCidr(value)!;
+  return `${canonicalAddress(c.address)}/${c.prefix}`;
+}
+
+/** IPv6 as iproute2 prints it (glibc inet_ntop): lower case, the longest run of zero groups as "::". */
+export function canonicalAddress(address: string): string {
+  const family = isIP(address);
+  return family === 6 ? formatAddress(addressBits(address), 6) : address;
+}
+
+function formatAddress(bits: bigint, family: 4 | 6): string {
+  if (family === 4) return dotted(bits);
+  const groups = Array.from({ length: 8 }, (_, i) => Number((bits >> BigInt(112 - 16 * i)) & 0xffffn));
+  let best = { start: -1, length: 0 };
+  for (let i = 0; i < 8; ) {
+    let end = i;
+    while (end < 8 && groups[end] === 0) end++;
+    if (end - i > best.length) best = { start: i, length: end - i };
+    i = end > i ? end : i + 1;
+  }
+  // inet_ntop keeps the dotted tail of IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) addresses.
+  if (best.start === 0 && (best.length === 6 || (best.length === 5 && groups[5] === 0xffff))) {
+    return `::${best.length === 5 ? "ffff:" : ""}${dotted(bits & 0xffffffffn)}`;
+  }
+  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(":");
+  if (best.length < 2) return hex(0, 8);
+  return `${hex(0, best.start)}::${hex(best.start + best.length, 8)}`;
+}
+
+const dotted = (bits: bigint) => [24n, 16n, 8n, 0n].map((shift) => String((bits >> shift) & 0xffn)).join(".");
 
 function addressBits(address: string): bigint {
   if (isIP(address) === 4) return address.split(".").reduce((acc, octet) => (acc << 8n) | BigInt(octet), 0n);

@@ -20,6 +20,12 @@ export interface KindDefinition<Shape extends z.ZodRawShape> {
   shape: Shape;
   /** Cross-field rules; report issues on the property they concern. */
   refine?: (spec: z.infer<z.ZodObject<Shape>>, ctx: z.RefinementCtx) => void;
+  /**
+   * The checked spec in the kernel's spelling, for rules that span fields (one field's transform cannot
+   * see another). It gets the connection and adopt along and must keep them; it runs again on values
+   * it produced, so it must be idempotent.
+   */
+  canonical?: (spec: z.infer<z.ZodObject<Shape>>) => z.infer<z.ZodObject<Shape>>;
   /** Property paths ("name", "peer.name") whose change replaces the object; others update in place. */
   replaceOn: readonly string[];
   /**
@@ -56,13 +62,17 @@ export function defineKind<Shape extends z.ZodRawShape>(definition: KindDefiniti
   const adopt = definition.adoptable
     ? { adopt: z.boolean().default(false).describe("Take over an object of this name that already exists on the host.") }
     : {};
-  let inputs = z.object({ connection, ...adopt, ...definition.shape });
-  if (definition.refine) {
-    const refine = definition.refine;
-    // Cross-field rules wait until every value is known; preview sends placeholders.
-    inputs = inputs.superRefine((value, ctx) => {
-      if (!containsUnknown(value)) refine(value as z.infer<z.ZodObject<Shape>>, ctx);
-    });
-  }
+  type Spec = z.infer<z.ZodObject<Shape>>;
+  const { refine, canonical } = definition;
+  const object = z.object({ connection, ...adopt, ...definition.shape });
+  // Cross-field rules wait until every value is known; preview sends placeholders.
+  const refined = refine
+    ? object.superRefine((value, ctx) => {
+        if (!containsUnknown(value)) refine(value as Spec, ctx);
+      })
+    : object;
+  const inputs = canonical
+    ? refined.transform((value) => (containsUnknown(value) ? value : (canonical(value as Spec) as typeof value)))
+    : refined;
   return { ...definition, inputs: inputs as unknown as Kind<Shape>["inputs"] };
 }

@@ -61,7 +61,7 @@ function property(js: JsonSchema, name: string, typeName: string, types: Record<
     if (allowed.length > 0 && !spec.description?.toString().includes(String(allowed[0]))) {
       spec.description = `${spec.description ?? ""} One of: ${allowed.join(", ")}.`.trim();
     }
-    return { ...spec, type: "string" };
+    return { ...spec, type: js.type ?? js.anyOf?.[0]?.type ?? "string" };
   }
   return { ...spec, type: js.type ?? "string" };
 }

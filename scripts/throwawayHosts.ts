@@ -103,7 +103,19 @@ export class TestLab {
     return `${this.prefix}.1`;
   }
 
-  static async create(hostCount: number, options: { sshdConfig?: string[] } = {}): Promise<TestLab> {
+  /**
+   * With `offLinkClient`: two more machine-side addresses on the lab bridge. Each host reaches
+   * `gateway` (where its SSH clients come from) through the first one, as a routed network would.
+   */
+  get clientGateways(): [string, string] {
+    return [`${this.prefix}.2`, `${this.prefix}.3`];
+  }
+
+  /**
+   * `offLinkClient`: hosts get a /32 address and no connected route, links to `clientGateways` only,
+   * and the route `gateway/32 via clientGateways[0]`; without that route their SSH sessions stall.
+   */
+  static async create(hostCount: number, options: { sshdConfig?: string[]; offLinkClient?: boolean } = {}): Promise<TestLab> {
     if (process.getuid?.() !== 0) throw new Error("the test hosts need root (network and mount namespaces)");
     const id = randomBytes(3).toString("hex");
     const used = usedRanges();
@@ -118,9 +130,12 @@ export class TestLab {
     try {
       run(["ip", "link", "add", lab.bridge, "type", "bridge"]);
       run(["ip", "addr", "add", `${lab.gateway}/24`, "dev", lab.bridge]);
+      if (options.offLinkClient) {
+        for (const address of lab.clientGateways) run(["ip", "addr", "add", `${address}/32`, "dev", lab.bridge]);
+      }
       run(["ip", "link", "set", lab.bridge, "up"]);
       lab.writeAccounts();
-      for (let i = 0; i < hostCount; i++) lab.hosts.push(await lab.startHost(i, options.sshdConfig ?? []));
+      for (let i = 0; i < hostCount; i++) lab.hosts.push(await lab.startHost(i, options.sshdConfig ?? [], options.offLinkClient ?? false));
       return lab;
     } catch (err) {
       lab.destroy();
@@ -153,7 +168,7 @@ export class TestLab {
     writeFileSync(join(this.dir, "authorized_keys"), readFileSync(`${this.clientKeyPath}.pub`, "utf8"));
   }
 
-  private async startHost(index: number, sshdConfig: string[]): Promise<TestHost> {
+  private async startHost(index: number, sshdConfig: string[], offLinkClient: boolean): Promise<TestHost> {
     const address = `${this.prefix}.${10 + index}`;
     const hostDir = join(this.dir, `h${index}`);
     mkdirSync(hostDir);
@@ -178,6 +193,14 @@ export class TestLab {
       ].join("\n"),
     );
     const etc = join(this.dir, "etc");
+    const addressing = offLinkClient
+      ? [
+          `ip addr add ${address}/32 dev eth0`,
+          "ip link set eth0 up",
+          ...this.clientGateways.map((g) => `ip route add ${g}/32 dev eth0 scope link`),
+          `ip route add ${this.gateway}/32 via ${this.clientGateways[0]}`,
+        ]
+      : [`ip addr add ${address}/24 dev eth0`, "ip link set eth0 up"];
     const script = [
       "set -e",
       "mount -t tmpfs -o mode=755 pnt-run /run",
@@ -187,8 +210,7 @@ export class TestLab {
       "ip link set lo up",
       "echo ready",
       "while ! ip link show eth0 >/dev/null 2>&1; do sleep 0.02; done",
-      `ip addr add ${address}/24 dev eth0`,
-      "ip link set eth0 up",
+      ...addressing,
       `exec /usr/sbin/sshd -D -e -f ${config}`,
     ].join("\n");
     const child = spawn("unshare", ["--net", "--mount", "--propagation", "private", "sh", "-c", script], {

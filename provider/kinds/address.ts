@@ -1,5 +1,5 @@
 import { AlreadyExistsError } from "../errors";
-import { cidr, interfaceName, namespaceName, parseCidr } from "../fields";
+import { canonicalCidr, cidr, interfaceName, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
@@ -8,13 +8,6 @@ interface AddressSpec {
   device: string;
   address: string;
   namespace?: string;
-}
-
-/** The kernel's spelling of an address with prefix (IPv6 compressed, lower case). */
-export function canonicalCidr(value: string): string {
-  const c = parseCidr(value)!;
-  const address = c.family === 6 ? new URL(`http://[${c.address}]`).hostname.slice(1, -1) : c.address;
-  return `${address}/${c.prefix}`;
 }
 
 export function parseAddresses(stdout: string): string[] {

@@ -1,14 +1,16 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { AlreadyExistsError } from "../errors";
-import { interfaceName, ipAddress, namespaceName, networkCidr, parseCidr } from "../fields";
+import { canonicalCidr, interfaceName, ipAddress, namespaceName, networkCidr, parseCidr } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
-import { canonicalCidr } from "./address";
+
+type Family = 4 | 6;
 
 interface RouteSpec {
   destination: string;
+  family?: Family;
   via?: string;
   device?: string;
   source?: string;
@@ -16,13 +18,16 @@ interface RouteSpec {
   namespace?: string;
 }
 
-export function routeFamily(spec: Pick<RouteSpec, "destination" | "via">): 4 | 6 {
+/** Given, else the destination's, else the gateway's; a default route with only a device is IPv4. */
+export function routeFamily(spec: Pick<RouteSpec, "destination" | "family" | "via">): Family {
+  if (spec.family) return spec.family;
   if (spec.destination !== "default") return parseCidr(spec.destination)!.family;
   return spec.via && isIP(spec.via) === 6 ? 6 : 4;
 }
 
-/** The kernel's metric when none is given: 0 for IPv4, 1024 for IPv6. */
-const defaultMetric = (spec: RouteSpec) => spec.metric ?? (routeFamily(spec) === 6 ? 1024 : 0);
+/** The kernel's metric when none is given: 0 for IPv4; IPv6 has no metric 0 and stores 1024 instead. */
+const IPV6_DEFAULT_METRIC = 1024;
+const effectiveMetric = (spec: RouteSpec) => (routeFamily(spec) === 6 ? spec.metric || IPV6_DEFAULT_METRIC : spec.metric ?? 0);
 
 export function routeArgv(verb: "add" | "replace" | "del", spec: RouteSpec): Argv {
   const argv = ["ip", `-${routeFamily(spec)}`, "route", verb, spec.destination];
@@ -33,6 +38,11 @@ export function routeArgv(verb: "add" | "replace" | "del", spec: RouteSpec): Arg
   return inNamespace(spec.namespace, argv);
 }
 
+/** Only the routes to exactly this destination: the kernel still walks the table, but the output stays small. */
+function routeShowArgv(spec: RouteSpec): Argv {
+  return inNamespace(spec.namespace, ["ip", `-${routeFamily(spec)}`, "-j", "route", "show", "exact", spec.destination, "table", "main"]);
+}
+
 export interface RouteEntry {
   destination: string;
   via?: string;
@@ -41,7 +51,7 @@ export interface RouteEntry {
   metric: number;
 }
 
-export function parseRoutes(stdout: string, family: 4 | 6): RouteEntry[] {
+export function parseRoutes(stdout: string, family: Family): RouteEntry[] {
   const routes = JSON.parse(stdout.trim() || "[]") as { dst: string; gateway?: string; dev?: string; prefsrc?: string; metric?: number }[];
   return routes.map((r) => ({
     destination: r.dst === "default" ? "default" : canonicalCidr(r.dst.includes("/") ? r.dst : `${r.dst}/${family === 4 ? 32 : 128}`),
@@ -54,14 +64,26 @@ export function parseRoutes(stdout: string, family: 4 | 6): RouteEntry[] {
 
 /** The main-table route with this destination and metric (the kernel's identity of a route). */
 async function find(host: Host, spec: RouteSpec): Promise<RouteEntry | undefined> {
-  const family = routeFamily(spec);
-  const result = await runUnlessGone(host, inNamespace(spec.namespace, ["ip", `-${family}`, "-j", "route", "show", "table", "main"]));
+  const result = await runUnlessGone(host, routeShowArgv(spec));
   if (!result) return undefined;
+  // Specs stored before check canonicalised them may still spell the destination differently.
   const destination = spec.destination === "default" ? "default" : canonicalCidr(spec.destination);
-  return parseRoutes(result.stdout, family).find((r) => r.destination === destination && r.metric === defaultMetric(spec));
+  return parseRoutes(result.stdout, routeFamily(spec)).find((r) => r.destination === destination && r.metric === effectiveMetric(spec));
 }
 
-const observed = (route: RouteEntry) => ({ via: route.via, device: route.device, source: route.source, metric: route.metric });
+const observed = (route: RouteEntry, family: Family) => ({
+  family,
+  via: route.via,
+  device: route.device,
+  source: route.source,
+  metric: route.metric,
+});
+
+async function readBack(host: Host, spec: RouteSpec) {
+  const route = await find(host, spec);
+  if (!route) throw new Error(`${host.label}: the route to ${spec.destination} was set but cannot be read back`);
+  return observed(route, routeFamily(spec));
+}
 
 export const routeKind = defineKind({
   name: "Route",
@@ -69,22 +91,53 @@ export const routeKind = defineKind({
   shape: {
     destination: z
       .union([z.literal("default"), networkCidr])
-      .describe('"default" or a network with prefix length, e.g. 10.0.0.0/8.'),
+      .describe('"default" or a network with prefix length, e.g. 10.0.0.0/8 (0.0.0.0/0 and ::/0 become "default").'),
+    family: z
+      .literal([4, 6])
+      .optional()
+      .describe("IP family, 4 or 6. Needed only for a default route without `via`; otherwise taken from the destination or gateway."),
     via: ipAddress.optional().describe("Gateway address."),
     device: interfaceName.optional().describe("Outgoing interface."),
     source: ipAddress
       .optional()
       .describe("Preferred source address (`src`). Naming the interface's address also ties the route to it: change one, replace both."),
-    metric: z.number().int().min(0).max(4294967295).optional().describe("Route metric (priority)."),
+    metric: z
+      .number()
+      .int()
+      .min(0)
+      .max(4294967295)
+      .optional()
+      .describe("Route metric (priority); part of the route's identity. IPv6 stores 0 as 1024, and so does this."),
     namespace: namespaceName.optional().describe("Namespace of the routing table; the host's own when unset."),
   },
   refine(spec, ctx) {
     if (!spec.via && !spec.device) ctx.addIssue({ code: "custom", path: ["via"], message: "a route needs `via`, `device`, or both" });
-    if (spec.via && spec.destination !== "default" && isIP(spec.via) !== parseCidr(spec.destination)!.family) {
+    const destinationFamily = spec.destination === "default" ? undefined : parseCidr(spec.destination)!.family;
+    if (spec.family && destinationFamily && spec.family !== destinationFamily) {
+      ctx.addIssue({ code: "custom", path: ["family"], message: `the destination ${spec.destination} is IPv${destinationFamily}: set family ${destinationFamily} or leave it unset` });
+    }
+    if (spec.via && destinationFamily && isIP(spec.via) !== destinationFamily) {
       ctx.addIssue({ code: "custom", path: ["via"], message: "the gateway and the destination must be the same IP family" });
     }
+    if (spec.via && !destinationFamily && spec.family && isIP(spec.via) !== spec.family) {
+      ctx.addIssue({ code: "custom", path: ["family"], message: `the gateway ${spec.via} is IPv${isIP(spec.via)}: set family ${isIP(spec.via)} or leave it unset` });
+    }
+    if (spec.source && isIP(spec.source) !== routeFamily(spec)) {
+      ctx.addIssue({ code: "custom", path: ["source"], message: "the source address and the route must be the same IP family" });
+    }
   },
-  replaceOn: ["destination", "via", "device", "source", "metric", "namespace"],
+  canonical(spec) {
+    const family = routeFamily(spec);
+    const everything = spec.destination !== "default" && parseCidr(spec.destination)!.prefix === 0;
+    return {
+      ...spec,
+      destination: everything ? "default" : spec.destination,
+      family,
+      ...(family === 6 && spec.metric === 0 && { metric: IPV6_DEFAULT_METRIC }),
+    };
+  },
+  // The kernel knows a route by table, destination and metric; `update` moves it to a new metric.
+  replaceOn: ["destination", "family", "namespace"],
   adoptable: true,
   async create(host, spec, adopt) {
     const existing = await find(host, spec);
@@ -93,16 +146,30 @@ export const routeKind = defineKind({
     }
     // Adopting sets the existing route to what the program says, atomically.
     await host.run(routeArgv(existing ? "replace" : "add", spec));
-    const route = await find(host, spec);
-    if (!route) throw new Error(`${host.label}: the route to ${spec.destination} was added but cannot be read back`);
-    return { id: `${spec.namespace ?? ""}/${spec.destination}/${route.metric}`, observed: observed(route) };
+    try {
+      return { id: `${spec.namespace ?? ""}/${spec.destination}/${effectiveMetric(spec)}`, observed: await readBack(host, spec) };
+    } catch (err) {
+      // All or nothing: a route that cannot be read back would stay on the host, unknown to state.
+      if (!existing) await runUnlessGone(host, routeArgv("del", spec));
+      throw err;
+    }
   },
   async read(host, _id, olds) {
-    const route = await find(host, olds as unknown as RouteSpec);
-    return route && observed(route);
+    // The id never changes, but update may have moved the route to another metric: olds say where it is.
+    const spec = olds as unknown as RouteSpec;
+    const route = await find(host, spec);
+    return route && observed(route, routeFamily(spec));
   },
-  async update() {
-    return {};
+  async update(host, _id, olds, news) {
+    // `replace` swaps the route in one step: a gateway change on the route carrying this very SSH
+    // session must never leave a moment without a route (delete-then-add would cut the session off).
+    await host.run(routeArgv("replace", news));
+    const oldMetric = effectiveMetric(olds as unknown as RouteSpec);
+    if (oldMetric !== effectiveMetric(news)) {
+      // Another metric is another route: the new one is in place, now the old one goes.
+      await runUnlessGone(host, routeArgv("del", { destination: news.destination, family: news.family, namespace: news.namespace, metric: oldMetric }));
+    }
+    return readBack(host, news);
   },
   async delete(host, _id, olds) {
     // Outputs hold the route as last read back, metric included, so this names exactly that route.

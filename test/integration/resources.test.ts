@@ -169,20 +169,24 @@ describe("Route", () => {
   const bridge = engine("Bridge");
   const address = engine("Address");
 
-  test("default route in a namespace: create, drift of the gateway replaces, delete", async () => {
+  test("default route in a namespace: create, drift of the gateway is repaired in place, delete", async () => {
     await ns.create({ connection, name: "green" });
     await bridge.create({ connection, name: "br-green", namespace: "green" });
     await address.create({ connection, namespace: "green", device: "br-green", address: "10.77.0.2/24" });
     const inputs = { connection, namespace: "green", destination: "default", via: "10.77.0.1" };
     const { id, outs, news } = await route.create(inputs);
     expect(host.sh(["ip", "-n", "green", "route", "show", "default"])).toContain("via 10.77.0.1");
-    expect(outs).toMatchObject({ via: "10.77.0.1", device: "br-green", metric: 0 });
+    expect(outs).toMatchObject({ family: 4, via: "10.77.0.1", device: "br-green", metric: 0 });
     await expect(route.create(inputs)).rejects.toThrow(/route to default.*adopt/s);
 
     host.sh(["ip", "-n", "green", "route", "replace", "default", "via", "10.77.0.9"]);
     const read = await route.read(id, outs);
     expect(read.props.via).toBe("10.77.0.9");
-    expect((await route.diff(id, read.props, news)).replaces).toEqual(["via"]);
+    expect(await route.diff(id, read.props, news)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    const repaired = await route.update(id, read.props, news);
+    expect(repaired).toMatchObject({ via: "10.77.0.1", metric: 0 });
+    expect(host.sh(["ip", "-n", "green", "route", "show", "default"])).toContain("via 10.77.0.1");
+    host.sh(["ip", "-n", "green", "route", "replace", "default", "via", "10.77.0.9"]);
 
     const adopted = await route.create({ ...inputs, adopt: true });
     expect(host.sh(["ip", "-n", "green", "route", "show", "default"])).toContain("via 10.77.0.1");

@@ -102,3 +102,11 @@ test("preview: an unknown credential updates in place; only an unknown target re
   expect(await veth.diff("id", olds, { ...news, connection: { ...connection, proxy: UNKNOWN } })).toMatchObject({ replaces: ["connection"] });
   expect(await veth.diff("id", olds, { ...news, connection: { ...connection, port: UNKNOWN } })).toMatchObject({ replaces: ["connection"] });
 });
+
+test("state from before canonical values (a route without `family`) compares in today's spelling", async () => {
+  const route = provider("Route");
+  const state = { connection, destination: "default", via: "10.0.0.1", device: "eth0", metric: 0 };
+  const news = (await route.check({}, { connection, destination: "0.0.0.0/0", via: "10.0.0.1" })).inputs;
+  expect(news).toMatchObject({ destination: "default", family: 4 });
+  expect(await route.diff("/default/0", state, news)).toMatchObject({ changes: false });
+});

@@ -1,7 +1,7 @@
 /** Parsers of `ip -j` output and address helpers, on captured output. */
-import { isNetworkAddress, parseCidr } from "../../provider/fields";
+import { canonicalAddress, canonicalCidr, isNetworkAddress, networkOf, parseCidr } from "../../provider/fields";
 import { parseLinks } from "../../provider/iproute";
-import { canonicalCidr, parseAddresses } from "../../provider/kinds/address";
+import { parseAddresses } from "../../provider/kinds/address";
 import { parseNamespaces } from "../../provider/kinds/namespace";
 import { parseEndpoint } from "../../provider/kinds/portForward";
 import { parseRoutes } from "../../provider/kinds/route";
@@ -50,6 +50,31 @@ test("CIDRs need a prefix; networks need zero host bits", () => {
   expect(isNetworkAddress(parseCidr("2001:db8::/32")!)).toBe(true);
   expect(isNetworkAddress(parseCidr("2001:db8::1/64")!)).toBe(false);
   expect(isNetworkAddress(parseCidr("::ffff:10.0.0.0/104")!)).toBe(true);
+});
+
+test("addresses in the kernel's spelling (glibc inet_ntop), idempotent", () => {
+  const cases: [string, string][] = [
+    ["FE80::1", "fe80::1"],
+    ["2001:0DB8:0000:0000:0000:0000:0000:0001", "2001:db8::1"],
+    ["2001:db8:0:1:0:0:0:1", "2001:db8:0:1::1"], // a single zero group stays
+    ["2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"], // equal runs: the first one shrinks
+    ["0:0:0:0:0:0:0:0", "::"],
+    ["::1", "::1"],
+    ["1::", "1::"],
+    ["::FFFF:10.0.0.1", "::ffff:10.0.0.1"],
+    ["::ffff:a00:1", "::ffff:10.0.0.1"],
+    ["::10.0.0.1", "::10.0.0.1"],
+    ["64:ff9b::10.0.0.1", "64:ff9b::a00:1"],
+    ["192.168.15.1", "192.168.15.1"],
+  ];
+  for (const [input, kernel] of cases) {
+    expect([input, canonicalAddress(input)]).toEqual([input, kernel]);
+    expect(canonicalAddress(kernel)).toBe(kernel);
+  }
+  expect(networkOf(parseCidr("10.0.0.1/24")!)).toBe("10.0.0.0/24");
+  expect(networkOf(parseCidr("10.255.255.255/0")!)).toBe("0.0.0.0/0");
+  expect(networkOf(parseCidr("2001:DB8::1/64")!)).toBe("2001:db8::/64");
+  expect(networkOf(parseCidr("10.0.0.1/32")!)).toBe("10.0.0.1/32");
 });
 
 test("port forward targets", () => {
