@@ -25,17 +25,24 @@ export async function runUnlessGone(host: Host, argv: Argv): Promise<CommandResu
 
 export interface LinkState {
   name: string;
+  ifindex: number;
   kind?: string;
   mtu: number;
   up: boolean;
   master?: string;
+  /** The other end of a veth: `ip` names it when it is in the same namespace, else gives its index and netnsid. */
+  peer?: { name?: string; ifindex?: number; otherNamespace: boolean };
 }
 
 interface IpLinkJson {
+  ifindex: number;
   ifname: string;
   mtu: number;
   flags?: string[];
   master?: string;
+  link?: string;
+  link_index?: number;
+  link_netnsid?: number;
   linkinfo?: { info_kind?: string };
 }
 
@@ -43,10 +50,15 @@ export function parseLinks(stdout: string): LinkState[] {
   const links = JSON.parse(stdout.trim() || "[]") as IpLinkJson[];
   return links.map((l) => ({
     name: l.ifname,
+    ifindex: l.ifindex,
     kind: l.linkinfo?.info_kind,
     mtu: l.mtu,
     up: (l.flags ?? []).includes("UP"),
     master: l.master,
+    peer:
+      l.link !== undefined || l.link_index !== undefined
+        ? { name: l.link, ifindex: l.link_index, otherNamespace: l.link_netnsid !== undefined }
+        : undefined,
   }));
 }
 

@@ -39,7 +39,7 @@ function editNoteFor(kind: Kind<any>): EditNote {
     const reset = kind.resetTo?.[path];
     if (reset !== undefined) return `Changed in place; unsetting it goes back to ${reset === null ? "none" : reset}.`;
     if (js.default !== undefined) return "Changed in place; unsetting it goes back to the default.";
-    return required ? "Changed in place." : "Changed in place; unsetting it removes it.";
+    return required ? "Changed in place." : "Changed in place; unsetting it leaves it to the kernel's default (for most: none).";
   };
 }
 

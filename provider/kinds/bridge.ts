@@ -2,7 +2,8 @@ import { z } from "zod";
 import { AlreadyExistsError } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
-import { linkDeleteArgv, LinkState, readLink, reconcileLink, runUnlessGone } from "../iproute";
+import { hold, holderPath, namespaceIdentity, newHolderToken, release } from "../holders";
+import { linkDeleteArgv, LinkState, readLink, reconcileLink } from "../iproute";
 import { defineKind } from "../kind";
 
 export function bridgeAddArgv(spec: { name: string; namespace?: string; mtu?: number }): Argv {
@@ -18,9 +19,19 @@ async function readBridge(host: Host, namespace: string | undefined, name: strin
   return link?.kind === "bridge" ? link : undefined;
 }
 
+const recordPath = (spec: { name: string; namespace?: string }) => holderPath("link", spec.namespace, spec.name);
+
+/** A bridge made again under the same name (or in a namespace made again) is another object. */
+async function identity(host: Host, namespace: string | undefined, link: LinkState | undefined): Promise<string | undefined> {
+  const scope = link && (await namespaceIdentity(host, namespace));
+  return scope && `${scope}/${link!.ifindex}`;
+}
+
 export const bridgeKind = defineKind({
   name: "Bridge",
-  description: "A Linux bridge (`ip link add NAME type bridge`), optionally inside a namespace.",
+  description:
+    "A Linux bridge (`ip link add NAME type bridge`), optionally inside a namespace. Programs that share one " +
+    "(one creates it, others adopt it) are recorded as its holders; the last one to go deletes it.",
   shape: {
     name: interfaceName.describe("Bridge interface name (at most 15 bytes)."),
     namespace: namespaceName.optional().describe("Namespace to create the bridge in; the host's own when unset."),
@@ -29,20 +40,31 @@ export const bridgeKind = defineKind({
   },
   replaceOn: ["name", "namespace"],
   resetTo: { mtu: 1500 },
+  outputs: { holder: z.string().describe("This resource's token in the holder record on the host (under /run/pulumi-netns).") },
   adoptable: true,
   async create(host, spec, adopt) {
-    const existing = await readLink(host, spec.namespace, spec.name);
-    if (existing && !adopt) throw new AlreadyExistsError(host.label, `interface "${spec.name}"`);
-    if (existing && existing.kind !== "bridge") {
-      throw new Error(`${host.label}: cannot adopt "${spec.name}": it is a ${existing.kind ?? "plain"} link, not a bridge`);
-    }
-    if (!existing) await host.run(bridgeAddArgv(spec));
+    const holder = newHolderToken();
+    let created = false;
+    // Runs again when another program changed the holders meanwhile (it may have deleted the bridge).
+    await hold(host, recordPath(spec), holder, "Bridge", async () => {
+      const existing = await readLink(host, spec.namespace, spec.name);
+      if (existing && !adopt && !created) throw new AlreadyExistsError(host.label, `interface "${spec.name}"`);
+      if (existing && existing.kind !== "bridge") {
+        throw new Error(`${host.label}: cannot adopt "${spec.name}": it is a ${existing.kind ?? "plain"} link, not a bridge`);
+      }
+      if (!existing) {
+        await host.run(bridgeAddArgv(spec));
+        created = true;
+      }
+      return (await identity(host, spec.namespace, existing ?? (await readLink(host, spec.namespace, spec.name))))!;
+    });
     try {
       const link = (await readLink(host, spec.namespace, spec.name))!;
       await reconcileLink(host, spec.namespace, spec.name, link, { up: spec.up, mtu: spec.mtu });
-      return { id: spec.name, observed: observed((await readLink(host, spec.namespace, spec.name))!) };
+      return { id: spec.name, observed: { ...observed((await readLink(host, spec.namespace, spec.name))!), holder } };
     } catch (err) {
-      if (!existing) await host.run(linkDeleteArgv(spec.namespace, spec.name), { allowFailure: true });
+      // What we made goes again; an adopted bridge stays.
+      await releaseBridge(host, spec, holder, created).catch(() => undefined);
       throw err;
     }
   },
@@ -57,8 +79,19 @@ export const bridgeKind = defineKind({
     return observed((await readLink(host, news.namespace, news.name))!);
   },
   async delete(host, _id, olds) {
-    const namespace = olds.namespace as string | undefined;
-    // A link of this name that is no longer a bridge is someone else's now.
-    if (await readBridge(host, namespace, olds.name as string)) await runUnlessGone(host, linkDeleteArgv(namespace, olds.name as string));
+    const spec = { name: olds.name as string, namespace: olds.namespace as string | undefined };
+    await releaseBridge(host, spec, olds.holder as string | undefined, true);
   },
 });
+
+/** Leaves the bridge's holders; the last one deletes it. A link that is no longer a bridge is someone else's now. */
+async function releaseBridge(host: Host, spec: { name: string; namespace?: string }, holder: string | undefined, deleteIfLast: boolean) {
+  await release(
+    host,
+    recordPath(spec),
+    holder,
+    async () => identity(host, spec.namespace, await readBridge(host, spec.namespace, spec.name)),
+    linkDeleteArgv(spec.namespace, spec.name),
+    deleteIfLast,
+  );
+}

@@ -2,12 +2,15 @@ import { z } from "zod";
 import { AlreadyExistsError } from "../errors";
 import { namespaceName } from "../fields";
 import type { Host } from "../host";
-import { readLink, reconcileLink, runUnlessGone } from "../iproute";
+import { hold, holderPath, namespaceIdentity, newHolderToken, release } from "../holders";
+import { readLink, reconcileLink } from "../iproute";
 import { defineKind } from "../kind";
 
 export function parseNamespaces(stdout: string): string[] {
   return (JSON.parse(stdout.trim() || "[]") as { name: string }[]).map((n) => n.name);
 }
+
+const recordPath = (name: string) => holderPath("netns", undefined, name);
 
 async function namespaceExists(host: Host, name: string): Promise<boolean> {
   const result = await host.run(["ip", "-j", "netns", "list"]);
@@ -25,22 +28,35 @@ async function observe(host: Host, name: string) {
 
 export const namespaceKind = defineKind({
   name: "Namespace",
-  description: "A named network namespace (`ip netns add`), with its loopback interface brought up.",
+  description:
+    "A named network namespace (`ip netns add`), with its loopback interface brought up. Programs that share one " +
+    "(one creates it, others adopt it) are recorded as its holders; the last one to go deletes it.",
   shape: {
     name: namespaceName.describe("Namespace name, as in `ip netns add NAME`."),
     loopbackUp: z.boolean().default(true).describe("Bring the namespace's `lo` up."),
   },
   replaceOn: ["name"],
+  outputs: { holder: z.string().describe("This resource's token in the holder record on the host (under /run/pulumi-netns).") },
   adoptable: true,
   async create(host, spec, adopt) {
-    const existed = await namespaceExists(host, spec.name);
-    if (existed && !adopt) throw new AlreadyExistsError(host.label, `network namespace "${spec.name}"`);
-    if (!existed) await host.run(["ip", "netns", "add", spec.name]);
+    const holder = newHolderToken();
+    let created = false;
+    // Runs again when another program changed the holders meanwhile (it may have deleted the namespace).
+    await hold(host, recordPath(spec.name), holder, "Namespace", async () => {
+      const existed = await namespaceExists(host, spec.name);
+      if (existed && !adopt && !created) throw new AlreadyExistsError(host.label, `network namespace "${spec.name}"`);
+      if (!existed) {
+        await host.run(["ip", "netns", "add", spec.name]);
+        created = true;
+      }
+      return (await namespaceIdentity(host, spec.name))!;
+    });
     try {
       await setLoopback(host, spec.name, spec.loopbackUp);
-      return { id: spec.name, observed: (await observe(host, spec.name))! };
+      return { id: spec.name, observed: { ...(await observe(host, spec.name))!, holder } };
     } catch (err) {
-      if (!existed) await host.run(["ip", "netns", "del", spec.name], { allowFailure: true });
+      // What we made goes again; an adopted namespace stays.
+      await releaseNamespace(host, spec.name, holder, created).catch(() => undefined);
       throw err;
     }
   },
@@ -52,7 +68,12 @@ export const namespaceKind = defineKind({
     await setLoopback(host, id, news.loopbackUp);
     return (await observe(host, id)) ?? {};
   },
-  async delete(host, id) {
-    await runUnlessGone(host, ["ip", "netns", "del", id]);
+  async delete(host, id, olds) {
+    await releaseNamespace(host, id, olds.holder as string | undefined, true);
   },
 });
+
+/** Leaves the namespace's holders; the last one deletes it (and with it everything inside). */
+async function releaseNamespace(host: Host, name: string, holder: string | undefined, deleteIfLast: boolean) {
+  await release(host, recordPath(name), holder, () => namespaceIdentity(host, name), ["ip", "netns", "del", name], deleteIfLast);
+}

@@ -2,8 +2,9 @@ import { z } from "zod";
 import { AlreadyExistsError } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import type { Argv, Host } from "../host";
-import { linkDeleteArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
+import { linkDeleteArgv, LinkState, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
+import { parseNamespaces } from "./namespace";
 
 const peer = z
   .object({
@@ -33,18 +34,65 @@ export function vethAddArgv(spec: VethSpec): Argv {
   return ["ip", "link", "add", ...end(spec.name, spec.namespace), "type", "veth", "peer", ...end(spec.peer.name, spec.peer.namespace)];
 }
 
-async function observe(host: Host, spec: Pick<VethSpec, "name" | "namespace" | "peer">) {
-  const [near, far] = await Promise.all([
+/** Whether two links are the two ends of one veth pair (each names or indexes the other). */
+export function arePeers(a: LinkState, b: LinkState, sameNamespace: boolean): boolean {
+  if (a.kind !== "veth" || b.kind !== "veth" || !a.peer || !b.peer) return false;
+  if (sameNamespace) return !a.peer.otherNamespace && !b.peer.otherNamespace && a.peer.name === b.name && b.peer.name === a.name;
+  return a.peer.otherNamespace && b.peer.otherNamespace && a.peer.ifindex === b.ifindex && b.peer.ifindex === a.ifindex;
+}
+
+interface End {
+  namespace?: string;
+  link: LinkState;
+}
+
+const sameNamespace = (a?: string, b?: string) => (a ?? "") === (b ?? "");
+
+/** The end called `name` that pairs with `end`, in whichever namespace it is now. */
+async function findPeer(host: Host, end: End, name: string): Promise<End | undefined> {
+  const candidates = end.link.peer?.otherNamespace
+    ? [undefined, ...parseNamespaces((await host.run(["ip", "-j", "netns", "list"])).stdout)].filter((ns) => !sameNamespace(ns, end.namespace))
+    : [end.namespace];
+  for (const namespace of candidates) {
+    const link = await readLink(host, namespace, name);
+    if (link && arePeers(end.link, link, sameNamespace(namespace, end.namespace))) return { namespace, link };
+  }
+  return undefined;
+}
+
+/**
+ * Both ends of the pair, where they are now. An end moved to another namespace by hand
+ * (`ip link set NAME netns OTHER`) is found through the other end; the pair is gone only when
+ * neither end can be found as the other's peer.
+ */
+async function locate(host: Host, spec: Pick<VethSpec, "name" | "namespace" | "peer">): Promise<{ near: End; far: End } | undefined> {
+  const [nearLink, farLink] = await Promise.all([
     readLink(host, spec.namespace, spec.name),
     readLink(host, spec.peer.namespace, spec.peer.name),
   ]);
-  if (near?.kind !== "veth" || far?.kind !== "veth") return undefined;
+  const near = nearLink && { namespace: spec.namespace, link: nearLink };
+  const far = farLink && { namespace: spec.peer.namespace, link: farLink };
+  if (near && far && arePeers(near.link, far.link, sameNamespace(near.namespace, far.namespace))) return { near, far };
+  const movedNear = far?.link.kind === "veth" ? await findPeer(host, far, spec.name) : undefined;
+  if (movedNear) return { near: movedNear, far: far! };
+  const movedFar = near?.link.kind === "veth" ? await findPeer(host, near, spec.peer.name) : undefined;
+  return movedFar && { near: near!, far: movedFar };
+}
+
+async function observe(host: Host, spec: Pick<VethSpec, "name" | "namespace" | "peer">) {
+  const pair = await locate(host, spec);
+  if (!pair) return undefined;
+  const { near, far } = pair;
   return {
-    mtu: near.mtu,
-    up: near.up,
-    peer: { ...spec.peer, master: far.master, up: far.up, mtu: far.mtu },
+    namespace: near.namespace,
+    mtu: near.link.mtu,
+    up: near.link.up,
+    peer: { ...spec.peer, namespace: far.namespace, master: far.link.master, up: far.link.up, mtu: far.link.mtu },
   };
 }
+
+const misplaced = (pair: { near: End; far: End }, spec: VethSpec) =>
+  !sameNamespace(pair.near.namespace, spec.namespace) || !sameNamespace(pair.far.namespace, spec.peer.namespace);
 
 async function reconcile(host: Host, spec: VethSpec): Promise<void> {
   const near = await readLink(host, spec.namespace, spec.name);
@@ -71,9 +119,16 @@ export const vethKind = defineKind({
   },
   replaceOn: ["name", "namespace", "peer.name", "peer.namespace"],
   resetTo: { mtu: 1500, "peer.master": null },
-  // The other end's MTU is read back as peer.mtu; when it strays from `mtu`, the pair is updated.
-  drift: (_id, olds, news) =>
-    typeof news.mtu === "number" && (olds.peer as { mtu?: number } | undefined)?.mtu !== news.mtu ? ["peer"] : [],
+  // The other end's MTU is read back as peer.mtu; when it strays from `mtu`, the pair is updated. An
+  // end found in another namespace is drift too, also when the wanted namespace is the host's own (unset).
+  drift(_id, olds, news) {
+    const oldPeer = olds.peer as { mtu?: number; namespace?: string } | undefined;
+    const newPeer = news.peer as { namespace?: string } | undefined;
+    const namespaceMoved = !sameNamespace(olds.namespace as string | undefined, news.namespace as string | undefined);
+    const peerMoved = !sameNamespace(oldPeer?.namespace, newPeer?.namespace);
+    const peerMtu = typeof news.mtu === "number" && oldPeer?.mtu !== news.mtu;
+    return [...(namespaceMoved ? ["namespace"] : []), ...(peerMoved || peerMtu ? ["peer"] : [])];
+  },
   adoptable: true,
   async create(host, spec, adopt) {
     const [near, far] = await Promise.all([
@@ -82,8 +137,8 @@ export const vethKind = defineKind({
     ]);
     const existing = near ?? far;
     if (existing && !adopt) throw new AlreadyExistsError(host.label, `interface "${existing.name}"`);
-    if (existing && (near?.kind !== "veth" || far?.kind !== "veth")) {
-      throw new Error(`${host.label}: cannot adopt: "${spec.name}" and "${spec.peer.name}" are not both ends of a veth pair`);
+    if (existing && !(near && far && arePeers(near, far, sameNamespace(spec.namespace, spec.peer.namespace)))) {
+      throw new Error(`${host.label}: cannot adopt: "${spec.name}" and "${spec.peer.name}" are not the two ends of one veth pair`);
     }
     if (!existing) await host.run(vethAddArgv(spec));
     try {
@@ -97,13 +152,19 @@ export const vethKind = defineKind({
   },
   read: (host, _id, olds) => observe(host, olds as unknown as VethSpec),
   async update(host, _id, _olds, news) {
+    const pair = await locate(host, news);
+    if (pair && misplaced(pair, news)) {
+      // An end was moved by hand. Moving it back would need a name for the host's own namespace; a new
+      // cable in the right places is what a replacement would give (addresses went with the move anyway).
+      await host.run(linkDeleteArgv(pair.near.namespace, pair.near.link.name));
+      await host.run(vethAddArgv(news));
+    }
     await reconcile(host, news);
     return (await observe(host, news)) ?? {};
   },
   async delete(host, _id, olds) {
-    // Only the pair itself: a link that took the name since is someone else's.
-    if (await observe(host, olds as unknown as VethSpec)) {
-      await runUnlessGone(host, linkDeleteArgv(olds.namespace as string | undefined, olds.name as string));
-    }
+    // Only the pair itself, wherever its ends are now: a link that took the name since is someone else's.
+    const pair = await locate(host, olds as unknown as VethSpec);
+    if (pair) await runUnlessGone(host, linkDeleteArgv(pair.near.namespace, pair.near.link.name));
   },
 });

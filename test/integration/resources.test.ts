@@ -51,7 +51,10 @@ describe("Namespace", () => {
 
     expect((await ns.diff(id, updated, { ...news, name: "red2" })).replaces).toEqual(["name"]);
 
+    // The adopting resource holds the namespace too: it goes with the last holder.
     await ns.delete(id, updated);
+    expect(netnsList()).toContain("red");
+    await ns.delete(adopted.id, adopted.outs);
     expect(netnsList()).not.toContain("red");
     await ns.delete(id, updated);
     expect(await ns.read(id, updated)).toEqual({ id: "", props: {} });

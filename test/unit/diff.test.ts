@@ -81,8 +81,8 @@ describe("a property the program stopped setting is a change", () => {
   });
 
   test("state from a release without the record: unset properties stay unmanaged", async () => {
-    const { namespace: _ns, ...withoutNamespace } = news;
-    expect(await veth.diff("id", olds, withoutNamespace)).toMatchObject({ changes: false });
+    const { master: _m, ...peerWithoutMaster } = news.peer;
+    expect(await veth.diff("id", { ...olds, mtu: 1400 }, { ...news, peer: peerWithoutMaster })).toMatchObject({ changes: false });
   });
 
   test("the record holds every leaf path the program sets, defaults included", async () => {

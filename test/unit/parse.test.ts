@@ -6,14 +6,16 @@ import { parseNamespaces } from "../../provider/kinds/namespace";
 import { parseEndpoint } from "../../provider/kinds/portForward";
 import { parseRoutes } from "../../provider/kinds/route";
 
-test("links: kind, mtu, up, master", () => {
+test("links: index, kind, mtu, up, master, and a veth's peer by name (same namespace) or by index (another one)", () => {
   const out = JSON.stringify([
-    { ifindex: 5, ifname: "veth-red-br", flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], mtu: 1500, master: "v-net-0", linkinfo: { info_kind: "veth" } },
+    { ifindex: 5, link: "veth-red", ifname: "veth-red-br", flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], mtu: 1500, master: "v-net-0", linkinfo: { info_kind: "veth" } },
     { ifindex: 6, ifname: "v-net-0", flags: ["BROADCAST", "MULTICAST"], mtu: 1400, linkinfo: { info_kind: "bridge" } },
+    { ifindex: 4, link_index: 2, ifname: "vc", flags: [], mtu: 1500, link_netnsid: 0, linkinfo: { info_kind: "veth" } },
   ]);
   expect(parseLinks(out)).toEqual([
-    { name: "veth-red-br", kind: "veth", mtu: 1500, up: true, master: "v-net-0" },
-    { name: "v-net-0", kind: "bridge", mtu: 1400, up: false, master: undefined },
+    { name: "veth-red-br", ifindex: 5, kind: "veth", mtu: 1500, up: true, master: "v-net-0", peer: { name: "veth-red", ifindex: undefined, otherNamespace: false } },
+    { name: "v-net-0", ifindex: 6, kind: "bridge", mtu: 1400, up: false, master: undefined, peer: undefined },
+    { name: "vc", ifindex: 4, kind: "veth", mtu: 1500, up: false, master: undefined, peer: { name: undefined, ifindex: 2, otherNamespace: true } },
   ]);
   expect(parseLinks("")).toEqual([]);
 });

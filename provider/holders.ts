@@ -1,0 +1,163 @@
+/**
+ * Who holds a shared object on a host. Two stacks may manage one bridge, namespace or kernel setting;
+ * each resource records itself as a holder, and the object is deleted (or the setting restored) only
+ * when its last holder leaves. Records live under /run/pulumi-netns, a tmpfs cleared at boot like the
+ * objects themselves. The decisions (join, leave) are pure; `transact` is the only part that runs.
+ */
+import { randomBytes } from "node:crypto";
+import { CommandFailedError } from "./errors";
+import type { Argv, Host } from "./host";
+
+export const HOLDERS_ROOT = "/run/pulumi-netns";
+
+export interface HolderRecord {
+  /** The object the holders hold; another identity means the object was made again since. */
+  identity: string;
+  /** Holder token → what it holds (a sysctl key, or the kind of object). */
+  holders: Record<string, string>;
+}
+
+/** Unique across stacks: resource ids (`/net.ipv4.ip_forward`, `br0`) are not. */
+export const newHolderToken = (): string => randomBytes(8).toString("hex");
+
+/** Record file of an object: `area` is the kind of object, `namespace` its scope, `name` its name. */
+export function holderPath(area: string, namespace: string | undefined, name: string): string {
+  return [HOLDERS_ROOT, area, ...(namespace ? ["netns", namespace] : ["host"]), name].join("/");
+}
+
+/** The record when it is about this very object, else undefined (stale records are ignored). */
+export function currentRecord<R extends HolderRecord>(record: R | undefined, identity: string): R | undefined {
+  return record?.identity === identity ? record : undefined;
+}
+
+export function join<R extends HolderRecord>(record: R | undefined, token: string, holds: string): R | undefined {
+  return record && { ...record, holders: { ...record.holders, [token]: holds } };
+}
+
+export interface Leaving<R> {
+  /** The record to keep, or undefined when no holder is left. */
+  next: R | undefined;
+  /** No other holder remains: the object (or setting) is this one's to remove (or restore). */
+  last: boolean;
+  /** Whether `token` was recorded at all (a resource from before holders, or a reboot, says no). */
+  wasHolder: boolean;
+}
+
+export function leave<R extends HolderRecord>(record: R | undefined, token: string | undefined): Leaving<R> {
+  const holders = { ...record?.holders };
+  const wasHolder = token !== undefined && token in holders;
+  if (token !== undefined) delete holders[token];
+  const last = Object.keys(holders).length === 0;
+  return { next: last ? undefined : ({ ...record, holders } as R), last, wasHolder };
+}
+
+export function parseRecord<R extends HolderRecord>(path: string, text: string): R | undefined {
+  if (text === "") return undefined;
+  try {
+    const record = JSON.parse(text) as R;
+    if (typeof record.identity === "string" && typeof record.holders === "object" && record.holders !== null) return record;
+  } catch {
+    // Reported below.
+  }
+  throw new Error(`holder record ${path} is damaged; remove it if no other stack shares this object`);
+}
+
+/**
+ * Checks under a lock that the record still reads `expected`, runs the command (if any), then writes
+ * `next` atomically (or removes the record when `next` is empty). Exit 75: the record changed meanwhile.
+ */
+const COMMIT_SCRIPT = `set -e
+file=$1 expected=$2 next=$3
+shift 3
+mkdir -p ${HOLDERS_ROOT} "\${file%/*}"
+exec 9>>${HOLDERS_ROOT}/lock
+flock -w 60 9
+current=$(cat "$file" 2>/dev/null || true)
+if [ "$current" != "$expected" ]; then echo "pulumi-netns: holder record changed meanwhile: $file" >&2; exit 75; fi
+if [ $# -gt 0 ]; then "$@"; fi
+if [ -n "$next" ]; then printf '%s\\n' "$next" >"$file.tmp"; mv -f "$file.tmp" "$file"; else rm -f "$file"; fi`;
+
+export function commitArgv(path: string, expected: string, next: string, command: Argv = []): Argv {
+  return ["sh", "-c", COMMIT_SCRIPT, "sh", path, expected, next, ...command];
+}
+
+export interface Decision<R> {
+  next: R | undefined;
+  /** Runs under the lock just before the record is written; a failure leaves the record as it was. */
+  command?: Argv;
+}
+
+const CONFLICT = 75;
+const ATTEMPTS = 20;
+
+async function readRecordText(host: Host, path: string): Promise<string> {
+  const result = await host.run(["cat", path], { allowFailure: true });
+  if (result.exitCode === 0) return result.stdout.trim();
+  if (/No such file/.test(result.stderr)) return "";
+  throw new CommandFailedError(host.label, result);
+}
+
+export async function readRecord<R extends HolderRecord>(host: Host, path: string): Promise<R | undefined> {
+  return parseRecord<R>(path, await readRecordText(host, path));
+}
+
+/**
+ * Optimistic update of one record: `decide` looks at the record and the host and says what to write;
+ * when another holder changed the record meanwhile, it is asked again. `decide` may run several times.
+ */
+export async function transact<R extends HolderRecord>(
+  host: Host,
+  path: string,
+  decide: (record: R | undefined) => Promise<Decision<R>>,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const expected = await readRecordText(host, path);
+    const { next, command } = await decide(parseRecord<R>(path, expected));
+    const nextText = next ? JSON.stringify(next) : "";
+    if (nextText === expected && !command) return;
+    const result = await host.run(commitArgv(path, expected, nextText, command), { allowFailure: true });
+    if (result.exitCode === 0) return;
+    if (result.exitCode !== CONFLICT || attempt === ATTEMPTS) throw new CommandFailedError(host.label, result);
+  }
+}
+
+/** The identity of a namespace: its nsfs inode and that inode's birth (inode numbers are reused). */
+export async function namespaceIdentity(host: Host, namespace: string | undefined): Promise<string | undefined> {
+  if (!namespace) return "host";
+  const result = await host.run(["stat", "-L", "-c", "%i %z", `/var/run/netns/${namespace}`], { allowFailure: true });
+  if (result.exitCode === 0) return result.stdout.trim();
+  if (/No such file/.test(result.stderr)) return undefined;
+  throw new CommandFailedError(host.label, result);
+}
+
+/**
+ * Records `token` as a holder of an object. `ensure` checks (or makes) the object and returns its
+ * identity; it runs again when another holder got in between.
+ */
+export async function hold(host: Host, path: string, token: string, holds: string, ensure: () => Promise<string>): Promise<void> {
+  await transact<HolderRecord>(host, path, async (record) => {
+    const identity = await ensure();
+    return { next: join(currentRecord(record, identity), token, holds) ?? { identity, holders: { [token]: holds } } };
+  });
+}
+
+/**
+ * Removes `token` from an object's holders; when none is left, `deleteArgv` runs (unless `deleteIfLast`
+ * is false). `identify` gives the object's identity now, undefined when it is gone. Without a token (a
+ * resource from before holders) the object is deleted only when nobody else holds it.
+ */
+export async function release(
+  host: Host,
+  path: string,
+  token: string | undefined,
+  identify: () => Promise<string | undefined>,
+  deleteArgv: Argv,
+  deleteIfLast = true,
+): Promise<void> {
+  await transact<HolderRecord>(host, path, async (record) => {
+    const identity = await identify();
+    if (identity === undefined) return { next: undefined };
+    const { next, last } = leave(currentRecord(record, identity), token);
+    return { next, command: last && deleteIfLast ? deleteArgv : undefined };
+  });
+}
