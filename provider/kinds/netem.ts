@@ -1,6 +1,6 @@
 /**
- * Link impairment with netem as an interface's root qdisc. `tc qdisc replace` resets every field it
- * is not given, so every create and update sends the whole desired state, unset fields as zero.
+ * Link impairment with netem as an interface's root qdisc. Every create and update sends the whole
+ * desired state with `tc qdisc replace`, unset fields as zero, so nothing set before lingers.
  */
 import { z } from "zod";
 import { AlreadyExistsError, CommandFailedError } from "../errors";
@@ -41,15 +41,21 @@ export function defaultLimit(spec: Pick<NetemSpec, "delayMs" | "jitterMs" | "rat
 const percent = (value: number) => `${value}%`;
 const micros = (ms: number) => `${Math.round(ms * 1000)}us`;
 
+/**
+ * Every field, zeros included: on an existing netem, replace keeps corrupt, reorder and rate when
+ * they are not given (seen on Linux 6.1), so leaving one out would not turn it off.
+ */
 export function netemReplaceArgv(spec: NetemSpec): Argv {
-  const argv = ["tc", "qdisc", "replace", "dev", spec.device, "root", "netem", "limit", String(spec.limit ?? defaultLimit(spec))];
-  if (spec.delayMs > 0) argv.push("delay", micros(spec.delayMs), ...(spec.jitterMs > 0 ? [micros(spec.jitterMs)] : []));
-  if (spec.lossPercent > 0) argv.push("loss", "random", percent(spec.lossPercent));
-  if (spec.corruptPercent > 0) argv.push("corrupt", percent(spec.corruptPercent));
-  if (spec.duplicatePercent > 0) argv.push("duplicate", percent(spec.duplicatePercent));
-  if (spec.reorderPercent > 0) argv.push("reorder", percent(spec.reorderPercent));
-  if (spec.rateKbit > 0) argv.push("rate", `${spec.rateKbit}kbit`);
-  return inNamespace(spec.namespace, argv);
+  return inNamespace(spec.namespace, [
+    "tc", "qdisc", "replace", "dev", spec.device, "root", "netem",
+    "limit", String(spec.limit ?? defaultLimit(spec)),
+    "delay", micros(spec.delayMs), micros(spec.jitterMs),
+    "loss", "random", percent(spec.lossPercent),
+    "corrupt", percent(spec.corruptPercent),
+    "duplicate", percent(spec.duplicatePercent),
+    "reorder", percent(spec.reorderPercent),
+    "rate", `${spec.rateKbit}kbit`,
+  ]);
 }
 
 /** Back to the interface's default qdisc (noqueue on veth, pfifo_fast or mq elsewhere). */
@@ -105,11 +111,12 @@ export function parseRootQdisc(stdout: string): RootQdisc {
 
 /**
  * The kernel keeps delays in clock ticks and probabilities in 1/2³² steps, and tc prints six
- * significant digits: a value within that rounding of the one asked for reads back as asked.
+ * significant digits (0.5 ms reads back as 0.499 ms, 1234.567 ms as 1234.57 ms): a value within
+ * that rounding (1/100000 of it, at least 0.002 ms or percentage points) reads back as asked.
  */
 export function asAsked(observed: Impairment, asked: Partial<Impairment>): Impairment {
   const near = (seen: number, wanted: unknown) =>
-    typeof wanted === "number" && Math.abs(seen - wanted) <= Math.max(1e-5 * Math.abs(wanted), 1e-4) ? wanted : seen;
+    typeof wanted === "number" && Math.abs(seen - wanted) <= Math.max(1e-5 * Math.abs(wanted), 2e-3) ? wanted : seen;
   return Object.fromEntries(
     Object.entries(observed).map(([key, seen]) => [key, near(seen, asked[key as keyof Impairment])]),
   ) as Impairment;

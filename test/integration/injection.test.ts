@@ -27,6 +27,8 @@ const cases: [string, Record<string, unknown>][] = [
   ["Masquerade", { source: "10.0.0.0/24", outInterface: hostile }],
   ["PortForward", { protocol: "tcp", port: 80, to: `${hostile}:80` }],
   ["Sysctl", { key: "net.ipv4.ip_forward", value: "1; touch /tmp/pwned" }],
+  ["Vxlan", { name: "vx0", vni: 42, local: "10.0.0.1", remote: "10.0.0.2; touch /tmp/pwned", device: "eth0" }],
+  ["Netem", { device: "eth0", namespace: hostile, delayMs: 20 }],
 ];
 
 const sessions = () =>
