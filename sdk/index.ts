@@ -1,16 +1,18 @@
 /**
- * pulumi-netns: Linux network namespaces, veth cables, bridges, addresses, routes, sysctls and
- * iptables NAT as Pulumi resources, managed over SSH.
+ * pulumi-netns: Linux network namespaces, veth cables, bridges, addresses, routes, sysctls,
+ * iptables NAT, VXLAN cables between hosts and netem link impairment as Pulumi resources, managed over SSH.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { addressKind } from "../provider/kinds/address";
 import { bridgeKind } from "../provider/kinds/bridge";
 import { masqueradeKind } from "../provider/kinds/masquerade";
 import { namespaceKind } from "../provider/kinds/namespace";
+import { netemKind } from "../provider/kinds/netem";
 import { portForwardKind } from "../provider/kinds/portForward";
 import { routeKind } from "../provider/kinds/route";
 import { sysctlKind } from "../provider/kinds/sysctl";
 import { vethKind } from "../provider/kinds/veth";
+import { vxlanKind } from "../provider/kinds/vxlan";
 import { ArgsOf, NetnsResource, OutputsOf } from "./resource";
 
 export type { ConnectionArgs } from "./resource";
@@ -94,5 +96,23 @@ export interface Sysctl extends OutputsOf<typeof sysctlKind> {
 export class Sysctl extends NetnsResource {
   constructor(name: string, args: SysctlArgs, opts?: Options) {
     super(sysctlKind, name, args, opts);
+  }
+}
+
+export type VxlanArgs = ArgsOf<typeof vxlanKind>;
+export interface Vxlan extends OutputsOf<typeof vxlanKind> {}
+/** A VXLAN device: a layer-2 cable to another host, optionally in a namespace and on a bridge. */
+export class Vxlan extends NetnsResource {
+  constructor(name: string, args: VxlanArgs, opts?: Options) {
+    super(vxlanKind, name, args, opts);
+  }
+}
+
+export type NetemArgs = ArgsOf<typeof netemKind>;
+export interface Netem extends OutputsOf<typeof netemKind> {}
+/** Delay, jitter, loss, corruption, duplication, reordering and a rate limit on an interface's outgoing packets. */
+export class Netem extends NetnsResource {
+  constructor(name: string, args: NetemArgs, opts?: Options) {
+    super(netemKind, name, args, opts);
   }
 }

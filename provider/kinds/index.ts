@@ -4,10 +4,12 @@ import { addressKind } from "./address";
 import { bridgeKind } from "./bridge";
 import { masqueradeKind } from "./masquerade";
 import { namespaceKind } from "./namespace";
+import { netemKind } from "./netem";
 import { portForwardKind } from "./portForward";
 import { routeKind } from "./route";
 import { sysctlKind } from "./sysctl";
 import { vethKind } from "./veth";
+import { vxlanKind } from "./vxlan";
 
 export const kinds = [
   namespaceKind,
@@ -18,6 +20,8 @@ export const kinds = [
   masqueradeKind,
   portForwardKind,
   sysctlKind,
+  vxlanKind,
+  netemKind,
 ] as const satisfies readonly Kind<any>[];
 
 export function kindNamed(name: string): Kind {

@@ -81,11 +81,9 @@ const regressions = JSON.parse(readFileSync(join(__dirname, "convergence.regress
   sequence: ProgramSpec[];
 }[];
 
-describe("sequences that once failed", () => {
-  test.each(regressions.map((r) => [r.found, r.sequence] as const))("%s", async (_found, sequence) => {
-    await runSequence(sequence);
-  });
-});
+for (const regression of regressions) {
+  test(`once failed: ${regression.found}`, () => runSequence(regression.sequence), 10 * 60_000);
+}
 
 test(`every edit converges: ${RUNS} random sequences of ${STEPS} programs on a real host`, async () => {
   const seed = process.env.PNT_EDIT_SEED ? Number(process.env.PNT_EDIT_SEED) : undefined;

@@ -15,6 +15,8 @@ const valid: Record<string, Record<string, unknown>> = {
   Masquerade: { source: "192.168.15.0/24", outInterface: "eth0", namespace: "router" },
   PortForward: { protocol: "tcp", port: 80, to: "192.168.15.2:80", inInterface: "eth0", destination: "10.0.0.1", namespace: "router" },
   Sysctl: { key: "net.ipv4.ip_forward", value: "1", namespace: "red" },
+  Vxlan: { name: "vx0", vni: 4242, local: "198.18.0.10", remote: "198.18.0.11", device: "eth0", namespace: "red", master: "br0" },
+  Netem: { device: "veth-red", namespace: "red", delayMs: 20, jitterMs: 5, lossPercent: 0.5, rateKbit: 10000 },
 };
 
 const check = (kind: string, inputs: Record<string, unknown>) => provider(kind).check({}, { connection, ...inputs });
@@ -76,6 +78,15 @@ test("the classic mistakes get clear reasons", async () => {
   expect(await reasons("Address", { device: "eth0", address: "fe80::1%eth0/64" })).toMatch(/^address: /);
   expect(await reasons("Route", { destination: "default", via: "fe80::1%eth0" })).toMatch(/^via: /);
   expect(await reasons("Masquerade", { source: "10.0.0.0/8", outInterface: "eth+" })).toMatch(/^outInterface: /);
+  const cable = { name: "vx0", vni: 1, local: "198.18.0.10", remote: "198.18.0.11", device: "eth0" };
+  expect(await reasons("Vxlan", { ...cable, vni: 16777216 })).toMatch(/^vni: /);
+  expect(await reasons("Vxlan", { ...cable, vni: 0 })).toMatch(/^vni: /);
+  expect(await reasons("Vxlan", { ...cable, remote: "2001:db8::2" })).toMatch(/^remote: .*same IP family/);
+  expect(await reasons("Vxlan", { ...cable, dstport: 0 })).toMatch(/^dstport: /);
+  expect(await reasons("Netem", { device: "eth0", lossPercent: 101 })).toMatch(/^lossPercent: /);
+  expect(await reasons("Netem", { device: "eth0", jitterMs: 5 })).toMatch(/^jitterMs: .*needs a delay/);
+  expect(await reasons("Netem", { device: "eth0", reorderPercent: 25 })).toMatch(/^reorderPercent: .*needs a delay/);
+  expect(await reasons("Netem", { device: "eth0", rateKbit: 1.5 })).toMatch(/^rateKbit: /);
 });
 
 test("secrets never appear in failure messages", async () => {

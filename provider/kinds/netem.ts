@@ -1,0 +1,206 @@
+/**
+ * Link impairment with netem as an interface's root qdisc. Every create and update sends the whole
+ * desired state with `tc qdisc replace`, unset fields as zero, so nothing set before lingers.
+ */
+import { z } from "zod";
+import { AlreadyExistsError, CommandFailedError } from "../errors";
+import { interfaceName, namespaceName } from "../fields";
+import { Argv, CommandResult, Host, inNamespace } from "../host";
+import { runUnlessGone } from "../iproute";
+import { defineKind } from "../kind";
+
+interface NetemSpec {
+  device: string;
+  namespace?: string;
+  delayMs: number;
+  jitterMs: number;
+  lossPercent: number;
+  corruptPercent: number;
+  duplicatePercent: number;
+  reorderPercent: number;
+  rateKbit: number;
+  limit?: number;
+}
+
+type Impairment = Omit<NetemSpec, "device" | "namespace" | "limit"> & { limit: number };
+
+/** tc's own limit; at 100 ms on 1 Gbit/s it drops most packets. */
+const TC_DEFAULT_LIMIT = 1000;
+/** veth has no line rate; when no rate is asked for, assume traffic as fast as a 10 Gbit/s link. */
+const ASSUMED_BITS_PER_SECOND = 10_000_000_000;
+const FULL_FRAME_BYTES = 1500;
+const MAX_LIMIT = 4294967295;
+
+/** Room for every full-size frame sent during the delay (with jitter) at the rate, twice over. */
+export function defaultLimit(spec: Pick<NetemSpec, "delayMs" | "jitterMs" | "rateKbit">): number {
+  const bitsPerSecond = spec.rateKbit > 0 ? spec.rateKbit * 1000 : ASSUMED_BITS_PER_SECOND;
+  const inFlight = Math.ceil(((bitsPerSecond / 8) * ((spec.delayMs + spec.jitterMs) / 1000)) / FULL_FRAME_BYTES);
+  return Math.min(MAX_LIMIT, Math.max(TC_DEFAULT_LIMIT, 2 * inFlight));
+}
+
+const percent = (value: number) => `${value}%`;
+const micros = (ms: number) => `${Math.round(ms * 1000)}us`;
+
+/**
+ * Every field, zeros included: on an existing netem, replace keeps corrupt, reorder and rate when
+ * they are not given (seen on Linux 6.1), so leaving one out would not turn it off.
+ */
+export function netemReplaceArgv(spec: NetemSpec): Argv {
+  return inNamespace(spec.namespace, [
+    "tc", "qdisc", "replace", "dev", spec.device, "root", "netem",
+    "limit", String(spec.limit ?? defaultLimit(spec)),
+    "delay", micros(spec.delayMs), micros(spec.jitterMs),
+    "loss", "random", percent(spec.lossPercent),
+    "corrupt", percent(spec.corruptPercent),
+    "duplicate", percent(spec.duplicatePercent),
+    "reorder", percent(spec.reorderPercent),
+    "rate", `${spec.rateKbit}kbit`,
+  ]);
+}
+
+/** Back to the interface's default qdisc (noqueue on veth, pfifo_fast or mq elsewhere). */
+export const netemDeleteArgv = (spec: Pick<NetemSpec, "device" | "namespace">): Argv =>
+  inNamespace(spec.namespace, ["tc", "qdisc", "del", "dev", spec.device, "root"]);
+
+interface QdiscJson {
+  kind: string;
+  handle: string;
+  root?: boolean;
+  options?: {
+    limit: number;
+    delay?: { delay: number; jitter: number };
+    "loss-random"?: { loss: number };
+    corrupt?: { corrupt: number };
+    duplicate?: { duplicate: number };
+    reorder?: { reorder: number };
+    rate?: { rate: number };
+  };
+}
+
+export interface RootQdisc {
+  kind: string;
+  /** The kernel's default qdisc has handle 0; anything else was put there by someone. */
+  isDefault: boolean;
+  netem?: Impairment;
+}
+
+/**
+ * The root qdisc from `tc -j qdisc show dev X`. JSON gives delay in seconds, probabilities as
+ * fractions and the rate in bytes/s; this converts them back to the units of the inputs.
+ */
+export function parseRootQdisc(stdout: string): RootQdisc {
+  const root = (JSON.parse(stdout.trim() || "[]") as QdiscJson[]).find((q) => q.root);
+  // tc lists nothing for an interface that was never up: it still has the kernel's "noop".
+  if (!root) return { kind: "noop", isDefault: true };
+  const o = root.options;
+  const netem =
+    root.kind === "netem" && o
+      ? {
+          delayMs: (o.delay?.delay ?? 0) * 1000,
+          jitterMs: (o.delay?.jitter ?? 0) * 1000,
+          lossPercent: (o["loss-random"]?.loss ?? 0) * 100,
+          corruptPercent: (o.corrupt?.corrupt ?? 0) * 100,
+          duplicatePercent: (o.duplicate?.duplicate ?? 0) * 100,
+          reorderPercent: (o.reorder?.reorder ?? 0) * 100,
+          rateKbit: ((o.rate?.rate ?? 0) * 8) / 1000,
+          limit: o.limit,
+        }
+      : undefined;
+  return { kind: root.kind, isDefault: root.handle === "0:", netem };
+}
+
+/**
+ * The kernel keeps delays in clock ticks and probabilities in 1/2³² steps, and tc prints six
+ * significant digits (0.5 ms reads back as 0.499 ms, 1234.567 ms as 1234.57 ms): a value within
+ * that rounding (1/100000 of it, at least 0.002 ms or percentage points) reads back as asked.
+ */
+export function asAsked(observed: Impairment, asked: Partial<Impairment>): Impairment {
+  const near = (seen: number, wanted: unknown) =>
+    typeof wanted === "number" && Math.abs(seen - wanted) <= Math.max(1e-5 * Math.abs(wanted), 2e-3) ? wanted : seen;
+  return Object.fromEntries(
+    Object.entries(observed).map(([key, seen]) => [key, near(seen, asked[key as keyof Impairment])]),
+  ) as Impairment;
+}
+
+function explainFailure(hostLabel: string, result: CommandResult): Error {
+  if (/qdisc kind is unknown/.test(result.stderr)) {
+    return new Error(
+      `${hostLabel}: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM; load it with \`modprobe sch_netem\` where it is a module)`,
+    );
+  }
+  return new CommandFailedError(hostLabel, result);
+}
+
+/** The interface's root qdisc, or undefined when the interface (or its namespace) is gone. */
+async function readRoot(host: Host, spec: Pick<NetemSpec, "device" | "namespace">): Promise<RootQdisc | undefined> {
+  const result = await runUnlessGone(host, inNamespace(spec.namespace, ["tc", "-j", "qdisc", "show", "dev", spec.device]));
+  return result && parseRootQdisc(result.stdout);
+}
+
+async function apply(host: Host, spec: NetemSpec): Promise<Impairment> {
+  const result = await host.run(netemReplaceArgv(spec), { allowFailure: true });
+  if (result.exitCode !== 0) throw explainFailure(host.label, result);
+  const netem = (await readRoot(host, spec))?.netem;
+  if (!netem) throw new Error(`${host.label}: netem on "${spec.device}" was set but cannot be read back`);
+  return asAsked(netem, spec);
+}
+
+const percentage = (what: string) => z.number().min(0).max(100).default(0).describe(`${what}, in percent (0 to 100).`);
+const milliseconds = (what: string) => z.number().min(0).max(60000).default(0).describe(`${what}, in milliseconds (0 to 60000).`);
+
+export const netemKind = defineKind({
+  name: "Netem",
+  description:
+    "Link impairment on an interface (`tc qdisc replace dev X root netem`): delay, jitter, loss, corruption, duplication, reordering and a rate limit. netem acts on packets leaving the interface only; impair both ends of a cable for both directions.",
+  shape: {
+    device: interfaceName.describe("Interface whose outgoing packets are impaired."),
+    namespace: namespaceName.optional().describe("Namespace of the interface; the host's own when unset."),
+    delayMs: milliseconds("Added delay"),
+    jitterMs: milliseconds("Random variation of the delay (needs `delayMs`; jitter without a rate reorders packets)"),
+    lossPercent: percentage("Packets dropped at random"),
+    corruptPercent: percentage("Packets with a flipped bit"),
+    duplicatePercent: percentage("Packets sent twice"),
+    reorderPercent: percentage("Packets sent at once, ahead of the delayed others (needs `delayMs`)"),
+    rateKbit: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000_000)
+      .default(0)
+      .describe("Rate limit in kbit/s (1000 bits), e.g. 10000 for 10 Mbit/s; 0 for none."),
+    limit: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_LIMIT)
+      .optional()
+      .describe(
+        "Packets netem may hold. When unset, enough for the rate (or 10 Gbit/s) × (delay + jitter) in full-size frames, twice over, at least tc's 1000.",
+      ),
+  },
+  refine(spec, ctx) {
+    if (spec.jitterMs > 0 && spec.delayMs === 0) ctx.addIssue({ code: "custom", path: ["jitterMs"], message: "jitter needs a delay (`delayMs` > 0)" });
+    if (spec.reorderPercent > 0 && spec.delayMs === 0) {
+      ctx.addIssue({ code: "custom", path: ["reorderPercent"], message: "reordering needs a delay (`delayMs` > 0)" });
+    }
+  },
+  replaceOn: ["device", "namespace"],
+  adoptable: true,
+  async create(host, spec, adopt) {
+    const root = await readRoot(host, spec);
+    if (!root) throw new Error(`${host.label}: interface "${spec.device}" does not exist${spec.namespace ? ` in namespace "${spec.namespace}"` : ""}`);
+    // Only the kernel's default qdisc is free to take; replacing anything else would drop someone's setup.
+    if (!root.isDefault && !adopt) throw new AlreadyExistsError(host.label, `a ${root.kind} root qdisc on "${spec.device}"`);
+    const observed = await apply(host, spec);
+    return { id: `${spec.namespace ?? ""}/${spec.device}`, observed };
+  },
+  async read(host, _id, olds) {
+    const netem = (await readRoot(host, olds as unknown as NetemSpec))?.netem;
+    return netem && asAsked(netem, olds as Partial<Impairment>);
+  },
+  update: (host, _id, _olds, news) => apply(host, news),
+  async delete(host, _id, olds) {
+    // A root qdisc that is no longer netem is someone else's now.
+    if ((await readRoot(host, olds as unknown as NetemSpec))?.netem) await runUnlessGone(host, netemDeleteArgv(olds as unknown as NetemSpec));
+  },
+});

@@ -1,0 +1,104 @@
+/** Vxlan and Netem: exact argv, parsers on captured output, defaults and read-back rounding. */
+import { asAsked, defaultLimit, netemDeleteArgv, netemReplaceArgv, parseRootQdisc } from "../../provider/kinds/netem";
+import { defaultVxlanMtu, explainAddFailure, parseVxlan, vxlanAddArgv } from "../../provider/kinds/vxlan";
+
+const vxlanSpec = { name: "vx0", vni: 4242, local: "198.18.0.10", remote: "198.18.0.11", dstport: 4789, device: "eth0", up: true };
+
+test("vxlan: made from the host's namespace, placed in its own at once, dstport always given", () => {
+  expect(vxlanAddArgv(vxlanSpec)).toEqual([
+    "ip", "link", "add", "name", "vx0", "type", "vxlan", "id", "4242", "local", "198.18.0.10", "remote", "198.18.0.11", "dstport", "4789", "dev", "eth0",
+  ]);
+  expect(vxlanAddArgv({ ...vxlanSpec, namespace: "lab", dstport: 14789 })).toEqual([
+    "ip", "link", "add", "name", "vx0", "netns", "lab", "type", "vxlan", "id", "4242", "local", "198.18.0.10", "remote", "198.18.0.11", "dstport", "14789", "dev", "eth0",
+  ]);
+});
+
+test("vxlan: the default MTU leaves room for 50 bytes of IPv4 or 70 of IPv6 encapsulation", () => {
+  expect(defaultVxlanMtu(1500, "198.18.0.11")).toBe(1450);
+  expect(defaultVxlanMtu(9000, "2001:db8::2")).toBe(8930);
+});
+
+test("vxlan: ip -d -j link show, IPv4 and IPv6, and links that are not vxlan", () => {
+  const v4 = JSON.stringify([
+    {
+      ifname: "vx0", flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], mtu: 1450, master: "br-vx", link_netnsid: 0,
+      linkinfo: { info_kind: "vxlan", info_data: { id: 42, remote: "10.9.9.2", local: "10.9.9.1", link: "if3", port: 4789, learning: true } },
+    },
+  ]);
+  expect(parseVxlan(v4)).toEqual({ vni: 42, local: "10.9.9.1", remote: "10.9.9.2", dstport: 4789, mtu: 1450, up: true, master: "br-vx" });
+  const v6 = JSON.stringify([
+    { ifname: "vx0", flags: ["BROADCAST", "MULTICAST"], mtu: 8930, linkinfo: { info_kind: "vxlan", info_data: { id: 42, remote6: "2001:db8::2", local6: "2001:db8::1", port: 8472 } } },
+  ]);
+  expect(parseVxlan(v6)).toEqual({ vni: 42, local: "2001:db8::1", remote: "2001:db8::2", dstport: 8472, mtu: 8930, up: false, master: undefined });
+  expect(parseVxlan(JSON.stringify([{ ifname: "vx0", mtu: 1500, linkinfo: { info_kind: "bridge" } }]))).toBeUndefined();
+  expect(parseVxlan("")).toBeUndefined();
+});
+
+test("vxlan: EEXIST from the kernel becomes an explanation; other failures keep command and stderr", () => {
+  const result = (stderr: string) => ({ command: "ip link add ...", exitCode: 2, stdout: "", stderr, durationMs: 1 });
+  for (const stderr of ["Error: A VXLAN device with the specified VNI already exists.", "RTNETLINK answers: File exists"]) {
+    expect(explainAddFailure("root@h", { vni: 7, dstport: 4789 }, result(stderr)).message).toMatch(
+      /^root@h: VNI 7 with dstport 4789 is already used by another vxlan device on this host \(EEXIST/,
+    );
+  }
+  expect(explainAddFailure("root@h", { vni: 7, dstport: 4789 }, result("Error: something else")).message).toMatch(/command failed.*something else/s);
+});
+
+const netemSpec = { device: "eth-lab", delayMs: 0, jitterMs: 0, lossPercent: 0, corruptPercent: 0, duplicatePercent: 0, reorderPercent: 0, rateKbit: 0 };
+
+test("netem: replace always carries every field, zeros included, so nothing set before lingers", () => {
+  expect(netemReplaceArgv({ ...netemSpec, namespace: "lab", delayMs: 20, jitterMs: 0.5, lossPercent: 12.5, rateKbit: 10000, limit: 5000 })).toEqual([
+    "ip", "netns", "exec", "lab", "tc", "qdisc", "replace", "dev", "eth-lab", "root", "netem", "limit", "5000",
+    "delay", "20000us", "500us", "loss", "random", "12.5%", "corrupt", "0%", "duplicate", "0%", "reorder", "0%", "rate", "10000kbit",
+  ]);
+  expect(netemReplaceArgv(netemSpec)).toEqual([
+    "tc", "qdisc", "replace", "dev", "eth-lab", "root", "netem", "limit", "1000",
+    "delay", "0us", "0us", "loss", "random", "0%", "corrupt", "0%", "duplicate", "0%", "reorder", "0%", "rate", "0kbit",
+  ]);
+  expect(netemDeleteArgv({ device: "eth0" })).toEqual(["tc", "qdisc", "del", "dev", "eth0", "root"]);
+});
+
+test("netem: the default limit holds what the rate (or 10 Gbit/s) sends during the delay, at least tc's 1000", () => {
+  expect(defaultLimit({ delayMs: 0, jitterMs: 0, rateKbit: 0 })).toBe(1000);
+  // 100 ms on 1 Gbit/s, where tc's 1000 packets drop: 8334 full frames in flight, twice over.
+  expect(defaultLimit({ delayMs: 100, jitterMs: 0, rateKbit: 1_000_000 })).toBe(16668);
+  expect(defaultLimit({ delayMs: 20, jitterMs: 0, rateKbit: 0 })).toBe(33334);
+  expect(defaultLimit({ delayMs: 50, jitterMs: 10, rateKbit: 1000 })).toBe(1000);
+});
+
+// Captured from `tc -j qdisc show dev a0` (iproute2 6.1, Linux 6.1).
+const captured = {
+  noqueue: '[{"kind":"noqueue","handle":"0:","root":true,"refcnt":2,"options":{}}]',
+  full:
+    '[{"kind":"netem","handle":"8001:","root":true,"refcnt":2,"options":{"limit":33334,"delay":{"delay":0.02,"jitter":0.005,"correlation":0},' +
+    '"loss-random":{"loss":0.125,"correlation":0},"duplicate":{"duplicate":0.002,"correlation":0},"reorder":{"reorder":0.25,"correlation":0},' +
+    '"corrupt":{"corrupt":0.001,"correlation":0},"rate":{"rate":1250000,"packetoverhead":0,"cellsize":0,"celloverhead":0},"ecn":false,"gap":1}}]',
+  delayOnly: '[{"kind":"netem","handle":"8001:","root":true,"refcnt":2,"options":{"limit":1000,"delay":{"delay":0.02,"jitter":0,"correlation":0},"ecn":false,"gap":0}}]',
+  rounded:
+    '[{"kind":"netem","handle":"8001:","root":true,"refcnt":2,"options":{"limit":1000,"delay":{"delay":0.000499,"jitter":0,"correlation":0},' +
+    '"loss-random":{"loss":1.00001e-06,"correlation":0},"rate":{"rate":12500000000,"packetoverhead":0,"cellsize":0,"celloverhead":0},"ecn":false,"gap":0}}]',
+  long:
+    '[{"kind":"netem","handle":"8001:","root":true,"refcnt":2,"options":{"limit":1000,"delay":{"delay":1.23457,"jitter":0,"correlation":0},' +
+    '"loss-random":{"loss":0.333333,"correlation":0},"rate":{"rate":1000,"packetoverhead":0,"cellsize":0,"celloverhead":0},"ecn":false,"gap":0}}]',
+};
+
+test("netem: tc's seconds, fractions and bytes/s come back in the inputs' units", () => {
+  expect(parseRootQdisc(captured.noqueue)).toEqual({ kind: "noqueue", isDefault: true, netem: undefined });
+  expect(parseRootQdisc("[]")).toEqual({ kind: "noop", isDefault: true });
+  expect(parseRootQdisc(captured.full).netem).toEqual({
+    delayMs: 20, jitterMs: 5, lossPercent: 12.5, corruptPercent: 0.1, duplicatePercent: 0.2, reorderPercent: 25, rateKbit: 10000, limit: 33334,
+  });
+  expect(parseRootQdisc(captured.delayOnly)).toMatchObject({ isDefault: false, netem: { delayMs: 20, lossPercent: 0, rateKbit: 0, limit: 1000 } });
+  expect(parseRootQdisc('[{"kind":"tbf","handle":"8002:","root":true,"options":{}}]')).toEqual({ kind: "tbf", isDefault: false, netem: undefined });
+});
+
+test("netem: values within the kernel's and tc's rounding read back as asked; real changes do not", () => {
+  const rounded = parseRootQdisc(captured.rounded).netem!;
+  expect(asAsked(rounded, { delayMs: 0.5, lossPercent: 0.0001, rateKbit: 100_000_000, limit: 1000 })).toMatchObject({
+    delayMs: 0.5, lossPercent: 0.0001, rateKbit: 100_000_000, limit: 1000,
+  });
+  const long = parseRootQdisc(captured.long).netem!;
+  expect(asAsked(long, { delayMs: 1234.567, lossPercent: 33.333333, rateKbit: 8 })).toMatchObject({ delayMs: 1234.567, lossPercent: 33.333333, rateKbit: 8 });
+  const drifted = parseRootQdisc(captured.delayOnly).netem!;
+  expect(asAsked(drifted, { delayMs: 50, lossPercent: 1, limit: 2000 })).toMatchObject({ delayMs: 20, lossPercent: 0, limit: 1000 });
+});
