@@ -49,6 +49,11 @@ export function parseCidr(value: string): Cidr | undefined {
   return { address, prefix, family: family as 4 | 6 };
 }
 
+/** The kernel's spelling of an address: IPv6 compressed and lower case (RFC 5952, as inet_ntop writes it). */
+export function canonicalAddress(address: string): string {
+  return isIP(address) === 6 ? new URL(`http://[${address}]`).hostname.slice(1, -1) : address;
+}
+
 /** An address with its prefix length; a bare address would become a /32 with no connected route. */
 export const cidr = z.string().refine((s) => parseCidr(s) !== undefined, {
   message: "needs an address with a prefix length, e.g. 192.168.15.1/24 (a bare address becomes a /32)",

@@ -1,5 +1,5 @@
 import { AlreadyExistsError } from "../errors";
-import { cidr, interfaceName, namespaceName, parseCidr } from "../fields";
+import { canonicalAddress, cidr, interfaceName, namespaceName, parseCidr } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
@@ -13,8 +13,7 @@ interface AddressSpec {
 /** The kernel's spelling of an address with prefix (IPv6 compressed, lower case). */
 export function canonicalCidr(value: string): string {
   const c = parseCidr(value)!;
-  const address = c.family === 6 ? new URL(`http://[${c.address}]`).hostname.slice(1, -1) : c.address;
-  return `${address}/${c.prefix}`;
+  return `${canonicalAddress(c.address)}/${c.prefix}`;
 }
 
 export function parseAddresses(stdout: string): string[] {

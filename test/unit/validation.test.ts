@@ -76,6 +76,12 @@ test("the classic mistakes get clear reasons", async () => {
   expect(await reasons("Address", { device: "eth0", address: "fe80::1%eth0/64" })).toMatch(/^address: /);
   expect(await reasons("Route", { destination: "default", via: "fe80::1%eth0" })).toMatch(/^via: /);
   expect(await reasons("Masquerade", { source: "10.0.0.0/8", outInterface: "eth+" })).toMatch(/^outInterface: /);
+  const forward = { protocol: "tcp", port: 80, to: "10.0.0.2:80" };
+  expect(await reasons("PortForward", { ...forward, destination: "127.0.0.1" })).toMatch(/^destination: .*loopback.*route_localnet/);
+  expect(await reasons("PortForward", { ...forward, to: "[2001:db8::2]:80", destination: "0:0::1" })).toMatch(/^destination: .*loopback/);
+  expect(await reasons("PortForward", { ...forward, hairpinNetwork: "2001:db8::/64" })).toMatch(/^hairpinNetwork: .*family/);
+  expect(await reasons("PortForward", { ...forward, hairpinNetwork: "0.0.0.0/0" })).toMatch(/^hairpinNetwork: /);
+  expect(await reasons("Masquerade", { source: "0.0.0.0/0" })).toMatch(/^source: .*\/0/);
 });
 
 test("secrets never appear in failure messages", async () => {
