@@ -137,7 +137,7 @@ export function jumpPlacement(forward: Rule[]): { placed: boolean; position: num
 }
 
 /** stderr of `iptables -S CHAIN` / `-D` / `-X` when the chain or rule is not there (legacy and nft backends). */
-const NO_SUCH = /No chain\/target\/match by that name|does a matching rule exist|is incompatible, use 'nft' tool|Bad rule/;
+const NO_SUCH = /No chain\/target\/match by that name|Chain '[^']*' does not exist|does a matching rule exist|is incompatible, use 'nft' tool|Bad rule/;
 /** stderr of `-X` for a chain that still has rules or is jumped to. */
 const IN_USE = /Too many links|Directory not empty|Device or resource busy/;
 
