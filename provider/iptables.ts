@@ -171,23 +171,31 @@ async function listOwned(host: Host, id: string, family: Family, namespace?: str
 
 const usesForwardChain = (rules: Rule[]) => rules.some((rule) => rule.chain === FORWARD_CHAIN);
 
+/** `rules` less one copy of each rule in `less` (duplicates count), in order. */
+function without(rules: Rule[], less: Rule[]): Rule[] {
+  const remove = less.map(renderRule);
+  return rules.filter((rule) => {
+    const at = remove.indexOf(renderRule(rule));
+    if (at >= 0) remove.splice(at, 1);
+    return at < 0;
+  });
+}
+
 /** The desired rules plus the shared jump they rely on, rendered: what `rules` shows when nothing drifted. */
 export function desiredLines(rules: Rule[]): string[] {
-  const family = rules[0]?.family ?? 4;
-  return [...rules, ...(usesForwardChain(rules) ? [forwardJump(family)] : [])].map(renderRule);
+  return [...rules, ...(usesForwardChain(rules) ? [forwardJump(rules[0].family)] : [])].map(renderRule);
 }
 
 /**
  * What is on the host: the desired lines that are present (in desired order), then every other rule
- * with the mark, then the shared jump when it is in place. Undefined when the namespace is gone.
+ * with the mark (duplicates too), then the shared jump when it is in place. Undefined when the namespace is gone.
  */
 export async function observeRules(host: Host, id: string, family: Family, desired: Rule[], namespace?: string): Promise<string[] | undefined> {
   const listing = await listOwned(host, id, family, namespace);
   if (!listing) return undefined;
-  const present = listing.owned.map(renderRule);
-  const lines = desired.map(renderRule).filter((line) => present.includes(line));
-  lines.push(...present.filter((line) => !lines.includes(line)));
-  if (listing.owned.length > 0 && usesForwardChain(listing.owned) && listing.jumpPlaced) lines.push(renderRule(forwardJump(family)));
+  const extra = without(listing.owned, desired);
+  const lines = [...without(desired, without(desired, listing.owned)), ...extra].map(renderRule);
+  if (usesForwardChain(listing.owned) && listing.jumpPlaced) lines.push(renderRule(forwardJump(family)));
   return lines;
 }
 
@@ -255,13 +263,7 @@ export function convergeRules(host: Host, id: string, family: Family, desired: R
         await ensureForwardChain(host, family, namespace);
         changed = true;
       }
-      const unmatched = before.owned.map(renderRule);
-      for (const rule of desired) {
-        const at = unmatched.indexOf(renderRule(rule));
-        if (at >= 0) {
-          unmatched.splice(at, 1);
-          continue;
-        }
+      for (const rule of without(desired, before.owned)) {
         await host.run(ruleArgv("-A", rule, namespace));
         added.push(rule);
       }
@@ -271,13 +273,7 @@ export function convergeRules(host: Host, id: string, family: Family, desired: R
       throw err;
     }
     // Extras go after the new rules are in, so the traffic never loses its rule meanwhile.
-    const wanted = desired.map(renderRule);
-    for (const rule of before.owned) {
-      const at = wanted.indexOf(renderRule(rule));
-      if (at >= 0) {
-        wanted.splice(at, 1);
-        continue;
-      }
+    for (const rule of without(before.owned, desired)) {
       await deleteRule(host, rule, namespace);
       changed = true;
     }

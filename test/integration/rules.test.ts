@@ -104,7 +104,7 @@ const ping = (ns: string, target: string) =>
   h0.sh(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "2", target], { allowFailure: true, timeoutMs: 10_000 }).includes(" 1 received");
 
 describe("rules are recognised by their mark, not their shape", () => {
-  test("Masquerade: older shapes, a rule moved into FORWARD and a missing jump are drift; update converges; delete leaves nothing marked", async () => {
+  test("Masquerade: older shapes, a duplicate, a rule moved into FORWARD and a missing jump are drift; update converges; delete leaves nothing marked", async () => {
     const inputs = { connection, source: LAB };
     const { id, outs, news } = await masquerade.create(inputs);
     const desired = marked(id);
@@ -115,6 +115,8 @@ describe("rules are recognised by their mark, not their shape", () => {
     // What an earlier release left: MASQUERADE without "! -d", an accept inserted into FORWARD itself.
     iptables("-t", "nat", "-A", "POSTROUTING", "-s", LAB, "-m", "comment", "--comment", `pulumi-netns:${id}`, "-j", "MASQUERADE");
     iptables("-I", "FORWARD", "-s", LAB, "-m", "comment", "--comment", `pulumi-netns:${id}`, "-j", "ACCEPT");
+    // A second copy of a current rule.
+    iptables("-t", "nat", "-A", "POSTROUTING", "-s", LAB, "!", "-d", LAB, "-m", "comment", "--comment", `pulumi-netns:${id}`, "-j", "MASQUERADE");
     // Shadowed: the jump to our chain is gone.
     iptables("-D", "FORWARD", "-j", "PULUMI-NETNS-FWD");
 
@@ -123,6 +125,7 @@ describe("rules are recognised by their mark, not their shape", () => {
     expect(rules).toContain(`iptables -t nat -A POSTROUTING -s ${LAB} -m comment --comment pulumi-netns:${id} -j MASQUERADE`);
     expect(rules).toContain(`iptables -t filter -A FORWARD -s ${LAB} -m comment --comment pulumi-netns:${id} -j ACCEPT`);
     expect(rules).not.toContain("iptables -t filter -A FORWARD -j PULUMI-NETNS-FWD");
+    expect(rules.filter((r) => r.includes(`! -d ${LAB}`))).toHaveLength(2);
     expect(await masquerade.diff(id, read.props, news)).toMatchObject({ changes: true, replaces: [] });
 
     const updated = await masquerade.update(id, read.props, inputs);
