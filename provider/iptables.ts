@@ -1,82 +1,313 @@
 /**
  * iptables rules as plain data, in the manner of CNI's portmap: kinds build rule lists with pure
- * functions; this module adds, checks and removes exactly those rules. Every rule carries the comment
- * `pulumi-netns:<id>`, so `-C` and `-D` can only ever match the owner's own rule, never a lookalike.
+ * functions, in exactly the form `iptables -S` prints them; this module converges the host to them.
+ *
+ * A rule belongs to a resource through its comment `pulumi-netns:<id>`, never through its shape: read
+ * and delete list every chain a rule of ours may be in (this release's or an earlier one's) and act on
+ * each line carrying the mark, so a rule whose shape changed between releases is still found.
+ *
+ *   nat    PREROUTING / OUTPUT   DNAT                 (PortForward)
+ *   nat    POSTROUTING           MASQUERADE           (Masquerade, PortForward's hairpin)
+ *   filter FORWARD  -j PULUMI-NETNS-FWD               (shared; right after `-j DOCKER-USER`, else first)
+ *   filter PULUMI-NETNS-FWD      ACCEPTs              (acceptForward of every resource and stack)
+ *
+ * Earlier releases inserted the ACCEPTs at FORWARD position 1, ahead of the administrator's policy;
+ * FORWARD is still listed so that such rules are found and moved.
  */
+import { isIP } from "node:net";
 import { CommandFailedError } from "./errors";
+import { canonicalAddress, parseCidr } from "./fields";
 import { Argv, Host, inNamespace } from "./host";
 import { namespaceGone } from "./iproute";
 
+export type Family = 4 | 6;
+export type Table = "nat" | "filter";
+
 export interface Rule {
-  family: 4 | 6;
-  table: "nat" | "filter";
+  family: Family;
+  table: Table;
   chain: string;
-  /** Matches and target, without the chain operation. */
+  /** Matches and target as `iptables -S` prints them after `-A CHAIN` (so listings compare exactly). */
   spec: string[];
-  /** Insert at the top instead of appending (to precede DROP rules other tools installed). */
-  first?: boolean;
 }
 
+/** The filter chain holding every FORWARD accept of ours (at most 28 characters). */
+export const FORWARD_CHAIN = "PULUMI-NETNS-FWD";
+const DOCKER_USER = "DOCKER-USER";
+
+/** Every chain a rule of ours may be in, now or in an earlier release. */
+const OWNED_CHAINS: readonly { table: Table; chain: string }[] = [
+  { table: "nat", chain: "PREROUTING" },
+  { table: "nat", chain: "OUTPUT" },
+  { table: "nat", chain: "POSTROUTING" },
+  { table: "filter", chain: "FORWARD" },
+  { table: "filter", chain: FORWARD_CHAIN },
+];
+
+export const ownerMark = (id: string) => `pulumi-netns:${id}`;
+
 export function ownerComment(id: string): string[] {
-  return ["-m", "comment", "--comment", `pulumi-netns:${id}`];
+  return ["-m", "comment", "--comment", ownerMark(id)];
 }
+
+/** An address or network as `iptables -S` prints it, always with its prefix length. */
+export function ruleAddress(address: string, prefix?: number): string {
+  return `${canonicalAddress(address)}/${prefix ?? (isIP(address) === 6 ? 128 : 32)}`;
+}
+
+/** `ruleAddress` for "ADDRESS/PREFIX" text. */
+export function ruleNetwork(cidr: string): string {
+  const { address, prefix } = parseCidr(cidr)!;
+  return ruleAddress(address, prefix);
+}
+
+export const binaryOf = (family: Family) => (family === 6 ? "ip6tables" : "iptables");
 
 /** One line per rule, as shown in outputs and compared on refresh. */
 export function renderRule(rule: Rule): string {
-  return [rule.family === 6 ? "ip6tables" : "iptables", "-t", rule.table, rule.first ? "-I" : "-A", rule.chain, ...rule.spec].join(" ");
+  return [binaryOf(rule.family), "-t", rule.table, "-A", rule.chain, ...rule.spec].join(" ");
 }
 
 /** `-w` waits for the xtables lock instead of failing when another tool holds it. */
-export function ruleArgv(op: "-A" | "-I" | "-C" | "-D", rule: Rule, namespace?: string): Argv {
-  const binary = rule.family === 6 ? "ip6tables" : "iptables";
-  return inNamespace(namespace, [binary, "-w", "10", "-t", rule.table, op, rule.chain, ...rule.spec]);
+function iptablesArgv(family: Family, table: Table, args: string[], namespace?: string): Argv {
+  return inNamespace(namespace, [binaryOf(family), "-w", "10", "-t", table, ...args]);
 }
 
-/** iptables' answer to -C / -D of a rule that is not there. */
-const NO_SUCH_RULE = /does a matching rule exist|No chain\/target\/match by that name|Bad rule/;
+/** Append, delete the first copy of, or insert at a 1-based position. */
+export function ruleArgv(op: "-A" | "-D", rule: Rule, namespace?: string): Argv;
+export function ruleArgv(op: "-I", rule: Rule, namespace: string | undefined, position: number): Argv;
+export function ruleArgv(op: "-A" | "-D" | "-I", rule: Rule, namespace?: string, position?: number): Argv {
+  const where = op === "-I" ? [rule.chain, String(position)] : [rule.chain];
+  return iptablesArgv(rule.family, rule.table, [op, ...where, ...rule.spec], namespace);
+}
 
-export async function rulePresent(host: Host, rule: Rule, namespace?: string): Promise<boolean | undefined> {
-  const result = await host.run(ruleArgv("-C", rule, namespace), { allowFailure: true });
-  if (result.exitCode === 0) return true;
+export function listArgv(family: Family, table: Table, chain: string, namespace?: string): Argv {
+  return iptablesArgv(family, table, ["-S", chain], namespace);
+}
+
+/** Splits one `iptables -S` line into arguments; comments come in double quotes with `\"` escapes. */
+export function splitRuleLine(line: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === '"') {
+      word ??= "";
+      for (i++; i < line.length && line[i] !== '"'; i++) word += line[i] === "\\" ? line[++i] : line[i];
+    } else if (c === " ") {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else {
+      word = (word ?? "") + c;
+    }
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
+/** The rules (`-A` lines) of an `iptables -S CHAIN` listing, in chain order; policy and `-N` lines are skipped. */
+export function parseListing(stdout: string, family: Family, table: Table): Rule[] {
+  return stdout
+    .split("\n")
+    .map(splitRuleLine)
+    .filter((words) => words[0] === "-A" && words.length >= 2)
+    .map((words) => ({ family, table, chain: words[1], spec: words.slice(2) }));
+}
+
+/** Exact match on the comment: the mark of pf-abc is not the mark of pf-abcd. */
+export function isOwnedBy(rule: Rule, id: string): boolean {
+  return rule.spec.some((word, i) => word === ownerMark(id) && rule.spec[i - 1] === "--comment");
+}
+
+const jumpsTo = (rule: Rule, chain: string) => rule.spec.at(-2) === "-j" && rule.spec.at(-1) === chain;
+
+export function forwardJump(family: Family): Rule {
+  return { family, table: "filter", chain: "FORWARD", spec: ["-j", FORWARD_CHAIN] };
+}
+
+/**
+ * Where the jump to our chain belongs in FORWARD: right after Docker's `-j DOCKER-USER` when there is
+ * one (the administrator's policy goes first), else first. `placed` says whether a jump already sits
+ * at or after that point; `position` is where to insert one (1-based).
+ */
+export function jumpPlacement(forward: Rule[]): { placed: boolean; position: number } {
+  const dockerUser = forward.findIndex((rule) => jumpsTo(rule, DOCKER_USER));
+  const ours = forward.findIndex((rule) => rule.spec.length === 2 && jumpsTo(rule, FORWARD_CHAIN));
+  return { placed: ours > dockerUser, position: dockerUser + 2 };
+}
+
+/** stderr of `iptables -S CHAIN` / `-D` / `-X` when the chain or rule is not there (legacy and nft backends). */
+const NO_SUCH = /No chain\/target\/match by that name|Chain '[^']*' does not exist|does a matching rule exist|is incompatible, use 'nft' tool|Bad rule/;
+/** stderr of `-X` for a chain that still has rules or is jumped to. */
+const IN_USE = /Too many links|Directory not empty|Device or resource busy/;
+
+/** The rules of one chain; [] when the chain does not exist, undefined when the namespace is gone. */
+async function listChain(host: Host, family: Family, table: Table, chain: string, namespace?: string): Promise<Rule[] | undefined> {
+  const result = await host.run(listArgv(family, table, chain, namespace), { allowFailure: true });
   if (namespaceGone(result)) return undefined;
-  if (NO_SUCH_RULE.test(result.stderr)) return false;
+  if (result.exitCode !== 0 && NO_SUCH.test(result.stderr)) return [];
+  if (result.exitCode !== 0) throw new CommandFailedError(host.label, result);
+  return parseListing(result.stdout, family, table);
+}
+
+interface Listing {
+  /** Every rule carrying the resource's mark. */
+  owned: Rule[];
+  /** Whether FORWARD jumps to our chain where it should. */
+  jumpPlaced: boolean;
+}
+
+async function listOwned(host: Host, id: string, family: Family, namespace?: string): Promise<Listing | undefined> {
+  const owned: Rule[] = [];
+  let jumpPlaced = false;
+  for (const { table, chain } of OWNED_CHAINS) {
+    const rules = await listChain(host, family, table, chain, namespace);
+    if (!rules) return undefined;
+    owned.push(...rules.filter((rule) => isOwnedBy(rule, id)));
+    if (chain === "FORWARD") jumpPlaced = jumpPlacement(rules).placed;
+  }
+  return { owned, jumpPlaced };
+}
+
+const usesForwardChain = (rules: Rule[]) => rules.some((rule) => rule.chain === FORWARD_CHAIN);
+
+/** `rules` less one copy of each rule in `less` (duplicates count), in order. */
+function without(rules: Rule[], less: Rule[]): Rule[] {
+  const remove = less.map(renderRule);
+  return rules.filter((rule) => {
+    const at = remove.indexOf(renderRule(rule));
+    if (at >= 0) remove.splice(at, 1);
+    return at < 0;
+  });
+}
+
+/** The desired rules plus the shared jump they rely on, rendered: what `rules` shows when nothing drifted. */
+export function desiredLines(rules: Rule[]): string[] {
+  return [...rules, ...(usesForwardChain(rules) ? [forwardJump(rules[0].family)] : [])].map(renderRule);
+}
+
+/**
+ * What is on the host: the desired lines that are present (in desired order), then every other rule
+ * with the mark (duplicates too), then the shared jump when it is in place. Undefined when the namespace is gone.
+ */
+export async function observeRules(host: Host, id: string, family: Family, desired: Rule[], namespace?: string): Promise<string[] | undefined> {
+  const listing = await listOwned(host, id, family, namespace);
+  if (!listing) return undefined;
+  const extra = without(listing.owned, desired);
+  const lines = [...without(desired, without(desired, listing.owned)), ...extra].map(renderRule);
+  if (usesForwardChain(listing.owned) && listing.jumpPlaced) lines.push(renderRule(forwardJump(family)));
+  return lines;
+}
+
+/**
+ * Chain creation and removal are shared by every resource of a host: one provider process does them
+ * one at a time per host, namespace and family (Pulumi runs resources in parallel).
+ */
+const queues = new Map<string, Promise<unknown>>();
+
+function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
+  const run = (queues.get(key) ?? Promise.resolve()).catch(() => undefined).then(work);
+  queues.set(key, run);
+  return run;
+}
+
+/** Creates our chain (tolerating a concurrent creator) and puts the FORWARD jump where it belongs. */
+async function ensureForwardChain(host: Host, family: Family, namespace?: string): Promise<void> {
+  const created = await host.run(iptablesArgv(family, "filter", ["-N", FORWARD_CHAIN], namespace), { allowFailure: true });
+  if (created.exitCode !== 0 && !/already exists/.test(created.stderr)) throw new CommandFailedError(host.label, created);
+  const forward = (await listChain(host, family, "filter", "FORWARD", namespace)) ?? [];
+  const { placed, position } = jumpPlacement(forward);
+  if (placed) return;
+  const jump = forwardJump(family);
+  await host.run(ruleArgv("-I", jump, namespace, position));
+  // A jump ahead of DOCKER-USER would bypass the administrator's policy: the first copy is that one.
+  if (forward.some((rule) => rule.spec.length === 2 && jumpsTo(rule, FORWARD_CHAIN))) await host.run(ruleArgv("-D", jump, namespace));
+}
+
+/** Removes our chain and every jump to it once no rule is left in it (any stack's, any resource's). */
+async function dropForwardChainIfEmpty(host: Host, family: Family, namespace?: string): Promise<void> {
+  const rules = await listChain(host, family, "filter", FORWARD_CHAIN, namespace);
+  if (!rules || rules.length > 0) return;
+  while ((await deleteRule(host, forwardJump(family), namespace)) === "deleted") {
+    // Every copy of the jump.
+  }
+  const dropped = await host.run(iptablesArgv(family, "filter", ["-X", FORWARD_CHAIN], namespace), { allowFailure: true });
+  if (dropped.exitCode === 0 || NO_SUCH.test(dropped.stderr)) return;
+  if (!IN_USE.test(dropped.stderr)) throw new CommandFailedError(host.label, dropped);
+  // Another stack put a rule or jump in meanwhile: its rules need the jump.
+  if ((await listChain(host, family, "filter", FORWARD_CHAIN, namespace))?.length) await ensureForwardChain(host, family, namespace);
+}
+
+/** Deletes the first copy of a rule; one already gone (or its namespace) is not an error. */
+async function deleteRule(host: Host, rule: Rule, namespace?: string): Promise<"deleted" | "gone"> {
+  const result = await host.run(ruleArgv("-D", rule, namespace), { allowFailure: true });
+  if (result.exitCode === 0) return "deleted";
+  if (namespaceGone(result) || NO_SUCH.test(result.stderr)) return "gone";
   throw new CommandFailedError(host.label, result);
 }
 
-/** The rendered rules that are present now, or undefined when the namespace is gone. */
-export async function presentRules(host: Host, rules: Rule[], namespace?: string): Promise<string[] | undefined> {
-  const present: string[] = [];
-  for (const rule of rules) {
-    const state = await rulePresent(host, rule, namespace);
-    if (state === undefined) return undefined;
-    if (state) present.push(renderRule(rule));
-  }
-  return present;
+/**
+ * Makes the rules marked with `id` exactly `desired` (all of one family): adds what is missing, removes
+ * every other marked rule (older shapes, moved copies, duplicates), repairs the shared jump. With
+ * `desired` empty this is delete. On failure, rules this call added are removed again. Returns whether
+ * anything changed; a namespace that is gone counts as nothing to do.
+ */
+export function convergeRules(host: Host, id: string, family: Family, desired: Rule[], namespace?: string): Promise<boolean> {
+  return oneAtATime(`${host.label} ${namespace ?? ""} ${family}`, async () => {
+    const before = await listOwned(host, id, family, namespace);
+    if (!before) return false;
+    let changed = false;
+    const added: Rule[] = [];
+    try {
+      if (usesForwardChain(desired) && !before.jumpPlaced) {
+        await ensureForwardChain(host, family, namespace);
+        changed = true;
+      }
+      for (const rule of without(desired, before.owned)) {
+        await host.run(ruleArgv("-A", rule, namespace));
+        added.push(rule);
+      }
+    } catch (err) {
+      for (const rule of added) await deleteRule(host, rule, namespace).catch(() => undefined);
+      await dropForwardChainIfEmpty(host, family, namespace).catch(() => undefined);
+      throw err;
+    }
+    // Extras go after the new rules are in, so the traffic never loses its rule meanwhile.
+    for (const rule of without(before.owned, desired)) {
+      await deleteRule(host, rule, namespace);
+      changed = true;
+    }
+    if (!usesForwardChain(desired)) await dropForwardChainIfEmpty(host, family, namespace);
+    return changed || added.length > 0;
+  });
 }
 
-/** Adds what is missing; on failure removes what this call added, then throws. */
-export async function ensureRules(host: Host, rules: Rule[], namespace?: string): Promise<void> {
-  const added: Rule[] = [];
-  try {
-    for (const rule of rules) {
-      if (await rulePresent(host, rule, namespace)) continue;
-      await host.run(ruleArgv(rule.first ? "-I" : "-A", rule, namespace));
-      added.push(rule);
-    }
-  } catch (err) {
-    await removeRules(host, added, namespace).catch(() => undefined);
-    throw err;
-  }
+/**
+ * conntrack: a UDP flow seen before a DNAT rule existed keeps its old translation (none) for as long
+ * as packets keep coming, and one DNATed before a delete keeps going to the old target. CNI's portmap
+ * flushes them; so does PortForward.
+ */
+const TOOL_MISSING = /conntrack: (command )?not found|exec of "conntrack" failed/;
+
+function conntrackMissing(host: Host): Error {
+  return new Error(
+    `${host.label}: the \`conntrack\` tool is missing; PortForward needs it for UDP to flush stale connection ` +
+      `entries. Install the Debian package "conntrack" (apt-get install conntrack).`,
+  );
 }
 
-/** Removes every copy of each rule; a rule or namespace already gone is success. */
-export async function removeRules(host: Host, rules: Rule[], namespace?: string): Promise<void> {
-  for (const rule of rules) {
-    for (;;) {
-      const result = await host.run(ruleArgv("-D", rule, namespace), { allowFailure: true });
-      if (result.exitCode === 0) continue;
-      if (namespaceGone(result) || NO_SUCH_RULE.test(result.stderr)) break;
-      throw new CommandFailedError(host.label, result);
-    }
-  }
+/** Fails before anything changes when the tool is not installed. */
+export async function requireConntrack(host: Host, namespace?: string): Promise<void> {
+  const result = await host.run(inNamespace(namespace, ["conntrack", "--version"]), { allowFailure: true });
+  if (result.exitCode === 0 || namespaceGone(result)) return;
+  if (result.exitCode === 127 || TOOL_MISSING.test(result.stderr)) throw conntrackMissing(host);
+  throw new CommandFailedError(host.label, result);
+}
+
+/** Runs a `conntrack -D` argv; "0 flow entries have been deleted" (exit 1) is success. */
+export async function flushConntrack(host: Host, argv: Argv): Promise<void> {
+  const result = await host.run(argv, { allowFailure: true });
+  if (result.exitCode === 0 || namespaceGone(result) || / 0 flow entries have been deleted/.test(result.stderr)) return;
+  if (result.exitCode === 127 || TOOL_MISSING.test(result.stderr)) throw conntrackMissing(host);
+  throw new CommandFailedError(host.label, result);
 }

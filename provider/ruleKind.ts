@@ -2,8 +2,8 @@
 import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
-import type { Host } from "./host";
-import { ensureRules, presentRules, removeRules, renderRule, Rule } from "./iptables";
+import type { Argv, Host } from "./host";
+import { convergeRules, desiredLines, flushConntrack, FORWARD_CHAIN, observeRules, requireConntrack, Rule } from "./iptables";
 import { defineKind, Kind, KindDefinition, Props } from "./kind";
 import { containsUnknown } from "./validate";
 
@@ -11,7 +11,11 @@ import { containsUnknown } from "./validate";
 export const acceptForward = z
   .boolean()
   .default(true)
-  .describe("Also accept the traffic in the FORWARD chain (inserted first), for hosts whose FORWARD policy is DROP, such as Docker's.");
+  .describe(
+    `Also accept the traffic in the FORWARD chain, for hosts whose FORWARD policy is DROP, such as Docker's. ` +
+      `The accepts live in the shared chain ${FORWARD_CHAIN}, jumped to from FORWARD right after Docker's ` +
+      `DOCKER-USER (else first), so an administrator's DOCKER-USER rules still apply.`,
+  );
 
 type RuleSpec<Shape extends z.ZodRawShape> = z.infer<z.ZodObject<Shape>> & { namespace?: string };
 
@@ -22,13 +26,24 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
   refine?: KindDefinition<Shape>["refine"];
   /** The id prefix, e.g. "masq": ids look like masq-3f9a1c2b0d4e. */
   idPrefix: string;
+  /** The resource's rules, all of one family; never empty. */
   rules(spec: RuleSpec<Shape>, id: string): Rule[];
+  /** A `conntrack -D` to run whenever the rules change, so that flows older than the change follow it. */
+  conntrackFlush?(spec: RuleSpec<Shape>): Argv | undefined;
 }): Kind<Shape> {
   const rulesOf = (props: Props, id: string) => definition.rules(props as RuleSpec<Shape>, id);
   const namespaceOf = (props: Props) => props.namespace as string | undefined;
+  const familyOf = (props: Props, id: string) => rulesOf(props, id)[0].family;
   const observe = async (host: Host, props: Props, id: string) => {
-    const rules = await presentRules(host, rulesOf(props, id), namespaceOf(props));
+    const rules = await observeRules(host, id, familyOf(props, id), rulesOf(props, id), namespaceOf(props));
     return rules && rules.length > 0 ? { rules } : undefined;
+  };
+  /** Brings the rules marked with `id` to `desired`; `props` names the family, namespace and flush. */
+  const converge = async (host: Host, props: Props, id: string, desired: Rule[]) => {
+    const flush = definition.conntrackFlush?.(props as RuleSpec<Shape>);
+    if (flush) await requireConntrack(host, namespaceOf(props));
+    const changed = await convergeRules(host, id, familyOf(props, id), desired, namespaceOf(props));
+    if (flush && changed) await flushConntrack(host, flush);
   };
   return defineKind({
     name: definition.name,
@@ -36,24 +51,27 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
     shape: definition.shape,
     refine: definition.refine,
     replaceOn: Object.keys(definition.shape),
-    outputs: { rules: z.array(z.string()).describe("The rules of this resource present on the host, as iptables arguments.") },
+    outputs: {
+      rules: z
+        .array(z.string())
+        .describe(`The rules carrying this resource's mark on the host, as \`iptables -S\` prints them, and the shared jump to ${FORWARD_CHAIN} when in place.`),
+    },
     adoptable: false,
     async create(host, spec) {
       const id = `${definition.idPrefix}-${randomBytes(6).toString("hex")}`;
-      await ensureRules(host, rulesOf(spec, id), namespaceOf(spec));
+      await converge(host, spec, id, rulesOf(spec, id));
       return { id, observed: (await observe(host, spec, id)) ?? { rules: [] } };
     },
     read: (host, id, olds) => observe(host, olds, id),
     async update(host, id, _olds, news) {
-      await ensureRules(host, rulesOf(news, id), namespaceOf(news));
+      await converge(host, news, id, rulesOf(news, id));
       return (await observe(host, news, id)) ?? { rules: [] };
     },
-    async delete(host, id, olds) {
-      await removeRules(host, rulesOf(olds, id), namespaceOf(olds));
-    },
+    // Every rule with the mark goes, whatever its shape (rules of an earlier release too).
+    delete: (host, id, olds) => converge(host, olds, id, []),
     drift(id, olds, news) {
       if (containsUnknown(news)) return [];
-      return isDeepStrictEqual(olds.rules, rulesOf(news, id).map(renderRule)) ? [] : ["rules"];
+      return isDeepStrictEqual(olds.rules, desiredLines(rulesOf(news, id))) ? [] : ["rules"];
     },
   });
 }

@@ -1,5 +1,5 @@
 import { AlreadyExistsError } from "../errors";
-import { canonicalCidr, cidr, interfaceName, namespaceName } from "../fields";
+import { canonicalAddress, canonicalCidr, cidr, interfaceName, namespaceName, parseCidr } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";

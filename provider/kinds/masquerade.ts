@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { interfaceName, namespaceName, networkCidr, parseCidr } from "../fields";
-import { ownerComment, Rule } from "../iptables";
+import { FORWARD_CHAIN, ownerComment, Rule, ruleNetwork } from "../iptables";
 import { acceptForward, defineRuleKind } from "../ruleKind";
 
 export interface MasqueradeSpec {
@@ -11,25 +11,25 @@ export interface MasqueradeSpec {
 
 /**
  * nat POSTROUTING: -s SRC ! -d SRC [-o OUT] MASQUERADE (traffic within the network keeps its source)
- * filter FORWARD (acceptForward): SRC going out, and replies coming back, are accepted first,
+ * filter PULUMI-NETNS-FWD (acceptForward): SRC going out, and replies coming back, are accepted,
  * so the NAT also works on hosts whose FORWARD policy is DROP (Docker's).
  */
 export function masqueradeRules(spec: MasqueradeSpec, id: string): Rule[] {
   const family = parseCidr(spec.source)!.family;
+  const source = ruleNetwork(spec.source);
   const out = spec.outInterface ? ["-o", spec.outInterface] : [];
   const back = spec.outInterface ? ["-i", spec.outInterface] : [];
   const rules: Rule[] = [
-    { family, table: "nat", chain: "POSTROUTING", spec: ["-s", spec.source, "!", "-d", spec.source, ...out, ...ownerComment(id), "-j", "MASQUERADE"] },
+    { family, table: "nat", chain: "POSTROUTING", spec: ["-s", source, "!", "-d", source, ...out, ...ownerComment(id), "-j", "MASQUERADE"] },
   ];
   if (spec.acceptForward) {
     rules.push(
-      { family, table: "filter", chain: "FORWARD", first: true, spec: ["-s", spec.source, ...out, ...ownerComment(id), "-j", "ACCEPT"] },
+      { family, table: "filter", chain: FORWARD_CHAIN, spec: ["-s", source, ...out, ...ownerComment(id), "-j", "ACCEPT"] },
       {
         family,
         table: "filter",
-        chain: "FORWARD",
-        first: true,
-        spec: ["-d", spec.source, ...back, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...ownerComment(id), "-j", "ACCEPT"],
+        chain: FORWARD_CHAIN,
+        spec: ["-d", source, ...back, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...ownerComment(id), "-j", "ACCEPT"],
       },
     );
   }
@@ -40,7 +40,10 @@ export const masqueradeKind = defineRuleKind({
   name: "Masquerade",
   description: "Source NAT for a network (iptables nat POSTROUTING MASQUERADE), so namespaces reach beyond the host.",
   shape: {
-    source: networkCidr.describe("Source network to masquerade, e.g. 192.168.15.0/24."),
+    source: networkCidr
+      // iptables prints no "-s 0.0.0.0/0", and "! -d 0.0.0.0/0" would match nothing.
+      .refine((s) => parseCidr(s)!.prefix > 0, { message: "a /0 source would masquerade nothing (it excludes every destination)" })
+      .describe("Source network to masquerade, e.g. 192.168.15.0/24."),
     outInterface: interfaceName.optional().describe("Only masquerade traffic leaving through this interface."),
     namespace: namespaceName.optional().describe("Namespace whose firewall gets the rules; the host's own when unset."),
     acceptForward,

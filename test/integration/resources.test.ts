@@ -217,22 +217,23 @@ describe("iptables rules", () => {
     const { id, outs, news } = await masquerade.create(inputs);
     expect(id).toMatch(/^masq-[0-9a-f]{12}$/);
     expect(save("nat")).toContain(`-A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment \"pulumi-netns:${id}\" -j MASQUERADE`);
-    expect(save("filter")).toContain(`-A FORWARD -s 192.168.15.0/24 -m comment --comment \"pulumi-netns:${id}\" -j ACCEPT`);
-    expect(outs.rules).toHaveLength(3);
+    expect(save("filter")).toContain(`-A PULUMI-NETNS-FWD -s 192.168.15.0/24 -m comment --comment \"pulumi-netns:${id}\" -j ACCEPT`);
+    expect(outs.rules).toHaveLength(4);
 
     host.sh(["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-s", "192.168.15.0/24", "-j", "MASQUERADE"]);
-    host.sh(["iptables", "-w", "-t", "filter", "-D", "FORWARD", "-s", "192.168.15.0/24", "-m", "comment", "--comment", `pulumi-netns:${id}`, "-j", "ACCEPT"]);
+    host.sh(["iptables", "-w", "-t", "filter", "-D", "PULUMI-NETNS-FWD", "-s", "192.168.15.0/24", "-m", "comment", "--comment", `pulumi-netns:${id}`, "-j", "ACCEPT"]);
     const read = await masquerade.read(id, outs);
-    expect(read.props.rules).toHaveLength(2);
+    expect(read.props.rules).toHaveLength(3);
     expect(await masquerade.diff(id, read.props, news)).toMatchObject({ changes: true, replaces: [] });
     const updated = await masquerade.update(id, read.props, inputs);
-    expect(updated.rules).toHaveLength(3);
+    expect(updated.rules).toEqual(outs.rules);
     expect(await masquerade.diff(id, updated, news)).toMatchObject({ changes: false });
     expect((await masquerade.diff(id, updated, { ...inputs, source: "10.0.0.0/8" })).replaces).toEqual(["source"]);
 
     await masquerade.delete(id, updated);
     expect(save("nat")).not.toContain(`pulumi-netns:${id}`);
     expect(save("filter")).not.toContain(`pulumi-netns:${id}`);
+    expect(save("filter")).not.toContain("PULUMI-NETNS-FWD");
     expect(save("nat")).toContain("-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE");
     expect((await masquerade.read(id, updated)).id).toBe("");
     await masquerade.delete(id, updated);
@@ -245,6 +246,7 @@ describe("iptables rules", () => {
     expect(save("nat")).toContain(
       `-A PREROUTING -p udp -m addrtype --dst-type LOCAL -m udp --dport 5353 -m comment --comment \"pulumi-netns:${id}\" -j DNAT --to-destination 192.168.15.2:53`,
     );
+    expect(await portForward.diff(id, outs, inputs)).toMatchObject({ changes: false });
     for (const table of ["nat", "filter"]) {
       const owned = save(table).split("\n").filter((l) => l.includes(id));
       expect(owned.length).toBeGreaterThanOrEqual(2);
@@ -252,6 +254,7 @@ describe("iptables rules", () => {
     }
     expect((await portForward.read(id, outs)).id).toBe("");
     await portForward.delete(id, outs);
+    expect(save("filter")).not.toContain("PULUMI-NETNS-FWD");
   });
 });
 

@@ -1,11 +1,11 @@
 /** Pure command building: exact argv arrays, as CNI's portmap tests its rules. */
 import { inNamespace } from "../../provider/host";
 import { linkSetArgv } from "../../provider/iproute";
-import { renderRule, ruleArgv } from "../../provider/iptables";
+import { desiredLines, forwardJump, jumpPlacement, listArgv, renderRule, ruleArgv } from "../../provider/iptables";
 import { addressArgv } from "../../provider/kinds/address";
 import { bridgeAddArgv } from "../../provider/kinds/bridge";
 import { masqueradeRules } from "../../provider/kinds/masquerade";
-import { portForwardRules } from "../../provider/kinds/portForward";
+import { portForwardConntrackFlush, portForwardRules } from "../../provider/kinds/portForward";
 import { routeArgv } from "../../provider/kinds/route";
 import { sysctlWriteArgv } from "../../provider/kinds/sysctl";
 import { vethAddArgv } from "../../provider/kinds/veth";
@@ -66,20 +66,23 @@ test("bridge, link set, address, route, sysctl", () => {
   ]);
 });
 
-test("masquerade rules carry the owner comment and FORWARD accepts come first", () => {
+test("masquerade rules carry the owner comment, in iptables -S form; FORWARD accepts go to the shared chain", () => {
   const rules = masqueradeRules({ source: "192.168.15.0/24", acceptForward: true }, "masq-1");
-  expect(rules.map(renderRule)).toEqual([
+  expect(desiredLines(rules)).toEqual([
     "iptables -t nat -A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment pulumi-netns:masq-1 -j MASQUERADE",
-    "iptables -t filter -I FORWARD -s 192.168.15.0/24 -m comment --comment pulumi-netns:masq-1 -j ACCEPT",
-    "iptables -t filter -I FORWARD -d 192.168.15.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment pulumi-netns:masq-1 -j ACCEPT",
+    "iptables -t filter -A PULUMI-NETNS-FWD -s 192.168.15.0/24 -m comment --comment pulumi-netns:masq-1 -j ACCEPT",
+    "iptables -t filter -A PULUMI-NETNS-FWD -d 192.168.15.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment pulumi-netns:masq-1 -j ACCEPT",
+    "iptables -t filter -A FORWARD -j PULUMI-NETNS-FWD",
   ]);
   expect(ruleArgv("-D", rules[0], "router")).toEqual([
     "ip", "netns", "exec", "router", "iptables", "-w", "10", "-t", "nat", "-D", "POSTROUTING",
     "-s", "192.168.15.0/24", "!", "-d", "192.168.15.0/24", "-m", "comment", "--comment", "pulumi-netns:masq-1", "-j", "MASQUERADE",
   ]);
-  const out = masqueradeRules({ source: "10.0.0.0/8", outInterface: "eth0", acceptForward: false }, "m");
-  expect(out.map(renderRule)).toEqual([
-    "iptables -t nat -A POSTROUTING -s 10.0.0.0/8 ! -d 10.0.0.0/8 -o eth0 -m comment --comment pulumi-netns:m -j MASQUERADE",
+  expect(ruleArgv("-I", forwardJump(6), undefined, 2)).toEqual(["ip6tables", "-w", "10", "-t", "filter", "-I", "FORWARD", "2", "-j", "PULUMI-NETNS-FWD"]);
+  expect(listArgv(4, "nat", "POSTROUTING", "red")).toEqual(["ip", "netns", "exec", "red", "iptables", "-w", "10", "-t", "nat", "-S", "POSTROUTING"]);
+  const out = masqueradeRules({ source: "2001:DB8:0::/64", outInterface: "eth0", acceptForward: false }, "m");
+  expect(desiredLines(out)).toEqual([
+    "ip6tables -t nat -A POSTROUTING -s 2001:db8::/64 ! -d 2001:db8::/64 -o eth0 -m comment --comment pulumi-netns:m -j MASQUERADE",
   ]);
 });
 
@@ -88,17 +91,63 @@ test("port forward rules always name the protocol, catch only traffic to the hos
     { protocol: "tcp", port: 80, to: "192.168.15.2:8080", acceptForward: true, fromHost: true },
     "pf-1",
   );
-  expect(rules.map(renderRule)).toEqual([
-    "iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 80 -m comment --comment pulumi-netns:pf-1 -j DNAT --to-destination 192.168.15.2:8080",
-    "iptables -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 80 -m comment --comment pulumi-netns:pf-1 -j DNAT --to-destination 192.168.15.2:8080",
-    "iptables -t filter -I FORWARD -d 192.168.15.2 -p tcp -m tcp --dport 8080 -m conntrack --ctstate DNAT -m comment --comment pulumi-netns:pf-1 -j ACCEPT",
-    "iptables -t filter -I FORWARD -s 192.168.15.2 -p tcp -m tcp --sport 8080 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment pulumi-netns:pf-1 -j ACCEPT",
+  expect(desiredLines(rules)).toEqual([
+    "iptables -t nat -A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -m comment --comment pulumi-netns:pf-1 -j DNAT --to-destination 192.168.15.2:8080",
+    "iptables -t nat -A OUTPUT ! -d 127.0.0.0/8 -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -m comment --comment pulumi-netns:pf-1 -j DNAT --to-destination 192.168.15.2:8080",
+    "iptables -t filter -A PULUMI-NETNS-FWD -d 192.168.15.2/32 -p tcp -m tcp --dport 8080 -m conntrack --ctstate DNAT -m comment --comment pulumi-netns:pf-1 -j ACCEPT",
+    "iptables -t filter -A PULUMI-NETNS-FWD -s 192.168.15.2/32 -p tcp -m tcp --sport 8080 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment pulumi-netns:pf-1 -j ACCEPT",
+    "iptables -t filter -A FORWARD -j PULUMI-NETNS-FWD",
   ]);
   const scoped = portForwardRules(
-    { protocol: "udp", port: 53, to: "[2001:db8::2]", inInterface: "eth0", acceptForward: false, fromHost: true },
+    { protocol: "udp", port: 53, to: "[2001:DB8::2]", inInterface: "eth0", acceptForward: false, fromHost: true },
     "pf-2",
   );
-  expect(scoped.map(renderRule)).toEqual([
-    "ip6tables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -i eth0 -p udp -m udp --dport 53 -m comment --comment pulumi-netns:pf-2 -j DNAT --to-destination [2001:db8::2]:53",
+  expect(desiredLines(scoped)).toEqual([
+    "ip6tables -t nat -A PREROUTING -i eth0 -p udp -m addrtype --dst-type LOCAL -m udp --dport 53 -m comment --comment pulumi-netns:pf-2 -j DNAT --to-destination [2001:db8::2]:53",
   ]);
+  const toAddress = portForwardRules(
+    { protocol: "udp", port: 5353, to: "10.0.0.2:53", destination: "198.18.0.10", acceptForward: false, fromHost: true },
+    "pf-3",
+  );
+  expect(desiredLines(toAddress)).toEqual([
+    "iptables -t nat -A PREROUTING -d 198.18.0.10/32 -p udp -m udp --dport 5353 -m comment --comment pulumi-netns:pf-3 -j DNAT --to-destination 10.0.0.2:53",
+    "iptables -t nat -A OUTPUT -d 198.18.0.10/32 -p udp -m udp --dport 5353 -m comment --comment pulumi-netns:pf-3 -j DNAT --to-destination 10.0.0.2:53",
+  ]);
+});
+
+test("port forward hairpin: only DNATed connections from the target's own network are masqueraded", () => {
+  const rules = portForwardRules(
+    { protocol: "tcp", port: 80, to: "192.168.15.2", hairpinNetwork: "192.168.15.0/24", acceptForward: false, fromHost: false },
+    "pf-h",
+  );
+  expect(rules.map(renderRule)).toEqual([
+    "iptables -t nat -A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -m comment --comment pulumi-netns:pf-h -j DNAT --to-destination 192.168.15.2:80",
+    "iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -d 192.168.15.2/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -m comment --comment pulumi-netns:pf-h -j MASQUERADE",
+  ]);
+});
+
+test("port forward flushes stale UDP conntrack entries of its port, in its namespace and family", () => {
+  const base = { protocol: "udp" as const, port: 5353, to: "192.168.15.2:53", acceptForward: true, fromHost: true };
+  expect(portForwardConntrackFlush(base)).toEqual(["conntrack", "-D", "-p", "udp", "--orig-port-dst", "5353"]);
+  expect(portForwardConntrackFlush({ ...base, to: "[2001:db8::2]:53", destination: "2001:db8::1", namespace: "router" })).toEqual([
+    "ip", "netns", "exec", "router", "conntrack", "-D", "-f", "ipv6", "-p", "udp", "--orig-dst", "2001:db8::1", "--orig-port-dst", "5353",
+  ]);
+  expect(portForwardConntrackFlush({ ...base, protocol: "tcp" })).toBeUndefined();
+});
+
+test("the shared FORWARD jump goes right after DOCKER-USER, else first", () => {
+  const rule = (...spec: string[]) => ({ family: 4 as const, table: "filter" as const, chain: "FORWARD", spec });
+  const dockerUser = rule("-j", "DOCKER-USER");
+  const ours = rule("-j", "PULUMI-NETNS-FWD");
+  const other = rule("-o", "docker0", "-j", "DOCKER");
+  expect(jumpPlacement([])).toEqual({ placed: false, position: 1 });
+  expect(jumpPlacement([other])).toEqual({ placed: false, position: 1 });
+  expect(jumpPlacement([ours, other])).toEqual({ placed: true, position: 1 });
+  expect(jumpPlacement([dockerUser, other])).toEqual({ placed: false, position: 2 });
+  expect(jumpPlacement([dockerUser, ours, other])).toEqual({ placed: true, position: 2 });
+  expect(jumpPlacement([other, dockerUser, other, ours])).toEqual({ placed: true, position: 3 });
+  // Ahead of DOCKER-USER it would bypass the administrator's policy.
+  expect(jumpPlacement([ours, dockerUser])).toEqual({ placed: false, position: 3 });
+  // A conditional jump to our chain is not the shared jump.
+  expect(jumpPlacement([rule("-i", "eth0", "-j", "PULUMI-NETNS-FWD")])).toEqual({ placed: false, position: 1 });
 });

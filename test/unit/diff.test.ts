@@ -50,11 +50,17 @@ test("a rule resource with a rule missing on the host wants an update", async ()
   const inputs = { connection, source: "192.168.15.0/24", acceptForward: true };
   const rules = [
     "iptables -t nat -A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment pulumi-netns:m -j MASQUERADE",
-    "iptables -t filter -I FORWARD -s 192.168.15.0/24 -m comment --comment pulumi-netns:m -j ACCEPT",
-    "iptables -t filter -I FORWARD -d 192.168.15.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment pulumi-netns:m -j ACCEPT",
+    "iptables -t filter -A PULUMI-NETNS-FWD -s 192.168.15.0/24 -m comment --comment pulumi-netns:m -j ACCEPT",
+    "iptables -t filter -A PULUMI-NETNS-FWD -d 192.168.15.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment pulumi-netns:m -j ACCEPT",
+    "iptables -t filter -A FORWARD -j PULUMI-NETNS-FWD",
   ];
   expect(await masq.diff("m", { ...inputs, rules }, inputs)).toMatchObject({ changes: false });
   expect(await masq.diff("m", { ...inputs, rules: rules.slice(1) }, inputs)).toMatchObject({ changes: true, replaces: [] });
+  // Shadowed: the jump to our chain is missing.
+  expect(await masq.diff("m", { ...inputs, rules: rules.slice(0, 3) }, inputs)).toMatchObject({ changes: true, replaces: [] });
+  // An older shape with the mark, where the current one is missing.
+  const older = ["iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -m comment --comment pulumi-netns:m -j MASQUERADE", ...rules.slice(1)];
+  expect(await masq.diff("m", { ...inputs, rules: older }, inputs)).toMatchObject({ changes: true, replaces: [] });
 });
 
 describe("a property the program stopped setting is a change", () => {

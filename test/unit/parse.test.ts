@@ -1,6 +1,7 @@
 /** Parsers of `ip -j` output and address helpers, on captured output. */
 import { canonicalAddress, canonicalCidr, isNetworkAddress, networkOf, parseCidr } from "../../provider/fields";
 import { parseLinks } from "../../provider/iproute";
+import { isOwnedBy, parseListing, ruleAddress, ruleNetwork, splitRuleLine } from "../../provider/iptables";
 import { parseAddresses } from "../../provider/kinds/address";
 import { parseNamespaces } from "../../provider/kinds/namespace";
 import { parseEndpoint } from "../../provider/kinds/portForward";
@@ -87,4 +88,35 @@ test("port forward targets", () => {
   expect(parseEndpoint("192.168.15.2:99999")).toBeUndefined();
   expect(parseEndpoint("host:80")).toBeUndefined();
   expect(parseEndpoint("1.2.3.4:80; reboot")).toBeUndefined();
+});
+
+test("iptables -S listings: rules in chain order, quoted comments, exact ownership", () => {
+  const listing = [
+    "-P FORWARD DROP",
+    "-N PULUMI-NETNS-FWD",
+    '-A FORWARD -s 192.168.15.0/24 -m comment --comment "pulumi-netns:pf-abc" -j ACCEPT',
+    '-A FORWARD -m comment --comment "has \\"quotes\\" and  spaces" -j DROP',
+    '-A FORWARD -m comment --comment "pulumi-netns:pf-abcd" -j ACCEPT',
+    "-A FORWARD -j DOCKER-USER",
+    "",
+  ].join("\n");
+  const rules = parseListing(listing, 4, "filter");
+  expect(rules.map((r) => r.spec)).toEqual([
+    ["-s", "192.168.15.0/24", "-m", "comment", "--comment", "pulumi-netns:pf-abc", "-j", "ACCEPT"],
+    ["-m", "comment", "--comment", 'has "quotes" and  spaces', "-j", "DROP"],
+    ["-m", "comment", "--comment", "pulumi-netns:pf-abcd", "-j", "ACCEPT"],
+    ["-j", "DOCKER-USER"],
+  ]);
+  expect(rules[0]).toMatchObject({ family: 4, table: "filter", chain: "FORWARD" });
+  expect(rules.filter((r) => isOwnedBy(r, "pf-abc"))).toEqual([rules[0]]);
+  expect(rules.filter((r) => isOwnedBy(r, "pf-ab"))).toEqual([]);
+  // The mark counts only as a comment, not as any word.
+  expect(isOwnedBy({ family: 4, table: "filter", chain: "X", spec: ["-j", "pulumi-netns:pf-abc"] }, "pf-abc")).toBe(false);
+  expect(splitRuleLine('-A X -m comment --comment ""')).toEqual(["-A", "X", "-m", "comment", "--comment", ""]);
+});
+
+test("rule addresses are spelled as iptables prints them", () => {
+  expect(ruleAddress("192.168.15.2")).toBe("192.168.15.2/32");
+  expect(ruleAddress("2001:DB8:0:0::2")).toBe("2001:db8::2/128");
+  expect(ruleNetwork("2001:DB8::/64")).toBe("2001:db8::/64");
 });

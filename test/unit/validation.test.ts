@@ -87,6 +87,12 @@ test("the classic mistakes get clear reasons", async () => {
   expect(await reasons("Netem", { device: "eth0", jitterMs: 5 })).toMatch(/^jitterMs: .*needs a delay/);
   expect(await reasons("Netem", { device: "eth0", reorderPercent: 25 })).toMatch(/^reorderPercent: .*needs a delay/);
   expect(await reasons("Netem", { device: "eth0", rateKbit: 1.5 })).toMatch(/^rateKbit: /);
+  const forward = { protocol: "tcp", port: 80, to: "10.0.0.2:80" };
+  expect(await reasons("PortForward", { ...forward, destination: "127.0.0.1" })).toMatch(/^destination: .*loopback.*route_localnet/);
+  expect(await reasons("PortForward", { ...forward, to: "[2001:db8::2]:80", destination: "0:0::1" })).toMatch(/^destination: .*loopback/);
+  expect(await reasons("PortForward", { ...forward, hairpinNetwork: "2001:db8::/64" })).toMatch(/^hairpinNetwork: .*family/);
+  expect(await reasons("PortForward", { ...forward, hairpinNetwork: "0.0.0.0/0" })).toMatch(/^hairpinNetwork: /);
+  expect(await reasons("Masquerade", { source: "0.0.0.0/0" })).toMatch(/^source: .*\/0/);
 });
 
 test("secrets never appear in failure messages", async () => {

@@ -1,0 +1,57 @@
+/** Rule kinds against a scripted host: what runs, in which order, and what stops them. */
+import type { Argv, CommandResult, Host } from "../../provider/host";
+import { portForwardKind } from "../../provider/kinds/portForward";
+
+function scriptedHost(answer: (argv: Argv) => Partial<CommandResult>): Host & { ran: string[] } {
+  const ran: string[] = [];
+  return {
+    label: "root@test:22",
+    ran,
+    async run(argv, options) {
+      ran.push(argv.join(" "));
+      const result = { command: argv.join(" "), exitCode: 0, stdout: "", stderr: "", durationMs: 0, ...answer(argv) };
+      if (result.exitCode !== 0 && !options?.allowFailure) throw new Error(`unexpected failure: ${result.command}`);
+      return result;
+    },
+  };
+}
+
+const udp = portForwardKind.inputs.parse({
+  connection: { host: "test", password: "x" },
+  protocol: "udp",
+  port: 5353,
+  to: "192.168.15.2:53",
+});
+
+test("a UDP port forward without the conntrack tool fails naming the Debian package, before any rule is touched", async () => {
+  for (const missing of [
+    { exitCode: 127, stderr: "sh: 1: conntrack: not found" },
+    { exitCode: 1, stderr: "sudo: conntrack: command not found" },
+  ]) {
+    const host = scriptedHost((argv) => (argv[0] === "conntrack" ? missing : {}));
+    await expect(portForwardKind.create(host, udp, false)).rejects.toThrow(/root@test:22: the `conntrack` tool is missing.*Debian package "conntrack"/);
+    expect(host.ran).toEqual(["conntrack --version"]);
+    await expect(portForwardKind.delete(host, "pf-1", udp)).rejects.toThrow(/Debian package "conntrack"/);
+    expect(host.ran.filter((c) => c.includes("iptables"))).toEqual([]);
+  }
+});
+
+test("a UDP port forward flushes its port after the rules are in, and after a marked rule is gone", async () => {
+  const marked = '-A PREROUTING -p udp -m udp --dport 5353 -m comment --comment "pulumi-netns:pf-1" -j DNAT --to-destination 192.168.15.2:53';
+  const host = scriptedHost((argv) => {
+    if (argv[0] === "conntrack" && argv[1] === "-D") return { exitCode: 1, stderr: "conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n" };
+    if (argv.includes("-S") && argv.includes("PREROUTING")) return { stdout: `-P PREROUTING ACCEPT\n${marked}\n` };
+    if (argv.includes("-D") && !argv.includes("pulumi-netns:pf-1")) return { exitCode: 1, stderr: "iptables: Bad rule (does a matching rule exist in that chain?).\n" };
+    return {};
+  });
+  const flush = "conntrack -D -p udp --orig-port-dst 5353";
+  await portForwardKind.create(host, udp, false);
+  expect(host.ran.indexOf(flush)).toBeGreaterThan(host.ran.map((c) => c.includes(" -A ")).lastIndexOf(true));
+  host.ran.length = 0;
+  await portForwardKind.delete(host, "pf-1", udp);
+  const removed = host.ran.indexOf(
+    "iptables -w 10 -t nat -D PREROUTING -p udp -m udp --dport 5353 -m comment --comment pulumi-netns:pf-1 -j DNAT --to-destination 192.168.15.2:53",
+  );
+  expect(removed).toBeGreaterThan(0);
+  expect(host.ran.indexOf(flush)).toBeGreaterThan(removed);
+});
