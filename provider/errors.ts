@@ -40,7 +40,10 @@ export class OutputTooLargeError extends Error {
     readonly command: string,
     cap: string,
   ) {
-    super(`${target}: output over the limit of ${cap} per command, from: ${command} (its shell was closed; the command may have had an effect)`);
+    super(
+      `${target}: output over the limit of ${cap} per command, from: ${command} ` +
+        "(its shell was closed; the command may have had an effect)",
+    );
     this.name = "OutputTooLargeError";
   }
 }

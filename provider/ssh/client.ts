@@ -110,7 +110,10 @@ function dialOnce(endpoint: JumpHost, deadline: number, sock?: ClientChannel): P
     });
     client.once("error", (err: Error & { code?: string }) => {
       client.end();
-      const failed: FailedAttempt = { error: classify(endpoint, err, verdict, handshakeDone), refused: err.code === "ECONNREFUSED" };
+      const failed: FailedAttempt = {
+        error: classify(endpoint, err, verdict, handshakeDone),
+        refused: err.code === "ECONNREFUSED",
+      };
       reject(failed);
     });
     client.connect(config);
