@@ -33,6 +33,21 @@ export class CommandFailedError extends Error {
   }
 }
 
+/** A command printed more than the provider holds for one command; its shell was closed. */
+export class OutputTooLargeError extends Error {
+  constructor(
+    readonly target: string,
+    readonly command: string,
+    cap: string,
+  ) {
+    super(
+      `${target}: output over the limit of ${cap} per command, from: ${command} ` +
+        "(its shell was closed; the command may have had an effect)",
+    );
+    this.name = "OutputTooLargeError";
+  }
+}
+
 /** The object a create would make is already there and adopt is off. */
 export class AlreadyExistsError extends Error {
   constructor(target: string, what: string) {

@@ -1,7 +1,8 @@
 /**
  * Dialing: the only module that loads ssh2. Verifies the host key, maps failures to the four
  * things a user must tell apart (unreachable, auth failed, host key, timeout), retries only what
- * can heal (an unreachable host), and reaches a target through an optional jump host.
+ * heals soon (a refused connection), and reaches a target through an optional jump host, all
+ * within one connect budget.
  */
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -13,7 +14,9 @@ import { ConnectionError } from "../errors";
 import { checkKnownHosts, HostKeyVerdict, matchesPin, pinMismatch } from "./hostkeys";
 
 const DIAL_ATTEMPTS = 3;
-const READY_TIMEOUT_MS = 15_000;
+/** A whole dial, jump host included, ends within this: a host that drops packets fails in time. */
+const CONNECT_BUDGET_MS = 25_000;
+const CONNECT_BUDGET = `${CONNECT_BUDGET_MS / 1000}s`;
 
 export interface Dialed {
   /** Opens a channel running `command` on the target. */
@@ -37,23 +40,46 @@ function verifyHostKey(endpoint: JumpHost, keyBlob: Buffer): HostKeyVerdict {
   return checkKnownHosts(text, endpoint.host, endpoint.port, keyBlob);
 }
 
-function classify(label: string, err: Error & { level?: string; code?: string }, verdict?: HostKeyVerdict): ConnectionError {
+/** One failed attempt: what to tell the user, and whether another attempt may do better. */
+interface FailedAttempt {
+  error: ConnectionError;
+  refused: boolean;
+}
+
+/** `asker` is who got no answer, when not this machine (a jump host). */
+function notAnswered(label: string, port: number, asker?: string): ConnectionError {
+  return new ConnectionError(
+    "timeout",
+    label,
+    `the host did not answer${asker ? ` ${asker}` : ""} within ${CONNECT_BUDGET} (is it down, or does a firewall drop port ${port}?)`,
+  );
+}
+
+function classify(
+  endpoint: JumpHost,
+  err: Error & { level?: string; code?: string },
+  verdict: HostKeyVerdict | undefined,
+  handshakeDone: boolean,
+): ConnectionError {
+  const label = targetLabel(endpoint);
   if (verdict && !verdict.ok) return new ConnectionError(verdict.failure, label, verdict.detail);
   if (err.level === "client-authentication") {
     return new ConnectionError("auth-failed", label, "the server refused every configured credential (key, password, agent)");
   }
   if (err.level === "client-timeout") {
-    return new ConnectionError("timeout", label, `no SSH handshake within ${READY_TIMEOUT_MS / 1000}s`);
+    return handshakeDone
+      ? new ConnectionError("timeout", label, `the SSH handshake was done but login did not finish within ${CONNECT_BUDGET}`)
+      : notAnswered(label, endpoint.port);
   }
   return new ConnectionError("unreachable", label, err.code ? `${err.code} (${err.message})` : err.message);
 }
 
-function dialOnce(endpoint: JumpHost, sock?: ClientChannel): Promise<Client> {
+function dialOnce(endpoint: JumpHost, deadline: number, sock?: ClientChannel): Promise<Client> {
   const { Client } = require("ssh2") as typeof import("ssh2");
-  const label = targetLabel(endpoint);
   return new Promise((resolve, reject) => {
     const client = new Client();
     let verdict: HostKeyVerdict | undefined;
+    let handshakeDone = false;
     const config: ConnectConfig = {
       host: endpoint.host,
       port: endpoint.port,
@@ -63,7 +89,8 @@ function dialOnce(endpoint: JumpHost, sock?: ClientChannel): Promise<Client> {
       password: endpoint.password,
       agent: endpoint.agent,
       sock,
-      readyTimeout: READY_TIMEOUT_MS,
+      // ssh2 counts this from the TCP connect to the end of login.
+      readyTimeout: Math.max(1, deadline - Date.now()),
       keepaliveInterval: 10_000,
       keepaliveCountMax: 3,
       hostVerifier: (key: Buffer) => {
@@ -71,6 +98,9 @@ function dialOnce(endpoint: JumpHost, sock?: ClientChannel): Promise<Client> {
         return verdict.ok;
       },
     };
+    client.once("handshake", () => {
+      handshakeDone = true;
+    });
     client.once("ready", () => {
       client.removeAllListeners("error");
       client.on("error", () => {
@@ -78,48 +108,64 @@ function dialOnce(endpoint: JumpHost, sock?: ClientChannel): Promise<Client> {
       });
       resolve(client);
     });
-    client.once("error", (err) => {
+    client.once("error", (err: Error & { code?: string }) => {
       client.end();
-      reject(classify(label, err, verdict));
+      const failed: FailedAttempt = {
+        error: classify(endpoint, err, verdict, handshakeDone),
+        refused: err.code === "ECONNREFUSED",
+      };
+      reject(failed);
     });
     client.connect(config);
   });
 }
 
-async function dialWithRetry(endpoint: JumpHost, sock?: ClientChannel): Promise<Client> {
+/**
+ * Retries only a refused connection (sshd restarting, a host booting): silence or a route error
+ * would fail the same way again, only later.
+ */
+async function dialWithRetry(endpoint: JumpHost, deadline: number, sock?: ClientChannel): Promise<Client> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await dialOnce(endpoint, sock);
+      return await dialOnce(endpoint, deadline, sock);
     } catch (err) {
-      const healable = err instanceof ConnectionError && (err.failure === "unreachable" || err.failure === "timeout");
-      if (!healable || attempt >= DIAL_ATTEMPTS || sock) throw err;
-      await new Promise((r) => setTimeout(r, 300 * 2 ** attempt));
+      const { error, refused } = err as FailedAttempt;
+      const pause = 300 * 2 ** attempt;
+      if (!refused || attempt >= DIAL_ATTEMPTS || sock || Date.now() + pause >= deadline) throw error;
+      await new Promise((r) => setTimeout(r, pause));
     }
   }
 }
 
-function forward(jump: Client, host: string, port: number, label: string): Promise<ClientChannel> {
+/** A channel to the target through the jump host; the jump host's sshd waits for the TCP connect. */
+function forward(jump: Client, target: Connection, deadline: number): Promise<ClientChannel> {
+  const label = targetLabel(target);
   return new Promise((resolve, reject) => {
-    jump.forwardOut("127.0.0.1", 0, host, port, (err, stream) =>
-      err ? reject(new ConnectionError("unreachable", label, `the jump host could not reach it: ${err.message}`)) : resolve(stream),
-    );
+    // A late channel goes away with the jump host, which the caller ends.
+    const timer = setTimeout(() => reject(notAnswered(label, target.port, "the jump host")), deadline - Date.now());
+    jump.forwardOut("127.0.0.1", 0, target.host, target.port, (err, stream) => {
+      clearTimeout(timer);
+      if (err) reject(new ConnectionError("unreachable", label, `the jump host could not reach it: ${err.message}`));
+      else resolve(stream);
+    });
   });
 }
 
 export async function dial(connection: Connection): Promise<Dialed> {
   const label = targetLabel(connection);
+  const deadline = Date.now() + CONNECT_BUDGET_MS;
   let jump: Client | undefined;
   let client: Client;
   if (connection.proxy) {
-    jump = await dialWithRetry(connection.proxy);
+    jump = await dialWithRetry(connection.proxy, deadline);
     try {
-      client = await dialWithRetry(connection, await forward(jump, connection.host, connection.port, label));
+      client = await dialWithRetry(connection, deadline, await forward(jump, connection, deadline));
     } catch (err) {
       jump.end();
       throw err;
     }
   } else {
-    client = await dialWithRetry(connection);
+    client = await dialWithRetry(connection, deadline);
   }
   const closed = () => jump?.end();
   client.on("close", closed);

@@ -7,10 +7,11 @@
 import { createHash } from "node:crypto";
 import type { Connection } from "../connection";
 import { targetLabel } from "../connection";
-import { CommandFailedError, ConnectionError } from "../errors";
+import { CommandFailedError, ConnectionError, OutputTooLargeError } from "../errors";
 import type { Argv, CommandResult, Host, RunOptions } from "../host";
 import { shellLine } from "../shell";
 import { dial, Dialed } from "./client";
+import { describeBytes, OUTPUT_CAP_BYTES, OutputCapError } from "./endMarkers";
 import { RemoteShell, ShellClosedError, ShellTimeoutError } from "./remoteShell";
 
 const IDLE_CLOSE_MS = 30_000;
@@ -32,7 +33,10 @@ class Target implements Host {
   private maxShells: number;
   private idleTimer?: NodeJS.Timeout;
 
-  constructor(private readonly connection: Connection) {
+  constructor(
+    private readonly connection: Connection,
+    private readonly outputCapBytes: number,
+  ) {
     this.label = targetLabel(connection);
     this.maxShells = connection.maxSessions;
   }
@@ -50,8 +54,6 @@ class Target implements Host {
   close(): void {
     clearTimeout(this.idleTimer);
     for (const shell of this.shells) shell.close();
-    this.shells.clear();
-    this.idle = [];
     const dialed = this.dialed;
     this.dialed = undefined;
     dialed?.then((d) => d.close(), () => undefined);
@@ -71,7 +73,7 @@ class Target implements Host {
     const started = Date.now();
     shell.run(job.line, this.connection.commandTimeout * 1000).then(
       (out) => {
-        this.idle.push(shell);
+        if (this.shells.has(shell)) this.idle.push(shell);
         const durationMs = Date.now() - started;
         if (process.env.PULUMI_NETNS_DEBUG) {
           process.stderr.write(`[pulumi-netns] ${this.label} exit=${out.exitCode} ${durationMs}ms: ${job.line}\n`);
@@ -80,7 +82,6 @@ class Target implements Host {
         this.pump();
       },
       (err) => {
-        this.shells.delete(shell);
         job.reject(this.explain(err, job.line));
         this.pump();
       },
@@ -90,6 +91,9 @@ class Target implements Host {
   private explain(err: unknown, line: string): Error {
     if (err instanceof ShellTimeoutError) {
       return new ConnectionError("timeout", this.label, `${err.message} for: ${line} (its shell was closed)`);
+    }
+    if (err instanceof OutputCapError) {
+      return new OutputTooLargeError(this.label, line, describeBytes(err.capBytes));
     }
     if (err instanceof ShellClosedError) {
       return new ConnectionError("connection-lost", this.label, `the connection dropped while running: ${line}; its effect is unknown`);
@@ -102,7 +106,7 @@ class Target implements Host {
     try {
       const dialed = await this.connect();
       const channel = await dialed.exec(this.connection.sudo ? "sudo -n /bin/sh" : "/bin/sh");
-      const shell = await RemoteShell.open(channel, SHELL_START_TIMEOUT_MS).catch((err) => {
+      const shell = await RemoteShell.open(channel, SHELL_START_TIMEOUT_MS, this.outputCapBytes).catch((err) => {
         if (err instanceof ShellClosedError && this.connection.sudo) {
           throw new ConnectionError("sudo-failed", this.label, `\`sudo -n /bin/sh\` did not start: ${err.stderr || "no output"}`);
         }
@@ -110,6 +114,11 @@ class Target implements Host {
       });
       this.shells.add(shell);
       this.idle.push(shell);
+      // A shell can die while idle (killed on the host, its channel closed): it must not be handed out again.
+      shell.onClose(() => {
+        this.shells.delete(shell);
+        this.idle = this.idle.filter((s) => s !== shell);
+      });
     } catch (err) {
       const inFlight = this.opening - 1;
       if (this.shells.size + inFlight > 0) {
@@ -138,8 +147,6 @@ class Target implements Host {
             this.dialed = undefined;
             this.maxShells = this.connection.maxSessions;
             for (const shell of this.shells) shell.close();
-            this.shells.clear();
-            this.idle = [];
           }),
         () => {
           if (this.dialed === dialed) this.dialed = undefined;
@@ -152,12 +159,15 @@ class Target implements Host {
 
 const targets = new Map<string, Target>();
 
-/** The shared host for a connection; same settings and credentials, same connection. */
-export function hostFor(connection: Connection): Host {
-  const key = createHash("sha256").update(JSON.stringify(connection)).digest("hex");
+/**
+ * The shared host for a connection; same settings and credentials, same connection.
+ * `outputCapBytes` is there for tests, which prove the cap without printing 64 MiB.
+ */
+export function hostFor(connection: Connection, outputCapBytes = OUTPUT_CAP_BYTES): Host {
+  const key = createHash("sha256").update(JSON.stringify([connection, outputCapBytes])).digest("hex");
   let target = targets.get(key);
   if (!target) {
-    target = new Target(connection);
+    target = new Target(connection, outputCapBytes);
     targets.set(key, target);
   }
   return target;

@@ -1,19 +1,14 @@
 /**
  * One long-lived `/bin/sh` on the target, fed one command at a time on stdin. Each command is
- * followed by an end marker on stdout (carrying `$?`) and on stderr, so a command costs one round
- * trip instead of a new SSH session and a login shell (measured: ~2-8 ms versus 53-515 ms).
+ * followed by end markers (see endMarkers.ts), so a command costs one round trip instead of a new SSH
+ * session and a login shell (measured: ~2-8 ms versus 53-515 ms).
  */
 import { randomBytes } from "node:crypto";
 import type { ClientChannel } from "ssh2";
-
-export interface ShellOutput {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
+import { CommandOutputParser, commandScript, ShellOutput } from "./endMarkers";
 
 interface Pending {
-  marker: string;
+  parser: CommandOutputParser;
   resolve(output: ShellOutput): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
@@ -32,29 +27,31 @@ const ENVIRONMENT =
   "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; LC_ALL=C; export PATH LC_ALL; unset HISTFILE";
 
 export class RemoteShell {
-  private stdout = Buffer.alloc(0);
-  private stderr = Buffer.alloc(0);
   private pending?: Pending;
   private closed = false;
+  private readonly closeListeners: (() => void)[] = [];
 
-  private constructor(private readonly channel: ClientChannel) {
-    channel.on("data", (chunk: Buffer) => {
-      this.stdout = Buffer.concat([this.stdout, chunk]);
-      this.settle();
-    });
-    channel.stderr.on("data", (chunk: Buffer) => {
-      this.stderr = Buffer.concat([this.stderr, chunk]);
-      this.settle();
-    });
-    channel.on("close", () => this.fail(new ShellClosedError(this.stderr.toString("utf8").trim())));
+  private constructor(
+    private readonly channel: ClientChannel,
+    private readonly outputCapBytes: number,
+  ) {
+    channel.on("data", (chunk: Buffer) => this.receive("stdout", chunk));
+    channel.stderr.on("data", (chunk: Buffer) => this.receive("stderr", chunk));
+    channel.on("close", () => this.fail(new ShellClosedError(this.pending?.parser.stderrSoFar().trim() ?? "")));
   }
 
   /** Takes a channel running a shell ("/bin/sh" or "sudo -n /bin/sh") and checks that it answers. */
-  static async open(channel: ClientChannel, timeoutMs: number): Promise<RemoteShell> {
-    const shell = new RemoteShell(channel);
+  static async open(channel: ClientChannel, timeoutMs: number, outputCapBytes: number): Promise<RemoteShell> {
+    const shell = new RemoteShell(channel, outputCapBytes);
     // Anything the login shell printed before us is swallowed by this first command.
     await shell.run(ENVIRONMENT, timeoutMs);
     return shell;
+  }
+
+  /** Called once when the shell is gone, whether it closed by itself (idle or not) or was closed. */
+  onClose(listener: () => void): void {
+    if (this.closed) listener();
+    else this.closeListeners.push(listener);
   }
 
   run(line: string, timeoutMs: number): Promise<ShellOutput> {
@@ -65,10 +62,8 @@ export class RemoteShell {
       const timer = setTimeout(() => {
         this.fail(new ShellTimeoutError(`no answer within ${timeoutMs / 1000}s`));
       }, timeoutMs);
-      this.pending = { marker, resolve, reject, timer };
-      this.channel.write(
-        `{ ${line}\n} </dev/null; printf '\\n%s:%s\\n' ${marker} "$?"; printf '\\n%s\\n' ${marker} >&2\n`,
-      );
+      this.pending = { parser: new CommandOutputParser(marker, this.outputCapBytes), resolve, reject, timer };
+      this.channel.write(commandScript(line, marker));
     });
   }
 
@@ -76,22 +71,18 @@ export class RemoteShell {
     this.fail(new ShellClosedError(""));
   }
 
-  private settle(): void {
+  private receive(stream: "stdout" | "stderr", chunk: Buffer): void {
     const p = this.pending;
+    // Output between commands belongs to none of them.
     if (!p) return;
-    const outAt = this.stdout.indexOf(`\n${p.marker}:`);
-    if (outAt < 0) return;
-    const outEnd = this.stdout.indexOf("\n", outAt + 1);
-    const errAt = this.stderr.indexOf(`\n${p.marker}\n`);
-    if (outEnd < 0 || errAt < 0) return;
-    const exitCode = Number(this.stdout.subarray(outAt + p.marker.length + 2, outEnd).toString("latin1"));
-    const output = {
-      exitCode,
-      stdout: this.stdout.subarray(0, outAt).toString("utf8"),
-      stderr: this.stderr.subarray(0, errAt).toString("utf8"),
-    };
-    this.stdout = this.stdout.subarray(outEnd + 1);
-    this.stderr = this.stderr.subarray(errAt + p.marker.length + 2);
+    let output: ShellOutput | undefined;
+    try {
+      output = p.parser.push(stream, chunk);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    if (!output) return;
     this.pending = undefined;
     clearTimeout(p.timer);
     p.resolve(output);
@@ -103,6 +94,7 @@ export class RemoteShell {
     if (!this.closed) {
       this.closed = true;
       this.channel.close();
+      for (const listener of this.closeListeners.splice(0)) listener();
     }
     if (p) {
       clearTimeout(p.timer);

@@ -1,6 +1,8 @@
 /** The SSH execution layer against real OpenSSH servers in throwaway hosts. */
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { connection as connectionSchema } from "../../provider/connection";
-import { CommandFailedError, ConnectionError } from "../../provider/errors";
+import { CommandFailedError, ConnectionError, OutputTooLargeError } from "../../provider/errors";
+import type { Host } from "../../provider/host";
 import { fingerprint } from "../../provider/ssh/hostkeys";
 import { closeAllHosts, hostFor } from "../../provider/ssh/pool";
 import { PLAIN_USER, SUDO_USER, TestLab, USER_PASSWORD } from "../../scripts/throwawayHosts";
@@ -19,9 +21,50 @@ afterAll(() => {
 const hostOf = (extra: Record<string, unknown> = {}, index = 0) =>
   hostFor(connectionSchema.parse(lab.hosts[index].connection(extra)));
 
+/**
+ * The pid of the remote shell that runs the host's commands (the parent of `sh -c`). The test hosts
+ * share this machine's pid namespace, so this pid can be killed from here: precisely that process,
+ * never every process of a name, which would hit other labs on the machine too.
+ */
+async function remoteShellPid(host: Host): Promise<number> {
+  return Number((await host.run(["sh", "-c", "echo $PPID"])).stdout.trim());
+}
+
+function parentPid(index: number, pid: number): number {
+  return Number(lab.hosts[index].sh(["ps", "-o", "ppid=", "-p", String(pid)]).trim());
+}
+
+async function waitUntilGone(pid: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (existsSync(`/proc/${pid}`)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} is still there`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // Let the channel's close reach the pool.
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+/**
+ * Command lines of the processes in test host `index` (its network namespace). `ps` there would list
+ * the whole machine's, other labs' sshd sessions included.
+ */
+function processesOf(index: number): string[] {
+  const namespace = readlinkSync(`/proc/${lab.hosts[index].pid}/ns/net`);
+  const commandLines: string[] = [];
+  for (const entry of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/net`) !== namespace) continue;
+      commandLines.push(readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0+$/, "").replace(/\0/g, " "));
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return commandLines;
+}
+
 /** How many sshd session processes serve connections on the host right now. */
 function sshdSessions(index: number): number {
-  return lab.hosts[index].sh(["ps", "-eo", "args"]).split("\n").filter((l) => /^sshd: \S+@notty/.test(l)).length;
+  return processesOf(index).filter((l) => /^sshd: \S+@notty/.test(l)).length;
 }
 
 test("runs a command and returns the fixed result shape", async () => {
@@ -59,7 +102,7 @@ test("many concurrent commands share one connection and never exceed the server'
   );
   expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 60 }, (_, i) => String(i)));
   expect(sshdSessions(0)).toBe(1);
-  const shells = lab.hosts[0].sh(["ps", "-eo", "args"]).split("\n").filter((l) => l === "/bin/sh").length;
+  const shells = processesOf(0).filter((l) => l === "/bin/sh").length;
   expect(shells).toBeGreaterThanOrEqual(1);
   expect(shells).toBeLessThanOrEqual(2);
 });
@@ -150,8 +193,65 @@ test("a command over its time limit fails, and the host stays usable", async () 
 
 test("a dropped connection is reopened for the next command", async () => {
   const host = hostOf({ commandTimeout: 30 });
-  expect((await host.run(["true"])).exitCode).toBe(0);
-  lab.hosts[0].sh(["pkill", "-f", "^sshd: root@notty"]);
-  await new Promise((r) => setTimeout(r, 200));
+  const session = parentPid(0, await remoteShellPid(host));
+  expect(lab.hosts[0].sh(["ps", "-o", "args=", "-p", String(session)])).toMatch(/^sshd: root@notty/);
+  lab.hosts[0].sh(["kill", "-9", String(session)]);
+  await waitUntilGone(session);
   expect((await host.run(["echo", "again"])).stdout).toBe("again\n");
+});
+
+test("a shell that died while idle leaves the pool; the next command gets a new one", async () => {
+  const host = hostOf({ maxSessions: 1, commandTimeout: 31 });
+  const dead = await remoteShellPid(host);
+  lab.hosts[0].sh(["kill", "-9", String(dead)]);
+  await waitUntilGone(dead);
+  expect((await host.run(["echo", "after"])).stdout).toBe("after\n");
+  const replacement = await remoteShellPid(host);
+  expect(replacement).not.toBe(dead);
+  expect(await remoteShellPid(host)).toBe(replacement);
+});
+
+test("output is collected whole across many chunks; output over the cap fails, naming host, command and cap", async () => {
+  const connection = connectionSchema.parse(lab.hosts[0].connection({ maxSessions: 1, commandTimeout: 32 }));
+  const uncapped = await hostFor(connection).run(["sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' a"]);
+  expect(uncapped.stdout).toBe("a".repeat(3_000_000));
+
+  const host = hostFor(connection, 2 ** 20);
+  const shell = await remoteShellPid(host);
+  const err = await host.run(["head", "-c", "3000000", "/dev/zero"]).catch((e) => e);
+  expect(err).toBeInstanceOf(OutputTooLargeError);
+  expect(err.message).toContain(`root@${lab.hosts[0].address}:22`);
+  expect(err.message).toContain("head -c 3000000 /dev/zero");
+  expect(err.message).toContain("1 MiB");
+  // The shell that was cut off is closed on the host too, and the next command gets a new one.
+  await waitUntilGone(shell);
+  expect(await remoteShellPid(host)).not.toBe(shell);
+});
+
+test("a host whose firewall drops SSH fails within 30 s, naming the host, directly and through a jump host", async () => {
+  closeAllHosts();
+  const target = lab.hosts[1];
+  const dropSsh = ["INPUT", "-p", "tcp", "--dport", "22", "-j", "DROP"];
+  target.sh(["iptables", "-w", "-I", ...dropSsh]);
+  try {
+    const started = Date.now();
+    const [direct, viaJump] = await Promise.all([
+      hostOf({}, 1)
+        .run(["true"])
+        .catch((e) => e),
+      hostFor(connectionSchema.parse({ ...target.connection(), proxy: lab.hosts[0].connection() }))
+        .run(["true"])
+        .catch((e) => e),
+    ]);
+    expect(Date.now() - started).toBeLessThanOrEqual(30_000);
+    for (const err of [direct, viaJump]) {
+      expect(err).toBeInstanceOf(ConnectionError);
+      expect(err.failure).toBe("timeout");
+      expect(err.message).toContain(`root@${target.address}:22`);
+      expect(err.message).toContain("did not answer");
+    }
+    expect(viaJump.message).toContain("did not answer the jump host");
+  } finally {
+    target.sh(["iptables", "-w", "-D", ...dropSsh]);
+  }
 });
