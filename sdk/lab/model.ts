@@ -253,7 +253,7 @@ export function planLab(input: LabSpec): LabPlan {
   }
   for (const s of spanning) {
     const families = new Set(segmentHosts(s).map((h) => isIP(underlay(h))));
-    if (families.size > 1) refuse(s.label, "its hosts' underlay addresses mix IPv4 and IPv6");
+    if (families.has(4) && families.has(6)) refuse(s.label, "its hosts' underlay addresses mix IPv4 and IPv6");
   }
   check();
   const vnis = allocateVnis(spec, spanning, pools.vni, prefix, refuse);
@@ -528,7 +528,8 @@ const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
 
 /** "nl" + role + "-" + 10 base32 characters of a hash: 14 bytes, within IFNAMSIZ, unlikely to meet a name a person chose. */
 function generatedName(role: string, identity: string): string {
-  const digits = Array.from({ length: 10 }, (_, i) => BASE32[hashSeat("ifname", identity, i, 32)]).join("");
+  const hash = hashSeat("ifname", identity, 0, 2 ** 50);
+  const digits = Array.from({ length: 10 }, (_, i) => BASE32[Math.floor(hash / 32 ** i) % 32]).join("");
   return `nl${role}-${digits}`;
 }
 
