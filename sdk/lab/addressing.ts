@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 
 export type Family = 4 | 6;
-export const FAMILY_BITS = { 4: 32, 6: 128 } as const;
+const FAMILY_BITS = { 4: 32, 6: 128 } as const;
 
 /** An IP network or an address within one: the address as a number and its prefix length. */
 export interface Prefixed {
@@ -61,7 +61,7 @@ export function parsePrefixed(text: string): Prefixed {
 const hostBits = (p: Pick<Prefixed, "family" | "prefix">) => BigInt(FAMILY_BITS[p.family] - p.prefix);
 
 export const networkOf = (p: Prefixed): Prefixed => ({ ...p, bits: (p.bits >> hostBits(p)) << hostBits(p) });
-export const lastAddress = (p: Prefixed): bigint => networkOf(p).bits + (1n << hostBits(p)) - 1n;
+const lastAddress = (p: Prefixed): bigint => networkOf(p).bits + (1n << hostBits(p)) - 1n;
 export const formatPrefixed = (p: Prefixed): string => `${bitsToAddress(p.bits, p.family)}/${p.prefix}`;
 
 export function overlaps(a: Prefixed, b: Prefixed): boolean {

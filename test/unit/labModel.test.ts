@@ -1,5 +1,5 @@
 /** The Lab topology model: validation, addressing, VNIs, names, routes, pictures, and stability. */
-import { bitsToAddress, addressToBits } from "../../sdk/lab/addressing";
+import { addressToBits, allocateSeats, bitsToAddress } from "../../sdk/lab/addressing";
 import { LabPlan, LabSpec, LabTopologyError, planLab, SegmentPlan } from "../../sdk/lab/model";
 
 const hosts = { h1: { host: "198.18.0.2", privateKey: "K" }, h2: { host: "198.18.0.3" }, h3: { host: "198.18.0.4" } };
@@ -16,6 +16,40 @@ function problems(spec: LabSpec): string[] {
 
 const link = (plan: LabPlan, id: string) => plan.links.find((l) => l.id === id)!;
 const node = (plan: LabPlan, name: string) => plan.nodes.find((n) => n.name === name)!;
+
+describe("address arithmetic and seats", () => {
+  test("addresses to numbers and back, IPv6 in the kernel's spelling", () => {
+    expect(bitsToAddress(addressToBits("10.1.2.3") + 1n, 4)).toBe("10.1.2.4");
+    for (const [text, canonical] of [
+      ["2001:db8:0:0:0:0:0:1", "2001:db8::1"],
+      ["::", "::"],
+      ["1:0:0:1:0:0:0:1", "1:0:0:1::1"],
+      ["2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"],
+      ["::ffff:10.0.0.1", "::ffff:a00:1"],
+    ]) {
+      expect(bitsToAddress(addressToBits(text), 6)).toBe(canonical);
+    }
+  });
+
+  test("seats: pinned first, then preferred if free, then each key's own hash; too many keys are reported", () => {
+    const { seats, homeless } = allocateSeats(
+      [{ key: "c" }, { key: "a", pinned: 5 }, { key: "b", preferred: 5 }, { key: "d", preferred: 7 }],
+      [0, 9],
+      [[8, 9]],
+      "salt",
+    );
+    expect(homeless).toEqual([]);
+    expect(seats.get("a")).toBe(5);
+    expect(seats.get("d")).toBe(7);
+    expect(new Set(seats.values()).size).toBe(4);
+    for (const key of ["b", "c"]) expect(seats.get(key)! < 8).toBe(true);
+    // Alone or among others, a key's seat is its own hash's.
+    expect(allocateSeats([{ key: "c" }, { key: "x" }], [0, 1_000_000], [], "s").seats.get("c")).toBe(
+      allocateSeats([{ key: "c" }], [0, 1_000_000], [], "s").seats.get("c"),
+    );
+    expect(allocateSeats([{ key: "a" }, { key: "b" }, { key: "c" }], [0, 1], [], "s").homeless).toEqual(["c"]);
+  });
+});
 
 describe("a topology that cannot work is refused, naming the node or link", () => {
   const two = { hosts, nodes: { a: { host: "h1" }, b: { host: "h1" } } };
