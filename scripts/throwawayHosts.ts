@@ -165,6 +165,7 @@ export class TestLab {
     );
     writeFileSync(join(etc, "group"), readFileSync("/etc/group", "utf8") + users.map(([u, n]) => `${u}:x:${n}:\n`).join(""));
     writeFileSync(join(etc, "sudoers.d", "pnt"), `${SUDO_USER} ALL=(ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
+    writeFileSync(join(etc, "bashrc"), "");
     writeFileSync(join(this.dir, "authorized_keys"), readFileSync(`${this.clientKeyPath}.pub`, "utf8"));
   }
 
@@ -207,6 +208,9 @@ export class TestLab {
       "mkdir -p /run/netns /run/sshd",
       `for f in passwd shadow group; do mount --bind ${etc}/$f /etc/$f; done`,
       `mount --bind ${etc}/sudoers.d /etc/sudoers.d`,
+      // A fresh machine's root has a plain shell start; this machine's (pyenv rehash, with a lock file
+      // that a killed login leaves behind) would make every test host wait on the others.
+      `[ -e /root/.bashrc ] && mount --bind ${etc}/bashrc /root/.bashrc || true`,
       "ip link set lo up",
       "echo ready",
       "while ! ip link show eth0 >/dev/null 2>&1; do sleep 0.02; done",
