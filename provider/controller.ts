@@ -85,11 +85,12 @@ export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffRe
     }
   }
   for (const key of kind.drift?.(id, olds, news) ?? []) changed.add(key);
+  // Kernel objects are named: the old one must go before a replacement of the same name appears.
+  const clash = replaces.has("connection") || containsUnknown(news) || !kind.collides || kind.collides(olds, news);
   return {
     changes: changed.size > 0,
     replaces: [...replaces],
-    // Kernel objects are named: the old one must go before a replacement of the same name appears.
-    deleteBeforeReplace: replaces.size > 0,
+    deleteBeforeReplace: replaces.size > 0 && clash,
   };
 }
 

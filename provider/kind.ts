@@ -9,6 +9,9 @@ import { containsUnknown } from "./validate";
 
 export type Props = Record<string, unknown>;
 
+/** For kinds that replace only when their kernel identity changes: a replacement is always another object. */
+export const neverCollides = () => false;
+
 /** What read/create/update observed on the host, keyed like the inputs plus computed outputs. */
 export type Observed = Props;
 
@@ -45,6 +48,12 @@ export interface KindDefinition<Shape extends z.ZodRawShape> {
   delete(host: Host, id: string, olds: Props): Promise<void>;
   /** Output keys that differ from what `news` asks for, beyond the plain property comparison. */
   drift?(id: string, olds: Props, news: Props): string[];
+  /**
+   * Whether a replacement would clash with the object it replaces (the same kernel name), so the old one
+   * must be deleted first. Otherwise the new one is made first and the old one removed at the end of the
+   * update: an address moved to .3 before .2 goes keeps the routes through the device. Default: always.
+   */
+  collides?(olds: Props, news: Props): boolean;
 }
 
 /** What a program passes for a resource of this kind (defaults still to apply). */

@@ -4,7 +4,7 @@ import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import type { Argv, Host } from "./host";
 import { convergeRules, desiredLines, flushConntrack, FORWARD_CHAIN, observeRules, requireConntrack, Rule } from "./iptables";
-import { defineKind, Kind, KindDefinition, Props } from "./kind";
+import { defineKind, Kind, KindDefinition, neverCollides, Props } from "./kind";
 import { containsUnknown } from "./validate";
 
 /** Both rule kinds open the FORWARD chain for their traffic unless told not to. */
@@ -51,6 +51,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
     shape: definition.shape,
     refine: definition.refine,
     replaceOn: Object.keys(definition.shape),
+    collides: neverCollides,
     outputs: {
       rules: z
         .array(z.string())

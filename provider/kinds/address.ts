@@ -2,7 +2,7 @@ import { AlreadyExistsError } from "../errors";
 import { canonicalAddress, canonicalCidr, cidr, interfaceName, namespaceName, parseCidr } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { runUnlessGone } from "../iproute";
-import { defineKind } from "../kind";
+import { defineKind, neverCollides } from "../kind";
 
 interface AddressSpec {
   device: string;
@@ -10,18 +10,58 @@ interface AddressSpec {
   namespace?: string;
 }
 
+interface IpAddrJson {
+  flags?: string[];
+  addr_info?: { local: string; prefixlen: number; tentative?: boolean; dadfailed?: boolean }[];
+}
+
 export function parseAddresses(stdout: string): string[] {
-  const links = JSON.parse(stdout.trim() || "[]") as { addr_info?: { local: string; prefixlen: number }[] }[];
+  const links = JSON.parse(stdout.trim() || "[]") as IpAddrJson[];
   return links.flatMap((l) => (l.addr_info ?? []).map((a) => canonicalCidr(`${a.local}/${a.prefixlen}`)));
+}
+
+export interface AddressState {
+  tentative: boolean;
+  dadFailed: boolean;
+  /** The link has carrier; without it duplicate address detection waits. */
+  carrier: boolean;
+}
+
+/** The address as `ip -j addr show dev X` reports it, or undefined when it is not there. */
+export function parseAddressState(stdout: string, address: string): AddressState | undefined {
+  const [link] = JSON.parse(stdout.trim() || "[]") as IpAddrJson[];
+  const entry = link?.addr_info?.find((a) => canonicalCidr(`${a.local}/${a.prefixlen}`) === canonicalCidr(address));
+  if (!entry) return undefined;
+  return { tentative: entry.tentative === true, dadFailed: entry.dadfailed === true, carrier: (link.flags ?? []).includes("LOWER_UP") };
 }
 
 export const addressArgv = (verb: "add" | "del", spec: AddressSpec): Argv =>
   inNamespace(spec.namespace, ["ip", "addr", verb, spec.address, "dev", spec.device]);
 
-/** true / false, or undefined when the device (or its namespace) is gone. */
-async function present(host: Host, spec: AddressSpec): Promise<boolean | undefined> {
+/** The address's state; null when it is not on the device, undefined when the device (or its namespace) is gone. */
+async function addressState(host: Host, spec: AddressSpec): Promise<AddressState | null | undefined> {
   const result = await runUnlessGone(host, inNamespace(spec.namespace, ["ip", "-j", "addr", "show", "dev", spec.device]));
-  return result && parseAddresses(result.stdout).includes(canonicalCidr(spec.address));
+  return result && (parseAddressState(result.stdout, spec.address) ?? null);
+}
+
+const DAD_WAIT_MS = 5000;
+
+/**
+ * A new IPv6 address is tentative until duplicate address detection ends (about a second on a link
+ * with carrier); until then the kernel refuses it as a route's source or a bind address. Like CNI's
+ * SettleAddresses, create waits for it. Without carrier the detection itself waits: nothing to wait for.
+ */
+async function settle(host: Host, spec: AddressSpec): Promise<void> {
+  const deadline = Date.now() + DAD_WAIT_MS;
+  for (;;) {
+    const state = await addressState(host, spec);
+    if (!state?.tentative || !state.carrier) return;
+    if (state.dadFailed) throw new Error(`${host.label}: ${spec.address} on "${spec.device}" is in use elsewhere on the link (duplicate address detection failed)`);
+    if (Date.now() > deadline) {
+      throw new Error(`${host.label}: ${spec.address} on "${spec.device}" is still tentative after ${DAD_WAIT_MS / 1000} s of duplicate address detection`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 export const addressKind = defineKind({
@@ -33,15 +73,24 @@ export const addressKind = defineKind({
     namespace: namespaceName.optional().describe("Namespace of the interface; the host's own when unset."),
   },
   replaceOn: ["device", "address", "namespace"],
+  collides: neverCollides,
   adoptable: true,
   async create(host, spec, adopt) {
-    const exists = await present(host, spec);
+    const exists = Boolean(await addressState(host, spec));
     if (exists && !adopt) throw new AlreadyExistsError(host.label, `address ${spec.address} on "${spec.device}"`);
-    if (!exists) await host.run(addressArgv("add", spec));
+    if (!exists) {
+      await host.run(addressArgv("add", spec));
+      try {
+        await settle(host, spec);
+      } catch (err) {
+        await host.run(addressArgv("del", spec), { allowFailure: true });
+        throw err;
+      }
+    }
     return { id: `${spec.namespace ?? ""}/${spec.device}/${spec.address}`, observed: {} };
   },
   async read(host, _id, olds) {
-    return (await present(host, olds as unknown as AddressSpec)) ? {} : undefined;
+    return (await addressState(host, olds as unknown as AddressSpec)) ? {} : undefined;
   },
   async update() {
     // Every property replaces; only credentials change in place, and they live in the connection.

@@ -4,7 +4,7 @@ import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { hold, holderPath, namespaceIdentity, newHolderToken, release } from "../holders";
 import { linkDeleteArgv, LinkState, readLink, reconcileLink } from "../iproute";
-import { defineKind } from "../kind";
+import { defineKind, neverCollides } from "../kind";
 
 export function bridgeAddArgv(spec: { name: string; namespace?: string; mtu?: number }): Argv {
   const argv = ["ip", "link", "add", "name", spec.name];
@@ -39,6 +39,7 @@ export const bridgeKind = defineKind({
     up: z.boolean().default(true).describe("Administrative state: up or down."),
   },
   replaceOn: ["name", "namespace"],
+  collides: neverCollides,
   resetTo: { mtu: 1500 },
   outputs: { holder: z.string().describe("This resource's token in the holder record on the host (under /run/pulumi-netns).") },
   adoptable: true,

@@ -4,7 +4,7 @@ import { namespaceName } from "../fields";
 import type { Host } from "../host";
 import { hold, holderPath, namespaceIdentity, newHolderToken, release } from "../holders";
 import { readLink, reconcileLink } from "../iproute";
-import { defineKind } from "../kind";
+import { defineKind, neverCollides } from "../kind";
 
 export function parseNamespaces(stdout: string): string[] {
   return (JSON.parse(stdout.trim() || "[]") as { name: string }[]).map((n) => n.name);
@@ -36,6 +36,7 @@ export const namespaceKind = defineKind({
     loopbackUp: z.boolean().default(true).describe("Bring the namespace's `lo` up."),
   },
   replaceOn: ["name"],
+  collides: neverCollides,
   outputs: { holder: z.string().describe("This resource's token in the holder record on the host (under /run/pulumi-netns).") },
   adoptable: true,
   async create(host, spec, adopt) {

@@ -7,7 +7,7 @@ import { AlreadyExistsError, CommandFailedError } from "../errors";
 import { interfaceName, namespaceName } from "../fields";
 import { Argv, CommandResult, Host, inNamespace } from "../host";
 import { runUnlessGone } from "../iproute";
-import { defineKind } from "../kind";
+import { defineKind, neverCollides } from "../kind";
 
 interface NetemSpec {
   device: string;
@@ -185,6 +185,7 @@ export const netemKind = defineKind({
     }
   },
   replaceOn: ["device", "namespace"],
+  collides: neverCollides,
   adoptable: true,
   async create(host, spec, adopt) {
     const root = await readRoot(host, spec);

@@ -4,7 +4,7 @@ import { AlreadyExistsError } from "../errors";
 import { canonicalCidr, interfaceName, ipAddress, namespaceName, networkCidr, parseCidr } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { runUnlessGone } from "../iproute";
-import { defineKind } from "../kind";
+import { defineKind, neverCollides } from "../kind";
 
 type Family = 4 | 6;
 
@@ -138,6 +138,7 @@ export const routeKind = defineKind({
   },
   // The kernel knows a route by table, destination and metric; `update` moves it to a new metric.
   replaceOn: ["destination", "family", "namespace"],
+  collides: neverCollides,
   adoptable: true,
   async create(host, spec, adopt) {
     const existing = await find(host, spec);

@@ -14,7 +14,7 @@ import {
   readRecord,
   transact,
 } from "../holders";
-import { defineKind } from "../kind";
+import { defineKind, neverCollides } from "../kind";
 
 /** sysctl prints multi-value settings separated by tabs; compare with single spaces. */
 const normalize = (value: string) => value.trim().split(/\s+/).join(" ");
@@ -172,6 +172,7 @@ export const sysctlKind = defineKind({
     namespace: namespaceName.optional().describe("Namespace whose setting this is (net.* settings are per namespace)."),
   },
   replaceOn: ["key", "namespace"],
+  collides: neverCollides,
   outputs: {
     previous: z.string().describe("The value before the first holder set it; restored when the last holder is destroyed."),
     holder: z.string().describe("This resource's token in the holder record on the host (under /run/pulumi-netns)."),

@@ -3,7 +3,7 @@ import { AlreadyExistsError } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import type { Argv, Host } from "../host";
 import { linkDeleteArgv, LinkState, readLink, reconcileLink, runUnlessGone } from "../iproute";
-import { defineKind } from "../kind";
+import { defineKind, Props } from "../kind";
 import { parseNamespaces } from "./namespace";
 
 const peer = z
@@ -119,6 +119,13 @@ export const vethKind = defineKind({
   },
   replaceOn: ["name", "namespace", "peer.name", "peer.namespace"],
   resetTo: { mtu: 1500, "peer.master": null },
+  collides(olds, news) {
+    const ends = (p: Props) => {
+      const peer = (p.peer ?? {}) as Props;
+      return [`${p.namespace ?? ""}/${p.name}`, `${peer.namespace ?? ""}/${peer.name}`];
+    };
+    return ends(olds).some((end) => ends(news).includes(end));
+  },
   // The other end's MTU is read back as peer.mtu; when it strays from `mtu`, the pair is updated. An
   // end found in another namespace is drift too, also when the wanted namespace is the host's own (unset).
   drift(_id, olds, news) {

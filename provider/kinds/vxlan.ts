@@ -137,6 +137,9 @@ export const vxlanKind = defineKind({
     }
   },
   replaceOn: ["name", "vni", "local", "remote", "dstport", "device", "namespace"],
+  // Every device is made from the host's namespace, where a VNI and port can be bound only once.
+  collides: (olds, news) =>
+    (olds.vni === news.vni && olds.dstport === news.dstport) || (olds.name === news.name && olds.namespace === news.namespace),
   adoptable: true,
   async create(host, spec, adopt) {
     const existing = await readLink(host, spec.namespace, spec.name);

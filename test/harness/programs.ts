@@ -61,6 +61,16 @@ export const programSpec = fc.record({
 
 export type ProgramSpec = typeof programSpec extends fc.Arbitrary<infer T> ? T : never;
 
+type SlotChoices = { [Slot in keyof ProgramSpec]?: Partial<ProgramSpec[Slot]> };
+
+/** A program written by hand (a regression): the slots it names, every other slot absent. */
+export function completeSpec(choices: SlotChoices): ProgramSpec {
+  const absent = fc.sample(programSpec, { numRuns: 1, seed: 0 })[0];
+  for (const slot of Object.keys(absent) as (keyof ProgramSpec)[]) (absent[slot] as { present: boolean }).present = false;
+  for (const [slot, value] of Object.entries(choices)) Object.assign(absent[slot as keyof ProgramSpec], { present: true }, value);
+  return absent;
+}
+
 /** Drops undefined values, as a program that leaves a property unset does. */
 const props = (value: Record<string, unknown>) => JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
 
@@ -109,7 +119,9 @@ export function toProgram(spec: ProgramSpec, connection: Record<string, unknown>
   if (r.present && up && !(isDefault && !where)) {
     const via = r.via && local ? (family === 6 ? "fd00:91::1" : "10.91.0.1") : undefined;
     const device = r.device || !via ? v.name : undefined;
-    const source = r.source && local ? local.split("/")[0] : undefined;
+    // An IPv6 address stays tentative without carrier, and the kernel refuses a tentative source.
+    const carrier = v.peerUp !== false;
+    const source = r.source && local && (family === 4 || carrier) ? local.split("/")[0] : undefined;
     const flows: Record<string, string> = { ...(device ? { device: "veth" } : {}), ...(where ? { namespace: "veth" } : {}) };
     const route = { destination: r.destination, via, device, metric: r.metric, source, namespace: where };
     program.push({

@@ -2,7 +2,7 @@
 import { canonicalAddress, canonicalCidr, isNetworkAddress, networkOf, parseCidr } from "../../provider/fields";
 import { parseLinks } from "../../provider/iproute";
 import { isOwnedBy, parseListing, ruleAddress, ruleNetwork, splitRuleLine } from "../../provider/iptables";
-import { parseAddresses } from "../../provider/kinds/address";
+import { parseAddresses, parseAddressState } from "../../provider/kinds/address";
 import { parseNamespaces } from "../../provider/kinds/namespace";
 import { parseEndpoint } from "../../provider/kinds/portForward";
 import { parseRoutes } from "../../provider/kinds/route";
@@ -119,4 +119,22 @@ test("rule addresses are spelled as iptables prints them", () => {
   expect(ruleAddress("192.168.15.2")).toBe("192.168.15.2/32");
   expect(ruleAddress("2001:DB8:0:0::2")).toBe("2001:db8::2/128");
   expect(ruleNetwork("2001:DB8::/64")).toBe("2001:db8::/64");
+});
+
+test("an address's state: tentative while duplicate address detection runs, carrier from the link", () => {
+  const out = JSON.stringify([
+    {
+      ifname: "va",
+      flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
+      addr_info: [
+        { family: "inet6", local: "fd00:91::2", prefixlen: 64, tentative: true },
+        { family: "inet6", local: "fd00:91::3", prefixlen: 64, tentative: true, dadfailed: true },
+        { family: "inet", local: "10.91.0.2", prefixlen: 24 },
+      ],
+    },
+  ]);
+  expect(parseAddressState(out, "FD00:91::2/64")).toEqual({ tentative: true, dadFailed: false, carrier: true });
+  expect(parseAddressState(out, "fd00:91::3/64")).toEqual({ tentative: true, dadFailed: true, carrier: true });
+  expect(parseAddressState(out, "10.91.0.2/24")).toEqual({ tentative: false, dadFailed: false, carrier: true });
+  expect(parseAddressState(out, "10.91.0.2/16")).toBeUndefined();
 });
