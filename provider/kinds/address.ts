@@ -1,8 +1,9 @@
 import { AlreadyExistsError } from "../errors";
-import { canonicalAddress, canonicalCidr, cidr, interfaceName, namespaceName, parseCidr } from "../fields";
+import { canonicalAddress, canonicalCidr, cidr, interfaceName, namespaceName, networkOf, parseCidr } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
+import { sysctlReadArgv, sysctlWriteArgv } from "./sysctl";
 
 interface AddressSpec {
   device: string;
@@ -18,6 +19,16 @@ interface IpAddrJson {
 export function parseAddresses(stdout: string): string[] {
   const links = JSON.parse(stdout.trim() || "[]") as IpAddrJson[];
   return links.flatMap((l) => (l.addr_info ?? []).map((a) => canonicalCidr(`${a.local}/${a.prefixlen}`)));
+}
+
+/** The other IPv4 addresses of the same subnet: the kernel deletes them with their primary. */
+export function sameSubnet(addresses: string[], address: string): string[] {
+  const c = parseCidr(address)!;
+  if (c.family !== 4) return [];
+  return addresses.filter((other) => {
+    const o = parseCidr(other)!;
+    return other !== canonicalCidr(address) && o.family === 4 && o.prefix === c.prefix && networkOf(o) === networkOf(c);
+  });
 }
 
 export interface AddressState {
@@ -38,10 +49,34 @@ export function parseAddressState(stdout: string, address: string): AddressState
 export const addressArgv = (verb: "add" | "del", spec: AddressSpec): Argv =>
   inNamespace(spec.namespace, ["ip", "addr", verb, spec.address, "dev", spec.device]);
 
+const showArgv = (spec: AddressSpec): Argv => inNamespace(spec.namespace, ["ip", "-j", "addr", "show", "dev", spec.device]);
+
 /** The address's state; null when it is not on the device, undefined when the device (or its namespace) is gone. */
 async function addressState(host: Host, spec: AddressSpec): Promise<AddressState | null | undefined> {
-  const result = await runUnlessGone(host, inNamespace(spec.namespace, ["ip", "-j", "addr", "show", "dev", spec.device]));
+  const result = await runUnlessGone(host, showArgv(spec));
   return result && (parseAddressState(result.stdout, spec.address) ?? null);
+}
+
+/**
+ * Deleting a primary IPv4 address takes the secondaries of its subnet with it, unless the device
+ * promotes one (`promote_secondaries`): for the moment of this delete, it does. A replacement made
+ * before its predecessor goes (10.0.0.2/24 → 10.0.0.3/24) is such a secondary.
+ */
+async function deleteKeepingSubnet(host: Host, spec: AddressSpec): Promise<void> {
+  const result = await runUnlessGone(host, showArgv(spec));
+  if (!result) return;
+  if (sameSubnet(parseAddresses(result.stdout), spec.address).length === 0) {
+    await runUnlessGone(host, addressArgv("del", spec));
+    return;
+  }
+  const key = `net/ipv4/conf/${spec.device}/promote_secondaries`;
+  const before = (await host.run(sysctlReadArgv(key, spec.namespace))).stdout.trim();
+  await host.run(sysctlWriteArgv(key, "1", spec.namespace));
+  try {
+    await runUnlessGone(host, addressArgv("del", spec));
+  } finally {
+    await host.run(sysctlWriteArgv(key, before, spec.namespace));
+  }
 }
 
 const DAD_WAIT_MS = 5000;
@@ -97,6 +132,6 @@ export const addressKind = defineKind({
     return {};
   },
   async delete(host, _id, olds) {
-    await runUnlessGone(host, addressArgv("del", olds as unknown as AddressSpec));
+    await deleteKeepingSubnet(host, olds as unknown as AddressSpec);
   },
 });

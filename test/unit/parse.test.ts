@@ -2,7 +2,7 @@
 import { canonicalAddress, canonicalCidr, isNetworkAddress, networkOf, parseCidr } from "../../provider/fields";
 import { parseLinks } from "../../provider/iproute";
 import { isOwnedBy, parseListing, ruleAddress, ruleNetwork, splitRuleLine } from "../../provider/iptables";
-import { parseAddresses, parseAddressState } from "../../provider/kinds/address";
+import { parseAddresses, parseAddressState, sameSubnet } from "../../provider/kinds/address";
 import { parseNamespaces } from "../../provider/kinds/namespace";
 import { parseEndpoint } from "../../provider/kinds/portForward";
 import { parseRoutes } from "../../provider/kinds/route";
@@ -137,4 +137,10 @@ test("an address's state: tentative while duplicate address detection runs, carr
   expect(parseAddressState(out, "fd00:91::3/64")).toEqual({ tentative: true, dadFailed: true, carrier: true });
   expect(parseAddressState(out, "10.91.0.2/24")).toEqual({ tentative: false, dadFailed: false, carrier: true });
   expect(parseAddressState(out, "10.91.0.2/16")).toBeUndefined();
+});
+
+test("the IPv4 addresses a primary takes with it when deleted: the same subnet only", () => {
+  const onDevice = ["10.91.0.2/24", "10.91.0.3/24", "10.91.1.2/24", "10.91.0.4/25", "fd00:91::2/64"];
+  expect(sameSubnet(onDevice, "10.91.0.2/24")).toEqual(["10.91.0.3/24"]);
+  expect(sameSubnet(onDevice, "fd00:91::3/64")).toEqual([]);
 });

@@ -1,0 +1,98 @@
+/**
+ * The edit test drives the provider the way it assumes the engine does; this checks the assumption.
+ * A few of its random sequences run through the real Pulumi CLI against one throwaway host and through
+ * the driver against another: each step must do the same operations, a refresh then finds nothing to
+ * change, and destroy leaves both hosts as they were.
+ */
+import fc from "fast-check";
+import { join } from "node:path";
+import { closeAllHosts } from "../../provider";
+import { hostSnapshot } from "../../scripts/hostSnapshot";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
+import { TestLab } from "../../scripts/throwawayHosts";
+import { changes, projectStack } from "../harness/e2e";
+import { EditDriver, Operation, Program } from "../harness/editDriver";
+import { programSpec, toProgram } from "../harness/programs";
+
+const SEQUENCES = 2;
+const STEPS = 6;
+const SEED = 20261129;
+
+jest.setTimeout(20 * 60_000);
+
+let lab: TestLab;
+
+beforeAll(async () => {
+  requirePulumiCli();
+  lab = await TestLab.create(2);
+});
+
+afterAll(() => {
+  closeAllHosts();
+  lab?.destroy();
+});
+
+/** The program as the engine-side project takes it: no connection, and each flow named by its output. */
+function forProject(program: Program) {
+  return program.map((declared) => {
+    const { connection: _connection, ...inputs } = declared.inputs;
+    const flows = Object.fromEntries(
+      Object.entries(declared.flows).map(([path, key]) => {
+        const value = path.split(".").reduce<any>((cursor, part) => cursor?.[part], inputs);
+        const source = program.find((d) => d.key === key)!.inputs;
+        const output = ["name", ...Object.keys(source)].find((name) => source[name] === value);
+        if (!output) throw new Error(`no output of ${key} carries ${path} = ${value}`);
+        return [path, [key, output]];
+      }),
+    );
+    return { key: declared.key, kind: declared.kind, inputs, deps: declared.deps, flows };
+  });
+}
+
+const counts = (ops: Record<string, Operation>) => {
+  const tally: Record<string, number> = {};
+  for (const op of Object.values(ops)) if (op !== "same") tally[op] = (tally[op] ?? 0) + 1;
+  return tally;
+};
+
+/** Operations seen across the sequences: the seed must exercise every kind of step. */
+const seen = new Set<string>();
+const sequences = fc.sample(fc.array(programSpec, { minLength: STEPS, maxLength: STEPS }), { numRuns: SEQUENCES, seed: SEED });
+
+test.each(sequences.map((sequence, index) => [index, sequence] as const))(
+  "sequence %i: the engine does what the driver does, and every step converges",
+  async (index, sequence) => {
+    const [engineHost, driverHost] = lab.hosts;
+    const work = PulumiWorkdir.create(`e2e-edits-${index}`);
+    const driver = new EditDriver();
+    try {
+      const before = [hostSnapshot(engineHost), hostSnapshot(driverHost)];
+      const config = {
+        host: { value: engineHost.address },
+        hostKey: { value: engineHost.hostKey },
+        sshKey: { value: lab.clientKey, secret: true },
+      };
+      const { stack } = await projectStack(work, "edits", config, join(REPO_ROOT, "test", "e2e", "programs", "edits"));
+      for (const [step, spec] of sequence.entries()) {
+        const program = toProgram(spec, engineHost.connection(), engineHost.address);
+        await stack.setConfig("program", { value: JSON.stringify(forProject(program)) });
+        const engineOps = changes((await stack.up()).summary.resourceChanges);
+        // The first update also creates the stack itself.
+        if (step === 0) engineOps.create -= 1;
+        const driverOps = counts(await driver.apply(toProgram(spec, driverHost.connection(), driverHost.address)));
+        expect({ step, ops: changes(engineOps) }).toEqual({ step, ops: driverOps });
+        for (const op of Object.keys(driverOps)) seen.add(op);
+        expect({ step, refreshed: changes((await stack.preview({ refresh: true })).changeSummary) }).toEqual({ step, refreshed: {} });
+      }
+      await stack.destroy();
+      await driver.destroy();
+      expect([hostSnapshot(engineHost), hostSnapshot(driverHost)]).toEqual(before);
+    } finally {
+      work.remove();
+    }
+  },
+);
+
+test("the sequences created, updated, replaced and deleted", () => {
+  expect([...seen].sort()).toEqual(["create", "delete", "replace", "update"]);
+});
