@@ -3,13 +3,21 @@ import { AlreadyExistsError } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { hold, holderPath, namespaceIdentity, newHolderToken, release } from "../holders";
-import { linkDeleteArgv, LinkState, readLink, reconcileLink } from "../iproute";
+import { linkDeleteArgv, linkSetArgv, LinkState, readLink, reconcileLink } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
 
-export function bridgeAddArgv(spec: { name: string; namespace?: string; mtu?: number }): Argv {
-  const argv = ["ip", "link", "add", "name", spec.name];
-  if (spec.mtu !== undefined) argv.push("mtu", String(spec.mtu));
-  return inNamespace(spec.namespace, [...argv, "type", "bridge"]);
+/** Without the MTU: one given at creation does not stick (see pinMtuArgvs). */
+export function bridgeAddArgv(spec: { name: string; namespace?: string }): Argv {
+  return inNamespace(spec.namespace, ["ip", "link", "add", "name", spec.name, "type", "bridge"]);
+}
+
+/**
+ * A bridge follows its ports' smallest MTU until an MTU is set on it, and neither an MTU given at
+ * creation nor a set to the value it already has counts: the first set goes through a neighbour value.
+ */
+export function pinMtuArgvs(namespace: string | undefined, name: string, mtu: number): Argv[] {
+  const neighbour = mtu > 68 ? mtu - 1 : mtu + 1;
+  return [linkSetArgv(namespace, name, { mtu: neighbour }), linkSetArgv(namespace, name, { mtu })];
 }
 
 const observed = (link: LinkState) => ({ mtu: link.mtu, up: link.up });
@@ -60,6 +68,7 @@ export const bridgeKind = defineKind({
       return (await identity(host, spec.namespace, existing ?? (await readLink(host, spec.namespace, spec.name))))!;
     });
     try {
+      if (spec.mtu !== undefined) for (const argv of pinMtuArgvs(spec.namespace, spec.name, spec.mtu)) await host.run(argv);
       const link = (await readLink(host, spec.namespace, spec.name))!;
       await reconcileLink(host, spec.namespace, spec.name, link, { up: spec.up, mtu: spec.mtu });
       return { id: spec.name, observed: { ...observed((await readLink(host, spec.namespace, spec.name))!), holder } };

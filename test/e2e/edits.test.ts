@@ -74,12 +74,12 @@ test.each(sequences.map((sequence, index) => [index, sequence] as const))(
       };
       const { stack } = await projectStack(work, "edits", config, join(REPO_ROOT, "test", "e2e", "programs", "edits"));
       for (const [step, spec] of sequence.entries()) {
-        const program = toProgram(spec, engineHost.connection(), engineHost.address);
+        const program = toProgram(spec, engineHost.connection(), engineHost.address, driverHost.address);
         await stack.setConfig("program", { value: JSON.stringify(forProject(program)) });
         const engineOps = changes((await stack.up()).summary.resourceChanges);
         // The first update also creates the stack itself.
         if (step === 0) engineOps.create -= 1;
-        const driverOps = counts(await driver.apply(toProgram(spec, driverHost.connection(), driverHost.address)));
+        const driverOps = counts(await driver.apply(toProgram(spec, driverHost.connection(), driverHost.address, engineHost.address)));
         expect({ step, ops: changes(engineOps) }).toEqual({ step, ops: driverOps });
         for (const op of Object.keys(driverOps)) seen.add(op);
         expect({ step, refreshed: changes((await stack.preview({ refresh: true })).changeSummary) }).toEqual({ step, refreshed: {} });

@@ -167,7 +167,9 @@ export class EditDriver {
       }
       const diff = await provider(r.kind).diff(r.id, read.props, r.inputs);
       if (diff.changes) {
-        problems.push(`${r.key} (${r.kind} ${r.id}) differs after refresh: ${JSON.stringify(diff)}; read ${JSON.stringify(read.props)}`);
+        const { connection: _read, ...seen } = read.props;
+        const { connection: _asked, ...asked } = r.inputs;
+        problems.push(`${r.key} (${r.kind} ${r.id}) differs after refresh: ${JSON.stringify(diff)}; asked ${JSON.stringify(asked)}; read ${JSON.stringify(seen)}`);
       }
     }
     return problems;

@@ -55,6 +55,16 @@ export const programSpec = fc.record({
     inInterface: maybe(fc.constant("eth0")),
     acceptForward: maybe(fc.boolean()),
   }),
+  vxlan: fc.record({
+    present: fc.boolean(),
+    name: fc.constantFrom("vxa", "vxb"),
+    vni: fc.constantFrom(100, 200),
+    dstport: maybe(fc.constant(4790)),
+    where: fc.constantFrom("host", "nsA"),
+    master: fc.boolean(),
+    mtu: maybe(fc.constantFrom(1400, 1450)),
+    up: maybe(fc.boolean()),
+  }),
   sysctlHost: fc.record({ present: fc.boolean(), key: fc.constantFrom("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"), value: fc.constantFrom("0", "1") }),
   sysctlNs: fc.record({ present: fc.boolean(), key: fc.constantFrom("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"), value: fc.constantFrom("0", "1") }),
 });
@@ -74,7 +84,8 @@ export function completeSpec(choices: SlotChoices): ProgramSpec {
 /** Drops undefined values, as a program that leaves a property unset does. */
 const props = (value: Record<string, unknown>) => JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
 
-export function toProgram(spec: ProgramSpec, connection: Record<string, unknown>, hostAddress: string): Program {
+/** `hostAddress` is the host's own address; `peerAddress` another test host's, a VXLAN's remote end. */
+export function toProgram(spec: ProgramSpec, connection: Record<string, unknown>, hostAddress: string, peerAddress: string): Program {
   const program: Declared[] = [];
   const add = (key: string, kind: string, inputs: Record<string, unknown>, flows: Record<string, string> = {}) =>
     program.push({ key, kind, inputs: { connection, ...props(inputs) }, deps: [...new Set(Object.values(flows))], flows });
@@ -86,52 +97,77 @@ export function toProgram(spec: ProgramSpec, connection: Record<string, unknown>
   const bridge = spec.bridge.present ? spec.bridge.name : undefined;
   if (bridge) add("bridge", "Bridge", { name: bridge, mtu: spec.bridge.mtu, up: spec.bridge.up });
 
+  const x = spec.vxlan;
+  if (x.present && (x.where === "host" || nsA)) {
+    const master = x.master && x.where === "host" && bridge ? bridge : undefined;
+    add(
+      "vxlan",
+      "Vxlan",
+      {
+        name: x.name,
+        vni: x.vni,
+        local: hostAddress,
+        remote: peerAddress,
+        dstport: x.dstport,
+        device: "eth0",
+        namespace: x.where === "nsA" ? nsA : undefined,
+        master,
+        mtu: x.mtu,
+        up: x.up,
+      },
+      { ...(x.where === "nsA" ? { namespace: "nsA" } : {}), ...(master ? { master: "bridge" } : {}) },
+    );
+  }
+
+  /** The veth with its addresses and route: the part of a program that needs a cable. */
+  function addCable(v: ProgramSpec["veth"], where: string | undefined) {
+    const nsFlow: Record<string, string> = v.where === "host" ? {} : { namespace: v.where };
+    add(
+      "veth",
+      "Veth",
+      {
+        name: v.name,
+        namespace: where,
+        mtu: v.mtu,
+        up: v.up,
+        peer: { name: "vp", master: v.master && bridge ? bridge : undefined, up: v.peerUp },
+      },
+      { ...nsFlow, ...(v.master && bridge ? { "peer.master": "bridge" } : {}) },
+    );
+    // The kernel drops IPv6 addresses and every route of a link that goes down: such programs cannot hold.
+    const up = v.up !== false;
+    const onVeth = { device: "veth", ...(where ? { namespace: "veth" } : {}) };
+    const addr4 = spec.addr4.present ? spec.addr4.address : undefined;
+    const addr6 = spec.addr6.present && up ? spec.addr6.address : undefined;
+    if (addr4) add("addr4", "Address", { device: v.name, namespace: where, address: addr4 }, onVeth);
+    if (addr6) add("addr6", "Address", { device: v.name, namespace: where, address: addr6 }, onVeth);
+
+    const r = spec.route;
+    const family = r.destination.includes(":") ? 6 : 4;
+    const local = family === 6 ? addr6 : addr4;
+    const isDefault = r.destination === "default" || r.destination === "0.0.0.0/0";
+    // The test host itself never gets a default route.
+    if (r.present && up && !(isDefault && !where)) {
+      const via = r.via && local ? (family === 6 ? "fd00:91::1" : "10.91.0.1") : undefined;
+      const device = r.device || !via ? v.name : undefined;
+      // An IPv6 address stays tentative without carrier, and the kernel refuses a tentative source.
+      const carrier = v.peerUp !== false;
+      const source = r.source && local && (family === 4 || carrier) ? local.split("/")[0] : undefined;
+      const flows: Record<string, string> = { ...(device ? { device: "veth" } : {}), ...(where ? { namespace: "veth" } : {}) };
+      const route = { destination: r.destination, via, device, metric: r.metric, source, namespace: where };
+      program.push({
+        key: "route",
+        kind: "Route",
+        inputs: { connection, ...props(route) },
+        deps: [...new Set(["veth", ...(addr4 ? ["addr4"] : []), ...(addr6 ? ["addr6"] : [])])],
+        flows,
+      });
+    }
+  }
+
   const v = spec.veth;
   const where = { nsA, nsB, host: undefined }[v.where];
-  const vethPresent = v.present && (v.where === "host" || where !== undefined);
-  if (!vethPresent) return program;
-  const nsFlow: Record<string, string> = v.where === "host" ? {} : { namespace: v.where };
-  add(
-    "veth",
-    "Veth",
-    {
-      name: v.name,
-      namespace: where,
-      mtu: v.mtu,
-      up: v.up,
-      peer: { name: "vp", master: v.master && bridge ? bridge : undefined, up: v.peerUp },
-    },
-    { ...nsFlow, ...(v.master && bridge ? { "peer.master": "bridge" } : {}) },
-  );
-  // The kernel drops IPv6 addresses and every route of a link that goes down: such programs cannot hold.
-  const up = v.up !== false;
-  const onVeth = { device: "veth", ...(where ? { namespace: "veth" } : {}) };
-  const addr4 = spec.addr4.present ? spec.addr4.address : undefined;
-  const addr6 = spec.addr6.present && up ? spec.addr6.address : undefined;
-  if (addr4) add("addr4", "Address", { device: v.name, namespace: where, address: addr4 }, onVeth);
-  if (addr6) add("addr6", "Address", { device: v.name, namespace: where, address: addr6 }, onVeth);
-
-  const r = spec.route;
-  const family = r.destination.includes(":") ? 6 : 4;
-  const local = family === 6 ? addr6 : addr4;
-  const isDefault = r.destination === "default" || r.destination === "0.0.0.0/0";
-  // The test host itself never gets a default route.
-  if (r.present && up && !(isDefault && !where)) {
-    const via = r.via && local ? (family === 6 ? "fd00:91::1" : "10.91.0.1") : undefined;
-    const device = r.device || !via ? v.name : undefined;
-    // An IPv6 address stays tentative without carrier, and the kernel refuses a tentative source.
-    const carrier = v.peerUp !== false;
-    const source = r.source && local && (family === 4 || carrier) ? local.split("/")[0] : undefined;
-    const flows: Record<string, string> = { ...(device ? { device: "veth" } : {}), ...(where ? { namespace: "veth" } : {}) };
-    const route = { destination: r.destination, via, device, metric: r.metric, source, namespace: where };
-    program.push({
-      key: "route",
-      kind: "Route",
-      inputs: { connection, ...props(route) },
-      deps: [...new Set(["veth", ...(addr4 ? ["addr4"] : []), ...(addr6 ? ["addr6"] : [])])],
-      flows,
-    });
-  }
+  if (v.present && (v.where === "host" || where !== undefined)) addCable(v, where);
 
   const m = spec.masquerade;
   if (m.present && (!m.inNamespace || nsA)) {

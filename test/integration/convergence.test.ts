@@ -49,14 +49,15 @@ function markedRuleOwners(host: TestHost): string[] {
 
 /** Applies the programs one by one; throws with the step, the driver's log and what diverged. */
 async function runSequence(specs: ProgramSpec[], expectSlots: string[][] = []): Promise<void> {
-  const lab = await TestLab.create(1);
-  const host = lab.hosts[0];
+  // The second host is only a VXLAN's remote end.
+  const lab = await TestLab.create(2);
+  const [host, peer] = lab.hosts;
   const driver = new EditDriver();
   try {
     const before = snapshot(host);
     for (const [step, spec] of specs.entries()) {
       const where = () => `step ${step + 1} of ${specs.length}; operations so far:\n  ${driver.log.join("\n  ")}`;
-      const program = toProgram(spec, host.connection(), host.address);
+      const program = toProgram(spec, host.connection(), host.address, peer.address);
       // A hand-written regression must still build what it names, or it no longer proves anything.
       expect(program.map((d) => d.key)).toEqual(expect.arrayContaining(expectSlots[step] ?? []));
       try {

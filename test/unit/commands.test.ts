@@ -3,7 +3,7 @@ import { inNamespace } from "../../provider/host";
 import { linkSetArgv } from "../../provider/iproute";
 import { desiredLines, forwardJump, jumpPlacement, listArgv, renderRule, ruleArgv } from "../../provider/iptables";
 import { addressArgv } from "../../provider/kinds/address";
-import { bridgeAddArgv } from "../../provider/kinds/bridge";
+import { bridgeAddArgv, pinMtuArgvs } from "../../provider/kinds/bridge";
 import { masqueradeRules } from "../../provider/kinds/masquerade";
 import { portForwardConntrackFlush, portForwardRules } from "../../provider/kinds/portForward";
 import { routeArgv } from "../../provider/kinds/route";
@@ -39,8 +39,10 @@ test("veth: both ends, each in its namespace, in one command", () => {
 
 test("bridge, link set, address, route, sysctl", () => {
   expect(bridgeAddArgv({ name: "v-net-0" })).toEqual(["ip", "link", "add", "name", "v-net-0", "type", "bridge"]);
-  expect(bridgeAddArgv({ name: "br0", namespace: "lab", mtu: 9000 })).toEqual([
-    "ip", "-n", "lab", "link", "add", "name", "br0", "mtu", "9000", "type", "bridge",
+  expect(bridgeAddArgv({ name: "br0", namespace: "lab" })).toEqual(["ip", "-n", "lab", "link", "add", "name", "br0", "type", "bridge"]);
+  expect(pinMtuArgvs("lab", "br0", 1500)).toEqual([
+    ["ip", "-n", "lab", "link", "set", "dev", "br0", "mtu", "1499"],
+    ["ip", "-n", "lab", "link", "set", "dev", "br0", "mtu", "1500"],
   ]);
   expect(linkSetArgv(undefined, "veth-red-br", { master: "v-net-0", up: true })).toEqual([
     "ip", "link", "set", "dev", "veth-red-br", "master", "v-net-0", "up",
