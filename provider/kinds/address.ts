@@ -49,6 +49,47 @@ export function parseAddressState(stdout: string, address: string): AddressState
 export const addressArgv = (verb: "add" | "del", spec: AddressSpec): Argv =>
   inNamespace(spec.namespace, ["ip", "addr", verb, spec.address, "dev", spec.device]);
 
+interface IpRouteJson {
+  type?: string;
+  dst: string;
+  gateway?: string;
+  protocol?: string;
+  scope?: string;
+  metric?: number;
+  table?: string;
+  prefsrc?: string;
+  flags?: string[];
+}
+
+export const deviceRoutesArgv = (spec: AddressSpec): Argv =>
+  inNamespace(spec.namespace, ["ip", "-4", "-j", "route", "show", "table", "all", "dev", spec.device]);
+
+/**
+ * Removing a device's last IPv4 address makes the kernel flush every IPv4 route through the device,
+ * also routes that never needed the address (`10.92.0.0/16 dev va`). These are the commands that put
+ * those back: not the address's own routes (made by the kernel, or with it as source), not local ones.
+ */
+export function routesToRestore(before: string, after: string, spec: AddressSpec): Argv[] {
+  const address = parseCidr(spec.address)!.address;
+  const parse = (stdout: string) => JSON.parse(stdout.trim() || "[]") as IpRouteJson[];
+  const left = new Set(parse(after).map((r) => JSON.stringify(r)));
+  return parse(before)
+    .filter((r) => !left.has(JSON.stringify(r)))
+    .filter((r) => (r.type ?? "unicast") === "unicast" && r.protocol !== "kernel" && r.prefsrc !== address && r.table !== "local")
+    .map((r) => {
+      const argv = ["ip", "-4", "route", "replace", r.dst];
+      if (r.gateway) argv.push("via", r.gateway);
+      argv.push("dev", spec.device);
+      if (r.protocol) argv.push("proto", r.protocol);
+      if (r.scope) argv.push("scope", r.scope);
+      if (r.metric !== undefined) argv.push("metric", String(r.metric));
+      if (r.table) argv.push("table", r.table);
+      if (r.prefsrc) argv.push("src", r.prefsrc);
+      if (r.flags?.includes("onlink")) argv.push("onlink");
+      return inNamespace(spec.namespace, argv);
+    });
+}
+
 const showArgv = (spec: AddressSpec): Argv => inNamespace(spec.namespace, ["ip", "-j", "addr", "show", "dev", spec.device]);
 
 /** The address's state; null when it is not on the device, undefined when the device (or its namespace) is gone. */
@@ -58,14 +99,24 @@ async function addressState(host: Host, spec: AddressSpec): Promise<AddressState
 }
 
 /**
- * Deleting a primary IPv4 address takes the secondaries of its subnet with it, unless the device
- * promotes one (`promote_secondaries`): for the moment of this delete, it does. A replacement made
- * before its predecessor goes (10.0.0.2/24 → 10.0.0.3/24) is such a secondary.
+ * Deleting an IPv4 address has two side effects this undoes. A primary takes the secondaries of its
+ * subnet with it unless the device promotes one (`promote_secondaries`): for the moment of this delete,
+ * it does; a replacement made before its predecessor goes (10.0.0.2/24 → 10.0.0.3/24) is such a
+ * secondary. And the last one takes every IPv4 route through the device (see routesToRestore).
  */
-async function deleteKeepingSubnet(host: Host, spec: AddressSpec): Promise<void> {
+async function deleteAddress(host: Host, spec: AddressSpec): Promise<void> {
   const result = await runUnlessGone(host, showArgv(spec));
   if (!result) return;
-  if (sameSubnet(parseAddresses(result.stdout), spec.address).length === 0) {
+  const addresses = parseAddresses(result.stdout);
+  if (parseCidr(spec.address)!.family === 4 && !addresses.some((a) => a !== canonicalCidr(spec.address) && parseCidr(a)!.family === 4)) {
+    const before = (await host.run(deviceRoutesArgv(spec))).stdout;
+    await runUnlessGone(host, addressArgv("del", spec));
+    const after = (await host.run(deviceRoutesArgv(spec))).stdout;
+    // A route that needed the address (a gateway in its subnet) cannot come back, and should not.
+    for (const argv of routesToRestore(before, after, spec)) await host.run(argv, { allowFailure: true });
+    return;
+  }
+  if (sameSubnet(addresses, spec.address).length === 0) {
     await runUnlessGone(host, addressArgv("del", spec));
     return;
   }
@@ -132,6 +183,6 @@ export const addressKind = defineKind({
     return {};
   },
   async delete(host, _id, olds) {
-    await deleteKeepingSubnet(host, olds as unknown as AddressSpec);
+    await deleteAddress(host, olds as unknown as AddressSpec);
   },
 });

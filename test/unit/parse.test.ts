@@ -2,7 +2,7 @@
 import { canonicalAddress, canonicalCidr, isNetworkAddress, networkOf, parseCidr } from "../../provider/fields";
 import { parseLinks } from "../../provider/iproute";
 import { isOwnedBy, parseListing, ruleAddress, ruleNetwork, splitRuleLine } from "../../provider/iptables";
-import { parseAddresses, parseAddressState, sameSubnet } from "../../provider/kinds/address";
+import { parseAddresses, parseAddressState, routesToRestore, sameSubnet } from "../../provider/kinds/address";
 import { parseNamespaces } from "../../provider/kinds/namespace";
 import { parseEndpoint } from "../../provider/kinds/portForward";
 import { parseRoutes } from "../../provider/kinds/route";
@@ -143,4 +143,22 @@ test("the IPv4 addresses a primary takes with it when deleted: the same subnet o
   const onDevice = ["10.91.0.2/24", "10.91.0.3/24", "10.91.1.2/24", "10.91.0.4/25", "fd00:91::2/64"];
   expect(sameSubnet(onDevice, "10.91.0.2/24")).toEqual(["10.91.0.3/24"]);
   expect(sameSubnet(onDevice, "fd00:91::3/64")).toEqual([]);
+});
+
+test("routes a device's last IPv4 address takes with it, and which of them come back", () => {
+  const before = JSON.stringify([
+    { dst: "10.91.0.0/24", protocol: "kernel", scope: "link", prefsrc: "10.91.0.2", flags: [] },
+    { dst: "10.92.0.0/16", scope: "link", metric: 5, flags: [] },
+    { dst: "10.93.0.0/16", gateway: "10.91.0.1", flags: ["onlink"] },
+    { dst: "10.94.0.0/16", scope: "link", prefsrc: "10.91.0.2", flags: [] },
+    { dst: "10.95.0.0/16", scope: "link", table: "7", protocol: "static", flags: [] },
+    { type: "local", dst: "10.91.0.2", table: "local", protocol: "kernel", scope: "host", prefsrc: "10.91.0.2", flags: [] },
+  ]);
+  const spec = { namespace: "red", device: "va", address: "10.91.0.2/24" };
+  expect(routesToRestore(before, "[]", spec)).toEqual([
+    ["ip", "-n", "red", "-4", "route", "replace", "10.92.0.0/16", "dev", "va", "scope", "link", "metric", "5"],
+    ["ip", "-n", "red", "-4", "route", "replace", "10.93.0.0/16", "via", "10.91.0.1", "dev", "va", "onlink"],
+    ["ip", "-n", "red", "-4", "route", "replace", "10.95.0.0/16", "dev", "va", "proto", "static", "scope", "link", "table", "7"],
+  ]);
+  expect(routesToRestore(before, before, spec)).toEqual([]);
 });
