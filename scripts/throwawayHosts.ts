@@ -78,11 +78,15 @@ function nsInode(pid: number, kind: "net" | "mnt"): string | undefined {
   }
 }
 
-/** When a process started (clock ticks since boot): with the pid, it names one process, never a later one. */
+/**
+ * When a live process started (clock ticks since boot): with the pid, it names one process, never a
+ * later one. Undefined for a zombie too: killed orphans stay zombies where PID 1 does not reap them.
+ */
 function startTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    const [state, ...fields] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return state === "Z" || state === "X" ? undefined : fields[18];
   } catch {
     return undefined;
   }
