@@ -293,8 +293,13 @@ export class TestLab {
     this.children.push(child);
     const stderr = () => readFileSync(log, "utf8");
     await new Promise<void>((resolve, reject) => {
-      child.stdout!.once("data", () => resolve());
-      child.once("exit", (code) => reject(new Error(`test host ${index} exited (${code}): ${stderr()}`)));
+      // Only until ready: the log is gone once the lab is destroyed.
+      const exited = (code: number | null) => reject(new Error(`test host ${index} exited (${code}): ${stderr()}`));
+      child.once("exit", exited);
+      child.stdout!.once("data", () => {
+        child.off("exit", exited);
+        resolve();
+      });
     });
     const pid = child.pid!;
     const link = `pnt${this.id}h${index}`;
