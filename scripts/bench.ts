@@ -9,7 +9,7 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { connection as connectionSchema } from "../provider/connection";
 import { closeAllHosts, provider } from "../provider";
 import { hostFor } from "../provider/ssh/pool";
-import { PulumiWorkdir, requirePulumiCli } from "./pulumiWorkdir";
+import { ensurePulumiCli, PulumiWorkdir } from "./pulumiWorkdir";
 import { TestLab } from "./throwawayHosts";
 
 const COMMANDS = 200;
@@ -21,7 +21,7 @@ async function timed<T>(work: () => Promise<T>): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  requirePulumiCli();
+  ensurePulumiCli();
   const lab = await TestLab.create(2);
   const work = PulumiWorkdir.create("bench");
   const results: Record<string, number> = {};

@@ -4,7 +4,7 @@
  * (so programs and the dynamic provider load the code under test, with the checkout's @pulumi/pulumi).
  * It lives under the repository's .work/ so module resolution reaches the checkout's node_modules.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -28,6 +28,21 @@ export function requirePulumiCli(): void {
   }
 }
 
+/**
+ * Puts the Pulumi CLI first on PATH and returns its directory: the one on PATH, else the one that
+ * scripts/setup-pulumi.sh builds once into ~/.cache/pulumi-netns (it shows its progress and estimate).
+ */
+export function ensurePulumiCli(): string {
+  const setup = spawnSync("bash", [join(REPO_ROOT, "scripts", "setup-pulumi.sh")], {
+    stdio: ["ignore", "pipe", "inherit"],
+    encoding: "utf8",
+  });
+  const bin = setup.stdout.trim().split("\n").pop();
+  if (setup.status !== 0 || !bin) throw new Error("the Pulumi CLI is missing and scripts/setup-pulumi.sh could not provide it (see above)");
+  process.env.PATH = `${bin}:${process.env.PATH}`;
+  return bin;
+}
+
 export class PulumiWorkdir {
   readonly env: Record<string, string>;
 
@@ -44,6 +59,11 @@ export class PulumiWorkdir {
     const dir = join(REPO_ROOT, ".work", `${label}-${randomBytes(3).toString("hex")}`);
     for (const sub of ["state", "home", "node_modules"]) mkdirSync(join(dir, sub), { recursive: true });
     symlinkSync(REPO_ROOT, join(dir, "node_modules", "pulumi-netns"));
+    return new PulumiWorkdir(dir);
+  }
+
+  /** One made earlier by `create` (a kept demo's). */
+  static open(dir: string): PulumiWorkdir {
     return new PulumiWorkdir(dir);
   }
 

@@ -3,11 +3,12 @@
  * namespace (a private tmpfs on /run, so `ip netns` on one host is invisible to the others) and its
  * own OpenSSH server, plugged into a bridge that only this lab adds to the machine's namespace, with
  * an address from 198.18.0.0/15 (the benchmarking range) and no default route. Nothing else on the
- * machine is touched; `destroy` removes all of it, and an exit hook does so if a run dies.
+ * machine is touched; `destroy` removes all of it, and an exit hook does so if a run dies. A lab made
+ * `detached` can be `keep`-ed: it outlives this process, and `TestLab.destroyKept` removes it later.
  */
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -77,6 +78,94 @@ function nsInode(pid: number, kind: "net" | "mnt"): string | undefined {
   }
 }
 
+/**
+ * When a live process started (clock ticks since boot): with the pid, it names one process, never a
+ * later one. Undefined for a zombie too: killed orphans stay zombies where PID 1 does not reap them.
+ */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const [state, ...fields] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return state === "Z" || state === "X" ? undefined : fields[18];
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a later process needs to find a kept lab again and remove it. */
+export interface KeptLab {
+  id: string;
+  dir: string;
+  bridge: string;
+  links: string[];
+  hosts: { pid: number; startTime: string }[];
+}
+
+/** Whether a kept host's process still runs (after a reboot its pid may belong to anything). */
+export function keptHostRunning(host: KeptLab["hosts"][number]): boolean {
+  return startTime(host.pid) === host.startTime;
+}
+
+/** The source name of a host's private /run: every mount namespace copied from a host's shows it. */
+const runMount = (labId: string) => `pnt-run-${labId}`;
+
+function mountsOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/mountinfo`, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Kills every process living in a test host's namespaces, including `ip netns exec` children, also
+ * those left in a lab namespace that was deleted meanwhile (their mount namespace still shows the
+ * host's /run).
+ */
+function killHostProcesses(labId: string, hostPids: number[], childPids: number[]): void {
+  const targets = new Set<string>(childPids.map((pid) => `pid:${pid}`));
+  for (const hostPid of hostPids) {
+    for (const kind of ["net", "mnt"] as const) {
+      const inode = nsInode(hostPid, kind);
+      if (inode) targets.add(inode);
+    }
+    const inner = run(
+      ["nsenter", "-t", String(hostPid), "-m", "--", "sh", "-c", "for f in /run/netns/*; do [ -e \"$f\" ] && stat -L -c %i \"$f\"; done; true"],
+      { allowFailure: true },
+    );
+    for (const inode of inner.split("\n").filter(Boolean)) targets.add(`net:[${inode}]`);
+  }
+  // Never the machine's own namespaces, whatever a dead host's /proc entry says.
+  for (const kind of ["net", "mnt"] as const) targets.delete(nsInode(process.pid, kind) ?? "");
+  const hostRun = ` - tmpfs ${runMount(labId)} `;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    const match =
+      targets.has(`pid:${pid}`) ||
+      (["net", "mnt"] as const).some((kind) => {
+        const inode = nsInode(pid, kind);
+        return inode !== undefined && targets.has(inode);
+      }) ||
+      mountsOf(pid).includes(hostRun);
+    if (match) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+}
+
+function removeLab(lab: { id: string; hostPids: number[]; childPids: number[]; links: string[]; bridge: string; dir: string }): void {
+  killHostProcesses(lab.id, lab.hostPids, lab.childPids);
+  for (const link of lab.links) run(["ip", "link", "del", link], { allowFailure: true });
+  run(["ip", "link", "del", lab.bridge], { allowFailure: true });
+  rmSync(lab.dir, { recursive: true, force: true });
+}
+
 export class TestLab {
   readonly hosts: TestHost[] = [];
   readonly clientKey: string;
@@ -91,6 +180,7 @@ export class TestLab {
     readonly dir: string,
     readonly bridge: string,
     readonly prefix: string,
+    private readonly detached: boolean,
   ) {
     this.clientKeyPath = join(dir, "client_key");
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pulumi-netns-test", "-f", this.clientKeyPath]);
@@ -115,7 +205,7 @@ export class TestLab {
    * `offLinkClient`: hosts get a /32 address and no connected route, links to `clientGateways` only,
    * and the route `gateway/32 via clientGateways[0]`; without that route their SSH sessions stall.
    */
-  static async create(hostCount: number, options: { sshdConfig?: string[]; offLinkClient?: boolean } = {}): Promise<TestLab> {
+  static async create(hostCount: number, options: { sshdConfig?: string[]; offLinkClient?: boolean; detached?: boolean } = {}): Promise<TestLab> {
     if (process.getuid?.() !== 0) throw new Error("the test hosts need root (network and mount namespaces)");
     const id = randomBytes(3).toString("hex");
     const used = usedRanges();
@@ -126,7 +216,7 @@ export class TestLab {
     }
     if (!prefix) throw new Error("no free /24 in 198.18.0.0/15 for the test bridge");
     const dir = mkdtempSync(join(tmpdir(), `pnt-${id}-`));
-    const lab = new TestLab(id, dir, `pntbr${id}`, prefix);
+    const lab = new TestLab(id, dir, `pntbr${id}`, prefix, options.detached ?? false);
     try {
       run(["ip", "link", "add", lab.bridge, "type", "bridge"]);
       run(["ip", "addr", "add", `${lab.gateway}/24`, "dev", lab.bridge]);
@@ -204,7 +294,7 @@ export class TestLab {
       : [`ip addr add ${address}/24 dev eth0`, "ip link set eth0 up"];
     const script = [
       "set -e",
-      "mount -t tmpfs -o mode=755 pnt-run /run",
+      `mount -t tmpfs -o mode=755 ${runMount(this.id)} /run`,
       "mkdir -p /run/netns /run/sshd",
       `for f in passwd shadow group; do mount --bind ${etc}/$f /etc/$f; done`,
       `mount --bind ${etc}/sudoers.d /etc/sudoers.d`,
@@ -212,20 +302,30 @@ export class TestLab {
       // that a killed login leaves behind) would make every test host wait on the others.
       `[ -e /root/.bashrc ] && mount --bind ${etc}/bashrc /root/.bashrc || true`,
       "ip link set lo up",
-      "echo ready",
+      // After this line nothing writes to the pipe: a kept host must not die writing to a reader long gone.
+      "echo ready; exec >/dev/null",
       "while ! ip link show eth0 >/dev/null 2>&1; do sleep 0.02; done",
       ...addressing,
       `exec /usr/sbin/sshd -D -e -f ${config}`,
     ].join("\n");
+    // sshd's messages go to a file, not a pipe to this process, so that a kept host can outlive it.
+    const log = join(hostDir, "sshd.log");
+    const logFd = openSync(log, "a");
     const child = spawn("unshare", ["--net", "--mount", "--propagation", "private", "sh", "-c", script], {
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", "pipe", logFd],
+      detached: this.detached,
     });
+    closeSync(logFd);
     this.children.push(child);
-    let stderr = "";
-    child.stderr!.on("data", (d) => (stderr += d));
+    const stderr = () => readFileSync(log, "utf8");
     await new Promise<void>((resolve, reject) => {
-      child.stdout!.once("data", () => resolve());
-      child.once("exit", (code) => reject(new Error(`test host ${index} exited (${code}): ${stderr}`)));
+      // Only until ready: the log is gone once the lab is destroyed.
+      const exited = (code: number | null) => reject(new Error(`test host ${index} exited (${code}): ${stderr()}`));
+      child.once("exit", exited);
+      child.stdout!.once("data", () => {
+        child.off("exit", exited);
+        resolve();
+      });
     });
     const pid = child.pid!;
     const link = `pnt${this.id}h${index}`;
@@ -234,7 +334,7 @@ export class TestLab {
     run(["ip", "link", "set", link, "master", this.bridge]);
     run(["ip", "link", "set", link, "up"]);
     await waitForPort(address, 22, 10_000).catch((err) => {
-      throw new Error(`${err.message}: ${stderr}`);
+      throw new Error(`${err.message}: ${stderr()}`);
     });
     const enter = (argv: string[]) => ["nsenter", "-t", String(pid), "-n", "-m", "--", ...argv];
     const pub = readFileSync(`${hostKeyPath}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
@@ -254,52 +354,41 @@ export class TestLab {
     };
   }
 
-  /** Kills every process living in a test host's namespaces, including `ip netns exec` children. */
-  private killHostProcesses(): void {
-    const targets = new Set<string>();
-    for (const host of this.hosts) {
-      for (const kind of ["net", "mnt"] as const) {
-        const inode = nsInode(host.pid, kind);
-        if (inode) targets.add(inode);
-      }
-      const inner = run(
-        ["nsenter", "-t", String(host.pid), "-m", "--", "sh", "-c", "for f in /run/netns/*; do [ -e \"$f\" ] && stat -L -c %i \"$f\"; done; true"],
-        { allowFailure: true },
-      );
-      for (const inode of inner.split("\n").filter(Boolean)) targets.add(`net:[${inode}]`);
-    }
-    // Never the machine's own namespaces, whatever a dead host's /proc entry says.
-    for (const kind of ["net", "mnt"] as const) targets.delete(nsInode(process.pid, kind) ?? "");
-    for (const child of this.children) {
-      if (child.pid && child.exitCode === null) targets.add(`pid:${child.pid}`);
-    }
-    for (const entry of readdirSync("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      const pid = Number(entry);
-      if (pid === process.pid) continue;
-      const match =
-        targets.has(`pid:${pid}`) ||
-        (["net", "mnt"] as const).some((kind) => {
-          const inode = nsInode(pid, kind);
-          return inode !== undefined && targets.has(inode);
-        });
-      if (match) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // Already gone.
-        }
-      }
-    }
-  }
-
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
     process.removeListener("exit", this.exitHook);
-    this.killHostProcesses();
-    for (const link of this.namespaceLinks) run(["ip", "link", "del", link], { allowFailure: true });
-    run(["ip", "link", "del", this.bridge], { allowFailure: true });
-    rmSync(this.dir, { recursive: true, force: true });
+    removeLab({
+      id: this.id,
+      hostPids: this.hosts.map((host) => host.pid),
+      childPids: this.children.filter((child) => child.pid && child.exitCode === null).map((child) => child.pid!),
+      links: this.namespaceLinks,
+      bridge: this.bridge,
+      dir: this.dir,
+    });
+  }
+
+  /**
+   * Lets the lab outlive this process (made `detached`, its hosts are in their own sessions and hold
+   * no pipe to it); what `destroyKept` needs is returned. This object no longer removes it.
+   */
+  keep(): KeptLab {
+    if (!this.detached) throw new Error("only a lab made with { detached: true } can be kept");
+    this.destroyed = true;
+    process.removeListener("exit", this.exitHook);
+    for (const child of this.children) child.unref();
+    return {
+      id: this.id,
+      dir: this.dir,
+      bridge: this.bridge,
+      links: this.namespaceLinks,
+      hosts: this.hosts.map((host) => ({ pid: host.pid, startTime: startTime(host.pid) ?? "" })),
+    };
+  }
+
+  /** Removes a kept lab: its hosts' processes (only if still the same ones), links, bridge, files. */
+  static destroyKept(kept: KeptLab): void {
+    const running = kept.hosts.filter(keptHostRunning).map((host) => host.pid);
+    removeLab({ ...kept, hostPids: running, childPids: running });
   }
 }

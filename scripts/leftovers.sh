@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# What tests can leave on this machine: network namespaces, `pnt*` links, processes of a throwaway
+# lab (their command lines name its pnt-XXXXXX- directory). `.ci/run` lists them before and after the
+# tests and fails only on what is new, so namespaces the machine had before are not blamed on the run.
+#
+#   bash scripts/leftovers.sh > BEFORE          one line per thing, sorted
+#   bash scripts/leftovers.sh --since BEFORE    prints what is new since BEFORE; exit 1 if anything
+set -euo pipefail
+
+list() {
+	# Only the name: `ip netns list` adds "(id: N)" once a peer namespace is assigned an id.
+	ip netns list 2>/dev/null | awk '{print "netns " $1}'
+	ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^pnt/ {sub(/@.*/, "", $2); print "link " $2}'
+	pgrep -af 'pnt-[0-9a-f]{6}-' | sed 's/^/process /' || true
+}
+
+case "${1:-}" in
+"") list | LC_ALL=C sort ;;
+--since)
+	new=$(LC_ALL=C comm -13 <(LC_ALL=C sort "$2") <(list | LC_ALL=C sort))
+	[ -z "$new" ] || { printf '%s\n' "$new"; exit 1; }
+	;;
+*) echo "usage: $0 [--since BEFORE]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,173 @@
+/**
+ * What a fresh machine meets before anything else: scripts/prerequisites.sh with commands hidden from
+ * PATH (and a stand-in apt-get), the leftovers comparison of .ci/run, and a demo lab kept past the
+ * process that made it and removed later by another.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ts from "typescript";
+import { REPO_ROOT } from "../../scripts/pulumiWorkdir";
+import { KeptLab, keptHostRunning, TestLab } from "../../scripts/throwawayHosts";
+
+const BASH = execFileSync("sh", ["-c", "command -v bash"], { encoding: "utf8" }).trim();
+
+/** Killed orphans stay zombies on machines whose PID 1 does not reap them: those count as gone. */
+function running(pid: number): boolean {
+  try {
+    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+describe("scripts/prerequisites.sh", () => {
+  const present = ["ip", "ss", "ssh", "ssh-keygen", "curl", "pgrep", "sysctl", "unshare", "nsenter", "openssl"];
+  const hidden = ["iptables", "sshd", "ping", "sudo", "conntrack", "dot"];
+  const packages = "iptables openssh-server iputils-ping sudo conntrack graphviz";
+  const realPath = (command: string) => execFileSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" }).trim();
+  let bin: string;
+  let aptLog: string;
+
+  /** A PATH of only the `present` commands, and an apt-get that logs its arguments and runs `effect`. */
+  beforeEach(() => {
+    bin = mkdtempSync(join(tmpdir(), "pnt-prereq-"));
+    chmodSync(bin, 0o755);
+    aptLog = join(bin, "apt.log");
+    for (const command of present) symlinkSync(realPath(command), join(bin, command));
+  });
+  afterEach(() => rmSync(bin, { recursive: true, force: true }));
+
+  function fakeAptGet(effect: string): void {
+    writeFileSync(join(bin, "apt-get"), `#!${BASH}\necho "$*" >> ${aptLog}\n${effect}\n`, { mode: 0o755 });
+  }
+
+  function prerequisites(user?: number) {
+    const argv = [BASH, join(REPO_ROOT, "scripts", "prerequisites.sh"), "npm test"];
+    const command = user === undefined ? argv : [realPath("setpriv"), `--reuid=${user}`, `--regid=${user}`, "--clear-groups", ...argv];
+    return spawnSync(command[0], command.slice(1), { env: { PATH: bin }, encoding: "utf8" });
+  }
+
+  const advice =
+    "npm test: missing iptables, sshd, ping, sudo, conntrack, dot (the throwaway test hosts need them). Install them as root on Debian with:\n" +
+    `  apt-get install -y --no-install-recommends ${packages}\n`;
+
+  test("nothing missing: silent and successful", () => {
+    for (const command of hidden) symlinkSync(realPath(command), join(bin, command));
+    expect(prerequisites()).toMatchObject({ status: 0, stdout: "", stderr: "" });
+  });
+
+  test("without apt-get: one message lists everything missing and the one command that installs it", () => {
+    expect(prerequisites()).toMatchObject({ status: 1, stdout: "", stderr: advice });
+  });
+
+  test("not root: the same message, and apt-get is not tried", () => {
+    fakeAptGet("exit 1");
+    expect(prerequisites(65534)).toMatchObject({ status: 1, stdout: "", stderr: advice });
+    expect(existsSync(aptLog)).toBe(false);
+  });
+
+  test("root with apt-get: installs what is missing, saying what and why in one line", () => {
+    const links = hidden.map((command) => `${realPath("ln")} -sf ${realPath(command)} ${join(bin, command)}`).join("\n");
+    fakeAptGet(`case "$*" in *install*) ${links};; esac`);
+    const result = prerequisites();
+    expect(result).toMatchObject({ status: 0, stdout: "" });
+    expect(result.stderr).toBe(
+      `npm test: installing ${packages} with apt-get, for iptables, sshd, ping, sudo, conntrack, dot (the throwaway test hosts need them)\n`,
+    );
+    expect(readFileSync(aptLog, "utf8")).toBe(
+      "-qq -o DPkg::Lock::Timeout=600 update\n" + `-qq -o DPkg::Lock::Timeout=600 install -y --no-install-recommends ${packages}\n`,
+    );
+  });
+
+  test("apt-get that fails, or installs nothing useful, is an error", () => {
+    fakeAptGet('echo "E: Unable to locate package conntrack"; exit 100');
+    let result = prerequisites();
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/E: Unable to locate package conntrack\nnpm test: apt-get could not install iptables .*graphviz \(see above\)\n$/);
+
+    fakeAptGet("exit 0");
+    result = prerequisites();
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/npm test: still missing after apt-get: iptables sshd ping sudo conntrack dot /);
+  });
+});
+
+describe("scripts/leftovers.sh (.ci/run's LEFTOVERS)", () => {
+  test("reports only what is new since the snapshot, not namespaces the machine had before", () => {
+    const tag = `pnt-precheck-${randomBytes(2).toString("hex")}`;
+    const dir = mkdtempSync(join(tmpdir(), "pnt-leftovers-"));
+    const before = join(dir, "before");
+    const leftovers = (...args: string[]) => spawnSync(BASH, [join(REPO_ROOT, "scripts", "leftovers.sh"), ...args], { encoding: "utf8" });
+    try {
+      execFileSync("ip", ["netns", "add", tag]);
+      writeFileSync(before, leftovers().stdout);
+      expect(readFileSync(before, "utf8")).toContain(`netns ${tag}\n`);
+      // Other labs may come and go meanwhile (helpers share the machine): look only at ours.
+      expect(leftovers("--since", before).stdout).not.toContain(tag);
+
+      execFileSync("ip", ["netns", "add", `${tag}-new`]);
+      const after = leftovers("--since", before);
+      expect(after.status).toBe(1);
+      expect(after.stdout.split("\n").filter((line) => line.includes(tag))).toEqual([`netns ${tag}-new`]);
+    } finally {
+      for (const name of [tag, `${tag}-new`]) spawnSync("ip", ["netns", "del", name]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a kept lab (npm run demo -- --keep / --destroy)", () => {
+  const tcpOpen = (address: string) =>
+    new Promise<boolean>((resolve) => {
+      const socket = connect({ host: address, port: 22, timeout: 2000 });
+      socket.once("connect", () => (socket.destroy(), resolve(true)));
+      socket.once("error", () => resolve(false));
+      socket.once("timeout", () => (socket.destroy(), resolve(false)));
+    });
+
+  test("outlives the process that made it; destroyKept removes hosts, stray lab processes, links and files", async () => {
+    // The maker is another node process: throwawayHosts.ts (node built-ins only) transpiled on the fly.
+    const dir = mkdtempSync(join(tmpdir(), "pnt-kept-"));
+    const source = readFileSync(join(REPO_ROOT, "scripts", "throwawayHosts.ts"), "utf8");
+    writeFileSync(join(dir, "throwawayHosts.js"), ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText);
+    // Killed at the timeout (a lab that is never kept keeps the maker alive), its exit hook removes the lab.
+    const maker = `process.once("SIGTERM", () => process.exit(1));
+      require(${JSON.stringify(join(dir, "throwawayHosts.js"))}).TestLab.create(1, { detached: true })
+        .then((lab) => console.log(JSON.stringify({ kept: lab.keep(), address: lab.hosts[0].address })));`;
+    let kept: KeptLab | undefined;
+    try {
+      const made = spawnSync(process.execPath, ["-e", maker], { encoding: "utf8", timeout: 60_000 });
+      const output: { kept: KeptLab; address: string } | undefined = made.stdout ? JSON.parse(made.stdout) : undefined;
+      kept = output?.kept;
+      expect(made.stderr).toBe("");
+      expect(made.status).toBe(0);
+      const lab = output!.kept;
+      const [host] = lab.hosts;
+      expect(keptHostRunning(host)).toBe(true);
+      expect(await tcpOpen(output!.address)).toBe(true);
+
+      // A process left in a lab namespace that is then deleted, as after `pulumi destroy` with a shell open.
+      const enter = ["nsenter", "-t", String(host.pid), "-n", "-m", "--"];
+      execFileSync(enter[0], [...enter.slice(1), "ip", "netns", "add", "stray"]);
+      const stray = spawnSync("sh", ["-c", `setsid ${enter.join(" ")} ip netns exec stray sleep 600 >/dev/null 2>&1 & echo $!`], { encoding: "utf8" });
+      const strayPid = Number(stray.stdout.trim());
+      await new Promise((r) => setTimeout(r, 300));
+      execFileSync(enter[0], [...enter.slice(1), "ip", "netns", "del", "stray"]);
+      expect(running(strayPid)).toBe(true);
+
+      TestLab.destroyKept(lab);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(keptHostRunning(host)).toBe(false);
+      expect(running(strayPid)).toBe(false);
+      for (const link of [lab.bridge, ...lab.links]) expect(spawnSync("ip", ["link", "show", link]).status).not.toBe(0);
+      expect(existsSync(lab.dir)).toBe(false);
+    } finally {
+      if (kept) TestLab.destroyKept(kept);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
