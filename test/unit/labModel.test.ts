@@ -337,13 +337,13 @@ describe("pictures", () => {
     nodes: { r: { host: "h1", router: true }, a: { host: "h1" }, b: { host: "h2" } },
     links: [
       { endpoints: ["r:e1", "a:e0"], addresses: { "r:e1": ["10.0.0.1/30"], "a:e0": ["10.0.0.2/30"] } },
-      { endpoints: ["r:e2", "b:e0"], addresses: { "r:e2": ["10.0.0.5/30"], "b:e0": ["10.0.0.6/30"] } },
+      { endpoints: ["r:e2", "b:e0"], addresses: { "r:e2": ["10.0.0.5/30"], "b:e0": ["10.0.0.6/30"] }, impairment: { delayMs: 20, jitterMs: 2, lossPercent: 1 } },
     ],
     lans: { office: { members: ["a:e1"], addresses: { "a:e1": ["172.16.9.1/24"] } } },
     pools: { vni: { from: 4242, to: 4242 } },
   });
 
-  test("DOT: hosts as clusters, routers bold, LANs as ellipses, host crossings dashed with their VNI", () => {
+  test("DOT: hosts as clusters, routers bold, LANs as ellipses (in their host when on one), host crossings dashed with their VNI, impairment on the link", () => {
     expect(plan.dot).toBe(
       [
         "graph lab {",
@@ -354,19 +354,32 @@ describe("pictures", () => {
         '    label="h1\\n198.18.0.2";',
         '    "a" [label="a"];',
         '    "r" [label="r\\nrouter", style="rounded,bold"];',
+        '    "lan office" [shape=ellipse, style=solid, label="office\\n172.16.9.0/24"];',
         "  }",
         '  subgraph "cluster_h2" {',
         '    label="h2\\n198.18.0.3";',
         '    "b" [label="b"];',
         "  }",
-        '  "lan office" [shape=ellipse, style=solid, label="office\\n172.16.9.0/24"];',
         '  "a" -- "lan office" [label="e1 .1"];',
         '  "r" -- "a" [label="10.0.0.0/30", taillabel="e1 .1", headlabel="e0 .2"];',
-        '  "r" -- "b" [label="10.0.0.4/30\\nvni 4242", taillabel="e2 .5", headlabel="e0 .6", style=dashed];',
+        '  "r" -- "b" [label="10.0.0.4/30\\nvni 4242\\n20 ms ±2 ms, 1% loss", taillabel="e2 .5", headlabel="e0 .6", style=dashed];',
         "}",
         "",
       ].join("\n"),
     );
+  });
+
+  test("a LAN across hosts is drawn between the host boxes, dashed, with its VNI", () => {
+    const wide = planLab({
+      hosts,
+      nodes: { a: { host: "h1" }, b: { host: "h2" } },
+      lans: { wide: { members: ["a:e1", "b:e1"], addresses: { "a:e1": ["172.16.9.1/24"], "b:e1": ["172.16.9.2/24"] } } },
+      pools: { vni: { from: 4242, to: 4242 } },
+    });
+    const lan = '  "lan wide" [shape=ellipse, style=dashed, label="wide\\n172.16.9.0/24\\nvni 4242"];';
+    expect(wide.dot.split("\n")).toContain(lan);
+    expect(wide.dot.indexOf(lan)).toBeGreaterThan(wide.dot.lastIndexOf("  }"));
+    expect(wide.mermaid.split("\n")).toContain('  lan_wide(["wide · 172.16.9.0/24 · vni 4242"])');
   });
 
   test("Mermaid: the same picture", () => {
@@ -376,14 +389,14 @@ describe("pictures", () => {
         '  subgraph host_h1 ["h1 · 198.18.0.2"]',
         '    node_a["a"]',
         '    node_r["r · router"]',
+        '    lan_office(["office · 172.16.9.0/24"])',
         "  end",
         '  subgraph host_h2 ["h2 · 198.18.0.3"]',
         '    node_b["b"]',
         "  end",
-        '  lan_office(["office · 172.16.9.0/24"])',
         '  node_a ---|"e1 172.16.9.1/24"| lan_office',
         '  node_r ---|"e1 10.0.0.1/30 · e0 10.0.0.2/30"| node_a',
-        '  node_r -.-|"e2 10.0.0.5/30 · vni 4242 · e0 10.0.0.6/30"| node_b',
+        '  node_r -.-|"e2 10.0.0.5/30 · vni 4242 · 20 ms ±2 ms, 1% loss · e0 10.0.0.6/30"| node_b',
         "",
       ].join("\n"),
     );
