@@ -34,3 +34,5 @@ export const addresses = lab.addresses;
 export const vnis = lab.vnis;
 export const topologyDot = lab.topologyDot;
 export const topologyMermaid = lab.topologyMermaid;
+// Feed back as `previous` to pin every seat: pulumi stack output --json allocations > allocations.json
+export const allocations = lab.allocations;
