@@ -213,8 +213,8 @@ test(
         () => new Error("up succeeded"),
         (err: Error) => err,
       );
-      expect(failure.message).toMatch(/this kernel has no netem qdisc \(CONFIG_NET_SCH_NETEM/);
-      expect(failure.message).toMatch(/lab\/gw:wan0|lab\/web:eth0/);
+      // Pulumi's diagnostics name the failed child (the link's end "node:ifname"), then its error.
+      expect(failure.message).toMatch(/\(lab\/(gw:wan0|web:eth0)\):\s*\n\s*error: [^\n]*this kernel has no netem qdisc \(CONFIG_NET_SCH_NETEM/);
       for (const [host, namespace] of [[east, "gw"], [west, "web"]] as const) {
         expect(JSON.parse(host.sh(["ip", "netns", "exec", namespace, "tc", "-j", "qdisc", "show", "dev", namespace === "gw" ? "wan0" : "eth0"]))[0]).toMatchObject({ kind: "noqueue" });
       }
