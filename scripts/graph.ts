@@ -34,7 +34,7 @@ function parseArgs(args: string[]): { program?: string; dotFile?: string; stack?
   return { program: positional[0], dotFile: options.dot, stack: options.stack, out: options.out };
 }
 
-/** The stack output `topologyDot` (a Lab component's `topology.dot`, exported by the program). */
+/** The stack output `topologyDot`: a Lab's `topologyDot`, exported by the program under that name. */
 function stackDot(program: string, stack?: string): string {
   try {
     requirePulumiCli();

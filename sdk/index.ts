@@ -116,3 +116,8 @@ export class Netem extends NetnsResource {
     super(netemKind, name, args, opts);
   }
 }
+
+export { Lab, endImpairment } from "./lab/component";
+export type { LabArgs, LabHost } from "./lab/component";
+export { LabTopologyError, planLab } from "./lab/model";
+export type { LabAllocations, LabPlan, LabSpec, LinkImpairment } from "./lab/model";

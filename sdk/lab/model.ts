@@ -7,9 +7,10 @@
  * - A link between two nodes on one host is one veth pair, each end (its `ifname`) in its namespace.
  * - A LAN, or a link whose ends are on two hosts, is a segment wired through a bridge on each host it
  *   touches: every member is a veth whose namespace end is the member's `ifname` and whose host end (a
- *   generated name) is on that bridge. A segment on more than one host also gets, per host, a VXLAN
- *   device on the bridge: one VNI per segment, `local` the host's underlay address, `remotes` the other
- *   hosts' (a LAN over three hosts floods to both others; VXLAN never forwards tunnel to tunnel, so no loop).
+ *   generated name) is on that bridge. A segment on two hosts also gets, per host, a VXLAN device on the
+ *   bridge (on the underlay interface `underlayDevice`, eth0 by default): one VNI per segment, `local`
+ *   the host's underlay address, `remote` the other host's. A segment over three or more hosts is refused:
+ *   a Vxlan device has one remote, and a mesh of point-to-point tunnels between bridges would loop.
  *   Its MTU defaults to 1450 (IPv4 underlay) or 1430 (IPv6): VXLAN costs 50/70 bytes of a 1500 underlay.
  * - Addresses come from pools in netlab's style: links /30 from 10.1.0.0/16, LANs /24 from 172.16.0.0/16,
  *   IPv6 when a pool names an `ipv6` network (/64 each). Explicit `addresses` win and fix the subnet.
@@ -42,6 +43,7 @@ import {
   slotOf,
   slotsCovered,
 } from "./addressing";
+import { netemKind } from "../../provider/kinds/netem";
 import { topologyDot, topologyMermaid } from "./graph";
 
 const name = z
@@ -63,6 +65,10 @@ const poolSpec = z.object({
 });
 
 const vni = z.number().int().min(1).max(16777215);
+
+/** A link's impairment: Netem's settings without the interface, unknown keys refused (a typo would impair nothing). */
+const impairment = z.object(netemKind.shape).omit({ device: true, namespace: true }).strict();
+export type LinkImpairment = z.infer<typeof impairment>;
 
 /** Previous allocations, exactly as a plan's `allocations`. */
 const allocations = z.object({
@@ -92,8 +98,8 @@ const labSpec = z.object({
       z.object({
         endpoints: z.tuple([endpoint, endpoint]),
         mtu: mtu.optional(),
-        /** Netem settings, applied to both ends (netem acts on egress only); passed through untouched. */
-        impairment: z.record(z.string(), z.unknown()).optional(),
+        /** Netem settings for the link; the Lab splits them over both ends (see LINK_IMPAIRMENT). */
+        impairment: impairment.optional(),
         addresses: explicitAddresses,
       }),
     )
@@ -106,6 +112,8 @@ const labSpec = z.object({
   vxlanPort: port.optional(),
   /** Host name → underlay address for VXLAN, where the connection's `host` is not it (a DNS name, a NAT). */
   underlay: z.record(name, ipAddress).optional(),
+  /** Host name → the interface VXLAN packets leave by (default eth0); its MTU sets the tunnel's default MTU. */
+  underlayDevice: z.record(name, interfaceName).optional(),
   previous: allocations.optional(),
 });
 
@@ -118,6 +126,7 @@ export const DEFAULT_POOLS = {
   vni: { from: 10000, to: 16777215 },
 } as const;
 const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
+const DEFAULT_UNDERLAY_DEVICE = "eth0";
 
 export interface MemberPlan {
   node: string;
@@ -137,7 +146,9 @@ export interface VxlanEndPlan {
   /** Device name on the host (on the bridge). */
   name: string;
   local: string;
-  remotes: string[];
+  remote: string;
+  /** Underlay interface on the host. */
+  device: string;
 }
 
 export interface SegmentPlan {
@@ -148,7 +159,7 @@ export interface SegmentPlan {
   subnets: string[];
   members: MemberPlan[];
   mtu?: number;
-  impairment?: Record<string, unknown>;
+  impairment?: LinkImpairment;
   /** Per host the segment touches, its bridge; empty for a same-host link. */
   bridges: { host: string; name: string }[];
   /** Set when the segment spans hosts. */
@@ -206,7 +217,7 @@ interface Segment {
   label: string;
   members: { node: string; ifname: string; endpoint: string }[];
   mtu?: number;
-  impairment?: Record<string, unknown>;
+  impairment?: LinkImpairment;
   explicit: Map<string, Prefixed[]>;
 }
 
@@ -252,6 +263,10 @@ export function planLab(input: LabSpec): LabPlan {
     }
   }
   for (const s of spanning) {
+    const hosts = segmentHosts(s);
+    if (hosts.length > 2) {
+      refuse(s.label, `spans ${hosts.length} hosts (${hosts.join(", ")}); a segment may span two: a Vxlan device has one remote`);
+    }
     const families = new Set(segmentHosts(s).map((h) => isIP(underlay(h))));
     if (families.has(4) && families.has(6)) refuse(s.label, "its hosts' underlay addresses mix IPv4 and IPv6");
   }
@@ -292,7 +307,8 @@ export function planLab(input: LabSpec): LabPlan {
                 host,
                 name: device("x", s.id),
                 local: underlay(host),
-                remotes: hosts.filter((h) => h !== host).map(underlay),
+                remote: underlay(hosts.find((h) => h !== host)!),
+                device: spec.underlayDevice?.[host] ?? DEFAULT_UNDERLAY_DEVICE,
               })),
             },
           }

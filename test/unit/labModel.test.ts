@@ -225,7 +225,8 @@ describe("wiring, VNIs and names", () => {
     namespacePrefix: "lab1-",
     nodes: { r: { host: "h1", router: true }, a: { host: "h1" }, b: { host: "h2" }, c: { host: "h3" } },
     links: [{ endpoints: ["r:e1", "a:e0"], mtu: 9000 }, { endpoints: ["r:e2", "b:e0"], impairment: { delayMs: 20 } }],
-    lans: { wide: { members: ["r:e3", "b:e1", "c:e0"] } },
+    lans: { wide: { members: ["r:e3", "b:e1"] } },
+    underlayDevice: { h2: "ens5" },
   };
   const plan = planLab(spec);
 
@@ -243,13 +244,13 @@ describe("wiring, VNIs and names", () => {
   test("a link across hosts: a bridge per host with the member's veth and a VXLAN device, one VNI, MTU 1450", () => {
     const l = link(plan, "b:e0--r:e2");
     expect(l.mtu).toBe(1450);
-    expect(l.impairment).toEqual({ delayMs: 20 });
+    expect(l.impairment).toEqual({ delayMs: 20, jitterMs: 0, lossPercent: 0, corruptPercent: 0, duplicatePercent: 0, reorderPercent: 0, rateKbit: 0 });
     expect(l.bridges.map((b) => b.host)).toEqual(["h1", "h2"]);
     expect(l.vxlan).toMatchObject({
       port: 4789,
       ends: [
-        { host: "h1", local: "198.18.0.2", remotes: ["198.18.0.3"] },
-        { host: "h2", local: "198.18.0.3", remotes: ["198.18.0.2"] },
+        { host: "h1", local: "198.18.0.2", remote: "198.18.0.3", device: "eth0" },
+        { host: "h2", local: "198.18.0.3", remote: "198.18.0.2", device: "ens5" },
       ],
     });
     expect(l.vxlan!.vni).toBeGreaterThanOrEqual(10000);
@@ -258,12 +259,16 @@ describe("wiring, VNIs and names", () => {
     expect(plan.hosts.h1).toEqual({ underlay: "198.18.0.2" });
   });
 
-  test("a LAN over three hosts floods to the two others from each", () => {
-    expect(plan.lans[0].vxlan!.ends.map((e) => [e.host, e.remotes])).toEqual([
-      ["h1", ["198.18.0.3", "198.18.0.4"]],
-      ["h2", ["198.18.0.2", "198.18.0.4"]],
-      ["h3", ["198.18.0.2", "198.18.0.3"]],
+  test("a LAN over three hosts is refused: a Vxlan device has one remote", () => {
+    expect(problems({ ...spec, lans: { wide: { members: ["r:e3", "b:e1", "c:e0"] } } })).toEqual([
+      "lan wide: spans 3 hosts (h1, h2, h3); a segment may span two: a Vxlan device has one remote",
     ]);
+  });
+
+  test("an impairment is Netem's settings: a misspelt or out-of-range one is refused by its path", () => {
+    const impaired = (impairment: Record<string, unknown>) => ({ ...spec, links: [{ endpoints: ["r:e2", "b:e0"] as [string, string], impairment }] });
+    expect(problems(impaired({ delay: 20 })).join("\n")).toMatch(/^links\.0\.impairment: Unrecognized key: "delay"/);
+    expect(problems(impaired({ lossPercent: 101 })).join("\n")).toMatch(/^links\.0\.impairment\.lossPercent: /);
   });
 
   test("VNIs come from the configured range, distinct; another prefix (another lab on the same hosts) moves them", () => {
@@ -332,13 +337,13 @@ describe("pictures", () => {
     nodes: { r: { host: "h1", router: true }, a: { host: "h1" }, b: { host: "h2" } },
     links: [
       { endpoints: ["r:e1", "a:e0"], addresses: { "r:e1": ["10.0.0.1/30"], "a:e0": ["10.0.0.2/30"] } },
-      { endpoints: ["r:e2", "b:e0"], addresses: { "r:e2": ["10.0.0.5/30"], "b:e0": ["10.0.0.6/30"] } },
+      { endpoints: ["r:e2", "b:e0"], addresses: { "r:e2": ["10.0.0.5/30"], "b:e0": ["10.0.0.6/30"] }, impairment: { delayMs: 20, jitterMs: 2, lossPercent: 1 } },
     ],
     lans: { office: { members: ["a:e1"], addresses: { "a:e1": ["172.16.9.1/24"] } } },
     pools: { vni: { from: 4242, to: 4242 } },
   });
 
-  test("DOT: hosts as clusters, routers bold, LANs as ellipses, host crossings dashed with their VNI", () => {
+  test("DOT: hosts as clusters, routers bold, LANs as ellipses (in their host when on one), host crossings dashed with their VNI, impairment on the link", () => {
     expect(plan.dot).toBe(
       [
         "graph lab {",
@@ -349,19 +354,32 @@ describe("pictures", () => {
         '    label="h1\\n198.18.0.2";',
         '    "a" [label="a"];',
         '    "r" [label="r\\nrouter", style="rounded,bold"];',
+        '    "lan office" [shape=ellipse, style=solid, label="office\\n172.16.9.0/24"];',
         "  }",
         '  subgraph "cluster_h2" {',
         '    label="h2\\n198.18.0.3";',
         '    "b" [label="b"];',
         "  }",
-        '  "lan office" [shape=ellipse, style=solid, label="office\\n172.16.9.0/24"];',
         '  "a" -- "lan office" [label="e1 .1"];',
         '  "r" -- "a" [label="10.0.0.0/30", taillabel="e1 .1", headlabel="e0 .2"];',
-        '  "r" -- "b" [label="10.0.0.4/30\\nvni 4242", taillabel="e2 .5", headlabel="e0 .6", style=dashed];',
+        '  "r" -- "b" [label="10.0.0.4/30\\nvni 4242\\n20 ms ±2 ms, 1% loss", taillabel="e2 .5", headlabel="e0 .6", style=dashed];',
         "}",
         "",
       ].join("\n"),
     );
+  });
+
+  test("a LAN across hosts is drawn between the host boxes, dashed, with its VNI", () => {
+    const wide = planLab({
+      hosts,
+      nodes: { a: { host: "h1" }, b: { host: "h2" } },
+      lans: { wide: { members: ["a:e1", "b:e1"], addresses: { "a:e1": ["172.16.9.1/24"], "b:e1": ["172.16.9.2/24"] } } },
+      pools: { vni: { from: 4242, to: 4242 } },
+    });
+    const lan = '  "lan wide" [shape=ellipse, style=dashed, label="wide\\n172.16.9.0/24\\nvni 4242"];';
+    expect(wide.dot.split("\n")).toContain(lan);
+    expect(wide.dot.indexOf(lan)).toBeGreaterThan(wide.dot.lastIndexOf("  }"));
+    expect(wide.mermaid.split("\n")).toContain('  lan_wide(["wide · 172.16.9.0/24 · vni 4242"])');
   });
 
   test("Mermaid: the same picture", () => {
@@ -371,14 +389,14 @@ describe("pictures", () => {
         '  subgraph host_h1 ["h1 · 198.18.0.2"]',
         '    node_a["a"]',
         '    node_r["r · router"]',
+        '    lan_office(["office · 172.16.9.0/24"])',
         "  end",
         '  subgraph host_h2 ["h2 · 198.18.0.3"]',
         '    node_b["b"]',
         "  end",
-        '  lan_office(["office · 172.16.9.0/24"])',
         '  node_a ---|"e1 172.16.9.1/24"| lan_office',
         '  node_r ---|"e1 10.0.0.1/30 · e0 10.0.0.2/30"| node_a',
-        '  node_r -.-|"e2 10.0.0.5/30 · vni 4242 · e0 10.0.0.6/30"| node_b',
+        '  node_r -.-|"e2 10.0.0.5/30 · vni 4242 · 20 ms ±2 ms, 1% loss · e0 10.0.0.6/30"| node_b',
         "",
       ].join("\n"),
     );
@@ -417,7 +435,8 @@ function randomTopology(seed: number, pools?: LabSpec["pools"]): LabSpec {
   const lans = Object.fromEntries(
     Array.from({ length: r.int(0, 3) }, (_, i) => [`lan${i}`, { members: r.shuffle(nodeNames).slice(0, r.int(1, 4)).map(endpoint) }]),
   );
-  const hostNames = Object.keys(hosts).slice(0, r.int(1, 3));
+  // Two hosts at most: a segment over three is refused.
+  const hostNames = Object.keys(hosts).slice(0, r.int(1, 2));
   return {
     hosts,
     nodes: Object.fromEntries(nodeNames.map((n) => [n, { host: r.pick(hostNames), router: r.int(0, 2) === 0 }])),

@@ -1,0 +1,175 @@
+/**
+ * `Lab`: a topology over one or more hosts as one component. planLab (model.ts) validates it and
+ * allocates subnets, addresses, VNIs and device names; this file only turns the plan into resources.
+ *
+ * Every child is named after its identity in the plan, never its position, so adding or removing one
+ * node or link adds or removes only its own children:
+ *   NAME/NODE                          Namespace
+ *   NAME/NODE/KEY                      Sysctl (forwarding on routers)
+ *   NAME/NODE/route/DEST/ipvF          Route
+ *   NAME/SEGMENT/HOST                  Bridge and Vxlan of a LAN or a cross-host link on that host
+ *   NAME/NODE:IFNAME                   Veth of a LAN member or cross-host link end; Netem of a link end
+ *   NAME/NODE:IFNAME/ipvF              Address
+ *   NAME/A:IF--B:IF                    Veth of a link within one host
+ * Outputs flow from parent objects into children (namespace name into the veth, bridge name into the
+ * veth's peer, device into the address), so the engine creates and destroys them in order.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import type { z } from "zod";
+import type { connection } from "../../provider/connection";
+import { Address, Bridge, Namespace, Netem, Route, Sysctl, Veth, Vxlan } from "../index";
+import type { Inputs } from "../resource";
+import { LabAllocations, LinkImpairment, LabPlan, LabSpec, planLab, SegmentPlan } from "./model";
+
+type ConnectionFields = { [K in keyof z.input<typeof connection>]: Inputs<z.input<typeof connection>[K]> };
+
+/** How to reach a host. `host` must be plain text: the plan is made when the program runs. */
+export type LabHost = ConnectionFields & { host: string };
+
+export interface LabArgs extends Omit<LabSpec, "hosts"> {
+  /** Host name (as nodes refer to it) → its SSH connection. */
+  hosts: Record<string, LabHost>;
+}
+
+/**
+ * netem delays packets as they leave an interface, so each direction of a link passes the netem of
+ * one end: each end gets half the delay and half the jitter, so that the round trip sees the link's
+ * whole delay. Loss, corruption, duplication, reordering, rate and limit apply per direction as given.
+ */
+export function endImpairment(link: LinkImpairment): LinkImpairment {
+  return { ...link, delayMs: link.delayMs / 2, jitterMs: link.jitterMs / 2 };
+}
+
+export class Lab extends pulumi.ComponentResource {
+  /** The validated plan: every namespace, cable, address and VNI, as plain data. */
+  readonly plan: LabPlan;
+  /** Node → interface → addresses with prefix length. */
+  readonly addresses: pulumi.Output<Record<string, Record<string, string[]>>>;
+  /** Segment (link "A:IF--B:IF" or LAN name) → VNI, for segments across hosts. */
+  readonly vnis: pulumi.Output<Record<string, number>>;
+  /** Pass back as `previous` to keep every seat even when a hash would meet another. */
+  readonly allocations: pulumi.Output<LabAllocations>;
+  /** The topology as Graphviz DOT (`npm run graph` renders a stack's `topologyDot` output). */
+  readonly topologyDot: pulumi.Output<string>;
+  /** The topology as a Mermaid flowchart (renders in GitHub Markdown). */
+  readonly topologyMermaid: pulumi.Output<string>;
+
+  constructor(name: string, args: LabArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("netns:index:Lab", name, {}, opts);
+    const { hosts, ...topology } = args;
+    // A topology that cannot work throws here, before any resource is registered.
+    const plan = planLab({ ...topology, hosts: Object.fromEntries(Object.entries(hosts).map(([h, c]) => [h, { host: c.host }])) });
+    this.plan = plan;
+    const child = { parent: this };
+    const connection = (host: string) => hosts[host];
+
+    const namespaces = new Map(
+      plan.nodes.map((n) => [n.name, new Namespace(`${name}/${n.name}`, { connection: connection(n.host), name: n.namespace }, child)]),
+    );
+    const namespaceOf = (node: string) => namespaces.get(node)!.name;
+    for (const n of plan.nodes) {
+      for (const s of n.sysctls) {
+        new Sysctl(`${name}/${n.name}/${s.key}`, { connection: connection(n.host), namespace: namespaceOf(n.name), key: s.key, value: s.value }, child);
+      }
+    }
+
+    /** Endpoint → the Address resources on it, for routes that need the connected network first. */
+    const addressesOn = new Map<string, Address[]>();
+    for (const segment of [...plan.links, ...plan.lans]) {
+      for (const { endpoint, node, host, addresses, device } of this.cable(name, segment, hosts, namespaceOf)) {
+        addressesOn.set(
+          endpoint,
+          addresses.map(
+            (address) =>
+              new Address(
+                `${name}/${endpoint}/ipv${address.includes(":") ? 6 : 4}`,
+                { connection: connection(host), namespace: namespaceOf(node), device, address },
+                child,
+              ),
+          ),
+        );
+        if (segment.impairment) {
+          new Netem(`${name}/${endpoint}`, { connection: connection(host), namespace: namespaceOf(node), device, ...endImpairment(segment.impairment) }, child);
+        }
+      }
+    }
+
+    for (const n of plan.nodes) {
+      for (const r of n.routes) {
+        new Route(
+          `${name}/${n.name}/route/${r.destination}/ipv${r.via.includes(":") ? 6 : 4}`,
+          { connection: connection(n.host), namespace: namespaceOf(n.name), destination: r.destination, via: r.via, device: r.device },
+          // The kernel takes a gateway only once the device has an address on its network.
+          { parent: this, dependsOn: addressesOn.get(`${n.name}:${r.device}`) },
+        );
+      }
+    }
+
+    const addresses: Record<string, Record<string, string[]>> = Object.fromEntries(
+      plan.nodes.map((n) => [n.name, Object.fromEntries(n.interfaces.map((i) => [i.ifname, i.addresses]))]),
+    );
+    this.addresses = pulumi.output(addresses);
+    this.vnis = pulumi.output(plan.vnis);
+    this.allocations = pulumi.output(plan.allocations);
+    this.topologyDot = pulumi.output(plan.dot);
+    this.topologyMermaid = pulumi.output(plan.mermaid);
+    this.registerOutputs({
+      addresses: this.addresses,
+      vnis: this.vnis,
+      allocations: this.allocations,
+      topologyDot: this.topologyDot,
+      topologyMermaid: this.topologyMermaid,
+    });
+  }
+
+  /**
+   * The cables of one link or LAN: a veth pair between the namespaces for a link within a host;
+   * otherwise a bridge per host, each member's veth with its host end on it, and across two hosts a
+   * VXLAN device on each bridge. Returns each member's interface for its addresses and impairment.
+   */
+  private cable(name: string, segment: SegmentPlan, hosts: Record<string, LabHost>, namespaceOf: (node: string) => pulumi.Output<string>) {
+    const child = { parent: this };
+    const { mtu } = segment;
+    if (segment.bridges.length === 0) {
+      const [a, b] = segment.members;
+      const veth = new Veth(
+        `${name}/${segment.id}`,
+        { connection: hosts[a.host], name: a.ifname, namespace: namespaceOf(a.node), mtu, peer: { name: b.ifname, namespace: namespaceOf(b.node) } },
+        child,
+      );
+      return [
+        { ...a, device: veth.name },
+        { ...b, device: veth.peer.apply((peer) => peer.name) },
+      ];
+    }
+    const bridges = new Map(
+      segment.bridges.map((b) => [b.host, new Bridge(`${name}/${segment.id}/${b.host}`, { connection: hosts[b.host], name: b.name, mtu }, child)]),
+    );
+    for (const end of segment.vxlan?.ends ?? []) {
+      const { vni, port } = segment.vxlan!;
+      new Vxlan(
+        `${name}/${segment.id}/${end.host}`,
+        {
+          connection: hosts[end.host],
+          name: end.name,
+          vni,
+          local: end.local,
+          remote: end.remote,
+          dstport: port,
+          device: end.device,
+          master: bridges.get(end.host)!.name,
+          mtu,
+        },
+        child,
+      );
+    }
+    return segment.members.map((m) => {
+      const veth = new Veth(
+        `${name}/${m.endpoint}`,
+        { connection: hosts[m.host], name: m.ifname, namespace: namespaceOf(m.node), mtu, peer: { name: m.hostVeth!, master: bridges.get(m.host)!.name } },
+        child,
+      );
+      return { ...m, device: veth.name };
+    });
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Scale: a Lab of 50 nodes over two throwaway hosts (214 resources) with the real Pulumi CLI: up, a
+ * ping between the hosts' far ends, an empty refresh, and destroy leaving both hosts as they were.
+ * The wall times of up, refresh and destroy are printed.
+ */
+import { join } from "node:path";
+import { hostSnapshot } from "../../scripts/hostSnapshot";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
+import { TestLab } from "../../scripts/throwawayHosts";
+import { changes, projectStack } from "../harness/e2e";
+
+jest.setTimeout(900_000);
+
+let lab: TestLab;
+let work: PulumiWorkdir;
+
+beforeAll(async () => {
+  requirePulumiCli();
+  lab = await TestLab.create(2);
+  work = PulumiWorkdir.create("e2e-lab-scale");
+});
+
+afterAll(() => {
+  lab?.destroy();
+  work?.remove();
+});
+
+test("a Lab of 50 nodes over two hosts comes up, carries traffic between them, refreshes clean and goes away", async () => {
+  const [east, west] = lab.hosts;
+  const before = [hostSnapshot(east), hostSnapshot(west)];
+  const { stack } = await projectStack(
+    work,
+    "lab-scale",
+    {
+      hostA: { value: east.address },
+      hostKeyA: { value: east.hostKey },
+      hostB: { value: west.address },
+      hostKeyB: { value: west.hostKey },
+      sshKey: { value: lab.clientKey, secret: true },
+      perHost: { value: "25" },
+    },
+    join(REPO_ROOT, "test", "e2e", "programs", "lab-scale"),
+  );
+  const timings: string[] = [];
+  const timed = async <T>(what: string, run: () => Promise<T>) => {
+    const start = Date.now();
+    const result = await run();
+    timings.push(`${what}: ${((Date.now() - start) / 1000).toFixed(1)} s`);
+    return result;
+  };
+  try {
+    // Per host: 25 namespaces, a LAN (bridge, 25 veths, 25 addresses), 25 routes, forwarding on the router;
+    // the routers' link across the hosts (2 bridges, 2 vxlan ends, 2 veths, 2 addresses); the Lab; the stack.
+    const up = await timed("up", () => stack.up());
+    expect(changes(up.summary.resourceChanges)).toEqual({ create: 214 });
+    expect(JSON.parse(east.sh(["ip", "-j", "netns", "list"]))).toHaveLength(25);
+    expect(JSON.parse(west.sh(["ip", "-j", "netns", "list"]))).toHaveLength(25);
+    const far = up.outputs.addresses.value.west24.eth0[0].split("/")[0];
+    expect(east.sh(["ip", "netns", "exec", "east24", "ping", "-n", "-c", "1", "-W", "2", far], { allowFailure: true })).toContain(" 1 received");
+    expect(changes((await timed("refresh", () => stack.refresh())).summary.resourceChanges)).toEqual({});
+    expect(changes((await timed("destroy", () => stack.destroy())).summary.resourceChanges)).toEqual({ delete: 214 });
+    expect([hostSnapshot(east), hostSnapshot(west)]).toEqual(before);
+  } finally {
+    console.log(`Lab of 50 nodes, wall times:\n  ${timings.join("\n  ")}`);
+  }
+});

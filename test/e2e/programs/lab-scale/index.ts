@@ -1,0 +1,35 @@
+// A Lab of 2 × PER_HOST nodes over two hosts: on each, a router and PER_HOST - 1 nodes on one LAN,
+// every node's default route via its router; the routers are joined by a link across the hosts and
+// each routes by default via the other.
+import * as pulumi from "@pulumi/pulumi";
+import * as netns from "pulumi-netns";
+
+const cfg = new pulumi.Config();
+const perHost = cfg.requireNumber("perHost");
+const sshKey = cfg.requireSecret("sshKey");
+const sites = ["east", "west"] as const;
+const other = { east: "west", west: "east" } as const;
+
+const nodes: netns.LabArgs["nodes"] = {};
+const lans: NonNullable<netns.LabArgs["lans"]> = {};
+for (const site of sites) {
+  nodes[`r-${site}`] = { host: site, router: true, routes: [{ destination: "default", via: `r-${other[site]}` }] };
+  const members = [`r-${site}:lan0`];
+  for (let i = 1; i < perHost; i++) {
+    nodes[`${site}${i}`] = { host: site, routes: [{ destination: "default", via: `r-${site}` }] };
+    members.push(`${site}${i}:eth0`);
+  }
+  lans[site] = { members };
+}
+
+const lab = new netns.Lab("scale", {
+  hosts: {
+    east: { host: cfg.require("hostA"), hostKey: cfg.require("hostKeyA"), privateKey: sshKey },
+    west: { host: cfg.require("hostB"), hostKey: cfg.require("hostKeyB"), privateKey: sshKey },
+  },
+  nodes,
+  lans,
+  links: [{ endpoints: ["r-east:wan0", "r-west:wan0"] }],
+});
+
+export const addresses = lab.addresses;

@@ -1,0 +1,161 @@
+/**
+ * The Lab component under Pulumi's mocks: which children a plan becomes, their names and inputs,
+ * and that one more link adds its own children and changes no other child's inputs.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { endImpairment, Lab, LabArgs, LabTopologyError } from "../../sdk";
+
+interface Registered {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}
+
+let registered: Registered[] = [];
+
+beforeAll(() => {
+  pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+        return { id: `${args.name}-id`, state: args.inputs };
+      },
+      call: () => ({}),
+    },
+    "project",
+    "stack",
+    false,
+  );
+});
+
+const connection = (host: string) => ({ host, privateKey: "KEY", hostKey: "SHA256:x" });
+const twoHosts: LabArgs = {
+  hosts: { east: connection("198.18.0.10"), west: connection("198.18.0.11") },
+  nodes: {
+    gw: { host: "east", router: true },
+    pc: { host: "east", routes: [{ destination: "default", via: "gw" }] },
+    web: { host: "west", routes: [{ destination: "default", via: "gw" }] },
+    db: { host: "west" },
+  },
+  lans: { office: { members: ["gw:lan0", "pc:eth0"] } },
+  links: [
+    { endpoints: ["gw:wan0", "web:eth0"], impairment: { delayMs: 20, jitterMs: 2, lossPercent: 1 } },
+    { endpoints: ["web:eth1", "db:eth0"] },
+  ],
+};
+
+/** Builds a lab and waits until every child is registered; returns the children by "Type name". */
+async function build(args: LabArgs): Promise<{ lab: Lab; children: Map<string, Registered> }> {
+  registered = [];
+  const lab = new Lab("lab", args);
+  const children = [...((lab as unknown as { __childResources?: Set<pulumi.Resource> }).__childResources ?? [])];
+  await new Promise((resolve) => pulumi.all(children.map((c) => c.urn)).apply(resolve));
+  const byName = new Map(registered.filter((r) => r.type !== "netns:index:Lab").map((r) => [`${r.type.split(":").pop()} ${r.name}`, r]));
+  expect(byName.size).toBe(children.length);
+  return { lab, children: byName };
+}
+
+/** Inputs without the secret-wrapped connection and the serialized provider, for comparison. */
+const plain = (r: Registered) => {
+  const { connection: _connection, __provider: _provider, ...rest } = r.inputs;
+  return rest;
+};
+
+test("a plan becomes namespaces, forwarding, cables, bridges, VXLAN ends, addresses, netem and routes, named by identity", async () => {
+  const { lab, children } = await build(twoHosts);
+  expect([...children.keys()].sort()).toEqual(
+    [
+      "Namespace lab/db",
+      "Namespace lab/gw",
+      "Namespace lab/pc",
+      "Namespace lab/web",
+      "Sysctl lab/gw/net.ipv4.ip_forward",
+      // LAN office on east: a bridge, a veth per member.
+      "Bridge lab/office/east",
+      "Veth lab/gw:lan0",
+      "Veth lab/pc:eth0",
+      "Address lab/gw:lan0/ipv4",
+      "Address lab/pc:eth0/ipv4",
+      // The link across hosts: a bridge and a VXLAN end per host, a veth per end, netem on both ends.
+      "Bridge lab/gw:wan0--web:eth0/east",
+      "Bridge lab/gw:wan0--web:eth0/west",
+      "Vxlan lab/gw:wan0--web:eth0/east",
+      "Vxlan lab/gw:wan0--web:eth0/west",
+      "Veth lab/gw:wan0",
+      "Veth lab/web:eth0",
+      "Address lab/gw:wan0/ipv4",
+      "Address lab/web:eth0/ipv4",
+      "Netem lab/gw:wan0",
+      "Netem lab/web:eth0",
+      // The link within west: one veth pair between the namespaces.
+      "Veth lab/db:eth0--web:eth1",
+      "Address lab/web:eth1/ipv4",
+      "Address lab/db:eth0/ipv4",
+      "Route lab/pc/route/default/ipv4",
+      "Route lab/web/route/default/ipv4",
+    ].sort(),
+  );
+  const plan = lab.plan;
+  const wan = plan.links.find((l) => l.id === "gw:wan0--web:eth0")!;
+  const [eastEnd, westEnd] = wan.vxlan!.ends;
+
+  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/east")!)).toMatchObject({
+    name: eastEnd.name,
+    vni: wan.vxlan!.vni,
+    local: "198.18.0.10",
+    remote: "198.18.0.11",
+    dstport: 4789,
+    device: "eth0",
+    master: wan.bridges[0].name,
+    mtu: 1450,
+  });
+  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!)).toMatchObject({ name: westEnd.name, local: "198.18.0.11", remote: "198.18.0.10" });
+  expect(plain(children.get("Veth lab/web:eth0")!)).toMatchObject({
+    name: "eth0",
+    namespace: "web",
+    mtu: 1450,
+    peer: { name: wan.members.find((m) => m.node === "web")!.hostVeth, master: wan.bridges[1].name },
+  });
+  expect(plain(children.get("Veth lab/db:eth0--web:eth1")!)).toMatchObject({ name: "eth1", namespace: "web", peer: { name: "eth0", namespace: "db" } });
+  expect(plain(children.get("Address lab/web:eth1/ipv4")!)).toMatchObject({ namespace: "web", device: "eth1", address: plan.allocations.addresses["web:eth1"][0] });
+  expect(plain(children.get("Netem lab/web:eth0")!)).toMatchObject({ namespace: "web", device: "eth0", delayMs: 10, jitterMs: 1, lossPercent: 1 });
+  expect(plain(children.get("Sysctl lab/gw/net.ipv4.ip_forward")!)).toMatchObject({ namespace: "gw", key: "net.ipv4.ip_forward", value: "1" });
+  const gwOnLan = plan.allocations.addresses["gw:lan0"][0].split("/")[0];
+  expect(plain(children.get("Route lab/pc/route/default/ipv4")!)).toMatchObject({ namespace: "pc", destination: "default", via: gwOnLan, device: "eth0" });
+  // The connection reaches each child as a secret.
+  expect(children.get("Namespace lab/web")!.inputs.connection).toMatchObject({ value: connection("198.18.0.11") });
+});
+
+test("one more link adds only its own children and leaves every other child's inputs as they were", async () => {
+  const { children: before } = await build(twoHosts);
+  const { children: after } = await build({ ...twoHosts, links: [...twoHosts.links!, { endpoints: ["pc:eth1", "db:eth1"] }] });
+  const added = [...after.keys()].filter((k) => !before.has(k)).sort();
+  expect(added).toEqual(
+    [
+      "Bridge lab/db:eth1--pc:eth1/east",
+      "Bridge lab/db:eth1--pc:eth1/west",
+      "Vxlan lab/db:eth1--pc:eth1/east",
+      "Vxlan lab/db:eth1--pc:eth1/west",
+      "Veth lab/pc:eth1",
+      "Veth lab/db:eth1",
+      "Address lab/pc:eth1/ipv4",
+      "Address lab/db:eth1/ipv4",
+    ].sort(),
+  );
+  for (const [key, child] of before) expect([key, plain(after.get(key)!)]).toEqual([key, plain(child)]);
+});
+
+test("each end of an impaired link gets half the delay and jitter; per-direction rates as given", () => {
+  const link = { delayMs: 20, jitterMs: 5, lossPercent: 2, corruptPercent: 0, duplicatePercent: 1, reorderPercent: 0, rateKbit: 10000, limit: 5000 };
+  expect(endImpairment(link)).toEqual({ ...link, delayMs: 10, jitterMs: 2.5 });
+});
+
+test("a topology that cannot work is refused before any child is registered", () => {
+  registered = [];
+  const threeHosts = { ...twoHosts.hosts, north: connection("198.18.0.12") };
+  const nodes = { ...twoHosts.nodes, far: { host: "north" } };
+  expect(() => new Lab("bad", { ...twoHosts, hosts: threeHosts, nodes, lans: { office: { members: ["gw:lan0", "web:eth9", "far:eth0"] } } })).toThrow(
+    LabTopologyError,
+  );
+  expect(registered.filter((r) => r.type !== "netns:index:Lab")).toEqual([]);
+});
