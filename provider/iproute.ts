@@ -4,7 +4,7 @@ import { Argv, CommandResult, Host, inNamespace } from "./host";
 
 /** stderr of `ip` when the object, or the namespace it would live in, does not exist. */
 const GONE =
-  /does not exist|Cannot find device|Cannot open network namespace|No such file or directory|No such device|No such process|Cannot assign requested address|Address not found/;
+  /does not exist|Cannot find device|Cannot open network namespace|No such file or directory|No such device|No such process|Cannot assign requested address|[Aa]ddress not found/;
 
 /** `ip -n NAME` / `ip netns exec NAME` when the namespace itself is gone. */
 export function namespaceGone(result: CommandResult): boolean {

@@ -108,6 +108,7 @@ async function deleteAddress(host: Host, spec: AddressSpec): Promise<void> {
   const result = await runUnlessGone(host, showArgv(spec));
   if (!result) return;
   const addresses = parseAddresses(result.stdout);
+  if (!addresses.includes(canonicalCidr(spec.address))) return;
   if (parseCidr(spec.address)!.family === 4 && !addresses.some((a) => a !== canonicalCidr(spec.address) && parseCidr(a)!.family === 4)) {
     const before = (await host.run(deviceRoutesArgv(spec))).stdout;
     await runUnlessGone(host, addressArgv("del", spec));

@@ -2,24 +2,16 @@
  * Edits of a running program on a real host: a property the program stops setting goes back to its
  * kernel default in place, or replaces the object when it is identity, and nothing stays behind.
  */
-import { closeAllHosts } from "../../provider";
 import type { Props } from "../../provider/kind";
 import { engine } from "../harness/engine";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import type { TestHost } from "../../scripts/throwawayHosts";
+import { useTestHost } from "../harness/testHost";
 
-let lab: TestLab;
 let host: TestHost;
 let connection: Record<string, unknown>;
-
-beforeAll(async () => {
-  lab = await TestLab.create(1);
-  host = lab.hosts[0];
-  connection = host.connection();
-});
-
-afterAll(() => {
-  closeAllHosts();
-  lab?.destroy();
+useTestHost((h) => {
+  host = h;
+  connection = h.connection();
 });
 
 const link = (name: string) => JSON.parse(host.sh(["ip", "-j", "-d", "link", "show", "dev", name]))[0];

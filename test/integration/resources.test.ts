@@ -2,23 +2,15 @@
  * Every resource kind on a real host: create → drift made out of band → read reports it →
  * update or replace → delete (twice: the second finds nothing and succeeds).
  */
-import { closeAllHosts } from "../../provider";
 import { engine } from "../harness/engine";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import type { TestHost } from "../../scripts/throwawayHosts";
+import { useTestHost } from "../harness/testHost";
 
-let lab: TestLab;
 let host: TestHost;
 let connection: Record<string, unknown>;
-
-beforeAll(async () => {
-  lab = await TestLab.create(1);
-  host = lab.hosts[0];
-  connection = host.connection();
-});
-
-afterAll(() => {
-  closeAllHosts();
-  lab?.destroy();
+useTestHost((h) => {
+  host = h;
+  connection = h.connection();
 });
 
 const ipJson = (argv: string[]) => JSON.parse(host.sh(["ip", "-j", ...argv]) || "[]");

@@ -3,23 +3,15 @@
  * restored, the bridge deleted, only when the last holder leaves — in either order. And Veth edges:
  * adopting two unrelated ends, an end moved to another namespace by hand.
  */
-import { closeAllHosts } from "../../provider";
 import { engine } from "../harness/engine";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import type { TestHost } from "../../scripts/throwawayHosts";
+import { useTestHost } from "../harness/testHost";
 
-let lab: TestLab;
 let host: TestHost;
 let connection: Record<string, unknown>;
-
-beforeAll(async () => {
-  lab = await TestLab.create(1);
-  host = lab.hosts[0];
-  connection = host.connection();
-});
-
-afterAll(() => {
-  closeAllHosts();
-  lab?.destroy();
+useTestHost((h) => {
+  host = h;
+  connection = h.connection();
 });
 
 const sysctl = engine("Sysctl");
