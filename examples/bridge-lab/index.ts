@@ -47,6 +47,8 @@ const web = new netns.PortForward("web", {
   protocol: "tcp",
   port: 80,
   to: `${members.blue.split("/")[0]}:80`,
+  // red reaching the host's port 80 gets to blue too, its answer coming back through the host.
+  hairpinNetwork: network,
 });
 
 export const bridgeName = bridge.name;

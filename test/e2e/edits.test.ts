@@ -57,7 +57,7 @@ function engineOperations(events: EngineEvent[]): Record<string, Operation> {
   const steps: Record<string, string[]> = {};
   for (const event of events) {
     const step = event.resourcePreEvent?.metadata;
-    if (!step || step.type === "pulumi:pulumi:Stack") continue;
+    if (!step || step.type === "pulumi:pulumi:Stack" || step.type.startsWith("pulumi:providers:")) continue;
     (steps[step.urn.split("::").pop()!] ??= []).push(step.op);
   }
   const word = (ops: string[]): Operation =>
