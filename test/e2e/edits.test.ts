@@ -60,8 +60,12 @@ function engineOperations(events: EngineEvent[]): Record<string, Operation> {
     if (!step || step.type === "pulumi:pulumi:Stack" || step.type.startsWith("pulumi:providers:")) continue;
     (steps[step.urn.split("::").pop()!] ??= []).push(step.op);
   }
-  const word = (ops: string[]): Operation =>
-    ops.some((op) => op === "replace" || op === "create-replacement") ? "replace" : (ops.find((op) => op !== "same") as Operation) ?? "same";
+  // A dependent deleted ahead of a replacement ("delete-replaced") and not in the program any more is deleted.
+  const word = (ops: string[]): Operation => {
+    if (ops.some((op) => op === "replace" || op === "create-replacement")) return "replace";
+    if (ops.some((op) => op === "delete" || op === "delete-replaced")) return "delete";
+    return (ops.find((op) => op !== "same") as Operation) ?? "same";
+  };
   return Object.fromEntries(Object.entries(steps).map(([key, ops]) => [key, word(ops)]));
 }
 
