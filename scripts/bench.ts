@@ -115,6 +115,7 @@ async function main(): Promise<void> {
         row.destroy = await timed(() => stack.destroy());
         row["provider peak RSS (MB)"] = memory.stop();
         table[variant] = row;
+        process.stderr.write(`bench: ${variant} ${JSON.stringify(row)}\n`);
       } finally {
         work.remove();
       }
@@ -144,6 +145,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  process.stderr.write(`bench: ${err instanceof Error ? err.stack : err}\n`);
+  // A failed CLI run carries its whole output: its end says why.
+  process.stderr.write(`bench: ${(err instanceof Error ? err.stack ?? err.message : String(err)).slice(-4000)}\n`);
   process.exit(1);
 });
