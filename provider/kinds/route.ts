@@ -2,7 +2,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { AlreadyExistsError } from "../errors";
 import { canonicalCidr, interfaceName, ipAddress, namespaceName, networkCidr, parseCidr } from "../fields";
-import { Argv, byNamespace, Host, inEveryNamespace, inNamespace } from "../host";
+import { Argv, Host, inNamespace } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
 
@@ -62,25 +62,13 @@ export function parseRoutes(stdout: string, family: Family): RouteEntry[] {
   }));
 }
 
-/** The main-table route with this destination and metric (the kernel's identity of a route) among `routes`. */
-function routeIn(routes: RouteEntry[], spec: RouteSpec): RouteEntry | undefined {
-  // Specs stored before check canonicalised them may still spell the destination differently.
-  const destination = spec.destination === "default" ? "default" : canonicalCidr(spec.destination);
-  return routes.find((r) => r.destination === destination && r.metric === effectiveMetric(spec));
-}
-
+/** The main-table route with this destination and metric (the kernel's identity of a route). */
 async function find(host: Host, spec: RouteSpec): Promise<RouteEntry | undefined> {
   const result = await runUnlessGone(host, routeShowArgv(spec));
-  return result && routeIn(parseRoutes(result.stdout, routeFamily(spec)), spec);
-}
-
-/** Every main-table route of a family in every namespace: one listing serves all the route reads of a refresh. */
-export const routeListingArgv = (family: Family): Argv => inEveryNamespace(["ip", `-${family}`, "-j", "route", "show", "table", "main"]);
-
-async function findListed(host: Host, spec: RouteSpec): Promise<RouteEntry | undefined> {
-  const family = routeFamily(spec);
-  const listed = byNamespace(await host.run(routeListingArgv(family), { listing: true })).get(spec.namespace ?? "");
-  return listed === undefined ? undefined : routeIn(parseRoutes(listed, family), spec);
+  if (!result) return undefined;
+  // Specs stored before check canonicalised them may still spell the destination differently.
+  const destination = spec.destination === "default" ? "default" : canonicalCidr(spec.destination);
+  return parseRoutes(result.stdout, routeFamily(spec)).find((r) => r.destination === destination && r.metric === effectiveMetric(spec));
 }
 
 const observed = (route: RouteEntry, family: Family) => ({
@@ -170,7 +158,7 @@ export const routeKind = defineKind({
   async read(host, _id, olds) {
     // The id never changes, but update may have moved the route to another metric: olds say where it is.
     const spec = olds as unknown as RouteSpec;
-    const route = await findListed(host, spec);
+    const route = await find(host, spec);
     return route && observed(route, routeFamily(spec));
   },
   async update(host, _id, olds, news) {

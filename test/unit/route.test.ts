@@ -1,7 +1,7 @@
 /** Route: values in the kernel's spelling after check, and the exact commands of read, update and create. */
 import { provider } from "../../provider";
 import type { Argv, CommandResult, Host } from "../../provider/host";
-import { routeKind, routeListingArgv } from "../../provider/kinds/route";
+import { routeKind } from "../../provider/kinds/route";
 
 const connection = { host: "10.0.0.1", user: "root", privateKey: "A" };
 const route = provider("Route");
@@ -80,23 +80,11 @@ function fakeHost(routes: object[]) {
   return { host, commands };
 }
 
-test("read finds the stored destination in the family's listing of every namespace, in the spec's namespace", async () => {
-  const route = { dst: "default", gateway: "fe80::1", dev: "eth0", metric: 1024 };
-  const listing = `[]\npulumi-netns-listed\n\nnetns: blue\n[${JSON.stringify({ ...route, gateway: "fe80::2" })}]\npulumi-netns-listed\n\nnetns: red\n[${JSON.stringify(route)}]\npulumi-netns-listed\n`;
-  const commands: Argv[] = [];
-  const host: Host = {
-    label: "fake",
-    async run(argv, options) {
-      commands.push(argv);
-      expect(options).toEqual({ listing: true });
-      return { command: argv.join(" "), exitCode: 0, stdout: listing, stderr: "", durationMs: 1 };
-    },
-  };
+test("read asks for exactly the stored destination, in the family and namespace of the spec", async () => {
+  const { host, commands } = fakeHost([{ dst: "default", gateway: "fe80::1", dev: "eth0", metric: 1024 }]);
   const olds = { connection, destination: "default", family: 6, device: "eth0", namespace: "red", metric: 1024 };
   expect(await routeKind.read(host, "red/default/1024", olds)).toEqual({ family: 6, via: "fe80::1", device: "eth0", source: undefined, metric: 1024 });
-  expect(commands).toEqual([routeListingArgv(6)]);
-  expect(await routeKind.read(host, "green/default/1024", { ...olds, namespace: "green" })).toBeUndefined();
-  expect(await routeKind.read(host, "red/default/5", { ...olds, metric: 5 })).toBeUndefined();
+  expect(commands).toEqual([["ip", "-n", "red", "-6", "-j", "route", "show", "exact", "default", "table", "main"]]);
 });
 
 test("update replaces the route in one step; a new metric is added before the old one goes", async () => {
