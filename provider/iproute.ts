@@ -1,6 +1,6 @@
 /** iproute2 argv builders and `ip -j` parsers shared by the link-type kinds. Pure except `runIp`. */
 import { CommandFailedError } from "./errors";
-import { Argv, CommandResult, Host, inNamespace } from "./host";
+import { Argv, byNamespace, CommandResult, Host, inEveryNamespace, inNamespace } from "./host";
 
 /** stderr of `ip` when the object, or the namespace it would live in, does not exist. */
 const GONE =
@@ -34,7 +34,7 @@ export interface LinkState {
   peer?: { name?: string; ifindex?: number; otherNamespace: boolean };
 }
 
-interface IpLinkJson {
+export interface IpLinkJson {
   ifindex: number;
   ifname: string;
   mtu: number;
@@ -44,11 +44,16 @@ interface IpLinkJson {
   link_index?: number;
   link_netnsid?: number;
   linkinfo?: { info_kind?: string };
+  /** Present in `ip addr` output. */
+  addr_info?: { local: string; prefixlen: number; tentative?: boolean; dadfailed?: boolean }[];
 }
 
 export function parseLinks(stdout: string): LinkState[] {
-  const links = JSON.parse(stdout.trim() || "[]") as IpLinkJson[];
-  return links.map((l) => ({
+  return (JSON.parse(stdout.trim() || "[]") as IpLinkJson[]).map(linkState);
+}
+
+function linkState(l: IpLinkJson): LinkState {
+  return {
     name: l.ifname,
     ifindex: l.ifindex,
     kind: l.linkinfo?.info_kind,
@@ -59,11 +64,57 @@ export function parseLinks(stdout: string): LinkState[] {
       l.link !== undefined || l.link_index !== undefined
         ? { name: l.link, ifindex: l.link_index, otherNamespace: l.link_netnsid !== undefined }
         : undefined,
-  }));
+  };
 }
 
 export function linkShowArgv(namespace: string | undefined, name: string): Argv {
   return inNamespace(namespace, ["ip", "-j", "-d", "link", "show", "dev", name]);
+}
+
+/**
+ * Every link of every namespace with its addresses, as `ip -j -d addr show` prints them, by namespace
+ * ("" is the host's own). One listing serves all the link and address reads of a refresh.
+ */
+export async function listLinks(host: Host): Promise<Map<string, IpLinkJson[]>> {
+  const result = await host.run(inEveryNamespace(["ip", "-j", "-d", "addr", "show"]), { listing: true });
+  let links = parsedListings.get(result);
+  if (!links) {
+    links = new Map([...byNamespace(result)].map(([namespace, text]) => [namespace, JSON.parse(text.trim() || "[]") as IpLinkJson[]]));
+    parsedListings.set(result, links);
+  }
+  return links;
+}
+
+/** A shared listing is parsed once, not once per object read from it. */
+const parsedListings = new WeakMap<CommandResult, Map<string, IpLinkJson[]>>();
+
+/** Where a kind looks links up: one command per link, or one listing of the whole host (a refresh). */
+export interface LinkSource {
+  link(namespace: string | undefined, name: string): Promise<LinkState | undefined>;
+  /** The named namespaces. */
+  namespaces(): Promise<string[]>;
+}
+
+export function parseNamespaces(stdout: string): string[] {
+  return (JSON.parse(stdout.trim() || "[]") as { name: string }[]).map((n) => n.name);
+}
+
+export async function namespaceNames(host: Host): Promise<string[]> {
+  return parseNamespaces((await host.run(["ip", "-j", "netns", "list"])).stdout);
+}
+
+export function liveLinks(host: Host): LinkSource {
+  return { link: (namespace, name) => readLink(host, namespace, name), namespaces: () => namespaceNames(host) };
+}
+
+export function listedLinks(host: Host): LinkSource {
+  return {
+    async link(namespace, name) {
+      const json = (await listLinks(host)).get(namespace ?? "")?.find((l) => l.ifname === name);
+      return json && linkState(json);
+    },
+    namespaces: async () => [...(await listLinks(host)).keys()].filter((namespace) => namespace !== ""),
+  };
 }
 
 export async function readLink(host: Host, namespace: string | undefined, name: string): Promise<LinkState | undefined> {

@@ -17,7 +17,7 @@
 import { isIP } from "node:net";
 import { CommandFailedError } from "./errors";
 import { canonicalAddress, parseCidr } from "./fields";
-import { Argv, Host, inNamespace } from "./host";
+import { Argv, byNamespace, Host, inEveryNamespace, inNamespace } from "./host";
 import { namespaceGone } from "./iproute";
 
 export type Family = 4 | 6;
@@ -157,11 +157,22 @@ interface Listing {
   jumpPlaced: boolean;
 }
 
-async function listOwned(host: Host, id: string, family: Family, namespace?: string): Promise<Listing | undefined> {
+/** Every rule of a table in every namespace: one listing per family and table serves all the rule reads of a refresh. */
+export const tableListingArgv = (family: Family, table: Table): Argv => inEveryNamespace(iptablesArgv(family, table, ["-S"]));
+
+type ChainReader = typeof listChain;
+
+/** listChain, answered from the whole-host listing of the chain's table. */
+const listedChain: ChainReader = async (host, family, table, chain, namespace) => {
+  const listed = byNamespace(await host.run(tableListingArgv(family, table), { listing: true })).get(namespace ?? "");
+  return listed === undefined ? undefined : parseListing(listed, family, table).filter((rule) => rule.chain === chain);
+};
+
+async function listOwned(host: Host, id: string, family: Family, namespace?: string, readChain: ChainReader = listChain): Promise<Listing | undefined> {
   const owned: Rule[] = [];
   let jumpPlaced = false;
   for (const { table, chain } of OWNED_CHAINS) {
-    const rules = await listChain(host, family, table, chain, namespace);
+    const rules = await readChain(host, family, table, chain, namespace);
     if (!rules) return undefined;
     owned.push(...rules.filter((rule) => isOwnedBy(rule, id)));
     if (chain === "FORWARD") jumpPlaced = jumpPlacement(rules).placed;
@@ -190,8 +201,15 @@ export function desiredLines(rules: Rule[]): string[] {
  * What is on the host: the desired lines that are present (in desired order), then every other rule
  * with the mark (duplicates too), then the shared jump when it is in place. Undefined when the namespace is gone.
  */
-export async function observeRules(host: Host, id: string, family: Family, desired: Rule[], namespace?: string): Promise<string[] | undefined> {
-  const listing = await listOwned(host, id, family, namespace);
+export async function observeRules(
+  host: Host,
+  id: string,
+  family: Family,
+  desired: Rule[],
+  namespace?: string,
+  { fromListing = false } = {},
+): Promise<string[] | undefined> {
+  const listing = await listOwned(host, id, family, namespace, fromListing ? listedChain : listChain);
   if (!listing) return undefined;
   const extra = without(listing.owned, desired);
   const lines = [...without(desired, without(desired, listing.owned)), ...extra].map(renderRule);

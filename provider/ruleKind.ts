@@ -34,8 +34,9 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
   const rulesOf = (props: Props, id: string) => definition.rules(props as RuleSpec<Shape>, id);
   const namespaceOf = (props: Props) => props.namespace as string | undefined;
   const familyOf = (props: Props, id: string) => rulesOf(props, id)[0].family;
-  const observe = async (host: Host, props: Props, id: string) => {
-    const rules = await observeRules(host, id, familyOf(props, id), rulesOf(props, id), namespaceOf(props));
+  /** `fromListing`: a refresh, whose reads share one listing per table. */
+  const observe = async (host: Host, props: Props, id: string, fromListing = false) => {
+    const rules = await observeRules(host, id, familyOf(props, id), rulesOf(props, id), namespaceOf(props), { fromListing });
     return rules && rules.length > 0 ? { rules } : undefined;
   };
   /** Brings the rules marked with `id` to `desired`; `props` names the family, namespace and flush. */
@@ -63,7 +64,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
       await converge(host, spec, id, rulesOf(spec, id));
       return { id, observed: (await observe(host, spec, id)) ?? { rules: [] } };
     },
-    read: (host, id, olds) => observe(host, olds, id),
+    read: (host, id, olds) => observe(host, olds, id, true),
     async update(host, id, _olds, news) {
       await converge(host, news, id, rulesOf(news, id));
       return (await observe(host, news, id)) ?? { rules: [] };

@@ -1,18 +1,24 @@
 /**
- * `npm run bench` (root, Linux): measured on a throwaway host made on this machine.
+ * `npm run bench [-- N]` (root, Linux): measured on a throwaway host made on this machine.
  *  1. Cost of one command through the shared connection pool, one at a time and 64 at a time.
  *  2. Cost of one resource through the provider (Namespace create + delete).
- *  3. Wall time of `pulumi up`, `refresh` and `destroy` for each example, with the real CLI.
- * Prints a table and, last, one line of JSON.
+ *  3. `pulumi up`, `refresh`, `preview` (no changes) and `destroy` of N namespaces on one bridge (3N + 1
+ *     resources, test/e2e/programs/scale) with the real CLI and default settings: first the engine's floor
+ *     (the same program and graph with do-nothing dynamic resources), then pulumi-netns, in one run.
+ *     Also the peak RSS of the dynamic provider host and the state's size per resource.
+ * Prints tables and, last, one line of JSON. A benchmark, not a test: nothing is asserted.
  */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { connection as connectionSchema } from "../provider/connection";
 import { closeAllHosts, provider } from "../provider";
 import { hostFor } from "../provider/ssh/pool";
-import { ensurePulumiCli, PulumiWorkdir } from "./pulumiWorkdir";
+import { ensurePulumiCli, PulumiWorkdir, REPO_ROOT } from "./pulumiWorkdir";
 import { TestLab } from "./throwawayHosts";
 
 const COMMANDS = 200;
+const OPERATIONS = ["up", "refresh", "preview", "destroy"] as const;
 
 async function timed<T>(work: () => Promise<T>): Promise<number> {
   const started = process.hrtime.bigint();
@@ -20,13 +26,50 @@ async function timed<T>(work: () => Promise<T>): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e6;
 }
 
+/**
+ * Peak resident memory of the dynamic provider hosts started for one workdir (their environment names
+ * its backend), sampled from /proc: VmHWM is the kernel's own high-water mark, so short peaks count too.
+ */
+function watchProviderMemory(backendUrl: string): { stop(): number } {
+  let peakKiB = 0;
+  const sample = () => {
+    for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+      try {
+        if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("dynamic-provider")) continue;
+        if (!readFileSync(`/proc/${pid}/environ`, "utf8").includes(backendUrl)) continue;
+        const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+        if (hwm) peakKiB = Math.max(peakKiB, Number(hwm[1]));
+      } catch {
+        // The process ended between listing and reading.
+      }
+    }
+  };
+  const timer = setInterval(sample, 200);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peakKiB / 1024;
+    },
+  };
+}
+
+/** Bytes per resource of the stack's checkpoint after `up`. */
+function stateBytesPerResource(stateDir: string, resources: number): number {
+  const files = readdirSync(stateDir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith(".json") && e.parentPath.includes(join(".pulumi", "stacks")))
+    .map((e) => statSync(join(e.parentPath, e.name)).size);
+  return Math.max(0, ...files) / resources;
+}
+
 async function main(): Promise<void> {
+  const count = Number(process.argv[2] ?? 200);
+  if (!Number.isInteger(count) || count < 1) throw new Error(`usage: npm run bench [-- N]  (N namespaces, default 200; got ${process.argv[2]})`);
   ensurePulumiCli();
-  const lab = await TestLab.create(2);
-  const work = PulumiWorkdir.create("bench");
+  const lab = await TestLab.create(1);
   const results: Record<string, number> = {};
+  const table: Record<string, Record<string, number>> = {};
   try {
-    const [a, b] = lab.hosts;
+    const [a] = lab.hosts;
     const host = hostFor(connectionSchema.parse(a.connection()));
     await host.run(["true"]);
     results["pool: sequential command (ms/op)"] = (await timed(async () => {
@@ -48,39 +91,61 @@ async function main(): Promise<void> {
     })) / cycles;
     closeAllHosts();
 
-    const sshKey = { value: lab.clientKey, secret: true };
-    const configs: Record<string, Record<string, { value: string; secret?: boolean }>> = {
-      "veth-pair": { host: { value: a.address }, hostKey: { value: a.hostKey }, sshKey },
-      "bridge-lab": { host: { value: a.address }, hostKey: { value: a.hostKey }, sshKey },
-      "multi-host": {
-        hostA: { value: a.address },
-        hostKeyA: { value: a.hostKey },
-        hostB: { value: b.address },
-        hostKeyB: { value: b.hostKey },
-        sshKey,
-      },
-    };
-    for (const [example, config] of Object.entries(configs)) {
-      const stack = await LocalWorkspace.createStack(
-        { stackName: "bench", workDir: work.copyProject(example) },
-        { envVars: work.env },
-      );
-      await stack.setAllConfig(config);
-      results[`${example}: pulumi up (ms)`] = await timed(() => stack.up());
-      results[`${example}: pulumi refresh (ms)`] = await timed(() => stack.refresh());
-      results[`${example}: pulumi destroy (ms)`] = await timed(() => stack.destroy());
+    const resources = 3 * count + 1;
+    for (const variant of ["floor", "pulumi-netns"]) {
+      const work = PulumiWorkdir.create(`bench-${variant}`);
+      try {
+        const stack = await LocalWorkspace.createStack(
+          { stackName: "bench", workDir: work.copyProject("scale", join(REPO_ROOT, "test", "e2e", "programs", "scale")) },
+          { envVars: work.env },
+        );
+        await stack.setAllConfig({
+          host: { value: a.address },
+          hostKey: { value: a.hostKey },
+          sshKey: { value: lab.clientKey, secret: true },
+          count: { value: String(count) },
+          floor: { value: String(variant === "floor") },
+        });
+        const memory = watchProviderMemory(work.env.PULUMI_BACKEND_URL);
+        const row: Record<string, number> = {};
+        row.up = await timed(() => stack.up());
+        row["state bytes/resource"] = stateBytesPerResource(join(work.dir, "state"), resources);
+        row.refresh = await timed(() => stack.refresh());
+        row.preview = await timed(() => stack.preview());
+        row.destroy = await timed(() => stack.destroy());
+        row["provider peak RSS (MB)"] = memory.stop();
+        table[variant] = row;
+        process.stderr.write(`bench: ${variant} ${JSON.stringify(row)}\n`);
+      } finally {
+        work.remove();
+      }
     }
   } finally {
     closeAllHosts();
     lab.destroy();
-    work.remove();
   }
   const width = Math.max(...Object.keys(results).map((k) => k.length));
   for (const [what, value] of Object.entries(results)) process.stdout.write(`${what.padEnd(width)}  ${value.toFixed(1).padStart(9)}\n`);
-  process.stdout.write(`${JSON.stringify(Object.fromEntries(Object.entries(results).map(([k, v]) => [k, Math.round(v * 10) / 10])))}\n`);
+  process.stdout.write(`\nN=${count} (${3 * count + 1} resources), one host, default settings\n`);
+  const header = ["", ...OPERATIONS, "state B/res", "provider RSS"];
+  const lines = [header];
+  for (const [variant, row] of Object.entries(table)) {
+    const ratio = (op: string) => (variant === "floor" ? "" : ` (${(row[op] / table.floor[op]).toFixed(2)}×)`);
+    lines.push([
+      variant,
+      ...OPERATIONS.map((op) => `${(row[op] / 1000).toFixed(1)} s${ratio(op)}`),
+      row["state bytes/resource"].toFixed(0),
+      `${row["provider peak RSS (MB)"].toFixed(0)} MB`,
+    ]);
+  }
+  const widths = header.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
+  for (const line of lines) process.stdout.write(`| ${line.map((cell, i) => cell.padEnd(widths[i])).join(" | ")} |\n`);
+  const rounded = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+  process.stdout.write(`${JSON.stringify({ ...rounded(results), count, ...Object.fromEntries(Object.entries(table).map(([k, v]) => [k, rounded(v)])) })}\n`);
 }
 
 main().catch((err) => {
-  process.stderr.write(`bench: ${err instanceof Error ? err.stack : err}\n`);
+  // A failed CLI run carries its whole output: its end says why.
+  process.stderr.write(`bench: ${(err instanceof Error ? err.stack ?? err.message : String(err)).slice(-4000)}\n`);
   process.exit(1);
 });

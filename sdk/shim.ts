@@ -8,12 +8,13 @@ import type * as pulumi from "@pulumi/pulumi";
 
 export function shim(kind: string): pulumi.dynamic.ResourceProvider {
   const load = () => require("pulumi-netns/provider").provider(kind);
+  // Stored twice per resource (inputs and outputs) and rewritten with every checkpoint: every byte counts.
   return {
-    check: (olds, news) => load().check(olds, news),
-    diff: (id, olds, news) => load().diff(id, olds, news),
-    create: (inputs) => load().create(inputs),
-    read: (id, props) => load().read(id, props),
-    update: (id, olds, news) => load().update(id, olds, news),
-    delete: (id, props) => load().delete(id, props),
+    check: (...a) => load().check(...a),
+    diff: (...a) => load().diff(...a),
+    create: (...a) => load().create(...a),
+    read: (...a) => load().read(...a),
+    update: (...a) => load().update(...a),
+    delete: (...a) => load().delete(...a),
   };
 }

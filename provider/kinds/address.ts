@@ -1,7 +1,7 @@
 import { AlreadyExistsError } from "../errors";
 import { canonicalAddress, canonicalCidr, cidr, interfaceName, namespaceName, networkOf, parseCidr } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
-import { runUnlessGone } from "../iproute";
+import { listLinks, runUnlessGone } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
 import { sysctlReadArgv, sysctlWriteArgv } from "./sysctl";
 
@@ -41,7 +41,11 @@ export interface AddressState {
 /** The address as `ip -j addr show dev X` reports it, or undefined when it is not there. */
 export function parseAddressState(stdout: string, address: string): AddressState | undefined {
   const [link] = JSON.parse(stdout.trim() || "[]") as IpAddrJson[];
-  const entry = link?.addr_info?.find((a) => canonicalCidr(`${a.local}/${a.prefixlen}`) === canonicalCidr(address));
+  return link && addressOn(link, address);
+}
+
+function addressOn(link: IpAddrJson, address: string): AddressState | undefined {
+  const entry = link.addr_info?.find((a) => canonicalCidr(`${a.local}/${a.prefixlen}`) === canonicalCidr(address));
   if (!entry) return undefined;
   return { tentative: entry.tentative === true, dadFailed: entry.dadfailed === true, carrier: (link.flags ?? []).includes("LOWER_UP") };
 }
@@ -177,7 +181,9 @@ export const addressKind = defineKind({
     return { id: `${spec.namespace ?? ""}/${spec.device}/${spec.address}`, observed: {} };
   },
   async read(host, _id, olds) {
-    return (await addressState(host, olds as unknown as AddressSpec)) ? {} : undefined;
+    const spec = olds as unknown as AddressSpec;
+    const link = (await listLinks(host)).get(spec.namespace ?? "")?.find((l) => l.ifname === spec.device);
+    return link && addressOn(link, spec.address) ? {} : undefined;
   },
   async update() {
     // Every property replaces; only credentials change in place, and they live in the connection.

@@ -3,7 +3,7 @@ import { AlreadyExistsError } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { hold, holderPath, namespaceIdentity, newHolderToken, release } from "../holders";
-import { linkDeleteArgv, linkSetArgv, LinkState, readLink, reconcileLink } from "../iproute";
+import { linkDeleteArgv, linkSetArgv, LinkSource, LinkState, listedLinks, liveLinks, readLink, reconcileLink } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
 
 /** Without the MTU: one given at creation does not stick (see pinMtuArgvs). */
@@ -22,8 +22,8 @@ export function pinMtuArgvs(namespace: string | undefined, name: string, mtu: nu
 
 const observed = (link: LinkState) => ({ mtu: link.mtu, up: link.up });
 
-async function readBridge(host: Host, namespace: string | undefined, name: string) {
-  const link = await readLink(host, namespace, name);
+async function readBridge(links: LinkSource, namespace: string | undefined, name: string) {
+  const link = await links.link(namespace, name);
   return link?.kind === "bridge" ? link : undefined;
 }
 
@@ -79,11 +79,11 @@ export const bridgeKind = defineKind({
     }
   },
   async read(host, _id, olds) {
-    const link = await readBridge(host, olds.namespace as string | undefined, olds.name as string);
+    const link = await readBridge(listedLinks(host), olds.namespace as string | undefined, olds.name as string);
     return link && observed(link);
   },
   async update(host, _id, _olds, news) {
-    const link = await readBridge(host, news.namespace, news.name);
+    const link = await readBridge(liveLinks(host), news.namespace, news.name);
     if (!link) throw new Error(`${host.label}: bridge "${news.name}" is gone; run \`pulumi refresh\` to recreate it`);
     await reconcileLink(host, news.namespace, news.name, link, { up: news.up, mtu: news.mtu });
     return observed((await readLink(host, news.namespace, news.name))!);
@@ -100,7 +100,7 @@ async function releaseBridge(host: Host, spec: { name: string; namespace?: strin
     host,
     recordPath(spec),
     holder,
-    async () => identity(host, spec.namespace, await readBridge(host, spec.namespace, spec.name)),
+    async () => identity(host, spec.namespace, await readBridge(liveLinks(host), spec.namespace, spec.name)),
     linkDeleteArgv(spec.namespace, spec.name),
     deleteIfLast,
   );

@@ -3,26 +3,21 @@ import { AlreadyExistsError } from "../errors";
 import { namespaceName } from "../fields";
 import type { Host } from "../host";
 import { hold, holderPath, namespaceIdentity, newHolderToken, release } from "../holders";
-import { readLink, reconcileLink } from "../iproute";
+import { LinkSource, listedLinks, liveLinks, namespaceNames, readLink, reconcileLink } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
-
-export function parseNamespaces(stdout: string): string[] {
-  return (JSON.parse(stdout.trim() || "[]") as { name: string }[]).map((n) => n.name);
-}
 
 const recordPath = (name: string) => holderPath("netns", undefined, name);
 
 async function namespaceExists(host: Host, name: string): Promise<boolean> {
-  const result = await host.run(["ip", "-j", "netns", "list"]);
-  return parseNamespaces(result.stdout).includes(name);
+  return (await namespaceNames(host)).includes(name);
 }
 
 async function setLoopback(host: Host, name: string, up: boolean): Promise<void> {
   await reconcileLink(host, name, "lo", (await readLink(host, name, "lo")) ?? {}, { up });
 }
 
-async function observe(host: Host, name: string) {
-  const lo = await readLink(host, name, "lo");
+async function observe(links: LinkSource, name: string) {
+  const lo = await links.link(name, "lo");
   return lo ? { loopbackUp: lo.up } : undefined;
 }
 
@@ -54,20 +49,18 @@ export const namespaceKind = defineKind({
     });
     try {
       await setLoopback(host, spec.name, spec.loopbackUp);
-      return { id: spec.name, observed: { ...(await observe(host, spec.name))!, holder } };
+      return { id: spec.name, observed: { ...(await observe(liveLinks(host), spec.name))!, holder } };
     } catch (err) {
       // What we made goes again; an adopted namespace stays.
       await releaseNamespace(host, spec.name, holder, created).catch(() => undefined);
       throw err;
     }
   },
-  async read(host, id) {
-    if (!(await namespaceExists(host, id))) return undefined;
-    return observe(host, id);
-  },
+  // A namespace that is gone has no lo in the listing either.
+  read: (host, id) => observe(listedLinks(host), id),
   async update(host, id, olds, news) {
     await setLoopback(host, id, news.loopbackUp);
-    return (await observe(host, id)) ?? {};
+    return (await observe(liveLinks(host), id)) ?? {};
   },
   async delete(host, id, olds) {
     await releaseNamespace(host, id, olds.holder as string | undefined, true);

@@ -2,9 +2,8 @@ import { z } from "zod";
 import { AlreadyExistsError } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import type { Argv, Host } from "../host";
-import { linkDeleteArgv, LinkState, readLink, reconcileLink, runUnlessGone } from "../iproute";
+import { linkDeleteArgv, LinkSource, LinkState, listedLinks, liveLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind, Props } from "../kind";
-import { parseNamespaces } from "./namespace";
 
 const peer = z
   .object({
@@ -49,12 +48,12 @@ interface End {
 const sameNamespace = (a?: string, b?: string) => (a ?? "") === (b ?? "");
 
 /** The end called `name` that pairs with `end`, in whichever namespace it is now. */
-async function findPeer(host: Host, end: End, name: string): Promise<End | undefined> {
+async function findPeer(links: LinkSource, end: End, name: string): Promise<End | undefined> {
   const candidates = end.link.peer?.otherNamespace
-    ? [undefined, ...parseNamespaces((await host.run(["ip", "-j", "netns", "list"])).stdout)].filter((ns) => !sameNamespace(ns, end.namespace))
+    ? [undefined, ...(await links.namespaces())].filter((ns) => !sameNamespace(ns, end.namespace))
     : [end.namespace];
   for (const namespace of candidates) {
-    const link = await readLink(host, namespace, name);
+    const link = await links.link(namespace, name);
     if (link && arePeers(end.link, link, sameNamespace(namespace, end.namespace))) return { namespace, link };
   }
   return undefined;
@@ -65,22 +64,19 @@ async function findPeer(host: Host, end: End, name: string): Promise<End | undef
  * (`ip link set NAME netns OTHER`) is found through the other end; the pair is gone only when
  * neither end can be found as the other's peer.
  */
-async function locate(host: Host, spec: Pick<VethSpec, "name" | "namespace" | "peer">): Promise<{ near: End; far: End } | undefined> {
-  const [nearLink, farLink] = await Promise.all([
-    readLink(host, spec.namespace, spec.name),
-    readLink(host, spec.peer.namespace, spec.peer.name),
-  ]);
+async function locate(links: LinkSource, spec: Pick<VethSpec, "name" | "namespace" | "peer">): Promise<{ near: End; far: End } | undefined> {
+  const [nearLink, farLink] = await Promise.all([links.link(spec.namespace, spec.name), links.link(spec.peer.namespace, spec.peer.name)]);
   const near = nearLink && { namespace: spec.namespace, link: nearLink };
   const far = farLink && { namespace: spec.peer.namespace, link: farLink };
   if (near && far && arePeers(near.link, far.link, sameNamespace(near.namespace, far.namespace))) return { near, far };
-  const movedNear = far?.link.kind === "veth" ? await findPeer(host, far, spec.name) : undefined;
+  const movedNear = far?.link.kind === "veth" ? await findPeer(links, far, spec.name) : undefined;
   if (movedNear) return { near: movedNear, far: far! };
-  const movedFar = near?.link.kind === "veth" ? await findPeer(host, near, spec.peer.name) : undefined;
+  const movedFar = near?.link.kind === "veth" ? await findPeer(links, near, spec.peer.name) : undefined;
   return movedFar && { near: near!, far: movedFar };
 }
 
-async function observe(host: Host, spec: Pick<VethSpec, "name" | "namespace" | "peer">) {
-  const pair = await locate(host, spec);
+async function observe(links: LinkSource, spec: Pick<VethSpec, "name" | "namespace" | "peer">) {
+  const pair = await locate(links, spec);
   if (!pair) return undefined;
   const { near, far } = pair;
   return {
@@ -150,16 +146,16 @@ export const vethKind = defineKind({
     if (!existing) await host.run(vethAddArgv(spec));
     try {
       await reconcile(host, spec);
-      return { id: `${spec.namespace ?? ""}/${spec.name}`, observed: (await observe(host, spec))! };
+      return { id: `${spec.namespace ?? ""}/${spec.name}`, observed: (await observe(liveLinks(host), spec))! };
     } catch (err) {
       // Deleting one end removes both.
       if (!existing) await host.run(linkDeleteArgv(spec.namespace, spec.name), { allowFailure: true });
       throw err;
     }
   },
-  read: (host, _id, olds) => observe(host, olds as unknown as VethSpec),
+  read: (host, _id, olds) => observe(listedLinks(host), olds as unknown as VethSpec),
   async update(host, _id, _olds, news) {
-    const pair = await locate(host, news);
+    const pair = await locate(liveLinks(host), news);
     if (pair && misplaced(pair, news)) {
       // An end was moved by hand. Moving it back would need a name for the host's own namespace; a new
       // cable in the right places is what a replacement would give (addresses went with the move anyway).
@@ -167,11 +163,11 @@ export const vethKind = defineKind({
       await host.run(vethAddArgv(news));
     }
     await reconcile(host, news);
-    return (await observe(host, news)) ?? {};
+    return (await observe(liveLinks(host), news)) ?? {};
   },
   async delete(host, _id, olds) {
     // Only the pair itself, wherever its ends are now: a link that took the name since is someone else's.
-    const pair = await locate(host, olds as unknown as VethSpec);
+    const pair = await locate(liveLinks(host), olds as unknown as VethSpec);
     if (pair) await runUnlessGone(host, linkDeleteArgv(pair.near.namespace, pair.near.link.name));
   },
 });

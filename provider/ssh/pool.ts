@@ -15,7 +15,16 @@ import { describeBytes, OUTPUT_CAP_BYTES, OutputCapError } from "./endMarkers";
 import { RemoteShell, ShellClosedError, ShellTimeoutError } from "./remoteShell";
 
 const IDLE_CLOSE_MS = 30_000;
+/** How long after it started a listing may answer again: a refresh, not a later look after a change made by hand. */
+const LISTING_REUSE_MS = 2_000;
 const SHELL_START_TIMEOUT_MS = 20_000;
+
+/** A listing and what it may answer: reads while this process ran nothing else on the host since it started. */
+interface Listing {
+  generation: number;
+  started: number;
+  result: Promise<CommandResult>;
+}
 
 interface Job {
   line: string;
@@ -32,6 +41,9 @@ class Target implements Host {
   private opening = 0;
   private maxShells: number;
   private idleTimer?: NodeJS.Timeout;
+  /** Bumped when any command other than a listing starts and when it ends: it may have changed the host. */
+  private generation = 0;
+  private readonly listings = new Map<string, Listing>();
 
   constructor(
     private readonly connection: Connection,
@@ -43,15 +55,43 @@ class Target implements Host {
 
   async run(argv: Argv, options: RunOptions = {}): Promise<CommandResult> {
     const line = shellLine(argv);
-    const result = await new Promise<CommandResult>((resolve, reject) => {
-      this.queue.push({ line, resolve, reject });
-      this.pump();
-    });
+    const result = await (options.listing ? this.list(line) : this.change(line));
     if (result.exitCode !== 0 && !options.allowFailure) throw new CommandFailedError(this.label, result);
     return result;
   }
 
+  private enqueue(line: string): Promise<CommandResult> {
+    return new Promise<CommandResult>((resolve, reject) => {
+      this.queue.push({ line, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Any command but a listing may change the host: no listing from before it answers after it. */
+  private async change(line: string): Promise<CommandResult> {
+    this.generation++;
+    try {
+      return await this.enqueue(line);
+    } finally {
+      this.generation++;
+    }
+  }
+
+  /** Concurrent and recent asks for one listing share one run, as long as nothing else ran since it started. */
+  private list(line: string): Promise<CommandResult> {
+    const known = this.listings.get(line);
+    if (known && known.generation === this.generation && Date.now() - known.started < LISTING_REUSE_MS) return known.result;
+    const listing: Listing = { generation: this.generation, started: Date.now(), result: this.enqueue(line) };
+    this.listings.set(line, listing);
+    // A failed run is not an answer to keep.
+    listing.result.catch(() => undefined).then((result) => {
+      if (!result && this.listings.get(line) === listing) this.listings.delete(line);
+    });
+    return listing.result;
+  }
+
   close(): void {
+    this.listings.clear();
     clearTimeout(this.idleTimer);
     for (const shell of this.shells) shell.close();
     const dialed = this.dialed;

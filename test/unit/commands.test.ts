@@ -1,7 +1,7 @@
 /** Pure command building: exact argv arrays, as CNI's portmap tests its rules. */
-import { inNamespace } from "../../provider/host";
+import { byNamespace, inEveryNamespace, inNamespace } from "../../provider/host";
 import { linkSetArgv } from "../../provider/iproute";
-import { desiredLines, forwardJump, jumpPlacement, listArgv, renderRule, ruleArgv } from "../../provider/iptables";
+import { desiredLines, forwardJump, jumpPlacement, listArgv, renderRule, ruleArgv, tableListingArgv } from "../../provider/iptables";
 import { addressArgv } from "../../provider/kinds/address";
 import { bridgeAddArgv, pinMtuArgvs } from "../../provider/kinds/bridge";
 import { masqueradeRules } from "../../provider/kinds/masquerade";
@@ -152,4 +152,38 @@ test("the shared FORWARD jump goes right after DOCKER-USER, else first", () => {
   expect(jumpPlacement([ours, dockerUser])).toEqual({ placed: false, position: 3 });
   // A conditional jump to our chain is not the shared jump.
   expect(jumpPlacement([rule("-i", "eth0", "-j", "PULUMI-NETNS-FWD")])).toEqual({ placed: false, position: 1 });
+});
+
+describe("listings of every namespace", () => {
+  test("one command: the host's own namespace, then each named one, each part closed by a marker", () => {
+    expect(inEveryNamespace(["ip", "-j", "-d", "addr", "show"])).toEqual([
+      "sh",
+      "-c",
+      "ip -j -d addr show && echo pulumi-netns-listed; ip -all netns exec sh -c 'ip -j -d addr show && echo pulumi-netns-listed'",
+    ]);
+    expect(tableListingArgv(4, "nat")).toEqual([
+      "sh",
+      "-c",
+      "iptables -w 10 -t nat -S && echo pulumi-netns-listed; ip -all netns exec sh -c 'iptables -w 10 -t nat -S && echo pulumi-netns-listed'",
+    ]);
+  });
+
+  const result = (stdout: string, stderr = "") => ({ command: "list", exitCode: 0, stdout, stderr, durationMs: 1 });
+
+  test("the output splits by namespace; a namespace not listed does not exist", () => {
+    const parts = byNamespace(result("[1]\npulumi-netns-listed\n\nnetns: red\n[2]\npulumi-netns-listed\n\nnetns: blue\n\npulumi-netns-listed\n"));
+    expect([...parts]).toEqual([
+      ["", "[1]\n"],
+      ["red", "[2]\n"],
+      ["blue", "\n"],
+    ]);
+    expect(byNamespace(result("[]\npulumi-netns-listed\n")).get("red")).toBeUndefined();
+  });
+
+  test("a part that did not finish fails the listing, naming the namespace: its objects are unknown, not gone", () => {
+    expect(() => byNamespace(result("[1]\npulumi-netns-listed\n\nnetns: red\n", "iptables: lock timeout"))).toThrow(
+      /listing failed in red: list: iptables: lock timeout/,
+    );
+    expect(() => byNamespace(result("\nnetns: red\n[]\npulumi-netns-listed\n"))).toThrow(/listing failed in the host's own namespace/);
+  });
 });

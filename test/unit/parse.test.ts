@@ -1,9 +1,8 @@
 /** Parsers of `ip -j` output and address helpers, on captured output. */
 import { canonicalAddress, canonicalCidr, isNetworkAddress, networkOf, parseCidr } from "../../provider/fields";
-import { parseLinks } from "../../provider/iproute";
+import { parseLinks, parseNamespaces } from "../../provider/iproute";
 import { isOwnedBy, parseListing, ruleAddress, ruleNetwork, splitRuleLine } from "../../provider/iptables";
 import { parseAddresses, parseAddressState, routesToRestore, sameSubnet } from "../../provider/kinds/address";
-import { parseNamespaces } from "../../provider/kinds/namespace";
 import { parseEndpoint } from "../../provider/kinds/portForward";
 import { parseRoutes } from "../../provider/kinds/route";
 

@@ -1,0 +1,139 @@
+/**
+ * A refresh reads every link, address and iptables rule of a host from one listing per kind, so the
+ * commands it sends do not grow with the resources; and a listing never answers a read after this
+ * process changed the host.
+ */
+import { closeAllHosts } from "../../provider";
+import type { Props } from "../../provider/kind";
+import { engine } from "../harness/engine";
+import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+
+let lab: TestLab;
+let host: TestHost;
+let connection: Record<string, unknown>;
+
+beforeAll(async () => {
+  lab = await TestLab.create(1);
+  host = lab.hosts[0];
+  connection = host.connection();
+});
+
+afterAll(() => {
+  closeAllHosts();
+  lab?.destroy();
+});
+
+interface Made {
+  kind: ReturnType<typeof engine>;
+  id: string;
+  outs: Props;
+}
+
+/** The scale program's lab: a bridge, COUNT namespaces each cabled to it with an address; and one masquerade. */
+async function build(count: number): Promise<Made[]> {
+  const made: Made[] = [];
+  const make = async (kindName: string, inputs: Props) => {
+    const kind = engine(kindName);
+    const { id, outs } = await kind.create({ connection, ...inputs });
+    made.push({ kind, id, outs });
+    return outs;
+  };
+  await make("Bridge", { name: "br-count" });
+  for (let i = 0; i < count; i++) {
+    await make("Namespace", { name: `cnt${i}` });
+    await make("Veth", { name: "eth0", namespace: `cnt${i}`, peer: { name: `vc${i}`, master: "br-count" } });
+    await make("Address", { namespace: `cnt${i}`, device: "eth0", address: `10.61.0.${i + 1}/24` });
+  }
+  await make("Masquerade", { source: "10.61.0.0/24" });
+  return made;
+}
+
+/** The commands the pool sends while `work` runs, from its debug log. */
+async function commandsSent(work: () => Promise<unknown>): Promise<string[]> {
+  const sent: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.env.PULUMI_NETNS_DEBUG = "1";
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+    const line = String(chunk);
+    if (line.startsWith("[pulumi-netns]")) sent.push(line.replace(/^.*?ms: /, "").trim());
+    else return write(chunk, ...rest);
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    await work();
+  } finally {
+    process.stderr.write = write;
+    delete process.env.PULUMI_NETNS_DEBUG;
+  }
+  return sent;
+}
+
+/** Reads everything the way the engine refreshes: 8 at a time (its default on 2 cores). */
+async function refresh(made: Made[]): Promise<string[]> {
+  const queue = [...made];
+  const ids: string[] = [];
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) ids.push((await next.kind.read(next.id, next.outs)).id);
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  return ids;
+}
+
+async function teardown(made: Made[]): Promise<void> {
+  for (const { kind, id, outs } of made.reverse()) await kind.delete(id, outs);
+}
+
+test("a refresh sends the same few listings for 1 namespace as for 20", async () => {
+  const counts: number[] = [];
+  for (const count of [1, 20]) {
+    const made = await build(count);
+    try {
+      // A new provider process, as each `pulumi refresh` starts one.
+      closeAllHosts();
+      let ids: string[] = [];
+      const sent = await commandsSent(async () => {
+        ids = await refresh(made);
+      });
+      expect(ids).toEqual(expect.arrayContaining(made.map((m) => m.id)));
+      expect(ids.filter((id) => id === "")).toEqual([]);
+      // Links with their addresses; the nat and filter tables.
+      expect(sent).toHaveLength(3);
+      expect(sent.every((command) => command.includes("ip -all netns exec"))).toBe(true);
+      counts.push(sent.length);
+    } finally {
+      await teardown(made);
+    }
+  }
+  expect(counts[0]).toBe(counts[1]);
+});
+
+test("a listing taken before this process changed the host never answers a read after the change", async () => {
+  const made = await build(1);
+  const [, namespace, veth] = made;
+  try {
+    closeAllHosts();
+    expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: true } });
+    host.sh(["ip", "-n", "cnt0", "link", "set", "eth0", "down"]);
+    // Within the reuse window and with nothing run since, the listing still answers: that is the sharing.
+    expect(await commandsSent(() => veth.kind.read(veth.id, veth.outs))).toEqual([]);
+    // Any command of ours on this host (here a namespace update) ends that: the next read lists again.
+    await namespace.kind.update(namespace.id, namespace.outs, { connection, name: "cnt0" });
+    expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: false } });
+  } finally {
+    await teardown(made);
+  }
+});
+
+test("a listing older than the reuse window lists again", async () => {
+  const made = await build(1);
+  const veth = made[2];
+  try {
+    closeAllHosts();
+    await veth.kind.read(veth.id, veth.outs);
+    host.sh(["ip", "-n", "cnt0", "link", "set", "eth0", "down"]);
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: false } });
+  } finally {
+    await teardown(made);
+  }
+});
