@@ -4,7 +4,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import { Connection, connection as connectionSchema, targetIdentity } from "./connection";
-import type { Kind, Props } from "./kind";
+import { Kind, Props, SET_PROPERTIES } from "./kind";
 import { hostFor } from "./ssh/pool";
 import { containsUnknown, Failure, UNKNOWN, validate } from "./validate";
 
@@ -54,6 +54,16 @@ function unsetPaths(olds: Props, news: Props): string[] {
   return before.filter((path) => valueAt(news, path) === undefined);
 }
 
+/**
+ * Paths news sets that the last create/update was not asked to set. Even with the value the host already
+ * has, taking a property over is an update: a bridge's MTU, say, is pinned only then.
+ */
+function newlySetPaths(kind: Kind, olds: Props, news: Props): string[] {
+  if (!Array.isArray(olds[SET_PROPERTIES])) return [];
+  const before = olds[SET_PROPERTIES] as string[];
+  return setPaths(kind, news).filter((path) => !before.includes(path));
+}
+
 const inReplaceOn = (kind: Kind, path: string) =>
   kind.replaceOn.some((r) => r === path || r.startsWith(`${path}.`) || path.startsWith(`${r}.`));
 
@@ -61,7 +71,7 @@ const inReplaceOn = (kind: Kind, path: string) =>
  * olds are the outputs in state (what the last create/read/update saw on the host, plus the paths the
  * program set); news are the checked inputs. A property the program never set is not managed, so its
  * observed value never differs; one it set and now leaves unset is a change: identity replaces, an
- * in-place property goes back to its kernel default (`resetTo`).
+ * in-place property goes back to its kernel default (`resetTo`). One it starts to set is a change too.
  */
 export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffResult {
   // State from before 0.2 was not canonicalised (a route had no `family`): compare it in today's spelling.
@@ -74,6 +84,7 @@ export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffRe
     changed.add(key);
     if (inReplaceOn(kind, path)) replaces.add(key);
   }
+  for (const path of newlySetPaths(kind, olds, news)) changed.add(path.split(".")[0]);
   const oldConnection = olds.connection as Partial<Connection> | undefined;
   const newConnection = news.connection as Partial<Connection> | string | undefined;
   if (!isDeepStrictEqual(oldConnection, newConnection)) {
@@ -97,8 +108,6 @@ export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffRe
 /** Outputs go through protobuf Structs, which have no `undefined`: absent (or a reset's null) means unset. */
 const defined = (props: Props): Props => JSON.parse(JSON.stringify(props, (_key, value) => (value === null ? undefined : value)));
 
-/** Recorded in outputs, so that diff can tell a property the program stopped setting. */
-export const SET_PROPERTIES = "setProperties";
 
 const withSetPaths = (kind: Kind, inputs: Props, outs: Props): Props => ({ ...outs, [SET_PROPERTIES]: setPaths(kind, inputs) });
 

@@ -9,6 +9,9 @@ import { containsUnknown } from "./validate";
 
 export type Props = Record<string, unknown>;
 
+/** Output listing the property paths the program set, so that diff can tell one it stopped setting. */
+export const SET_PROPERTIES = "setProperties";
+
 /** For kinds that replace only when their kernel identity changes: a replacement is always another object. */
 export const neverCollides = () => false;
 

@@ -4,7 +4,7 @@ import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { hold, holderPath, namespaceIdentity, newHolderToken, release } from "../holders";
 import { linkDeleteArgv, linkSetArgv, LinkSource, LinkState, listedLinks, liveLinks, readLink, reconcileLink } from "../iproute";
-import { defineKind, neverCollides } from "../kind";
+import { defineKind, neverCollides, SET_PROPERTIES } from "../kind";
 
 /** Without the MTU: one given at creation does not stick (see pinMtuArgvs). */
 export function bridgeAddArgv(spec: { name: string; namespace?: string }): Argv {
@@ -82,9 +82,12 @@ export const bridgeKind = defineKind({
     const link = await readBridge(listedLinks(host), olds.namespace as string | undefined, olds.name as string);
     return link && observed(link);
   },
-  async update(host, _id, _olds, news) {
+  async update(host, _id, olds, news) {
     const link = await readBridge(liveLinks(host), news.namespace, news.name);
     if (!link) throw new Error(`${host.label}: bridge "${news.name}" is gone; run \`pulumi refresh\` to recreate it`);
+    // An MTU managed from now on (or set by a release that did not pin it) is pinned first.
+    const pinned = Array.isArray(olds[SET_PROPERTIES]) && (olds[SET_PROPERTIES] as string[]).includes("mtu");
+    if (news.mtu !== undefined && !pinned) for (const argv of pinMtuArgvs(news.namespace, news.name, news.mtu)) await host.run(argv);
     await reconcileLink(host, news.namespace, news.name, link, { up: news.up, mtu: news.mtu });
     return observed((await readLink(host, news.namespace, news.name))!);
   },

@@ -73,11 +73,14 @@ export type ProgramSpec = typeof programSpec extends fc.Arbitrary<infer T> ? T :
 
 type SlotChoices = { [Slot in keyof ProgramSpec]?: Partial<ProgramSpec[Slot]> };
 
-/** A program written by hand (a regression): the slots it names, every other slot absent. */
+/** A program written by hand (a regression): the slots it names, every other slot absent; null is unset. */
 export function completeSpec(choices: SlotChoices): ProgramSpec {
   const absent = fc.sample(programSpec, { numRuns: 1, seed: 0 })[0];
   for (const slot of Object.keys(absent) as (keyof ProgramSpec)[]) (absent[slot] as { present: boolean }).present = false;
-  for (const [slot, value] of Object.entries(choices)) Object.assign(absent[slot as keyof ProgramSpec], { present: true }, value);
+  for (const [slot, value] of Object.entries(choices)) {
+    const unsetNulls = Object.fromEntries(Object.entries(value).map(([key, v]) => [key, v ?? undefined]));
+    Object.assign(absent[slot as keyof ProgramSpec], { present: true }, unsetNulls);
+  }
   return absent;
 }
 

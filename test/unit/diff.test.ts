@@ -116,3 +116,9 @@ test("state from before canonical values (a route without `family`) compares in 
   expect(news).toMatchObject({ destination: "default", family: 4 });
   expect(await route.diff("/default/0", state, news)).toMatchObject({ changes: false });
 });
+
+test("a property the program starts to set is an update, even with the value the host already has", async () => {
+  const recorded = { ...olds, setProperties: ["name", "namespace", "up", "peer.name", "peer.master", "peer.up"] };
+  expect(await veth.diff("id", recorded, { ...news, mtu: 1500 })).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+  expect(await veth.diff("id", recorded, news)).toMatchObject({ changes: false });
+});
