@@ -17,7 +17,7 @@ import { programSpec, toProgram } from "../harness/programs";
 
 const SEQUENCES = 2;
 const STEPS = 6;
-const SEED = 20261129;
+const SEED = 20261130;
 
 jest.setTimeout(20 * 60_000);
 
