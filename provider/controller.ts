@@ -48,7 +48,7 @@ function valueAt(props: Props, path: string): unknown {
   return cursor;
 }
 
-/** Paths the last create/update was asked to set and news leaves unset. State from before 0.2 has no record. */
+/** Paths the last create/update was asked to set and news leaves unset. Older state has no record: none. */
 function unsetPaths(olds: Props, news: Props): string[] {
   const before = Array.isArray(olds[SET_PROPERTIES]) ? (olds[SET_PROPERTIES] as string[]) : [];
   return before.filter((path) => valueAt(news, path) === undefined);
@@ -74,7 +74,7 @@ const inReplaceOn = (kind: Kind, path: string) =>
  * in-place property goes back to its kernel default (`resetTo`). One it starts to set is a change too.
  */
 export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffResult {
-  // State from before 0.2 was not canonicalised (a route had no `family`): compare it in today's spelling.
+  // State written before the record was not canonicalised (a route had no `family`): compare it in today's spelling.
   const olds = SET_PROPERTIES in stored || !kind.canonical ? stored : (kind.canonical(stored as never) as Props);
   const changed = new Set<string>();
   const replaces = new Set<string>();
@@ -107,7 +107,6 @@ export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffRe
 
 /** Outputs go through protobuf Structs, which have no `undefined`: absent (or a reset's null) means unset. */
 const defined = (props: Props): Props => JSON.parse(JSON.stringify(props, (_key, value) => (value === null ? undefined : value)));
-
 
 const withSetPaths = (kind: Kind, inputs: Props, outs: Props): Props => ({ ...outs, [SET_PROPERTIES]: setPaths(kind, inputs) });
 
