@@ -64,6 +64,23 @@ function newlySetPaths(kind: Kind, olds: Props, news: Props): string[] {
   return setPaths(kind, news).filter((path) => !before.includes(path));
 }
 
+/** Each leaf of `over` laid onto `base`, whose other leaves (values read back from the host) stay. */
+function overlay(base: unknown, over: unknown): unknown {
+  if (!isRecord(base) || !isRecord(over)) return over;
+  const merged: Props = { ...base };
+  for (const [key, value] of Object.entries(over)) merged[key] = overlay(base[key], value);
+  return merged;
+}
+
+/**
+ * State written before the record was not in the kernel's spelling (IPv6 in capitals, a route without
+ * `family`): it is compared as today's check would have written it, or a mere upgrade would replace it.
+ */
+function inTodaysSpelling(kind: Kind, stored: Props): Props {
+  const parsed = kind.inputs.safeParse(stored);
+  return parsed.success ? (overlay(stored, parsed.data) as Props) : stored;
+}
+
 const inReplaceOn = (kind: Kind, path: string) =>
   kind.replaceOn.some((r) => r === path || r.startsWith(`${path}.`) || path.startsWith(`${r}.`));
 
@@ -74,17 +91,19 @@ const inReplaceOn = (kind: Kind, path: string) =>
  * in-place property goes back to its kernel default (`resetTo`). One it starts to set is a change too.
  */
 export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffResult {
-  // State written before the record was not canonicalised (a route had no `family`): compare it in today's spelling.
-  const olds = SET_PROPERTIES in stored || !kind.canonical ? stored : (kind.canonical(stored as never) as Props);
+  const olds = SET_PROPERTIES in stored ? stored : inTodaysSpelling(kind, stored);
   const changed = new Set<string>();
   const replaces = new Set<string>();
   const paths = Object.keys(kind.shape).flatMap((key) => changedPaths(olds[key], news[key], key));
-  for (const path of [...paths, ...unsetPaths(olds, news)]) {
+  // While anything is unknown (preview), check could not apply defaults or canonical values: what looks
+  // unset or newly set may not be. Apply decides with the values known.
+  const previewing = containsUnknown(news);
+  for (const path of [...paths, ...(previewing ? [] : unsetPaths(olds, news))]) {
     const key = path.split(".")[0];
     changed.add(key);
     if (inReplaceOn(kind, path)) replaces.add(key);
   }
-  for (const path of newlySetPaths(kind, olds, news)) changed.add(path.split(".")[0]);
+  if (!previewing) for (const path of newlySetPaths(kind, olds, news)) changed.add(path.split(".")[0]);
   const oldConnection = olds.connection as Partial<Connection> | undefined;
   const newConnection = news.connection as Partial<Connection> | string | undefined;
   if (!isDeepStrictEqual(oldConnection, newConnection)) {

@@ -121,7 +121,7 @@ export async function transact<R extends HolderRecord>(
   }
 }
 
-/** The identity of a namespace: its nsfs inode and that inode's birth (inode numbers are reused). */
+/** The identity of a namespace: its nsfs inode and that inode's change time (inode numbers are reused). */
 export async function namespaceIdentity(host: Host, namespace: string | undefined): Promise<string | undefined> {
   if (!namespace) return "host";
   const result = await host.run(["stat", "-L", "-c", "%i %z", `/var/run/netns/${namespace}`], { allowFailure: true });

@@ -19,6 +19,7 @@ import { CommandFailedError } from "./errors";
 import { canonicalAddress, parseCidr } from "./fields";
 import { Argv, byNamespace, Host, inEveryNamespace, inNamespace } from "./host";
 import { namespaceGone } from "./iproute";
+import { oneAtATime } from "./oneAtATime";
 
 export type Family = 4 | 6;
 export type Table = "nat" | "filter";
@@ -217,18 +218,6 @@ export async function observeRules(
   return lines;
 }
 
-/**
- * Chain creation and removal are shared by every resource of a host: one provider process does them
- * one at a time per host, namespace and family (Pulumi runs resources in parallel).
- */
-const queues = new Map<string, Promise<unknown>>();
-
-function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
-  const run = (queues.get(key) ?? Promise.resolve()).catch(() => undefined).then(work);
-  queues.set(key, run);
-  return run;
-}
-
 /** Creates our chain (tolerating a concurrent creator) and puts the FORWARD jump where it belongs. */
 async function ensureForwardChain(host: Host, family: Family, namespace?: string): Promise<void> {
   const created = await host.run(iptablesArgv(family, "filter", ["-N", FORWARD_CHAIN], namespace), { allowFailure: true });
@@ -268,11 +257,13 @@ async function deleteRule(host: Host, rule: Rule, namespace?: string): Promise<"
  * Makes the rules marked with `id` exactly `desired` (all of one family): adds what is missing, removes
  * every other marked rule (older shapes, moved copies, duplicates), repairs the shared jump. With
  * `desired` empty this is delete. On failure, rules this call added are removed again. Returns whether
- * anything changed; a namespace that is gone counts as nothing to do.
+ * anything changed; for a delete, a namespace that is gone counts as nothing to do.
  */
 export function convergeRules(host: Host, id: string, family: Family, desired: Rule[], namespace?: string): Promise<boolean> {
+  // The shared chain and jump: one at a time per host, namespace and family.
   return oneAtATime(`${host.label} ${namespace ?? ""} ${family}`, async () => {
     const before = await listOwned(host, id, family, namespace);
+    if (!before && desired.length > 0) throw new Error(`${host.label}: network namespace "${namespace}" does not exist`);
     if (!before) return false;
     let changed = false;
     const added: Rule[] = [];
@@ -322,10 +313,15 @@ export async function requireConntrack(host: Host, namespace?: string): Promise<
   throw new CommandFailedError(host.label, result);
 }
 
-/** Runs a `conntrack -D` argv; "0 flow entries have been deleted" (exit 1) is success. */
-export async function flushConntrack(host: Host, argv: Argv): Promise<void> {
+/**
+ * Runs a `conntrack -D` argv; "0 flow entries have been deleted" (exit 1) is success. `bestEffort`
+ * (a delete): without the tool there is nothing to flush with, and the rules are gone all the same.
+ */
+export async function flushConntrack(host: Host, argv: Argv, bestEffort = false): Promise<void> {
   const result = await host.run(argv, { allowFailure: true });
   if (result.exitCode === 0 || namespaceGone(result) || / 0 flow entries have been deleted/.test(result.stderr)) return;
-  if (result.exitCode === 127 || TOOL_MISSING.test(result.stderr)) throw conntrackMissing(host);
+  const missing = result.exitCode === 127 || TOOL_MISSING.test(result.stderr);
+  if (missing && bestEffort) return;
+  if (missing) throw conntrackMissing(host);
   throw new CommandFailedError(host.label, result);
 }

@@ -39,12 +39,16 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
     const rules = await observeRules(host, id, familyOf(props, id), rulesOf(props, id), namespaceOf(props), { fromListing });
     return rules && rules.length > 0 ? { rules } : undefined;
   };
-  /** Brings the rules marked with `id` to `desired`; `props` names the family, namespace and flush. */
+  /**
+   * Brings the rules marked with `id` to `desired`; `props` names the family, namespace and flush.
+   * Only rules being put in need the conntrack tool: a delete (an upgraded resource's too) never waits on it.
+   */
   const converge = async (host: Host, props: Props, id: string, desired: Rule[]) => {
     const flush = definition.conntrackFlush?.(props as RuleSpec<Shape>);
-    if (flush) await requireConntrack(host, namespaceOf(props));
+    const deleting = desired.length === 0;
+    if (flush && !deleting) await requireConntrack(host, namespaceOf(props));
     const changed = await convergeRules(host, id, familyOf(props, id), desired, namespaceOf(props));
-    if (flush && changed) await flushConntrack(host, flush);
+    if (flush && changed) await flushConntrack(host, flush, deleting);
   };
   return defineKind({
     name: definition.name,

@@ -37,7 +37,7 @@ function editNoteFor(kind: Kind<any>): EditNote {
       return required ? "Changing it replaces the resource." : "Changing or unsetting it replaces the resource.";
     }
     const reset = kind.resetTo?.[path];
-    if (reset !== undefined) return `Changed in place; unsetting it goes back to ${reset === null ? "none" : reset}.`;
+    if (reset !== undefined) return `Changed in place; unsetting it goes back to ${reset === null ? "the kernel's default" : reset}.`;
     if (js.default !== undefined) return "Changed in place; unsetting it goes back to the default.";
     return required ? "Changed in place." : "Changed in place; unsetting it leaves it to the kernel's default (for most: none).";
   };

@@ -1,8 +1,9 @@
 import { AlreadyExistsError } from "../errors";
-import { canonicalAddress, canonicalCidr, cidr, interfaceName, namespaceName, networkOf, parseCidr } from "../fields";
+import { canonicalCidr, cidr, interfaceName, namespaceName, networkOf, parseCidr } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { listLinks, runUnlessGone } from "../iproute";
-import { defineKind, neverCollides } from "../kind";
+import { defineKind } from "../kind";
+import { oneAtATime } from "../oneAtATime";
 import { sysctlReadArgv, sysctlWriteArgv } from "./sysctl";
 
 interface AddressSpec {
@@ -108,7 +109,12 @@ async function addressState(host: Host, spec: AddressSpec): Promise<AddressState
  * it does; a replacement made before its predecessor goes (10.0.0.2/24 → 10.0.0.3/24) is such a
  * secondary. And the last one takes every IPv4 route through the device (see routesToRestore).
  */
-async function deleteAddress(host: Host, spec: AddressSpec): Promise<void> {
+function deleteAddress(host: Host, spec: AddressSpec): Promise<void> {
+  // Two deletes on one device would each see the other's address, or restore the other's temporary setting.
+  return oneAtATime(`${host.label} ${spec.namespace ?? ""} ${spec.device}`, () => deleteFromDevice(host, spec));
+}
+
+async function deleteFromDevice(host: Host, spec: AddressSpec): Promise<void> {
   const result = await runUnlessGone(host, showArgv(spec));
   if (!result) return;
   const addresses = parseAddresses(result.stdout);
@@ -164,7 +170,11 @@ export const addressKind = defineKind({
     namespace: namespaceName.optional().describe("Namespace of the interface; the host's own when unset."),
   },
   replaceOn: ["device", "address", "namespace"],
-  collides: neverCollides,
+  // The kernel holds an address once per device, whatever its prefix length: 2001:db8::1/64 → /48 goes first.
+  collides: (olds, news) =>
+    olds.namespace === news.namespace &&
+    olds.device === news.device &&
+    parseCidr(String(olds.address))?.address === parseCidr(String(news.address))?.address,
   adoptable: true,
   async create(host, spec, adopt) {
     const exists = Boolean(await addressState(host, spec));

@@ -3,7 +3,7 @@ import { AlreadyExistsError } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { hold, holderPath, namespaceIdentity, newHolderToken, release } from "../holders";
-import { linkDeleteArgv, linkSetArgv, LinkSource, LinkState, listedLinks, liveLinks, readLink, reconcileLink } from "../iproute";
+import { linkDeleteArgv, linkSetArgv, LinkSource, LinkState, listedLinks, liveLinks, parseLinks, readLink, reconcileLink } from "../iproute";
 import { defineKind, neverCollides, SET_PROPERTIES } from "../kind";
 
 /** Without the MTU: one given at creation does not stick (see pinMtuArgvs). */
@@ -29,6 +29,12 @@ async function readBridge(links: LinkSource, namespace: string | undefined, name
 
 const recordPath = (spec: { name: string; namespace?: string }) => holderPath("link", spec.namespace, spec.name);
 
+/** What a bridge whose MTU was never set would have: its smallest port's, 1500 without ports. */
+async function portsMtu(host: Host, namespace: string | undefined, name: string): Promise<number> {
+  const ports = parseLinks((await host.run(inNamespace(namespace, ["ip", "-j", "link", "show", "master", name]))).stdout);
+  return ports.length > 0 ? Math.min(...ports.map((port) => port.mtu)) : 1500;
+}
+
 /** A bridge made again under the same name (or in a namespace made again) is another object. */
 async function identity(host: Host, namespace: string | undefined, link: LinkState | undefined): Promise<string | undefined> {
   const scope = link && (await namespaceIdentity(host, namespace));
@@ -48,26 +54,28 @@ export const bridgeKind = defineKind({
   },
   replaceOn: ["name", "namespace"],
   collides: neverCollides,
-  resetTo: { mtu: 1500 },
+  // A set MTU stays set: unset, it becomes what the kernel would choose now (see portsMtu).
+  resetTo: { mtu: null },
   outputs: { holder: z.string().describe("This resource's token in the holder record on the host (under /run/pulumi-netns).") },
   adoptable: true,
   async create(host, spec, adopt) {
     const holder = newHolderToken();
     let created = false;
     // Runs again when another program changed the holders meanwhile (it may have deleted the bridge).
-    await hold(host, recordPath(spec), holder, "Bridge", async () => {
-      const existing = await readLink(host, spec.namespace, spec.name);
-      if (existing && !adopt && !created) throw new AlreadyExistsError(host.label, `interface "${spec.name}"`);
-      if (existing && existing.kind !== "bridge") {
-        throw new Error(`${host.label}: cannot adopt "${spec.name}": it is a ${existing.kind ?? "plain"} link, not a bridge`);
-      }
-      if (!existing) {
-        await host.run(bridgeAddArgv(spec));
-        created = true;
-      }
-      return (await identity(host, spec.namespace, existing ?? (await readLink(host, spec.namespace, spec.name))))!;
-    });
+    // A failed hold removes what it made too: the catch below releases it.
     try {
+      await hold(host, recordPath(spec), holder, "Bridge", async () => {
+        const existing = await readLink(host, spec.namespace, spec.name);
+        if (existing && !adopt && !created) throw new AlreadyExistsError(host.label, `interface "${spec.name}"`);
+        if (existing && existing.kind !== "bridge") {
+          throw new Error(`${host.label}: cannot adopt "${spec.name}": it is a ${existing.kind ?? "plain"} link, not a bridge`);
+        }
+        if (!existing) {
+          await host.run(bridgeAddArgv(spec));
+          created = true;
+        }
+        return (await identity(host, spec.namespace, existing ?? (await readLink(host, spec.namespace, spec.name))))!;
+      });
       if (spec.mtu !== undefined) for (const argv of pinMtuArgvs(spec.namespace, spec.name, spec.mtu)) await host.run(argv);
       const link = (await readLink(host, spec.namespace, spec.name))!;
       await reconcileLink(host, spec.namespace, spec.name, link, { up: spec.up, mtu: spec.mtu });
@@ -88,7 +96,8 @@ export const bridgeKind = defineKind({
     // An MTU managed from now on (or set by a release that did not pin it) is pinned first.
     const pinned = Array.isArray(olds[SET_PROPERTIES]) && (olds[SET_PROPERTIES] as string[]).includes("mtu");
     if (news.mtu !== undefined && !pinned) for (const argv of pinMtuArgvs(news.namespace, news.name, news.mtu)) await host.run(argv);
-    await reconcileLink(host, news.namespace, news.name, link, { up: news.up, mtu: news.mtu });
+    const mtu = (news.mtu as number | null | undefined) === null ? await portsMtu(host, news.namespace, news.name) : news.mtu;
+    await reconcileLink(host, news.namespace, news.name, link, { up: news.up, mtu });
     return observed((await readLink(host, news.namespace, news.name))!);
   },
   async delete(host, _id, olds) {

@@ -38,16 +38,17 @@ export const namespaceKind = defineKind({
     const holder = newHolderToken();
     let created = false;
     // Runs again when another program changed the holders meanwhile (it may have deleted the namespace).
-    await hold(host, recordPath(spec.name), holder, "Namespace", async () => {
-      const existed = await namespaceExists(host, spec.name);
-      if (existed && !adopt && !created) throw new AlreadyExistsError(host.label, `network namespace "${spec.name}"`);
-      if (!existed) {
-        await host.run(["ip", "netns", "add", spec.name]);
-        created = true;
-      }
-      return (await namespaceIdentity(host, spec.name))!;
-    });
+    // A failed hold removes what it made too: the catch below releases it.
     try {
+      await hold(host, recordPath(spec.name), holder, "Namespace", async () => {
+        const existed = await namespaceExists(host, spec.name);
+        if (existed && !adopt && !created) throw new AlreadyExistsError(host.label, `network namespace "${spec.name}"`);
+        if (!existed) {
+          await host.run(["ip", "netns", "add", spec.name]);
+          created = true;
+        }
+        return (await namespaceIdentity(host, spec.name))!;
+      });
       await setLoopback(host, spec.name, spec.loopbackUp);
       return { id: spec.name, observed: { ...(await observe(liveLinks(host), spec.name))!, holder } };
     } catch (err) {

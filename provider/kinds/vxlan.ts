@@ -7,13 +7,13 @@ import { isIP } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { AlreadyExistsError, CommandFailedError } from "../errors";
-import { canonicalCidr, interfaceName, ipAddress, mtu, namespaceName, port } from "../fields";
+import { interfaceName, ipAddress, mtu, namespaceName, port } from "../fields";
 import { Argv, CommandResult, Host, inNamespace } from "../host";
 import { linkDeleteArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
 
 /** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
-const OVERHEAD = { 4: 50, 6: 70 } as const;
+export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
 /** IANA's port; the kernel's own default is Linux's pre-standard 8472. */
 export const VXLAN_PORT = 4789;
 
@@ -30,9 +30,6 @@ interface VxlanSpec {
   up: boolean;
 }
 
-/** The kernel's spelling of an address (IPv6 compressed, lower case), so read-back compares equal. */
-const canonicalAddress = (address: string) => canonicalCidr(`${address}/${isIP(address) === 6 ? 128 : 32}`).split("/")[0];
-
 /** `netns` at creation puts the device in its namespace at once, while its socket stays in the host's. */
 export function vxlanAddArgv(spec: VxlanSpec): Argv {
   return [
@@ -44,7 +41,7 @@ export function vxlanAddArgv(spec: VxlanSpec): Argv {
 }
 
 /** Inner MTU that fits the underlay: larger frames would be dropped without a word. */
-export const defaultVxlanMtu = (underlayMtu: number, remote: string) => underlayMtu - OVERHEAD[isIP(remote) === 6 ? 6 : 4];
+export const defaultVxlanMtu = (underlayMtu: number, remote: string) => underlayMtu - VXLAN_OVERHEAD[isIP(remote) === 6 ? 6 : 4];
 
 export interface VxlanState {
   vni: number;
@@ -111,7 +108,6 @@ async function reconcile(host: Host, spec: VxlanSpec, current: VxlanState): Prom
 /** What makes two ends one cable; any change replaces the device. */
 const identityOf = (v: Pick<VxlanState, "vni" | "local" | "remote" | "dstport">) => ({ vni: v.vni, local: v.local, remote: v.remote, dstport: v.dstport });
 
-const address = ipAddress.transform(canonicalAddress);
 
 export const vxlanKind = defineKind({
   name: "Vxlan",
@@ -120,8 +116,8 @@ export const vxlanKind = defineKind({
   shape: {
     name: interfaceName.describe("Device name (at most 15 bytes)."),
     vni: z.number().int().min(1).max(16777215).describe("VXLAN network identifier (1..16777215); both ends use the same one."),
-    local: address.describe("This host's underlay address, the source of the UDP packets."),
-    remote: address.describe("The other host's underlay address (same IP family as `local`)."),
+    local: ipAddress.describe("This host's underlay address, the source of the UDP packets."),
+    remote: ipAddress.describe("The other host's underlay address (same IP family as `local`)."),
     dstport: port.default(VXLAN_PORT).describe("UDP port of the other end (IANA's 4789; the kernel alone would use 8472)."),
     device: interfaceName.describe("Underlay interface in the host's namespace; its MTU sets the default `mtu`."),
     namespace: namespaceName.optional().describe("Namespace to place the device in; the host's own when unset. Its UDP socket stays in the host's."),

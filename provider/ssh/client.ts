@@ -116,7 +116,13 @@ function dialOnce(endpoint: JumpHost, deadline: number, sock?: ClientChannel): P
       };
       reject(failed);
     });
-    client.connect(config);
+    try {
+      client.connect(config);
+    } catch (err) {
+      // ssh2 throws at once for a key it cannot read; its message never holds the key or passphrase.
+      const reason = err instanceof Error ? err.message : String(err);
+      reject({ error: new ConnectionError("auth-failed", targetLabel(endpoint), `the private key could not be used: ${reason} (wrong passphrase?)`), refused: false });
+    }
   });
 }
 

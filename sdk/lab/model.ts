@@ -44,6 +44,7 @@ import {
   slotsCovered,
 } from "./addressing";
 import { netemKind } from "../../provider/kinds/netem";
+import { VXLAN_OVERHEAD } from "../../provider/kinds/vxlan";
 import { topologyDot, topologyMermaid } from "./graph";
 
 const name = z
@@ -125,7 +126,6 @@ export const DEFAULT_POOLS = {
   lan: { ipv4: "172.16.0.0/16", prefix: 24, prefix6: 64 },
   vni: { from: 10000, to: 16777215 },
 } as const;
-const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
 const DEFAULT_UNDERLAY_DEVICE = "eth0";
 
 export interface MemberPlan {

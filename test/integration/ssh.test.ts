@@ -152,6 +152,17 @@ test("authentication failure is named and leaks no credential", async () => {
   expect(String(err.message) + String(err.stack)).not.toContain(password);
 });
 
+test("a key that cannot be read (a wrong passphrase) is named as such, without the passphrase", async () => {
+  const passphrase = "wrong-passphrase-5531";
+  const encrypted = `${lab.dir}/encrypted_key`;
+  require("node:child_process").execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "right-passphrase", "-f", encrypted]);
+  const privateKey = require("node:fs").readFileSync(encrypted, "utf8");
+  const err = await hostOf({ privateKey, passphrase }).run(["true"]).catch((e) => e);
+  expect(err.failure).toBe("auth-failed");
+  expect(err.message).toMatch(/private key could not be used/);
+  expect(String(err.message) + String(err.stack)).not.toContain(passphrase);
+});
+
 test("an unreachable server is reported as such", async () => {
   const err = await hostOf({ port: 2222 })
     .run(["true"])

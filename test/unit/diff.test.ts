@@ -122,3 +122,33 @@ test("a property the program starts to set is an update, even with the value the
   expect(await veth.diff("id", recorded, { ...news, mtu: 1500 })).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
   expect(await veth.diff("id", recorded, news)).toMatchObject({ changes: false });
 });
+
+test("state from before the record, in another spelling (IPv6 capitals), is no change", async () => {
+  const address = provider("Address");
+  const state = { connection, device: "eth0", address: "2001:DB8:0:0::1/64" };
+  const news = (await address.check({}, { connection, device: "eth0", address: "2001:db8::1/64" })).inputs;
+  expect(await address.diff("/eth0/2001:DB8:0:0::1/64", state, news)).toMatchObject({ changes: false });
+  // Values read back from the host (the other end's MTU) stay in what is compared.
+  const checkedVeth = (await veth.check({}, { ...vethAsked, mtu: 1500 })).inputs;
+  expect(await veth.diff("id", olds, checkedVeth)).toMatchObject({ changes: false });
+});
+
+const vethAsked = { connection, name: "veth-red", namespace: "red", peer: { name: "veth-red-br", master: "v-net-0" } };
+
+test("an address that changes only its prefix length is deleted first: the kernel holds it once per device", async () => {
+  const address = provider("Address");
+  const state = { connection, device: "eth0", address: "2001:db8::1/64", setProperties: ["device", "address"] };
+  expect(await address.diff("id", state, { connection, device: "eth0", address: "2001:db8::1/48" })).toMatchObject({ deleteBeforeReplace: true });
+  expect(await address.diff("id", state, { connection, device: "eth0", address: "2001:db8::2/64" })).toMatchObject({ deleteBeforeReplace: false });
+});
+
+test("preview: a route whose device is not known yet is an update, not a replacement of its defaulted family", async () => {
+  const route = provider("Route");
+  const created = (await route.check({}, { connection, destination: "10.92.0.0/16", device: "va" })).inputs;
+  const state = { ...created, setProperties: ["destination", "family", "device"] };
+  expect(await route.diff("id", state, { connection, destination: "10.92.0.0/16", device: UNKNOWN })).toEqual({
+    changes: true,
+    replaces: [],
+    deleteBeforeReplace: false,
+  });
+});
