@@ -16,7 +16,16 @@ mount -t tmpfs -o mode=755 tmpfs /run
 # The run directory lives under the machine's /tmp, which the private /tmp hides: reach it via /run.
 mkdir -p /run/uml-run
 mount --bind "$UML_RUN_DIR" /run/uml-run
+# So does a working directory under /tmp (a checkout there, as CI's may be): carried over the same way.
+workdir=$(cat "$UML_RUN_DIR/cwd")
+case "$workdir/" in
+/tmp/*) mkdir -p /run/uml-work && mount --bind "$workdir" /run/uml-work ;;
+esac
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+if mountpoint -q /run/uml-work 2>/dev/null; then
+	mkdir -p "$workdir"
+	mount --bind /run/uml-work "$workdir"
+fi
 # The UML kernel's modules where modprobe (and the kernel's own module requests) look for them.
 mount --bind /usr/lib/uml/modules /lib/modules
 mkdir -p /run/netns /run/sshd

@@ -31,6 +31,7 @@ trap 'exit 130' INT TERM HUP
 
 # What the init script inside needs: this environment, the directory, the command.
 export -p >"$dir/env"
+printf '%s' "$PWD" >"$dir/cwd"
 {
 	printf 'cd -- %q\n' "$PWD"
 	printf '%q ' "$@"
