@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { hostName, port } from "./fields";
 
@@ -70,4 +71,35 @@ export function targetIdentity(c: Pick<Connection, "host" | "port" | "proxy">): 
 
 export function targetLabel(c: Pick<Connection, "user" | "host" | "port">): string {
   return `${c.user}@${c.host}:${c.port}`;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Each field a connection or jump host gets when it is left out (host is required, so any will do). */
+const DEFAULTS = { target: connection.parse({ host: "x" }), proxy: jumpHost.parse({ host: "x" }) };
+
+function withoutDefaults(value: unknown, defaults: Record<string, unknown>): unknown {
+  if (!isRecord(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key, field]) => key === "host" || field !== defaults[key])
+      .map(([key, field]) => [key, key === "proxy" ? withoutDefaults(field, DEFAULTS.proxy) : field]),
+  );
+}
+
+/**
+ * A connection as state keeps it: without the fields that equal their defaults. It is stored twice per
+ * resource, encrypted, and rewritten with every checkpoint; parsing it again gives the same connection.
+ */
+export function compactConnection(value: unknown): unknown {
+  return withoutDefaults(value, DEFAULTS.target);
+}
+
+/** Two connections as the provider would use them: defaults applied, whichever release stored them. */
+export function sameConnection(a: unknown, b: unknown): boolean {
+  const canonical = (value: unknown) => {
+    const parsed = connection.safeParse(value);
+    return parsed.success ? compactConnection(parsed.data) : value;
+  };
+  return isDeepStrictEqual(canonical(a), canonical(b));
 }

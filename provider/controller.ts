@@ -3,7 +3,7 @@
  * and the shared SSH host. Kinds see validated specs and a Host; nothing else.
  */
 import { isDeepStrictEqual } from "node:util";
-import { Connection, connection as connectionSchema, targetIdentity } from "./connection";
+import { compactConnection, Connection, connection as connectionSchema, sameConnection, targetIdentity } from "./connection";
 import { Kind, Props, SET_PROPERTIES } from "./kind";
 import { hostFor } from "./ssh/pool";
 import { containsUnknown, Failure, UNKNOWN, validate } from "./validate";
@@ -14,9 +14,12 @@ export interface DiffResult {
   deleteBeforeReplace: boolean;
 }
 
+/** What state keeps of checked inputs or outputs: the connection without its default fields. */
+const stored = (props: Props): Props => ("connection" in props ? { ...props, connection: compactConnection(props.connection) } : props);
+
 export function check(kind: Kind, news: Props): { inputs: Props; failures?: Failure[] } {
   const result = validate(kind.inputs, news);
-  return result.ok ? { inputs: result.value as Props } : { inputs: news, failures: result.failures };
+  return result.ok ? { inputs: stored(result.value as Props) } : { inputs: news, failures: result.failures };
 }
 
 const isRecord = (v: unknown): v is Props => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -106,7 +109,7 @@ export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffRe
   if (!previewing) for (const path of newlySetPaths(kind, olds, news)) changed.add(path.split(".")[0]);
   const oldConnection = olds.connection as Partial<Connection> | undefined;
   const newConnection = news.connection as Partial<Connection> | string | undefined;
-  if (!isDeepStrictEqual(oldConnection, newConnection)) {
+  if (!sameConnection(oldConnection, newConnection)) {
     changed.add("connection");
     // Credentials change in place; only the target decides replacement, even while other fields are unknown.
     const target = typeof newConnection === "object" ? [newConnection.host, newConnection.port, newConnection.proxy] : [UNKNOWN];
@@ -127,7 +130,7 @@ export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffRe
 /** Outputs go through protobuf Structs, which have no `undefined`: absent (or a reset's null) means unset. */
 const defined = (props: Props): Props => JSON.parse(JSON.stringify(props, (_key, value) => (value === null ? undefined : value)));
 
-const withSetPaths = (kind: Kind, inputs: Props, outs: Props): Props => ({ ...outs, [SET_PROPERTIES]: setPaths(kind, inputs) });
+const withSetPaths = (kind: Kind, inputs: Props, outs: Props): Props => ({ ...stored(outs), [SET_PROPERTIES]: setPaths(kind, inputs) });
 
 /** news, with each in-place property the program stopped setting back at its kernel default. */
 function withResets(kind: Kind, olds: Props, news: Props): Props {

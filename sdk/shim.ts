@@ -7,14 +7,14 @@
 import type * as pulumi from "@pulumi/pulumi";
 
 export function shim(kind: string): pulumi.dynamic.ResourceProvider {
-  const load = () => require("pulumi-netns/provider").provider(kind);
-  // Stored twice per resource (inputs and outputs) and rewritten with every checkpoint: every byte counts.
-  return {
-    check: (...a) => load().check(...a),
-    diff: (...a) => load().diff(...a),
-    create: (...a) => load().create(...a),
-    read: (...a) => load().read(...a),
-    update: (...a) => load().update(...a),
-    delete: (...a) => load().delete(...a),
+  // Stored twice per resource (inputs and outputs) and rewritten with every checkpoint, so it holds one
+  // function: the dynamic provider host calls `configure` once, right after it loads this object and
+  // before any other method, and that is where the kind's methods are put on it.
+  const loader = {
+    kind,
+    async configure() {
+      Object.assign(this, require("pulumi-netns/provider").provider(this.kind));
+    },
   };
+  return loader as unknown as pulumi.dynamic.ResourceProvider;
 }

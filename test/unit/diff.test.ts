@@ -152,3 +152,17 @@ test("preview: a route whose device is not known yet is an update, not a replace
     deleteBeforeReplace: false,
   });
 });
+
+test("state keeps the connection without its defaults; a stored connection with them is no change", async () => {
+  const asked = { host: "10.0.0.1", privateKey: "A", port: 22, sudo: true, proxy: { host: "10.0.0.9", user: "root", password: "p" } };
+  const checked = (await veth.check({}, { ...news, connection: asked })).inputs;
+  expect(checked.connection).toEqual({ host: "10.0.0.1", privateKey: "A", sudo: true, proxy: { host: "10.0.0.9", password: "p" } });
+  const { connection: _ignored, ...rest } = news;
+  const compact = (await veth.check({}, { ...rest, connection: { host: "10.0.0.1", privateKey: "A" } })).inputs;
+  expect(compact.connection).toEqual({ host: "10.0.0.1", privateKey: "A" });
+  // The previous release stored every default: the same connection.
+  expect(await veth.diff("id", olds, { ...compact, up: true, peer: news.peer })).toMatchObject({ changes: false });
+  expect(await veth.diff("id", { ...olds, connection: compact.connection }, { ...news, connection: { host: "10.0.0.1", privateKey: "A", port: 2222 } })).toMatchObject({
+    replaces: ["connection"],
+  });
+});
