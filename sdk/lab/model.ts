@@ -22,10 +22,9 @@
  */
 import { isIP } from "node:net";
 import { z } from "zod";
-import { cidr, hostName, interfaceName, ipAddress, mtu, namespaceName, networkCidr, port } from "../../provider/fields";
+import { bitsToAddress, cidr, hostName, interfaceName, ipAddress, mtu, namespaceName, networkCidr, port } from "../../provider/fields";
 import {
   allocateSeats,
-  bitsToAddress,
   contains,
   Family,
   formatPrefixed,
