@@ -147,5 +147,6 @@ export const hostName = z
     abort: true,
   });
 
-/** 68 is the IPv4 minimum; the kernel refuses less for any link carrying IPv4. */
-export const mtu = z.number().int().min(68).max(65535);
+/** The IPv4 minimum; the kernel refuses less for any link carrying IPv4. */
+export const MIN_MTU = 68;
+export const mtu = z.number().int().min(MIN_MTU).max(65535);

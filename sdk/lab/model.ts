@@ -22,7 +22,7 @@
  */
 import { isIP } from "node:net";
 import { z } from "zod";
-import { bitsToAddress, cidr, hostName, interfaceName, ipAddress, mtu, namespaceName, networkCidr, port } from "../../provider/fields";
+import { bitsToAddress, cidr, hostName, interfaceName, ipAddress, MIN_MTU, mtu, namespaceName, networkCidr, port } from "../../provider/fields";
 import {
   allocateSeats,
   contains,
@@ -129,8 +129,6 @@ export const DEFAULT_POOLS = {
 } as const;
 const DEFAULT_UNDERLAY_DEVICE = "eth0";
 const DEFAULT_UNDERLAY_MTU = 1500;
-/** The kernel's minimum for a link carrying IPv4. */
-const MIN_MTU = 68;
 
 export interface MemberPlan {
   node: string;
