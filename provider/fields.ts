@@ -74,7 +74,7 @@ export const networkCidr = cidr.superRefine((s, ctx) => {
 export const port = z.number().int().min(1).max(65535);
 
 export function isNetworkAddress(c: Cidr): boolean {
-  const bits = addressBits(c.address);
+  const bits = addressToBits(c.address);
   const hostBits = c.family === 4 ? 32 - c.prefix : 128 - c.prefix;
   return hostBits === 0 || bits % (1n << BigInt(hostBits)) === 0n;
 }
@@ -83,7 +83,7 @@ export function isNetworkAddress(c: Cidr): boolean {
 export function networkOf(c: Cidr): string {
   const width = c.family === 4 ? 32 : 128;
   const hostMask = (1n << BigInt(width - c.prefix)) - 1n;
-  return `${formatAddress(addressBits(c.address) & ~hostMask, c.family)}/${c.prefix}`;
+  return `${bitsToAddress(addressToBits(c.address) & ~hostMask, c.family)}/${c.prefix}`;
 }
 
 /** The kernel's spelling of an address with prefix (IPv6 compressed, lower case). */
@@ -95,10 +95,11 @@ export function canonicalCidr(value: string): string {
 /** IPv6 as iproute2 prints it (glibc inet_ntop): lower case, the longest run of zero groups as "::". */
 export function canonicalAddress(address: string): string {
   const family = isIP(address);
-  return family === 6 ? formatAddress(addressBits(address), 6) : address;
+  return family === 6 ? bitsToAddress(addressToBits(address), 6) : address;
 }
 
-function formatAddress(bits: bigint, family: 4 | 6): string {
+/** An address as a number back to text: dotted quad, or IPv6 as iproute2 prints it (see canonicalAddress). */
+export function bitsToAddress(bits: bigint, family: 4 | 6): string {
   if (family === 4) return dotted(bits);
   const groups = Array.from({ length: 8 }, (_, i) => Number((bits >> BigInt(112 - 16 * i)) & 0xffffn));
   let best = { start: -1, length: 0 };
@@ -119,7 +120,8 @@ function formatAddress(bits: bigint, family: 4 | 6): string {
 
 const dotted = (bits: bigint) => [24n, 16n, 8n, 0n].map((shift) => String((bits >> shift) & 0xffn)).join(".");
 
-function addressBits(address: string): bigint {
+/** An address (either family, any valid spelling) as a number. */
+export function addressToBits(address: string): bigint {
   if (isIP(address) === 4) return address.split(".").reduce((acc, octet) => (acc << 8n) | BigInt(octet), 0n);
   const groups = (part: string) =>
     part
@@ -127,7 +129,7 @@ function addressBits(address: string): bigint {
       .filter((g) => g !== "")
       .flatMap((g) => {
         if (!g.includes(".")) return [BigInt(`0x${g}`)];
-        const v4 = addressBits(g);
+        const v4 = addressToBits(g);
         return [v4 >> 16n, v4 & 0xffffn];
       });
   const [head, tail] = address.split("::");
@@ -145,5 +147,6 @@ export const hostName = z
     abort: true,
   });
 
-/** 68 is the IPv4 minimum; the kernel refuses less for any link carrying IPv4. */
-export const mtu = z.number().int().min(68).max(65535);
+/** The IPv4 minimum; the kernel refuses less for any link carrying IPv4. */
+export const MIN_MTU = 68;
+export const mtu = z.number().int().min(MIN_MTU).max(65535);

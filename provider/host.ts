@@ -27,10 +27,10 @@ export interface Host {
   run(argv: Argv, options?: RunOptions): Promise<CommandResult>;
 }
 
-/** `ip` takes the namespace as a flag; anything else is run through `ip netns exec`. */
+/** `ip` and `bridge` take the namespace as a flag; anything else is run through `ip netns exec`. */
 export function inNamespace(namespace: string | undefined, argv: Argv): Argv {
   if (!namespace) return argv;
-  if (argv[0] === "ip") return ["ip", "-n", namespace, ...argv.slice(1)];
+  if (argv[0] === "ip" || argv[0] === "bridge") return [argv[0], "-n", namespace, ...argv.slice(1)];
   return ["ip", "netns", "exec", namespace, ...argv];
 }
 

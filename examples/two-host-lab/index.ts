@@ -8,6 +8,7 @@ import * as netns from "pulumi-netns";
 const cfg = new pulumi.Config();
 const sshKey = cfg.requireSecret("sshKey");
 const underlayDevice = cfg.require("underlayDevice");
+const underlayMtu = cfg.requireNumber("underlayMtu");
 
 const lab = new netns.Lab("lab", {
   hosts: {
@@ -28,6 +29,8 @@ const lab = new netns.Lab("lab", {
     { endpoints: ["web:eth1", "db:eth0"], addresses: { "web:eth1": ["10.2.0.1/30"], "db:eth0": ["10.2.0.2/30"] } },
   ],
   underlayDevice: { east: underlayDevice, west: underlayDevice },
+  // 9000 on a jumbo-frame network gives the link across the hosts 8950; per host, the smaller end wins.
+  underlayMtu: { east: underlayMtu, west: underlayMtu },
 });
 
 export const addresses = lab.addresses;

@@ -1,5 +1,8 @@
 /**
- * A VXLAN device: an Ethernet cable to another host, carried in UDP over the hosts' own network.
+ * A VXLAN device: an Ethernet cable to another host, carried in UDP over the hosts' own network, or one
+ * host's port on a segment over several: with `remotes`, frames for unknown destinations (broadcast,
+ * ARP, multicast) are copied to every other host (head-end replication: one all-zero entry per remote in
+ * the device's forwarding database), and learned addresses go to their host only.
  * The device is always made from the host's namespace, even when it lives in another one, because
  * its UDP socket stays in the namespace that made it and must reach the underlay.
  */
@@ -7,7 +10,7 @@ import { isIP } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { AlreadyExistsError, CommandFailedError } from "../errors";
-import { interfaceName, ipAddress, mtu, namespaceName, port } from "../fields";
+import { canonicalAddress, interfaceName, ipAddress, mtu, namespaceName, port } from "../fields";
 import { Argv, CommandResult, Host, inNamespace } from "../host";
 import { linkDeleteArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
@@ -21,7 +24,8 @@ interface VxlanSpec {
   name: string;
   vni: number;
   local: string;
-  remote: string;
+  remote?: string;
+  remotes?: string[];
   dstport: number;
   device: string;
   namespace?: string;
@@ -35,18 +39,44 @@ export function vxlanAddArgv(spec: VxlanSpec): Argv {
   return [
     "ip", "link", "add", "name", spec.name,
     ...(spec.namespace ? ["netns", spec.namespace] : []),
-    "type", "vxlan", "id", String(spec.vni), "local", spec.local, "remote", spec.remote,
+    "type", "vxlan", "id", String(spec.vni), "local", spec.local, ...(spec.remote ? ["remote", spec.remote] : []),
     "dstport", String(spec.dstport), "dev", spec.device,
   ];
 }
 
-/** Inner MTU that fits the underlay: larger frames would be dropped without a word. */
-export const defaultVxlanMtu = (underlayMtu: number, remote: string) => underlayMtu - VXLAN_OVERHEAD[isIP(remote) === 6 ? 6 : 4];
+/** The forwarding-database entry for frames with no known destination. */
+const FLOOD_MAC = "00:00:00:00:00:00";
+
+export function floodEntryArgv(action: "append" | "del", namespace: string | undefined, name: string, remote: string): Argv {
+  return inNamespace(namespace, ["bridge", "fdb", action, FLOOD_MAC, "dev", name, "dst", remote]);
+}
+
+/** From the flood entries there are to the ones wanted: new ones first, so no host misses a broadcast meanwhile. */
+export function floodChangesArgv(namespace: string | undefined, name: string, current: readonly string[], wanted: readonly string[]): Argv[] {
+  return [
+    ...wanted.filter((r) => !current.includes(r)).map((r) => floodEntryArgv("append", namespace, name, r)),
+    ...current.filter((r) => !wanted.includes(r)).map((r) => floodEntryArgv("del", namespace, name, r)),
+  ];
+}
+
+export const floodShowArgv = (namespace: string | undefined, name: string): Argv =>
+  inNamespace(namespace, ["bridge", "-j", "fdb", "show", "dev", name]);
+
+/** The remotes of the all-zero entries of `bridge -j fdb show dev X`, sorted; learned and bridge entries aside. */
+export function parseFloodRemotes(stdout: string): string[] {
+  const entries = JSON.parse(stdout.trim() || "[]") as { mac: string; dst?: string }[];
+  return entries.flatMap((e) => (e.mac === FLOOD_MAC && e.dst ? [canonicalAddress(e.dst)] : [])).sort();
+}
+
+/** Inner MTU that fits the underlay (of `underlayAddress`'s family): larger frames would be dropped without a word. */
+export const defaultVxlanMtu = (underlayMtu: number, underlayAddress: string) => underlayMtu - VXLAN_OVERHEAD[isIP(underlayAddress) === 6 ? 6 : 4];
 
 export interface VxlanState {
   vni: number;
   local?: string;
   remote?: string;
+  /** Read only for a device managed by its `remotes`. */
+  remotes?: string[];
   dstport: number;
   mtu: number;
   up: boolean;
@@ -88,9 +118,12 @@ export function explainAddFailure(hostLabel: string, spec: Pick<VxlanSpec, "vni"
   return new CommandFailedError(hostLabel, result);
 }
 
-async function readVxlan(host: Host, namespace: string | undefined, name: string): Promise<VxlanState | undefined> {
+async function readVxlan(host: Host, namespace: string | undefined, name: string, withRemotes: boolean): Promise<VxlanState | undefined> {
   const result = await runUnlessGone(host, inNamespace(namespace, ["ip", "-d", "-j", "link", "show", "dev", name]));
-  return result && parseVxlan(result.stdout);
+  const found = result && parseVxlan(result.stdout);
+  if (!found || !withRemotes) return found;
+  const floods = await runUnlessGone(host, floodShowArgv(namespace, name));
+  return floods && { ...found, remotes: parseFloodRemotes(floods.stdout) };
 }
 
 async function underlayMtu(host: Host, device: string): Promise<number> {
@@ -99,25 +132,37 @@ async function underlayMtu(host: Host, device: string): Promise<number> {
   return underlay.mtu;
 }
 
-/** Brings mtu, master and up to the full desired state: an unset mtu or master means the default. */
+/** Brings remotes, mtu, master and up to the full desired state: an unset mtu or master means the default. */
 async function reconcile(host: Host, spec: VxlanSpec, current: VxlanState): Promise<void> {
-  const mtu = spec.mtu ?? defaultVxlanMtu(await underlayMtu(host, spec.device), spec.remote);
+  if (spec.remotes) {
+    for (const argv of floodChangesArgv(spec.namespace, spec.name, current.remotes ?? [], spec.remotes)) await host.run(argv);
+  }
+  const mtu = spec.mtu ?? defaultVxlanMtu(await underlayMtu(host, spec.device), spec.local);
   await reconcileLink(host, spec.namespace, spec.name, current, { mtu, master: spec.master ?? null, up: spec.up });
 }
 
-/** What makes two ends one cable; any change replaces the device. */
+/** What makes two ends one cable; any change replaces the device. A segment's `remotes` change in place. */
 const identityOf = (v: Pick<VxlanState, "vni" | "local" | "remote" | "dstport">) => ({ vni: v.vni, local: v.local, remote: v.remote, dstport: v.dstport });
 
 
 export const vxlanKind = defineKind({
   name: "Vxlan",
   description:
-    "A VXLAN device: a layer-2 cable to another host over UDP (`ip link add NAME type vxlan`), optionally placed in a namespace and on a bridge.",
+    "A VXLAN device: a layer-2 cable to another host over UDP (`ip link add NAME type vxlan`), or with `remotes` one host's port on a segment over several hosts; optionally placed in a namespace and on a bridge.",
   shape: {
     name: interfaceName.describe("Device name (at most 15 bytes)."),
     vni: z.number().int().min(1).max(16777215).describe("VXLAN network identifier (1..16777215); both ends use the same one."),
     local: ipAddress.describe("This host's underlay address, the source of the UDP packets."),
-    remote: ipAddress.describe("The other host's underlay address (same IP family as `local`)."),
+    remote: ipAddress
+      .optional()
+      .describe("The other host's underlay address (same IP family as `local`), for a cable between two hosts. Give this or `remotes`."),
+    remotes: z
+      .array(ipAddress)
+      .min(1)
+      .optional()
+      .describe(
+        "Every other host's underlay address (same IP family as `local`), for a segment over several hosts: frames without a known destination are copied to each (`bridge fdb append 00:00:00:00:00:00 … dst R`). Give this or `remote`.",
+      ),
     dstport: port.default(VXLAN_PORT).describe("UDP port of the other end (IANA's 4789; the kernel alone would use 8472)."),
     device: interfaceName.describe("Underlay interface in the host's namespace; its MTU sets the default `mtu`."),
     namespace: namespaceName.optional().describe("Namespace to place the device in; the host's own when unset. Its UDP socket stays in the host's."),
@@ -128,10 +173,21 @@ export const vxlanKind = defineKind({
     up: z.boolean().default(true).describe("Administrative state: up or down."),
   },
   refine(spec, ctx) {
-    if (isIP(spec.local) !== isIP(spec.remote)) {
-      ctx.addIssue({ code: "custom", path: ["remote"], message: "`local` and `remote` must be the same IP family" });
+    if (spec.remote !== undefined && spec.remotes !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["remotes"], message: "`remote` and `remotes` exclude each other: give one" });
+    } else if (spec.remote === undefined && spec.remotes === undefined) {
+      ctx.addIssue({ code: "custom", path: ["remote"], message: "give `remote` (the other host) or `remotes` (every other host of the segment)" });
     }
+    const listed = spec.remotes ?? (spec.remote === undefined ? [] : [spec.remote]);
+    listed.forEach((remote, i) => {
+      const refuse = (message: string) => ctx.addIssue({ code: "custom", path: spec.remotes ? ["remotes", i] : ["remote"], message });
+      if (isIP(remote) !== isIP(spec.local)) refuse(`${remote} and \`local\` (${spec.local}) are not the same IP family`);
+      else if (remote === spec.local) refuse(`${remote} is \`local\` itself`);
+      else if (listed.indexOf(remote) < i) refuse(`${remote} is listed twice`);
+    });
   },
+  // Sorted as read back from the forwarding database, so the order given is no change.
+  canonical: (spec) => (spec.remotes ? { ...spec, remotes: [...spec.remotes].sort() } : spec),
   replaceOn: ["name", "vni", "local", "remote", "dstport", "device", "namespace"],
   // Every device is made from the host's namespace, where a VNI and port can be bound only once.
   collides: (olds, news) =>
@@ -140,10 +196,12 @@ export const vxlanKind = defineKind({
   async create(host, spec, adopt) {
     const existing = await readLink(host, spec.namespace, spec.name);
     if (existing && !adopt) throw new AlreadyExistsError(host.label, `interface "${spec.name}"`);
+    const withRemotes = spec.remotes !== undefined;
     if (existing) {
-      const found = await readVxlan(host, spec.namespace, spec.name);
+      const found = await readVxlan(host, spec.namespace, spec.name, withRemotes);
       if (!found || !isDeepStrictEqual(identityOf(found), identityOf(spec))) {
-        throw new Error(`${host.label}: cannot adopt "${spec.name}": it is not a vxlan device with vni ${spec.vni}, local ${spec.local}, remote ${spec.remote}, dstport ${spec.dstport}`);
+        const remote = spec.remote ? `remote ${spec.remote}` : "no fixed remote";
+        throw new Error(`${host.label}: cannot adopt "${spec.name}": it is not a vxlan device with vni ${spec.vni}, local ${spec.local}, ${remote}, dstport ${spec.dstport}`);
       }
     } else {
       await underlayMtu(host, spec.device);
@@ -151,27 +209,28 @@ export const vxlanKind = defineKind({
       if (result.exitCode !== 0) throw explainAddFailure(host.label, spec, result);
     }
     try {
-      await reconcile(host, spec, (await readVxlan(host, spec.namespace, spec.name))!);
+      await reconcile(host, spec, (await readVxlan(host, spec.namespace, spec.name, withRemotes))!);
       // The namespace is part of the id: delete finds the device where it lives.
-      return { id: `${spec.namespace ?? ""}/${spec.name}`, observed: { ...(await readVxlan(host, spec.namespace, spec.name))! } };
+      return { id: `${spec.namespace ?? ""}/${spec.name}`, observed: { ...(await readVxlan(host, spec.namespace, spec.name, withRemotes))! } };
     } catch (err) {
       if (!existing) await host.run(linkDeleteArgv(spec.namespace, spec.name), { allowFailure: true });
       throw err;
     }
   },
   async read(host, _id, olds) {
-    const found = await readVxlan(host, olds.namespace as string | undefined, olds.name as string);
+    const found = await readVxlan(host, olds.namespace as string | undefined, olds.name as string, Array.isArray(olds.remotes));
     return found && { ...found };
   },
   async update(host, _id, _olds, news) {
-    const current = await readVxlan(host, news.namespace, news.name);
+    const withRemotes = news.remotes !== undefined;
+    const current = await readVxlan(host, news.namespace, news.name, withRemotes);
     if (!current) throw new Error(`${host.label}: vxlan device "${news.name}" is gone; run \`pulumi refresh\` to recreate it`);
     await reconcile(host, news, current);
-    return { ...(await readVxlan(host, news.namespace, news.name))! };
+    return { ...(await readVxlan(host, news.namespace, news.name, withRemotes))! };
   },
   async delete(host, _id, olds) {
     const namespace = olds.namespace as string | undefined;
     // A link that took the name since and is no vxlan device is someone else's.
-    if (await readVxlan(host, namespace, olds.name as string)) await runUnlessGone(host, linkDeleteArgv(namespace, olds.name as string));
+    if (await readVxlan(host, namespace, olds.name as string, false)) await runUnlessGone(host, linkDeleteArgv(namespace, olds.name as string));
   },
 });

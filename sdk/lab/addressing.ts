@@ -10,6 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
+import { addressToBits, bitsToAddress } from "../../provider/fields";
 
 export type Family = 4 | 6;
 const FAMILY_BITS = { 4: 32, 6: 128 } as const;
@@ -19,37 +20,6 @@ export interface Prefixed {
   family: Family;
   bits: bigint;
   prefix: number;
-}
-
-export function addressToBits(address: string): bigint {
-  if (isIP(address) === 4) return address.split(".").reduce((acc, octet) => (acc << 8n) | BigInt(octet), 0n);
-  const [head, tail] = address.split("::");
-  const groups = (part: string | undefined) =>
-    (part ? part.split(":") : []).flatMap((group) => {
-      if (!group.includes(".")) return [BigInt(`0x${group}`)];
-      const v4 = addressToBits(group);
-      return [v4 >> 16n, v4 & 0xffffn];
-    });
-  const left = groups(head);
-  const right = groups(tail);
-  const all = [...left, ...Array<bigint>(8 - left.length - right.length).fill(0n), ...right];
-  return all.reduce((acc, group) => (acc << 16n) | group, 0n);
-}
-
-/** Dotted quad, or IPv6 in the kernel's spelling (RFC 5952: lower case, longest zero run as "::"). */
-export function bitsToAddress(bits: bigint, family: Family): string {
-  if (family === 4) return [24n, 16n, 8n, 0n].map((shift) => String((bits >> shift) & 0xffn)).join(".");
-  const groups = Array.from({ length: 8 }, (_, i) => Number((bits >> BigInt(112 - 16 * i)) & 0xffffn));
-  let best = { start: -1, length: 0 };
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > best.length && j - i >= 2) best = { start: i, length: j - i };
-    i = j === i ? i + 1 : j;
-  }
-  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(":");
-  if (best.start < 0) return hex(0, 8);
-  return `${hex(0, best.start)}::${hex(best.start + best.length, 8)}`;
 }
 
 /** "10.1.0.5/30" → its parts; the caller has validated the text. */

@@ -124,8 +124,9 @@ export class Lab extends pulumi.ComponentResource {
 
   /**
    * The cables of one link or LAN: a veth pair between the namespaces for a link within a host;
-   * otherwise a bridge per host, each member's veth with its host end on it, and across two hosts a
-   * VXLAN device on each bridge. Returns each member's interface for its addresses and impairment.
+   * otherwise a bridge per host, each member's veth with its host end on it, and across hosts one
+   * VXLAN device on each bridge that floods to every other host. Returns each member's interface for its
+   * addresses and impairment.
    */
   private cable(name: string, segment: SegmentPlan, hosts: Record<string, LabHost>, namespaceOf: (node: string) => pulumi.Output<string>) {
     const child = { parent: this };
@@ -154,7 +155,7 @@ export class Lab extends pulumi.ComponentResource {
           name: end.name,
           vni,
           local: end.local,
-          remote: end.remote,
+          remotes: end.remotes,
           dstport: port,
           device: end.device,
           master: bridges.get(end.host)!.name,

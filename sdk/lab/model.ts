@@ -7,11 +7,11 @@
  * - A link between two nodes on one host is one veth pair, each end (its `ifname`) in its namespace.
  * - A LAN, or a link whose ends are on two hosts, is a segment wired through a bridge on each host it
  *   touches: every member is a veth whose namespace end is the member's `ifname` and whose host end (a
- *   generated name) is on that bridge. A segment on two hosts also gets, per host, a VXLAN device on the
- *   bridge (on the underlay interface `underlayDevice`, eth0 by default): one VNI per segment, `local`
- *   the host's underlay address, `remote` the other host's. A segment over three or more hosts is refused:
- *   a Vxlan device has one remote, and a mesh of point-to-point tunnels between bridges would loop.
- *   Its MTU defaults to 1450 (IPv4 underlay) or 1430 (IPv6): VXLAN costs 50/70 bytes of a 1500 underlay.
+ *   generated name) is on that bridge. A segment on several hosts also gets, per host, ONE VXLAN device on
+ *   the bridge (on the underlay interface `underlayDevice`, eth0 by default): one VNI per segment, `local`
+ *   the host's underlay address, `remotes` every other host's (head-end replication). Never a mesh of
+ *   point-to-point tunnels: bridges joined pairwise over three hosts would loop.
+ *   Its MTU defaults to the smallest of its hosts' `underlayMtu` (1500) minus VXLAN's 50 (IPv4) or 70 (IPv6) bytes.
  * - Addresses come from pools in netlab's style: links /30 from 10.1.0.0/16, LANs /24 from 172.16.0.0/16,
  *   IPv6 when a pool names an `ipv6` network (/64 each). Explicit `addresses` win and fix the subnet.
  * - Routers get forwarding (a per-namespace sysctl for each family they have addresses in).
@@ -22,10 +22,9 @@
  */
 import { isIP } from "node:net";
 import { z } from "zod";
-import { cidr, hostName, interfaceName, ipAddress, mtu, namespaceName, networkCidr, port } from "../../provider/fields";
+import { bitsToAddress, cidr, hostName, interfaceName, ipAddress, MIN_MTU, mtu, namespaceName, networkCidr, port } from "../../provider/fields";
 import {
   allocateSeats,
-  bitsToAddress,
   contains,
   Family,
   formatPrefixed,
@@ -44,7 +43,7 @@ import {
   slotsCovered,
 } from "./addressing";
 import { netemKind } from "../../provider/kinds/netem";
-import { VXLAN_OVERHEAD } from "../../provider/kinds/vxlan";
+import { defaultVxlanMtu } from "../../provider/kinds/vxlan";
 import { topologyDot, topologyMermaid } from "./graph";
 
 const name = z
@@ -115,6 +114,8 @@ const labSpec = z.object({
   underlay: z.record(name, ipAddress).optional(),
   /** Host name → the interface VXLAN packets leave by (default eth0); its MTU sets the tunnel's default MTU. */
   underlayDevice: z.record(name, interfaceName).optional(),
+  /** Host name → the MTU of its underlay (default 1500); VXLAN's overhead comes off it. */
+  underlayMtu: z.record(name, mtu).optional(),
   previous: allocations.optional(),
 });
 
@@ -127,6 +128,7 @@ export const DEFAULT_POOLS = {
   vni: { from: 10000, to: 16777215 },
 } as const;
 const DEFAULT_UNDERLAY_DEVICE = "eth0";
+const DEFAULT_UNDERLAY_MTU = 1500;
 
 export interface MemberPlan {
   node: string;
@@ -146,7 +148,8 @@ export interface VxlanEndPlan {
   /** Device name on the host (on the bridge). */
   name: string;
   local: string;
-  remote: string;
+  /** Every other host's underlay address, sorted: broadcasts are copied to each. */
+  remotes: string[];
   /** Underlay interface on the host. */
   device: string;
 }
@@ -263,13 +266,23 @@ export function planLab(input: LabSpec): LabPlan {
     }
   }
   for (const s of spanning) {
-    const hosts = segmentHosts(s);
-    if (hosts.length > 2) {
-      refuse(s.label, `spans ${hosts.length} hosts (${hosts.join(", ")}); a segment may span two: a Vxlan device has one remote`);
-    }
     const families = new Set(segmentHosts(s).map((h) => isIP(underlay(h))));
     if (families.has(4) && families.has(6)) refuse(s.label, "its hosts' underlay addresses mix IPv4 and IPv6");
   }
+  check();
+  // What fits through each host's tunnel; the segment's frames must fit through all of them.
+  const tunnelMtu = (host: string) => defaultVxlanMtu(spec.underlayMtu?.[host] ?? DEFAULT_UNDERLAY_MTU, underlay(host));
+  const spanningMtu = new Map(
+    spanning.map((s) => {
+      const narrowest = segmentHosts(s).reduce((a, b) => (tunnelMtu(b) < tunnelMtu(a) ? b : a));
+      const fits = tunnelMtu(narrowest);
+      if (fits < MIN_MTU) refuse(s.label, `host ${narrowest}'s underlayMtu leaves ${fits} bytes through the tunnel, below ${MIN_MTU}`);
+      else if (s.mtu !== undefined && s.mtu > fits) {
+        refuse(s.label, `mtu ${s.mtu} does not fit through the tunnel on host ${narrowest}: at most ${fits} (its underlayMtu minus VXLAN's overhead)`);
+      }
+      return [s.id, fits];
+    }),
+  );
   check();
   const vnis = allocateVnis(spec, spanning, pools.vni, prefix, refuse);
   check();
@@ -289,13 +302,12 @@ export function planLab(input: LabSpec): LabPlan {
       }),
     );
     const vni = vnis.get(s.id);
-    const underlayFamily = isIP(underlay(hosts[0])) as Family;
     return {
       kind: s.kind,
       id: s.id,
       subnets: subnets.get(s.id)!.map(formatPrefixed),
       members,
-      mtu: s.mtu ?? (vni !== undefined ? 1500 - VXLAN_OVERHEAD[underlayFamily] : undefined),
+      mtu: s.mtu ?? spanningMtu.get(s.id),
       ...(s.impairment ? { impairment: s.impairment } : {}),
       bridges: bridged ? hosts.map((host) => ({ host, name: device("b", s.id) })) : [],
       ...(vni !== undefined
@@ -307,7 +319,7 @@ export function planLab(input: LabSpec): LabPlan {
                 host,
                 name: device("x", s.id),
                 local: underlay(host),
-                remote: underlay(hosts.find((h) => h !== host)!),
+                remotes: hosts.filter((h) => h !== host).map(underlay).sort(),
                 device: spec.underlayDevice?.[host] ?? DEFAULT_UNDERLAY_DEVICE,
               })),
             },

@@ -120,12 +120,11 @@ test("up builds one lab over two hosts; ping crosses the tunnel and two routers,
   expect(addresses.db.eth0).toEqual(["10.2.0.2/30"]);
   expect(Object.keys(up.outputs.vnis.value)).toEqual(["gw:wan0--web:eth0"]);
   expect(up.outputs.topologyDot.value).toContain('"gw" -- "web"');
-  expect(JSON.parse(east.sh(["ip", "-d", "-j", "link", "show", "type", "vxlan"]))[0].linkinfo.info_data).toMatchObject({
-    id: up.outputs.vnis.value["gw:wan0--web:eth0"],
-    local: east.address,
-    remote: west.address,
-    port: 4789,
-  });
+  const [tunnel] = JSON.parse(east.sh(["ip", "-d", "-j", "link", "show", "type", "vxlan"]));
+  expect(tunnel.linkinfo.info_data).toMatchObject({ id: up.outputs.vnis.value["gw:wan0--web:eth0"], local: east.address, port: 4789 });
+  // The other host is a flood entry (`remotes`), the one mechanism for a link or a LAN over any number of hosts.
+  const floods = JSON.parse(east.sh(["bridge", "-j", "fdb", "show", "dev", tunnel.ifname])).filter((e: { mac: string }) => e.mac === "00:00:00:00:00:00");
+  expect(floods.map((e: { dst: string }) => e.dst)).toEqual([west.address]);
   proveTraffic();
   expect(await fetchAcrossHosts()).toBe(300_000);
 });

@@ -27,3 +27,20 @@ export function engine(kindName: string) {
     delete: p.delete,
   };
 }
+
+type Engine = ReturnType<typeof engine>;
+
+/** Creates in order and remembers what, so destroy deletes in reverse order (as the engine would). */
+export function recorder() {
+  const made: { kind: Engine; id: string; outs: Props }[] = [];
+  return {
+    async create(kind: Engine, inputs: Props) {
+      const result = await kind.create(inputs);
+      made.push({ kind, id: result.id, outs: result.outs });
+      return result;
+    },
+    async destroy() {
+      for (const { kind, id, outs } of made.reverse()) await kind.delete(id, outs);
+    },
+  };
+}

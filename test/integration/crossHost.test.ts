@@ -8,8 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { closeAllHosts } from "../../provider";
-import type { Props } from "../../provider/kind";
-import { engine } from "../harness/engine";
+import { engine, recorder } from "../harness/engine";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
 
@@ -36,27 +35,6 @@ const veth = engine("Veth");
 const address = engine("Address");
 const vxlan = engine("Vxlan");
 const netem = engine("Netem");
-
-interface Made {
-  kind: ReturnType<typeof engine>;
-  id: string;
-  outs: Props;
-}
-
-/** Creates in order, remembers what for destroy in reverse order (as the engine would). */
-function recorder() {
-  const made: Made[] = [];
-  return {
-    async create(kind: ReturnType<typeof engine>, inputs: Props) {
-      const result = await kind.create(inputs);
-      made.push({ kind, id: result.id, outs: result.outs });
-      return result;
-    },
-    async destroy() {
-      for (const { kind, id, outs } of made.reverse()) await kind.delete(id, outs);
-    },
-  };
-}
 
 const inNs = (host: TestHost, argv: string[], options?: { allowFailure?: boolean; timeoutMs?: number }) =>
   host.sh(["ip", "netns", "exec", "lab", ...argv], options);

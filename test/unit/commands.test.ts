@@ -22,8 +22,9 @@ test("shell quoting leaves plain words alone and makes everything else one liter
   expect(() => shellLine([])).toThrow();
 });
 
-test("namespaced commands: ip takes -n, anything else goes through ip netns exec", () => {
+test("namespaced commands: ip and bridge take -n, anything else goes through ip netns exec", () => {
   expect(inNamespace("red", ["ip", "link", "show"])).toEqual(["ip", "-n", "red", "link", "show"]);
+  expect(inNamespace("red", ["bridge", "-j", "fdb", "show"])).toEqual(["bridge", "-n", "red", "-j", "fdb", "show"]);
   expect(inNamespace("red", ["iptables", "-S"])).toEqual(["ip", "netns", "exec", "red", "iptables", "-S"]);
   expect(inNamespace(undefined, ["iptables", "-S"])).toEqual(["iptables", "-S"]);
 });

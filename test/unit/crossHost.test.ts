@@ -1,6 +1,14 @@
 /** Vxlan and Netem: exact argv, parsers on captured output, defaults and read-back rounding. */
 import { asAsked, defaultLimit, netemDeleteArgv, netemReplaceArgv, parseRootQdisc } from "../../provider/kinds/netem";
-import { defaultVxlanMtu, explainAddFailure, parseVxlan, vxlanAddArgv } from "../../provider/kinds/vxlan";
+import {
+  defaultVxlanMtu,
+  explainAddFailure,
+  floodChangesArgv,
+  floodShowArgv,
+  parseFloodRemotes,
+  parseVxlan,
+  vxlanAddArgv,
+} from "../../provider/kinds/vxlan";
 
 const vxlanSpec = { name: "vx0", vni: 4242, local: "198.18.0.10", remote: "198.18.0.11", dstport: 4789, device: "eth0", up: true };
 
@@ -11,6 +19,35 @@ test("vxlan: made from the host's namespace, placed in its own at once, dstport 
   expect(vxlanAddArgv({ ...vxlanSpec, namespace: "lab", dstport: 14789 })).toEqual([
     "ip", "link", "add", "name", "vx0", "netns", "lab", "type", "vxlan", "id", "4242", "local", "198.18.0.10", "remote", "198.18.0.11", "dstport", "14789", "dev", "eth0",
   ]);
+});
+
+test("vxlan with remotes: no fixed remote; one all-zero forwarding entry per remote, added before any is removed", () => {
+  const { remote: _remote, ...segment } = vxlanSpec;
+  expect(vxlanAddArgv({ ...segment, remotes: ["198.18.0.11", "198.18.0.12"] })).toEqual([
+    "ip", "link", "add", "name", "vx0", "type", "vxlan", "id", "4242", "local", "198.18.0.10", "dstport", "4789", "dev", "eth0",
+  ]);
+  expect(floodChangesArgv("lab", "vx0", ["198.18.0.11", "198.18.0.12"], ["198.18.0.12", "198.18.0.13", "198.18.0.14"])).toEqual([
+    ["bridge", "-n", "lab", "fdb", "append", "00:00:00:00:00:00", "dev", "vx0", "dst", "198.18.0.13"],
+    ["bridge", "-n", "lab", "fdb", "append", "00:00:00:00:00:00", "dev", "vx0", "dst", "198.18.0.14"],
+    ["bridge", "-n", "lab", "fdb", "del", "00:00:00:00:00:00", "dev", "vx0", "dst", "198.18.0.11"],
+  ]);
+  expect(floodChangesArgv(undefined, "vx0", ["198.18.0.11"], ["198.18.0.11"])).toEqual([]);
+  expect(floodShowArgv(undefined, "vx0")).toEqual(["bridge", "-j", "fdb", "show", "dev", "vx0"]);
+});
+
+test("vxlan: bridge -j fdb show, only the all-zero entries' remotes, sorted, in the kernel's spelling", () => {
+  // Captured (iproute2 6.1, Linux 6.18): a device on a bridge with two flood entries appended and one
+  // address added by hand, then an IPv6 device, and a device made with `remote`.
+  const onBridge =
+    '[{"mac":"aa:3c:e2:56:0a:4a","flags":[],"master":"br0","state":"permanent"},' +
+    '{"mac":"02:11:22:33:44:55","dst":"192.0.2.2","flags":["self"],"state":"permanent"},' +
+    '{"mac":"00:00:00:00:00:00","dst":"192.0.2.3","flags":["self"],"state":"permanent"},' +
+    '{"mac":"00:00:00:00:00:00","dst":"192.0.2.2","flags":["self"],"state":"permanent"}]';
+  expect(parseFloodRemotes(onBridge)).toEqual(["192.0.2.2", "192.0.2.3"]);
+  expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"2001:db8::2","flags":["self"],"state":"permanent"}]')).toEqual(["2001:db8::2"]);
+  expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"192.0.2.7","flags":["self"],"state":"permanent"}]')).toEqual(["192.0.2.7"]);
+  expect(parseFloodRemotes("[]")).toEqual([]);
+  expect(parseFloodRemotes("")).toEqual([]);
 });
 
 test("vxlan: the default MTU leaves room for 50 bytes of IPv4 or 70 of IPv6 encapsulation", () => {

@@ -166,3 +166,19 @@ test("state keeps the connection without its defaults; a stored connection with 
     replaces: ["connection"],
   });
 });
+
+test("a Vxlan's remotes change in place, in any order; switching between remote and remotes replaces", async () => {
+  const vxlan = provider("Vxlan");
+  const checked = async (inputs: Record<string, unknown>) => (await vxlan.check({}, { connection, ...inputs })).inputs;
+  const segment = { name: "vx0", vni: 7, local: "2001:db8::1", device: "eth0" };
+  const news = await checked({ ...segment, remotes: ["2001:DB8::3", "2001:db8:0::2"] });
+  expect(news.remotes).toEqual(["2001:db8::2", "2001:db8::3"]);
+  const olds = { ...news, mtu: 1430, up: true, setProperties: ["name", "vni", "local", "remotes", "dstport", "device", "up"] };
+  expect(await vxlan.diff("id", olds, await checked({ ...segment, remotes: ["2001:db8::3", "2001:db8::2"] }))).toMatchObject({ changes: false });
+  for (const remotes of [["2001:db8::2"], ["2001:db8::2", "2001:db8::3", "2001:db8::4"]]) {
+    expect(await vxlan.diff("id", olds, await checked({ ...segment, remotes }))).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+  }
+  // Drift read back from the forwarding database: an entry missing.
+  expect(await vxlan.diff("id", { ...olds, remotes: ["2001:db8::3"] }, news)).toMatchObject({ changes: true, replaces: [] });
+  expect(await vxlan.diff("id", olds, await checked({ ...segment, remote: "2001:db8::2" }))).toMatchObject({ replaces: ["remote"] });
+});

@@ -2,7 +2,9 @@
  * The Lab component under Pulumi's mocks: which children a plan becomes, their names and inputs,
  * and that one more link adds its own children and changes no other child's inputs.
  */
+import { isDeepStrictEqual } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
+import { provider } from "../../provider";
 import { endImpairment, Lab, LabArgs, LabTopologyError } from "../../sdk";
 
 interface Registered {
@@ -103,13 +105,13 @@ test("a plan becomes namespaces, forwarding, cables, bridges, VXLAN ends, addres
     name: eastEnd.name,
     vni: wan.vxlan!.vni,
     local: "198.18.0.10",
-    remote: "198.18.0.11",
+    remotes: ["198.18.0.11"],
     dstport: 4789,
     device: "eth0",
     master: wan.bridges[0].name,
     mtu: 1450,
   });
-  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!)).toMatchObject({ name: westEnd.name, local: "198.18.0.11", remote: "198.18.0.10" });
+  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!)).toMatchObject({ name: westEnd.name, local: "198.18.0.11", remotes: ["198.18.0.10"] });
   expect(plain(children.get("Veth lab/web:eth0")!)).toMatchObject({
     name: "eth0",
     namespace: "web",
@@ -145,6 +147,27 @@ test("one more link adds only its own children and leaves every other child's in
   for (const [key, child] of before) expect([key, plain(after.get(key)!)]).toEqual([key, plain(child)]);
 });
 
+test("one more host on a LAN adds only its own children; the other hosts' VXLAN ends gain it as a remote, in place", async () => {
+  const threeHosts: LabArgs = { ...twoHosts, hosts: { ...twoHosts.hosts, north: connection("198.18.0.12") } };
+  const wideLan = (...members: string[]): LabArgs => ({ ...threeHosts, nodes: { ...twoHosts.nodes, far: { host: "north" } }, lans: { office: { members } } });
+  const { children: before } = await build(wideLan("gw:lan0", "pc:eth0", "db:eth1"));
+  const { children: after } = await build(wideLan("gw:lan0", "pc:eth0", "db:eth1", "far:eth0"));
+  expect([...after.keys()].filter((k) => !before.has(k)).sort()).toEqual(
+    ["Bridge lab/office/north", "Vxlan lab/office/north", "Veth lab/far:eth0", "Address lab/far:eth0/ipv4"].sort(),
+  );
+  expect(plain(after.get("Vxlan lab/office/north")!)).toMatchObject({ local: "198.18.0.12", remotes: ["198.18.0.10", "198.18.0.11"] });
+  const changed = [...before.keys()].filter((k) => !isDeepStrictEqual(plain(after.get(k)!), plain(before.get(k)!))).sort();
+  expect(changed).toEqual(["Vxlan lab/office/east", "Vxlan lab/office/west"]);
+  const vxlan = provider("Vxlan");
+  for (const key of changed) {
+    const [olds, news] = [before, after].map((children): Record<string, unknown> => ({ ...plain(children.get(key)!), connection: connection("198.18.0.10") }));
+    expect({ ...news, remotes: undefined }).toEqual({ ...olds, remotes: undefined });
+    expect(news.remotes).toEqual([...(olds.remotes as string[]), "198.18.0.12"].sort());
+    const [checkedOlds, checkedNews] = await Promise.all([olds, news].map(async (inputs) => (await vxlan.check({}, inputs)).inputs));
+    expect(await vxlan.diff("id", checkedOlds, checkedNews)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+  }
+});
+
 test("each end of an impaired link gets half the delay and jitter; per-direction rates as given", () => {
   const link = { delayMs: 20, jitterMs: 5, lossPercent: 2, corruptPercent: 0, duplicatePercent: 1, reorderPercent: 0, rateKbit: 10000, limit: 5000 };
   expect(endImpairment(link)).toEqual({ ...link, delayMs: 10, jitterMs: 2.5 });
@@ -154,8 +177,7 @@ test("a topology that cannot work is refused before any child is registered", ()
   registered = [];
   const threeHosts = { ...twoHosts.hosts, north: connection("198.18.0.12") };
   const nodes = { ...twoHosts.nodes, far: { host: "north" } };
-  expect(() => new Lab("bad", { ...twoHosts, hosts: threeHosts, nodes, lans: { office: { members: ["gw:lan0", "web:eth9", "far:eth0"] } } })).toThrow(
-    LabTopologyError,
-  );
+  const lans = { office: { members: ["gw:lan0", "web:eth9", "far:eth0"], mtu: 1500 } };
+  expect(() => new Lab("bad", { ...twoHosts, hosts: threeHosts, nodes, lans })).toThrow(LabTopologyError);
   expect(registered.filter((r) => r.type !== "netns:index:Lab")).toEqual([]);
 });

@@ -83,6 +83,17 @@ test("the classic mistakes get clear reasons", async () => {
   expect(await reasons("Vxlan", { ...cable, vni: 0 })).toMatch(/^vni: /);
   expect(await reasons("Vxlan", { ...cable, remote: "2001:db8::2" })).toMatch(/^remote: .*same IP family/);
   expect(await reasons("Vxlan", { ...cable, dstport: 0 })).toMatch(/^dstport: /);
+  const { remote: _remote, ...noRemote } = cable;
+  expect(await reasons("Vxlan", noRemote)).toBe("remote: give `remote` (the other host) or `remotes` (every other host of the segment)");
+  const segment = { ...noRemote, remotes: ["198.18.0.11", "198.18.0.12"] };
+  expect(await reasons("Vxlan", { ...segment, remote: "198.18.0.11" })).toBe("remotes: `remote` and `remotes` exclude each other: give one");
+  expect(await reasons("Vxlan", { ...segment, remotes: ["198.18.0.11", "2001:db8::2"] })).toBe(
+    "remotes.1: 2001:db8::2 and `local` (198.18.0.10) are not the same IP family",
+  );
+  expect(await reasons("Vxlan", { ...segment, remotes: ["198.18.0.11", "198.18.0.11"] })).toBe("remotes.1: 198.18.0.11 is listed twice");
+  expect(await reasons("Vxlan", { ...segment, remotes: ["198.18.0.10"] })).toBe("remotes.0: 198.18.0.10 is `local` itself");
+  expect(await reasons("Vxlan", { ...segment, remotes: [] })).toMatch(/^remotes: /);
+  expect(await reasons("Vxlan", { ...segment, remotes: ["198.18.0.11", "-rf"] })).toMatch(/^remotes\.1: not an IPv4 or IPv6 address/);
   expect(await reasons("Netem", { device: "eth0", lossPercent: 101 })).toMatch(/^lossPercent: /);
   expect(await reasons("Netem", { device: "eth0", jitterMs: 5 })).toMatch(/^jitterMs: .*needs a delay/);
   expect(await reasons("Netem", { device: "eth0", reorderPercent: 25 })).toMatch(/^reorderPercent: .*needs a delay/);

@@ -1,0 +1,136 @@
+/**
+ * One LAN over three throwaway hosts: per host a bridge and ONE Vxlan device whose `remotes` are the
+ * other hosts (head-end replication), never a tunnel per pair. It grows from two hosts to three by
+ * in-place updates of the first two; every node pings every other; a flood entry deleted or added by
+ * hand is drift that update repairs; destroy leaves every host as it was.
+ */
+import { closeAllHosts } from "../../provider";
+import type { Props } from "../../provider/kind";
+import { hostSnapshot } from "../../scripts/hostSnapshot";
+import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { engine, recorder } from "../harness/engine";
+
+let lab: TestLab;
+
+beforeAll(async () => {
+  lab = await TestLab.create(3);
+});
+
+afterAll(() => {
+  closeAllHosts();
+  lab?.destroy();
+});
+
+const namespace = engine("Namespace");
+const bridge = engine("Bridge");
+const veth = engine("Veth");
+const address = engine("Address");
+const vxlan = engine("Vxlan");
+
+const VNI = 4343;
+const nodeAddress = (i: number) => `10.210.0.${i + 1}`;
+
+/**
+ * Whether a ping from the host's "lan" namespace gets an answer within three tries (a neighbour entry
+ * that failed a moment ago may need more than one); `size` with don't-fragment proves the MTU.
+ */
+function pings(host: TestHost, to: string, size?: number): boolean {
+  const sized = size ? ["-M", "do", "-s", String(size)] : [];
+  const once = () =>
+    host.sh(["ip", "netns", "exec", "lan", "ping", "-n", "-c", "1", "-W", "2", ...sized, to], { allowFailure: true, timeoutMs: 15_000 }).includes(" 1 received");
+  return once() || once() || once();
+}
+
+/** Every ordered pair of the hosts, as "from -> to" for readable failures. */
+function reachable(hosts: TestHost[]): string[] {
+  return hosts.flatMap((from) => hosts.filter((to) => to !== from).map((to) => `${from.index} -> ${to.index}: ${pings(from, nodeAddress(to.index)) ? "ok" : "no answer"}`));
+}
+
+const floodRemotes = (host: TestHost): string[] =>
+  JSON.parse(host.sh(["bridge", "-j", "fdb", "show", "dev", "vx-lan"]))
+    .filter((e: { mac: string }) => e.mac === "00:00:00:00:00:00")
+    .map((e: { dst: string }) => e.dst)
+    .sort();
+
+test("a LAN over three hosts: one VXLAN device per host floods to the others; grown in place, drift repaired, nothing left behind", async () => {
+  const hosts = lab.hosts;
+  const [a, b, c] = hosts;
+  const before = hosts.map(hostSnapshot);
+  const made = recorder();
+  const others = (host: TestHost, among: TestHost[]) => among.filter((h) => h !== host).map((h) => h.address);
+
+  /** The host's part of the LAN: a bridge, its VXLAN port, and a node (namespace) on it with an address. */
+  async function join(host: TestHost, remotes: string[]) {
+    const connection = host.connection();
+    await made.create(namespace, { connection, name: "lan" });
+    await made.create(bridge, { connection, name: "br-lan" });
+    const port = await made.create(vxlan, { connection, name: "vx-lan", vni: VNI, local: host.address, remotes, device: "eth0", master: "br-lan" });
+    await made.create(veth, { connection, name: "eth0", namespace: "lan", mtu: port.outs.mtu, peer: { name: "lan-port", master: "br-lan" } });
+    await made.create(address, { connection, namespace: "lan", device: "eth0", address: `${nodeAddress(host.index)}/24` });
+    return port;
+  }
+
+  // Two hosts first, with the same mechanism as any number.
+  const portA = await join(a, others(a, [a, b]));
+  const portB = await join(b, others(b, [a, b]));
+  expect(portA.outs).toMatchObject({ remotes: [b.address], mtu: 1450, master: "br-lan" });
+  const info = JSON.parse(a.sh(["ip", "-d", "-j", "link", "show", "vx-lan"]))[0].linkinfo.info_data;
+  expect(info).toMatchObject({ id: VNI, local: a.address, port: 4789 });
+  expect(info.remote).toBeUndefined();
+  expect(reachable([a, b])).toEqual([`${a.index} -> ${b.index}: ok`, `${b.index} -> ${a.index}: ok`]);
+
+  // The third host: the first two gain a remote in place; no device is made again.
+  const grown = async (port: { id: string; outs: Props; news: Props }, host: TestHost) => {
+    const news = { ...port.news, remotes: others(host, hosts) };
+    expect(await vxlan.diff(port.id, port.outs, news)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    const ifindex = JSON.parse(host.sh(["ip", "-j", "link", "show", "vx-lan"]))[0].ifindex;
+    const outs = await vxlan.update(port.id, port.outs, news);
+    expect(JSON.parse(host.sh(["ip", "-j", "link", "show", "vx-lan"]))[0].ifindex).toBe(ifindex);
+    return { id: port.id, outs, news: await vxlan.checked(news) };
+  };
+  const wideA = await grown(portA, a);
+  const wideB = await grown(portB, b);
+  const portC = await join(c, others(c, hosts));
+  for (const host of hosts) {
+    expect(floodRemotes(host)).toEqual(others(host, hosts).sort());
+    expect(JSON.parse(host.sh(["ip", "-j", "link", "show", "type", "vxlan"]))).toHaveLength(1);
+  }
+  expect(reachable(hosts).filter((line) => !line.endsWith("ok"))).toEqual([]);
+  // A full 1450-byte frame each way: the MTU leaves room for the encapsulation.
+  expect(pings(c, nodeAddress(a.index), 1450 - 28)).toBe(true);
+
+  // A flood entry deleted by hand: A's broadcasts (ARP) no longer reach C. Read sees it; update repairs it.
+  // Neither side may know the other's MAC meanwhile, or a unicast probe from C would teach A its way.
+  a.sh(["bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vx-lan", "dst", c.address]);
+  for (const host of [a, c]) host.sh(["ip", "-n", "lan", "neigh", "flush", "all"]);
+  expect(pings(a, nodeAddress(c.index))).toBe(false);
+  const missing = await vxlan.read(wideA.id, wideA.outs);
+  expect(missing.props.remotes).toEqual([b.address]);
+  expect(await vxlan.diff(wideA.id, missing.props, wideA.news)).toMatchObject({ changes: true, replaces: [] });
+  const repaired = await vxlan.update(wideA.id, missing.props, wideA.news);
+  expect(repaired.remotes).toEqual(others(a, hosts).sort());
+  expect(floodRemotes(a)).toEqual(others(a, hosts).sort());
+  expect(pings(a, nodeAddress(c.index))).toBe(true);
+  expect(await vxlan.diff(wideA.id, (await vxlan.read(wideA.id, repaired)).props, wideA.news)).toMatchObject({ changes: false });
+
+  // An entry added by hand that the program does not ask for is drift too, and update removes it.
+  const narrowB = { ...wideB.news, remotes: [a.address] };
+  const narrowed = await vxlan.update(wideB.id, wideB.outs, narrowB);
+  expect(floodRemotes(b)).toEqual([a.address]);
+  b.sh(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx-lan", "dst", c.address]);
+  const extra = await vxlan.read(wideB.id, narrowed);
+  expect(extra.props.remotes).toEqual([a.address, c.address].sort());
+  expect(await vxlan.diff(wideB.id, extra.props, narrowB)).toMatchObject({ changes: true, replaces: [] });
+  await vxlan.update(wideB.id, extra.props, narrowB);
+  expect(floodRemotes(b)).toEqual([a.address]);
+  await vxlan.update(wideB.id, narrowed, wideB.news);
+  expect(reachable(hosts).filter((line) => !line.endsWith("ok"))).toEqual([]);
+
+  // Deleted by hand on C: read says gone (refresh would recreate it).
+  c.sh(["ip", "link", "del", "vx-lan"]);
+  expect(await vxlan.read(portC.id, portC.outs)).toEqual({ id: "", props: {} });
+
+  await made.destroy();
+  expect(hosts.map(hostSnapshot)).toEqual(before);
+  for (const host of hosts) expect(host.sh(["ip", "-d", "link", "show", "type", "vxlan"])).toBe("");
+});
