@@ -29,6 +29,8 @@ fi
 # The UML kernel's modules where modprobe (and the kernel's own module requests) look for them.
 mount --bind /usr/lib/uml/modules /lib/modules
 mkdir -p /run/netns /run/sshd
+# UML's own loopback (no device reaches the machine): the Pulumi engine and its plugins talk gRPC on 127.0.0.1.
+ip link set lo up
 
 run=/run/uml-run
 status=1

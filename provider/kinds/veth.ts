@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { AlreadyExistsError } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
-import type { Argv, Host } from "../host";
+import { Argv, Host, inNamespace } from "../host";
 import { linkDeleteArgv, LinkSource, LinkState, listedLinks, liveLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind, Props } from "../kind";
 
@@ -22,15 +22,20 @@ interface VethSpec {
   peer: z.infer<typeof peer>;
 }
 
-/** Both ends are made in one command, each directly in its namespace: nothing half-placed. */
+/**
+ * Both ends are made in one command, each directly in its namespace: nothing half-placed. The command
+ * runs in the namespace of the end it names first, because older kernels (6.1, Debian 12's) look that
+ * name up where the command runs: `name eth0 netns NS` failed with "File exists" on a host with an eth0.
+ * The host's own namespace has no name to give as `netns`, so an end there is named first.
+ */
 export function vethAddArgv(spec: VethSpec): Argv {
-  const end = (name: string, namespace?: string) => [
-    "name",
-    name,
-    ...(namespace ? ["netns", namespace] : []),
-    ...(spec.mtu !== undefined ? ["mtu", String(spec.mtu)] : []),
-  ];
-  return ["ip", "link", "add", ...end(spec.name, spec.namespace), "type", "veth", "peer", ...end(spec.peer.name, spec.peer.namespace)];
+  const near = { name: spec.name, namespace: spec.namespace };
+  const [first, second] = spec.namespace && !spec.peer.namespace ? [spec.peer, near] : [near, spec.peer];
+  const mtu = spec.mtu !== undefined ? ["mtu", String(spec.mtu)] : [];
+  return inNamespace(first.namespace, [
+    "ip", "link", "add", "name", first.name, ...mtu,
+    "type", "veth", "peer", "name", second.name, ...(second.namespace ? ["netns", second.namespace] : []), ...mtu,
+  ]);
 }
 
 /** Whether two links are the two ends of one veth pair (each names or indexes the other). */

@@ -201,6 +201,7 @@ test(
       await stack.up();
       pingTimes(east, "gw", bare("web", "eth0"), 1); // a neighbour entry may need its own delayed round trip
       const rtts = pingTimes(east, "gw", bare("web", "eth0"), 5);
+      console.log(`RTT across the impaired link: ${rtts.join(", ")} ms`);
       expect(Math.min(...rtts)).toBeGreaterThanOrEqual(20);
       expect([...rtts].sort((a, b) => a - b)[2]).toBeLessThan(35);
       west.sh(["ip", "netns", "exec", "web", "tc", "qdisc", "change", "dev", "eth0", "root", "netem", "delay", "50ms"]);

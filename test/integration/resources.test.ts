@@ -116,6 +116,21 @@ describe("Bridge, Veth, Address", () => {
     await bridge.delete(br.id, br.outs);
   });
 
+  // Kernel 6.1 looked the first-named end up in the host's own namespace, which has an eth0: "File exists".
+  test("Veth: ends named like the host's own eth0 are made in their namespaces (peer in the host's, or in another namespace)", async () => {
+    const hostEth0 = link(undefined, "eth0").ifindex;
+    const orange = await ns.create({ connection, name: "orange" });
+    const toHost = await veth.create({ connection, name: "eth0", namespace: "blue", peer: { name: "veth-eth0-p" } });
+    const across = await veth.create({ connection, name: "eth0", namespace: "orange", peer: { name: "eth1", namespace: "blue" } });
+    expect(link("blue", "eth0").linkinfo.info_kind).toBe("veth");
+    expect(link("orange", "eth0").linkinfo.info_kind).toBe("veth");
+    expect(link(undefined, "eth0").ifindex).toBe(hostEth0);
+    for (const made of [toHost, across]) await veth.delete(made.id, made.outs);
+    expect(host.sh(["ip", "link", "show", "veth-eth0-p"], { allowFailure: true })).toBe("");
+    expect(host.sh(["ip", "-n", "blue", "link", "show", "eth1"], { allowFailure: true })).toBe("");
+    await ns.delete(orange.id, orange.outs);
+  });
+
   test("Bridge: destroy leaves alone a link that took the bridge's name since", async () => {
     const { id, outs } = await bridge.create({ connection, name: "br-reused" });
     host.sh(["ip", "link", "del", "br-reused"]);

@@ -29,13 +29,19 @@ test("namespaced commands: ip and bridge take -n, anything else goes through ip 
   expect(inNamespace(undefined, ["iptables", "-S"])).toEqual(["iptables", "-S"]);
 });
 
-test("veth: both ends, each in its namespace, in one command", () => {
+test("veth: both ends, each in its namespace, in one command run where the first-named end belongs", () => {
+  // An end in the host's own namespace is named first (that namespace has no name to give as netns).
   expect(
     vethAddArgv({ name: "veth-red", namespace: "red", mtu: 1400, up: true, peer: { name: "veth-red-br", up: true } }),
-  ).toEqual(["ip", "link", "add", "name", "veth-red", "netns", "red", "mtu", "1400", "type", "veth", "peer", "name", "veth-red-br", "mtu", "1400"]);
+  ).toEqual(["ip", "link", "add", "name", "veth-red-br", "mtu", "1400", "type", "veth", "peer", "name", "veth-red", "netns", "red", "mtu", "1400"]);
   expect(vethAddArgv({ name: "a", up: true, peer: { name: "b", namespace: "blue", up: true } })).toEqual([
     "ip", "link", "add", "name", "a", "type", "veth", "peer", "name", "b", "netns", "blue",
   ]);
+  // Both namespaced: run inside the first end's, so an "eth0" of the host's own does not collide.
+  expect(vethAddArgv({ name: "eth0", namespace: "db", up: true, peer: { name: "eth1", namespace: "web", up: true } })).toEqual([
+    "ip", "-n", "db", "link", "add", "name", "eth0", "type", "veth", "peer", "name", "eth1", "netns", "web",
+  ]);
+  expect(vethAddArgv({ name: "a", up: true, peer: { name: "b", up: true } })).toEqual(["ip", "link", "add", "name", "a", "type", "veth", "peer", "name", "b"]);
 });
 
 test("bridge, link set, address, route, sysctl", () => {

@@ -1,0 +1,48 @@
+/**
+ * Runs one jest file inside User-Mode Linux (scripts/uml-run.sh), for proofs this project's kernels
+ * cannot give (no netem). UML gets no network device: its tests make their throwaway hosts inside it.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { REPO_ROOT } from "../../scripts/pulumiWorkdir";
+
+export interface UmlJestRun {
+  /** jest's output (and uml-run.sh's, on a failed boot or timeout). */
+  output: string;
+  status: number | null;
+  seconds: number;
+  /** What the run left behind: files in its private temp directory, processes naming it. */
+  leftFiles: string[];
+  leftProcesses: string;
+}
+
+/** `jest --verbose FILE [-t PATTERN]` inside UML; its wall time and output are printed. */
+export function jestUnderUml(file: string, testNamePattern: string | undefined, timeoutSeconds: number): UmlJestRun {
+  // The run directory goes here, so that what is left of it (and processes naming it) can be seen.
+  const parent = mkdtempSync(join(tmpdir(), "pnt-uml-"));
+  try {
+    // --forceExit: after the proof, ssh2 may wait on a socket to a host already removed (TCP gives up after ~15 min).
+    const jest = ["node_modules/.bin/jest", "--verbose", "--forceExit", file, ...(testNamePattern ? ["-t", testNamePattern] : [])];
+    const started = Date.now();
+    const result = spawnSync("bash", ["scripts/uml-run.sh", ...jest], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, TMPDIR: parent, UML_RUN_TIMEOUT: String(timeoutSeconds) },
+      encoding: "utf8",
+      timeout: (timeoutSeconds + 30) * 1000,
+    });
+    const seconds = Math.round((Date.now() - started) / 1000);
+    const output = result.stdout + result.stderr;
+    console.log(`UML run of ${file} took ${seconds} s:\n${output}`);
+    return {
+      output,
+      status: result.status,
+      seconds,
+      leftFiles: readdirSync(parent),
+      leftProcesses: spawnSync("pgrep", ["-af", parent], { encoding: "utf8" }).stdout,
+    };
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
+}
