@@ -1,4 +1,5 @@
 /** The provider object that goes into state: small, secret-free, and running the installed package. */
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serializeFunction } from "@pulumi/pulumi/runtime/closure/serializeClosure";
 import { shim } from "../../sdk/shim";
@@ -9,7 +10,7 @@ test("the serialized shim is small, holds no secret, and loads the provider when
   const provider = shim("Namespace");
   const serialized = await serializeFunction(() => provider, { allowSecrets: true });
   expect(serialized.containsSecrets).toBe(false);
-  expect(serialized.text.length).toBeLessThan(600);
+  expect(serialized.text.length).toBeLessThan(850);
   expect(serialized.text).toContain('require("pulumi-netns/provider")');
   expect(serialized.text).not.toMatch(/ssh2|zod/);
 
@@ -21,4 +22,15 @@ test("the serialized shim is small, holds no secret, and loads the provider when
   expect(checked.inputs).toMatchObject({ name: "red", loopbackUp: true, connection: { host: "10.0.0.1" } });
   const refused = await handler.check({}, { connection: { host: "10.0.0.1" }, name: "red; reboot" });
   expect(refused.failures[0].property).toBe("name");
+});
+
+test("when the package cannot be loaded, every method fails with the reason (the host would skip a missing delete or read)", async () => {
+  const provider = shim("Namespace");
+  const serialized = await serializeFunction(() => provider, { allowSecrets: true });
+  // Evaluated from a folder where no pulumi-netns is installed.
+  const handler = requireFromString(serialized.text, join(tmpdir(), "elsewhere", "program.js")).handler();
+  await handler.configure({ config: {} });
+  for (const method of ["check", "diff", "create", "read", "update", "delete"]) {
+    await expect(handler[method]("id", {})).rejects.toThrow(/Cannot find module 'pulumi-netns\/provider'/);
+  }
 });
