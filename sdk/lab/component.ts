@@ -155,7 +155,8 @@ export class Lab extends pulumi.ComponentResource {
           name: end.name,
           vni,
           local: end.local,
-          remotes: end.remotes,
+          // Two hosts: a fixed remote, as before remotes existed (state made then needs no replacement).
+          ...(end.remotes.length === 1 ? { remote: end.remotes[0] } : { remotes: end.remotes }),
           dstport: port,
           device: end.device,
           master: bridges.get(end.host)!.name,

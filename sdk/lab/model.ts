@@ -22,7 +22,7 @@
  */
 import { isIP } from "node:net";
 import { z } from "zod";
-import { bitsToAddress, cidr, hostName, interfaceName, ipAddress, MIN_MTU, mtu, namespaceName, networkCidr, port } from "../../provider/fields";
+import { bitsToAddress, canonicalAddress, cidr, hostName, interfaceName, ipAddress, MIN_MTU, mtu, namespaceName, networkCidr, port } from "../../provider/fields";
 import {
   allocateSeats,
   contains,
@@ -256,7 +256,14 @@ export function planLab(input: LabSpec): LabPlan {
   const addresses = allocateAddresses(spec, segments, subnets, refuse);
   check();
 
-  const underlay = (host: string) => spec.underlay?.[host] ?? spec.hosts[host].host;
+  for (const setting of ["underlay", "underlayDevice", "underlayMtu"] as const) {
+    for (const host of Object.keys(spec[setting] ?? {})) {
+      if (!spec.hosts[host]) refuse(`${setting}.${host}`, `unknown host "${host}" (hosts: ${Object.keys(spec.hosts).join(", ")})`);
+    }
+  }
+  check();
+  const underlayGiven = (host: string) => spec.underlay?.[host] ?? spec.hosts[host].host;
+  const underlay = (host: string) => (isIP(underlayGiven(host)) ? canonicalAddress(underlayGiven(host)) : underlayGiven(host));
   const hostOf = (node: string) => spec.nodes[node].host;
   const segmentHosts = (s: Segment) => [...new Set(s.members.map((m) => hostOf(m.node)))].sort(byText);
   const spanning = segments.filter((s) => segmentHosts(s).length > 1);
@@ -268,6 +275,10 @@ export function planLab(input: LabSpec): LabPlan {
   for (const s of spanning) {
     const families = new Set(segmentHosts(s).map((h) => isIP(underlay(h))));
     if (families.has(4) && families.has(6)) refuse(s.label, "its hosts' underlay addresses mix IPv4 and IPv6");
+    const sharing = segmentHosts(s).filter((h, _i, all) => all.some((other) => other !== h && underlay(other) === underlay(h)));
+    if (sharing.length > 0) {
+      refuse(s.label, `hosts ${sharing.join(", ")} have the same underlay address ${underlay(sharing[0])}: a tunnel needs one per host (set underlay.HOST)`);
+    }
   }
   check();
   // What fits through each host's tunnel; the segment's frames must fit through all of them.

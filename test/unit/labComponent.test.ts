@@ -105,13 +105,15 @@ test("a plan becomes namespaces, forwarding, cables, bridges, VXLAN ends, addres
     name: eastEnd.name,
     vni: wan.vxlan!.vni,
     local: "198.18.0.10",
-    remotes: ["198.18.0.11"],
+    remote: "198.18.0.11",
     dstport: 4789,
     device: "eth0",
     master: wan.bridges[0].name,
     mtu: 1450,
   });
-  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!)).toMatchObject({ name: westEnd.name, local: "198.18.0.11", remotes: ["198.18.0.10"] });
+  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!)).toMatchObject({ name: westEnd.name, local: "198.18.0.11", remote: "198.18.0.10" });
+  // Two hosts keep a fixed remote, as stacks made before `remotes` have: an upgrade replaces nothing.
+  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!).remotes).toBeUndefined();
   expect(plain(children.get("Veth lab/web:eth0")!)).toMatchObject({
     name: "eth0",
     namespace: "web",
@@ -147,22 +149,23 @@ test("one more link adds only its own children and leaves every other child's in
   for (const [key, child] of before) expect([key, plain(after.get(key)!)]).toEqual([key, plain(child)]);
 });
 
-test("one more host on a LAN adds only its own children; the other hosts' VXLAN ends gain it as a remote, in place", async () => {
-  const threeHosts: LabArgs = { ...twoHosts, hosts: { ...twoHosts.hosts, north: connection("198.18.0.12") } };
-  const wideLan = (...members: string[]): LabArgs => ({ ...threeHosts, nodes: { ...twoHosts.nodes, far: { host: "north" } }, lans: { office: { members } } });
-  const { children: before } = await build(wideLan("gw:lan0", "pc:eth0", "db:eth1"));
-  const { children: after } = await build(wideLan("gw:lan0", "pc:eth0", "db:eth1", "far:eth0"));
+test("one more host on a LAN over three adds only its own children; the other hosts' VXLAN ends gain it as a remote, in place", async () => {
+  const fourHosts: LabArgs = { ...twoHosts, hosts: { ...twoHosts.hosts, north: connection("198.18.0.12"), south: connection("198.18.0.13") } };
+  const nodes = { ...twoHosts.nodes, far: { host: "north" }, deep: { host: "south" } };
+  const wideLan = (...members: string[]): LabArgs => ({ ...fourHosts, nodes, lans: { office: { members } } });
+  const { children: before } = await build(wideLan("gw:lan0", "pc:eth0", "db:eth1", "far:eth0"));
+  const { children: after } = await build(wideLan("gw:lan0", "pc:eth0", "db:eth1", "far:eth0", "deep:eth0"));
   expect([...after.keys()].filter((k) => !before.has(k)).sort()).toEqual(
-    ["Bridge lab/office/north", "Vxlan lab/office/north", "Veth lab/far:eth0", "Address lab/far:eth0/ipv4"].sort(),
+    ["Bridge lab/office/south", "Vxlan lab/office/south", "Veth lab/deep:eth0", "Address lab/deep:eth0/ipv4"].sort(),
   );
-  expect(plain(after.get("Vxlan lab/office/north")!)).toMatchObject({ local: "198.18.0.12", remotes: ["198.18.0.10", "198.18.0.11"] });
+  expect(plain(after.get("Vxlan lab/office/south")!)).toMatchObject({ local: "198.18.0.13", remotes: ["198.18.0.10", "198.18.0.11", "198.18.0.12"] });
   const changed = [...before.keys()].filter((k) => !isDeepStrictEqual(plain(after.get(k)!), plain(before.get(k)!))).sort();
-  expect(changed).toEqual(["Vxlan lab/office/east", "Vxlan lab/office/west"]);
+  expect(changed).toEqual(["Vxlan lab/office/east", "Vxlan lab/office/north", "Vxlan lab/office/west"]);
   const vxlan = provider("Vxlan");
   for (const key of changed) {
     const [olds, news] = [before, after].map((children): Record<string, unknown> => ({ ...plain(children.get(key)!), connection: connection("198.18.0.10") }));
     expect({ ...news, remotes: undefined }).toEqual({ ...olds, remotes: undefined });
-    expect(news.remotes).toEqual([...(olds.remotes as string[]), "198.18.0.12"].sort());
+    expect(news.remotes).toEqual([...(olds.remotes as string[]), "198.18.0.13"].sort());
     const [checkedOlds, checkedNews] = await Promise.all([olds, news].map(async (inputs) => (await vxlan.check({}, inputs)).inputs));
     expect(await vxlan.diff("id", checkedOlds, checkedNews)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
   }

@@ -63,6 +63,18 @@ describe("a topology that cannot work is refused, naming the node or link", () =
     ]);
   });
 
+  test("a per-host setting for an unknown host; two hosts of one tunnel with the same underlay address", () => {
+    const across = { hosts, nodes: { a: { host: "h1" }, b: { host: "h2" } }, links: [{ endpoints: ["a:eth1", "b:eth1"] as [string, string] }] };
+    expect(problems({ ...across, underlayMtu: { esat: 9000 }, underlayDevice: { h9: "eth1" } })).toEqual([
+      'underlayDevice.h9: unknown host "h9" (hosts: h1, h2, h3)',
+      'underlayMtu.esat: unknown host "esat" (hosts: h1, h2, h3)',
+    ]);
+    // VMs behind one address on other SSH ports, or one IPv6 address spelt two ways.
+    expect(problems({ ...across, underlay: { h1: "2001:DB8::1", h2: "2001:db8:0::1" } })).toEqual([
+      "link a:eth1--b:eth1: hosts h1, h2 have the same underlay address 2001:db8::1: a tunnel needs one per host (set underlay.HOST)",
+    ]);
+  });
+
   test("an interface name over 15 bytes, or the loopback", () => {
     expect(problems({ ...two, links: [{ endpoints: ["a:eth1", "b:sixteen-bytes-xx"] }] })).toEqual([
       'node b: interface "sixteen-bytes-xx" (link a:eth1--b:sixteen-bytes-xx): an interface name is at most 15 bytes',
