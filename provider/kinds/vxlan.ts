@@ -6,13 +6,14 @@
  * The device is always made from the host's namespace, even when it lives in another one, because
  * its UDP socket stays in the namespace that made it and must reach the underlay.
  */
+import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { AlreadyExistsError, CommandFailedError } from "../errors";
 import { canonicalAddress, interfaceName, ipAddress, mtu, namespaceName, port } from "../fields";
 import { Argv, CommandResult, Host, inNamespace } from "../host";
-import { linkDeleteArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
+import { linkDeleteArgv, linkRenameArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
 
 /** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
@@ -34,10 +35,18 @@ interface VxlanSpec {
   up: boolean;
 }
 
-/** `netns` at creation puts the device in its namespace at once, while its socket stays in the host's. */
-export function vxlanAddArgv(spec: VxlanSpec): Argv {
+/** A name no device has, for the moment between making a device for a namespace and naming it there. */
+export const provisionalName = () => `pnt-vx-${randomBytes(4).toString("hex")}`;
+
+/**
+ * `netns` at creation puts the device called `name` in its namespace at once, while its socket stays in
+ * the host's. Kernel 6.1 (Debian 12's) looks that name up where the command runs, so `name vx0 netns NS`
+ * failed with "File exists" on a host with its own vx0: a device for a namespace is made under a
+ * `provisionalName` and renamed there (`linkRenameArgv`), never passing through the host's namespace.
+ */
+export function vxlanAddArgv(spec: VxlanSpec, name: string): Argv {
   return [
-    "ip", "link", "add", "name", spec.name,
+    "ip", "link", "add", "name", name,
     ...(spec.namespace ? ["netns", spec.namespace] : []),
     "type", "vxlan", "id", String(spec.vni), "local", spec.local, ...(spec.remote ? ["remote", spec.remote] : []),
     "dstport", String(spec.dstport), "dev", spec.device,
@@ -116,6 +125,19 @@ export function explainAddFailure(hostLabel: string, spec: Pick<VxlanSpec, "vni"
     );
   }
   return new CommandFailedError(hostLabel, result);
+}
+
+/** Makes the device in its namespace under its own name; a half-made one (the rename failed) is removed again. */
+async function addVxlan(host: Host, spec: VxlanSpec): Promise<void> {
+  const name = spec.namespace ? provisionalName() : spec.name;
+  const added = await host.run(vxlanAddArgv(spec, name), { allowFailure: true });
+  if (added.exitCode !== 0) throw explainAddFailure(host.label, spec, added);
+  if (name === spec.name) return;
+  const renamed = await host.run(linkRenameArgv(spec.namespace, name, spec.name), { allowFailure: true });
+  if (renamed.exitCode !== 0) {
+    await host.run(linkDeleteArgv(spec.namespace, name), { allowFailure: true });
+    throw new CommandFailedError(host.label, renamed);
+  }
 }
 
 async function readVxlan(host: Host, namespace: string | undefined, name: string, withRemotes: boolean): Promise<VxlanState | undefined> {
@@ -205,8 +227,7 @@ export const vxlanKind = defineKind({
       }
     } else {
       await underlayMtu(host, spec.device);
-      const result = await host.run(vxlanAddArgv(spec), { allowFailure: true });
-      if (result.exitCode !== 0) throw explainAddFailure(host.label, spec, result);
+      await addVxlan(host, spec);
     }
     try {
       await reconcile(host, spec, (await readVxlan(host, spec.namespace, spec.name, withRemotes))!);

@@ -30,7 +30,10 @@ export function engine(kindName: string) {
 
 type Engine = ReturnType<typeof engine>;
 
-/** Creates in order and remembers what, so destroy deletes in reverse order (as the engine would). */
+/**
+ * Creates in order and remembers what, so destroy deletes in reverse order (as the engine would) and
+ * forgets it: a second destroy (a test's cleanup after its own) deletes nothing twice.
+ */
 export function recorder() {
   const made: { kind: Engine; id: string; outs: Props }[] = [];
   return {
@@ -40,7 +43,7 @@ export function recorder() {
       return result;
     },
     async destroy() {
-      for (const { kind, id, outs } of made.reverse()) await kind.delete(id, outs);
+      for (const { kind, id, outs } of made.splice(0).reverse()) await kind.delete(id, outs);
     },
   };
 }

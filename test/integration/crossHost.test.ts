@@ -1,7 +1,8 @@
 /**
  * Labs that span hosts, on two throwaway hosts: a VXLAN cable between namespaces on different
  * hosts carries real traffic (ping and a TCP fetch of more than one full frame), drift is read,
- * a duplicate VNI is explained, netem's delay is measured, and destroy leaves both hosts as before.
+ * a duplicate VNI is explained, a device in a namespace may share its name with one in the host's own
+ * namespace, netem's delay is measured, and destroy leaves both hosts as before.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -147,6 +148,38 @@ describe("Vxlan across two hosts", () => {
     expect(String(err)).toMatch(/no-such-br|Cannot find device/);
     expect(a.sh(["ip", "-d", "link", "show", "type", "vxlan"])).toBe("");
     await expect(vxlan.create({ ...inputs, name: "vx-x", device: "no-such-dev" })).rejects.toThrow(/underlay device "no-such-dev" does not exist/);
+  });
+
+  // Kernel 6.1 (Debian 12's) looked the name of `ip link add name N netns NS` up in the host's own
+  // namespace: "File exists" when the host had a device N, although N was to live in NS.
+  test("a device in a namespace, named like a device in the host's own namespace: made, read, updated and deleted there; the host's device untouched", async () => {
+    const before = hostSnapshot(a);
+    const connection = a.connection();
+    const onA = recorder();
+    type Link = { ifname: string; mtu: number; linkinfo?: { info_kind: string } };
+    const links = (ns?: string): Link[] => JSON.parse(a.sh(["ip", ...(ns ? ["-n", ns] : []), "-d", "-j", "link", "show"]));
+    a.sh(["ip", "link", "add", "vx0", "type", "bridge"]);
+    try {
+      const hostVx0 = links().find((l) => l.ifname === "vx0")!;
+      await onA.create(namespace, { connection, name: "lab" });
+      const made = await onA.create(vxlan, { connection, name: "vx0", namespace: "lab", vni: 4343, local: a.address, remote: b.address, device: "eth0" });
+      expect(made.id).toBe("lab/vx0");
+      expect(made.outs).toMatchObject({ vni: 4343, local: a.address, remote: b.address, mtu: 1450, up: true });
+      // Made under its own name, no other device left in the namespace.
+      expect(links("lab").map((l) => [l.ifname, l.linkinfo?.info_kind])).toEqual([["lo", undefined], ["vx0", "vxlan"]]);
+
+      expect(await vxlan.read(made.id, made.outs)).toMatchObject({ id: made.id, props: { vni: 4343, mtu: 1450, up: true } });
+      expect(await vxlan.update(made.id, made.outs, { ...made.news, mtu: 1400 })).toMatchObject({ mtu: 1400 });
+      expect(links("lab").find((l) => l.ifname === "vx0")?.mtu).toBe(1400);
+      expect(links().find((l) => l.ifname === "vx0")).toEqual(hostVx0);
+
+      await onA.destroy();
+      expect(links().find((l) => l.ifname === "vx0")).toEqual(hostVx0);
+    } finally {
+      await onA.destroy();
+      a.sh(["ip", "link", "del", "vx0"], { allowFailure: true });
+    }
+    expect(hostSnapshot(a)).toEqual(before);
   });
 });
 

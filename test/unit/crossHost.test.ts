@@ -7,23 +7,50 @@ import {
   floodShowArgv,
   parseFloodRemotes,
   parseVxlan,
+  provisionalName,
   vxlanAddArgv,
+  vxlanKind,
 } from "../../provider/kinds/vxlan";
+import { linkRenameArgv } from "../../provider/iproute";
+import { scriptedHost } from "../harness/scriptedHost";
 
 const vxlanSpec = { name: "vx0", vni: 4242, local: "198.18.0.10", remote: "198.18.0.11", dstport: 4789, device: "eth0", up: true };
 
-test("vxlan: made from the host's namespace, placed in its own at once, dstport always given", () => {
-  expect(vxlanAddArgv(vxlanSpec)).toEqual([
+test("vxlan: made from the host's namespace under the name given, placed in its own at once, dstport always given", () => {
+  expect(vxlanAddArgv(vxlanSpec, "vx0")).toEqual([
     "ip", "link", "add", "name", "vx0", "type", "vxlan", "id", "4242", "local", "198.18.0.10", "remote", "198.18.0.11", "dstport", "4789", "dev", "eth0",
   ]);
-  expect(vxlanAddArgv({ ...vxlanSpec, namespace: "lab", dstport: 14789 })).toEqual([
-    "ip", "link", "add", "name", "vx0", "netns", "lab", "type", "vxlan", "id", "4242", "local", "198.18.0.10", "remote", "198.18.0.11", "dstport", "14789", "dev", "eth0",
+  expect(vxlanAddArgv({ ...vxlanSpec, namespace: "lab", dstport: 14789 }, "pnt-vx-0a1b2c3d")).toEqual([
+    "ip", "link", "add", "name", "pnt-vx-0a1b2c3d", "netns", "lab", "type", "vxlan", "id", "4242", "local", "198.18.0.10", "remote", "198.18.0.11", "dstport", "14789", "dev", "eth0",
   ]);
+  expect(linkRenameArgv("lab", "pnt-vx-0a1b2c3d", "vx0")).toEqual(["ip", "-n", "lab", "link", "set", "dev", "pnt-vx-0a1b2c3d", "name", "vx0"]);
+});
+
+test("vxlan: a provisional name fits the 15-byte limit and is new each time", () => {
+  const names = [provisionalName(), provisionalName()];
+  for (const name of names) expect(name).toMatch(/^pnt-vx-[0-9a-f]{8}$/);
+  expect(Buffer.byteLength(names[0])).toBeLessThanOrEqual(15);
+  expect(names[0]).not.toBe(names[1]);
+});
+
+test("vxlan create for a namespace: when the rename fails, the provisionally named device is removed and the error names the command", async () => {
+  // A device of that name appeared in the namespace since create looked: the rename is refused.
+  const host = scriptedHost((argv) => {
+    if (argv.includes("eth0") && argv.includes("show")) return { stdout: JSON.stringify([{ ifindex: 2, ifname: "eth0", mtu: 1500 }]) };
+    if (argv.includes("show")) return { exitCode: 1, stderr: 'Device "vx0" does not exist.\n' };
+    if (argv.includes("set")) return { exitCode: 2, stderr: "RTNETLINK answers: File exists\n" };
+    return {};
+  });
+  await expect(vxlanKind.create(host, vxlanKind.inputs.parse({ connection: { host: "test", password: "x" }, ...vxlanSpec, namespace: "lab" }), false)).rejects.toThrow(
+    /root@test:22: .*link set dev pnt-vx-[0-9a-f]{8} name vx0.*File exists/s,
+  );
+  const provisional = host.ran.find((c) => c.includes(" link add "))!.split(" ")[4];
+  expect(host.ran.slice(-1)).toEqual([`ip -n lab link del dev ${provisional}`]);
 });
 
 test("vxlan with remotes: no fixed remote; one all-zero forwarding entry per remote, added before any is removed", () => {
   const { remote: _remote, ...segment } = vxlanSpec;
-  expect(vxlanAddArgv({ ...segment, remotes: ["198.18.0.11", "198.18.0.12"] })).toEqual([
+  expect(vxlanAddArgv({ ...segment, remotes: ["198.18.0.11", "198.18.0.12"] }, "vx0")).toEqual([
     "ip", "link", "add", "name", "vx0", "type", "vxlan", "id", "4242", "local", "198.18.0.10", "dstport", "4789", "dev", "eth0",
   ]);
   expect(floodChangesArgv("lab", "vx0", ["198.18.0.11", "198.18.0.12"], ["198.18.0.12", "198.18.0.13", "198.18.0.14"])).toEqual([

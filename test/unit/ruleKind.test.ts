@@ -1,21 +1,7 @@
 /** Rule kinds against a scripted host: what runs, in which order, and what stops them. */
-import type { Argv, CommandResult, Host } from "../../provider/host";
 import { masqueradeKind } from "../../provider/kinds/masquerade";
 import { portForwardKind } from "../../provider/kinds/portForward";
-
-function scriptedHost(answer: (argv: Argv) => Partial<CommandResult>): Host & { ran: string[] } {
-  const ran: string[] = [];
-  return {
-    label: "root@test:22",
-    ran,
-    async run(argv, options) {
-      ran.push(argv.join(" "));
-      const result = { command: argv.join(" "), exitCode: 0, stdout: "", stderr: "", durationMs: 0, ...answer(argv) };
-      if (result.exitCode !== 0 && !options?.allowFailure) throw new Error(`unexpected failure: ${result.command}`);
-      return result;
-    },
-  };
-}
+import { scriptedHost } from "../harness/scriptedHost";
 
 const udp = portForwardKind.inputs.parse({
   connection: { host: "test", password: "x" },
