@@ -71,10 +71,13 @@ export function floodChangesArgv(namespace: string | undefined, name: string, cu
 export const floodShowArgv = (namespace: string | undefined, name: string): Argv =>
   inNamespace(namespace, ["bridge", "-j", "fdb", "show", "dev", name]);
 
-/** The remotes of the all-zero entries of `bridge -j fdb show dev X`, sorted; learned and bridge entries aside. */
+/**
+ * The remotes of the all-zero entries of `bridge -j fdb show dev X`, sorted; learned and bridge entries aside.
+ * Only IP addresses count: what is read back may go into a delete, so it passes the same check as input.
+ */
 export function parseFloodRemotes(stdout: string): string[] {
   const entries = JSON.parse(stdout.trim() || "[]") as { mac: string; dst?: string }[];
-  return entries.flatMap((e) => (e.mac === FLOOD_MAC && e.dst ? [canonicalAddress(e.dst)] : [])).sort();
+  return entries.flatMap((e) => (e.mac === FLOOD_MAC && e.dst && isIP(e.dst) ? [canonicalAddress(e.dst)] : [])).sort();
 }
 
 /** Inner MTU that fits the underlay (of `underlayAddress`'s family): larger frames would be dropped without a word. */

@@ -72,6 +72,8 @@ test("vxlan: bridge -j fdb show, only the all-zero entries' remotes, sorted, in 
     '{"mac":"00:00:00:00:00:00","dst":"192.0.2.2","flags":["self"],"state":"permanent"}]';
   expect(parseFloodRemotes(onBridge)).toEqual(["192.0.2.2", "192.0.2.3"]);
   expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"2001:db8::2","flags":["self"],"state":"permanent"}]')).toEqual(["2001:db8::2"]);
+  // Anything read back that is not an address never goes into a command.
+  expect(parseFloodRemotes(`[{"mac":"00:00:00:00:00:00","dst":"x; reboot"},{"mac":"00:00:00:00:00:00","dst":"192.0.2.9"}]`)).toEqual(["192.0.2.9"]);
   expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"192.0.2.7","flags":["self"],"state":"permanent"}]')).toEqual(["192.0.2.7"]);
   expect(parseFloodRemotes("[]")).toEqual([]);
   expect(parseFloodRemotes("")).toEqual([]);
