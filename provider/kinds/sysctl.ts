@@ -84,7 +84,7 @@ export function parseSysctlValues(stdout: string, group: SysctlGroup): Map<strin
 
 /** The group's values now; undefined when the namespace is gone. Vanished keys are simply absent. */
 async function readGroup(host: Host, group: SysctlGroup, namespace?: string): Promise<Map<string, string> | undefined> {
-  const result = await host.run(inNamespace(namespace, ["sysctl", ...group.readArgs]), { allowFailure: true });
+  const result = await host.run(inNamespace(namespace, ["sysctl", ...group.readArgs]), { allowFailure: true, readOnly: true });
   if (namespaceGone(result)) return undefined;
   if (result.exitCode !== 0 && !/cannot stat/.test(result.stderr)) throw new CommandFailedError(host.label, result);
   return parseSysctlValues(result.stdout, group);
@@ -184,7 +184,7 @@ async function holdAndSet(host: Host, spec: { key: string; value: string; namesp
 }
 
 async function readValue(host: Host, key: string, namespace?: string): Promise<string | undefined> {
-  const result = await host.run(sysctlReadArgv(key, namespace), { allowFailure: true });
+  const result = await host.run(sysctlReadArgv(key, namespace), { allowFailure: true, readOnly: true });
   if (result.exitCode === 0) return normalize(result.stdout);
   // The namespace is gone, or the key is (per-interface keys vanish with their interface).
   if (namespaceGone(result) || /cannot stat/.test(result.stderr)) return undefined;

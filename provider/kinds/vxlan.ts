@@ -8,8 +8,8 @@ import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { AlreadyExistsError, CommandFailedError } from "../errors";
 import { interfaceName, ipAddress, mtu, namespaceName, port } from "../fields";
-import { Argv, CommandResult, Host, inNamespace } from "../host";
-import { linkDeleteArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
+import type { Argv, CommandResult, Host } from "../host";
+import { linkDeleteArgv, linkShowArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
 
 /** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
@@ -89,7 +89,7 @@ export function explainAddFailure(hostLabel: string, spec: Pick<VxlanSpec, "vni"
 }
 
 async function readVxlan(host: Host, namespace: string | undefined, name: string): Promise<VxlanState | undefined> {
-  const result = await runUnlessGone(host, inNamespace(namespace, ["ip", "-d", "-j", "link", "show", "dev", name]));
+  const result = await runUnlessGone(host, linkShowArgv(namespace, name), { readOnly: true });
   return result && parseVxlan(result.stdout);
 }
 
