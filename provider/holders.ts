@@ -91,7 +91,7 @@ const CONFLICT = 75;
 const ATTEMPTS = 20;
 
 async function readRecordText(host: Host, path: string): Promise<string> {
-  const result = await host.run(["cat", path], { allowFailure: true });
+  const result = await host.run(["cat", path], { allowFailure: true, readOnly: true });
   if (result.exitCode === 0) return result.stdout.trim();
   if (/No such file/.test(result.stderr)) return "";
   throw new CommandFailedError(host.label, result);
@@ -124,7 +124,7 @@ export async function transact<R extends HolderRecord>(
 /** The identity of a namespace: its nsfs inode and that inode's change time (inode numbers are reused). */
 export async function namespaceIdentity(host: Host, namespace: string | undefined): Promise<string | undefined> {
   if (!namespace) return "host";
-  const result = await host.run(["stat", "-L", "-c", "%i %z", `/var/run/netns/${namespace}`], { allowFailure: true });
+  const result = await host.run(["stat", "-L", "-c", "%i %z", `/var/run/netns/${namespace}`], { allowFailure: true, readOnly: true });
   if (result.exitCode === 0) return result.stdout.trim();
   if (/No such file/.test(result.stderr)) return undefined;
   throw new CommandFailedError(host.label, result);

@@ -16,9 +16,14 @@ export interface RunOptions {
   allowFailure?: boolean;
   /**
    * A listing: the command changes nothing, so the same listing asked for again shortly (a refresh reads
-   * many objects of one listing) may get the earlier answer, unless anything else ran on the host since.
+   * many objects of one listing) may get the earlier answer, unless anything but reads ran on the host since.
    */
   listing?: boolean;
+  /**
+   * The command cannot change the host (it must pass `isReadCommand`): it does not end the listings'
+   * sharing, as any other command does, and its answer is not kept.
+   */
+  readOnly?: boolean;
 }
 
 export interface Host {
@@ -32,6 +37,41 @@ export function inNamespace(namespace: string | undefined, argv: Argv): Argv {
   if (!namespace) return argv;
   if (argv[0] === "ip" || argv[0] === "bridge") return [argv[0], "-n", namespace, ...argv.slice(1)];
   return ["ip", "netns", "exec", namespace, ...argv];
+}
+
+const IP_FLAGS = new Set(["-j", "-d", "-4", "-6"]);
+const IP_OBJECTS = new Set(["link", "addr", "route", "netns"]);
+const SYSCTL_FLAGS = new Set(["-n", "-e"]);
+/** A sysctl key (no `=`: `sysctl KEY=VALUE` writes even without -w). */
+const SYSCTL_KEY = /^[A-Za-z0-9_][A-Za-z0-9_./-]*$/;
+
+/**
+ * Whether an argv can only read: `ip [-j -d -4 -6] link|addr|route|netns show|list …`, `tc [-j] qdisc
+ * show …`, `sysctl [-n -e] [-r PATTERN] KEY…`, `cat`, `stat`, each maybe inside `ip -n NS` or
+ * `ip netns exec NS`. A fixed list, so that a command flagged read-only by mistake is refused, never run
+ * as one (which would let a listing from before it answer after it).
+ */
+export function isReadCommand(argv: Argv): boolean {
+  if (argv[0] === "ip" && argv[1] === "netns" && argv[2] === "exec") return isReadCommand(argv.slice(4));
+  if ((argv[0] === "ip" || argv[0] === "bridge") && argv[1] === "-n") return isReadCommand([argv[0], ...argv.slice(3)]);
+  const [program, ...args] = argv;
+  switch (program) {
+    case "cat":
+    case "stat":
+      return true;
+    case "ip": {
+      const object = args.findIndex((arg) => !IP_FLAGS.has(arg));
+      return IP_OBJECTS.has(args[object]) && ["show", "list"].includes(args[object + 1]);
+    }
+    case "bridge":
+      return (args[0] === "-j" ? args.slice(1) : args).slice(0, 2).join(" ") === "fdb show";
+    case "tc":
+      return (args[0] === "-j" ? args.slice(1) : args).slice(0, 2).join(" ") === "qdisc show";
+    case "sysctl":
+      return args.every((arg, i) => SYSCTL_FLAGS.has(arg) || arg === "-r" || args[i - 1] === "-r" || SYSCTL_KEY.test(arg));
+    default:
+      return false;
+  }
 }
 
 /** Closes each namespace's part of an `inEveryNamespace` listing: a part without it did not finish. */

@@ -1,6 +1,6 @@
 /** iproute2 argv builders and `ip -j` parsers shared by the link-type kinds. Pure except `runIp`. */
 import { CommandFailedError } from "./errors";
-import { Argv, byNamespace, CommandResult, Host, inEveryNamespace, inNamespace } from "./host";
+import { Argv, byNamespace, CommandResult, Host, inEveryNamespace, inNamespace, RunOptions } from "./host";
 
 /** stderr of `ip` when the object, or the namespace it would live in, does not exist. */
 const GONE =
@@ -16,8 +16,8 @@ export function isGone(result: CommandResult): boolean {
 }
 
 /** Runs a command; "not found" answers come back as undefined, other failures throw. */
-export async function runUnlessGone(host: Host, argv: Argv): Promise<CommandResult | undefined> {
-  const result = await host.run(argv, { allowFailure: true });
+export async function runUnlessGone(host: Host, argv: Argv, options: RunOptions = {}): Promise<CommandResult | undefined> {
+  const result = await host.run(argv, { ...options, allowFailure: true });
   if (result.exitCode === 0) return result;
   if (isGone(result)) return undefined;
   throw new CommandFailedError(host.label, result);
@@ -100,7 +100,7 @@ export function parseNamespaces(stdout: string): string[] {
 }
 
 export async function namespaceNames(host: Host): Promise<string[]> {
-  return parseNamespaces((await host.run(["ip", "-j", "netns", "list"])).stdout);
+  return parseNamespaces((await host.run(["ip", "-j", "netns", "list"], { readOnly: true })).stdout);
 }
 
 export function liveLinks(host: Host): LinkSource {
@@ -118,7 +118,7 @@ export function listedLinks(host: Host): LinkSource {
 }
 
 export async function readLink(host: Host, namespace: string | undefined, name: string): Promise<LinkState | undefined> {
-  const result = await runUnlessGone(host, linkShowArgv(namespace, name));
+  const result = await runUnlessGone(host, linkShowArgv(namespace, name), { readOnly: true });
   return result ? parseLinks(result.stdout)[0] : undefined;
 }
 

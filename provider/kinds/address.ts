@@ -99,7 +99,7 @@ const showArgv = (spec: AddressSpec): Argv => inNamespace(spec.namespace, ["ip",
 
 /** The address's state; null when it is not on the device, undefined when the device (or its namespace) is gone. */
 async function addressState(host: Host, spec: AddressSpec): Promise<AddressState | null | undefined> {
-  const result = await runUnlessGone(host, showArgv(spec));
+  const result = await runUnlessGone(host, showArgv(spec), { readOnly: true });
   return result && (parseAddressState(result.stdout, spec.address) ?? null);
 }
 
@@ -115,14 +115,14 @@ function deleteAddress(host: Host, spec: AddressSpec): Promise<void> {
 }
 
 async function deleteFromDevice(host: Host, spec: AddressSpec): Promise<void> {
-  const result = await runUnlessGone(host, showArgv(spec));
+  const result = await runUnlessGone(host, showArgv(spec), { readOnly: true });
   if (!result) return;
   const addresses = parseAddresses(result.stdout);
   if (!addresses.includes(canonicalCidr(spec.address))) return;
   if (parseCidr(spec.address)!.family === 4 && !addresses.some((a) => a !== canonicalCidr(spec.address) && parseCidr(a)!.family === 4)) {
-    const before = (await host.run(deviceRoutesArgv(spec))).stdout;
+    const before = (await host.run(deviceRoutesArgv(spec), { readOnly: true })).stdout;
     await runUnlessGone(host, addressArgv("del", spec));
-    const after = (await host.run(deviceRoutesArgv(spec))).stdout;
+    const after = (await host.run(deviceRoutesArgv(spec), { readOnly: true })).stdout;
     // A route that needed the address (a gateway in its subnet) cannot come back, and should not.
     for (const argv of routesToRestore(before, after, spec)) await host.run(argv, { allowFailure: true });
     return;
@@ -132,7 +132,7 @@ async function deleteFromDevice(host: Host, spec: AddressSpec): Promise<void> {
     return;
   }
   const key = `net/ipv4/conf/${spec.device}/promote_secondaries`;
-  const before = (await host.run(sysctlReadArgv(key, spec.namespace))).stdout.trim();
+  const before = (await host.run(sysctlReadArgv(key, spec.namespace), { readOnly: true })).stdout.trim();
   await host.run(sysctlWriteArgv(key, "1", spec.namespace));
   try {
     await runUnlessGone(host, addressArgv("del", spec));

@@ -31,7 +31,7 @@ const recordPath = (spec: { name: string; namespace?: string }) => holderPath("l
 
 /** What a bridge whose MTU was never set would have: its smallest port's, 1500 without ports. */
 async function portsMtu(host: Host, namespace: string | undefined, name: string): Promise<number> {
-  const ports = parseLinks((await host.run(inNamespace(namespace, ["ip", "-j", "link", "show", "master", name]))).stdout);
+  const ports = parseLinks((await host.run(inNamespace(namespace, ["ip", "-j", "link", "show", "master", name]), { readOnly: true })).stdout);
   return ports.length > 0 ? Math.min(...ports.map((port) => port.mtu)) : 1500;
 }
 

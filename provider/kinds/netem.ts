@@ -62,6 +62,9 @@ export function netemReplaceArgv(spec: NetemSpec): Argv {
 export const netemDeleteArgv = (spec: Pick<NetemSpec, "device" | "namespace">): Argv =>
   inNamespace(spec.namespace, ["tc", "qdisc", "del", "dev", spec.device, "root"]);
 
+export const netemShowArgv = (spec: Pick<NetemSpec, "device" | "namespace">): Argv =>
+  inNamespace(spec.namespace, ["tc", "-j", "qdisc", "show", "dev", spec.device]);
+
 interface QdiscJson {
   kind: string;
   handle: string;
@@ -133,7 +136,7 @@ function explainFailure(hostLabel: string, result: CommandResult): Error {
 
 /** The interface's root qdisc, or undefined when the interface (or its namespace) is gone. */
 async function readRoot(host: Host, spec: Pick<NetemSpec, "device" | "namespace">): Promise<RootQdisc | undefined> {
-  const result = await runUnlessGone(host, inNamespace(spec.namespace, ["tc", "-j", "qdisc", "show", "dev", spec.device]));
+  const result = await runUnlessGone(host, netemShowArgv(spec), { readOnly: true });
   return result && parseRootQdisc(result.stdout);
 }
 

@@ -64,7 +64,7 @@ export function parseRoutes(stdout: string, family: Family): RouteEntry[] {
 
 /** The main-table route with this destination and metric (the kernel's identity of a route). */
 async function find(host: Host, spec: RouteSpec): Promise<RouteEntry | undefined> {
-  const result = await runUnlessGone(host, routeShowArgv(spec));
+  const result = await runUnlessGone(host, routeShowArgv(spec), { readOnly: true });
   if (!result) return undefined;
   // Specs stored before check canonicalised them may still spell the destination differently.
   const destination = spec.destination === "default" ? "default" : canonicalCidr(spec.destination);

@@ -26,8 +26,9 @@ export const sysctlWriteArgv = (key: string, value: string, namespace?: string):
 /**
  * Keys that move together. Writing net.ipv4.ip_forward (= conf.all.forwarding) rewrites every
  * net.ipv4.conf.*.forwarding and conf.all.accept_redirects (the kernel's inet_forward_change);
- * net.ipv6.conf.all.forwarding rewrites every net.ipv6.conf.*.forwarding. Such a group is held and
- * restored as a whole; any other key is a group of its own.
+ * net.ipv6.conf.all.forwarding rewrites every net.ipv6.conf.*.forwarding. Writing one interface's
+ * key (or `default`'s) changes that key alone. A group shares one holder record; each holder snapshots
+ * and restores only what its own write can change (see `reach`). Any other key is a group of its own.
  */
 export interface SysctlGroup {
   /** Record file name; never a valid key, so no group can collide with a key. */
@@ -35,6 +36,8 @@ export interface SysctlGroup {
   /** `sysctl` arguments that print every member as `KEY = VALUE`. */
   readArgs: string[];
   member(key: string): boolean;
+  /** Keys whose write rewrites every member. */
+  rewriteAll: string[];
   /** Restored first: writing it rewrites the other members. */
   primary?: string;
 }
@@ -48,6 +51,7 @@ export function sysctlGroup(key: string): SysctlGroup {
       name: "ipv4-forwarding",
       readArgs: ["-r", "\\.forwarding$|^net\\.ipv4\\.ip_forward$|^net\\.ipv4\\.conf\\.all\\.accept_redirects$", "net.ipv4"],
       member: (k) => IPV4_FORWARDING.test(k),
+      rewriteAll: ["net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding"],
       primary: "net.ipv4.ip_forward",
     };
   }
@@ -56,10 +60,16 @@ export function sysctlGroup(key: string): SysctlGroup {
       name: "ipv6-forwarding",
       readArgs: ["-r", "\\.forwarding$", "net.ipv6.conf"],
       member: (k) => IPV6_FORWARDING.test(k),
+      rewriteAll: ["net.ipv6.conf.all.forwarding"],
       primary: "net.ipv6.conf.all.forwarding",
     };
   }
-  return { name: key, readArgs: [key], member: (k) => k === key };
+  return { name: key, readArgs: [key], member: (k) => k === key, rewriteAll: [] };
+}
+
+/** The members a write of `key` can change: the whole group for a key that rewrites it, else `key` alone. */
+export function reach(group: SysctlGroup, key: string): (member: string) => boolean {
+  return group.rewriteAll.includes(key) ? group.member : (member) => member === key;
 }
 
 /** `KEY = VALUE` lines of the group's members. */
@@ -74,18 +84,24 @@ export function parseSysctlValues(stdout: string, group: SysctlGroup): Map<strin
 
 /** The group's values now; undefined when the namespace is gone. Vanished keys are simply absent. */
 async function readGroup(host: Host, group: SysctlGroup, namespace?: string): Promise<Map<string, string> | undefined> {
-  const result = await host.run(inNamespace(namespace, ["sysctl", ...group.readArgs]), { allowFailure: true });
+  const result = await host.run(inNamespace(namespace, ["sysctl", ...group.readArgs]), { allowFailure: true, readOnly: true });
   if (namespaceGone(result)) return undefined;
   if (result.exitCode !== 0 && !/cannot stat/.test(result.stderr)) throw new CommandFailedError(host.label, result);
   return parseSysctlValues(result.stdout, group);
 }
 
 export interface SysctlRecord extends HolderRecord {
-  /** Every member of the group as the first holder found it. */
+  /** Each member some holder's write can change, as it was before the first such holder came. */
   original: Record<string, string>;
 }
 
-/** The record after `token` joins: the first holder snapshots the whole group. Holders of vanished keys are dropped. */
+const only = (values: Record<string, string>, keep: (key: string) => boolean) =>
+  Object.fromEntries(Object.entries(values).filter(([key]) => keep(key)));
+
+/**
+ * The record after `token` joins: it snapshots the members its write can change that no earlier holder
+ * snapshotted (an earlier snapshot is older, so it wins). Holders of vanished keys are dropped.
+ */
 export function joinSysctl(
   record: SysctlRecord | undefined,
   identity: string,
@@ -93,8 +109,9 @@ export function joinSysctl(
   key: string,
   values: Map<string, string>,
 ): SysctlRecord {
-  const fresh: SysctlRecord = { identity, holders: {}, original: Object.fromEntries(values) };
-  return join(pruned(currentRecord(record, identity), values) ?? fresh, token, key)!;
+  const held = pruned(currentRecord(record, identity), values) ?? { identity, holders: {}, original: {} };
+  const snapshot = only(Object.fromEntries(values), reach(sysctlGroup(key), key));
+  return join({ ...held, original: { ...snapshot, ...held.original } }, token, key)!;
 }
 
 /** Holders whose key vanished (its interface was deleted) are gone with it; their resources read as gone. */
@@ -105,17 +122,30 @@ function pruned(record: SysctlRecord | undefined, values: Map<string, string>): 
 }
 
 /**
- * `KEY=VALUE` writes that bring the group back to `original`, primary first. Once the primary is
- * written the kernel has rewritten the other members, so they are all written after it.
+ * `KEY=VALUE` writes that bring `original`'s keys back, primary first. Writing the primary makes the
+ * kernel rewrite every member, so after it the other restored keys are written, and the `kept` ones
+ * (still held by others) get their value of now back.
  */
-export function restoreWrites(group: SysctlGroup, original: Record<string, string>, values: Map<string, string>): string[] {
+export function restoreWrites(
+  group: SysctlGroup,
+  original: Record<string, string>,
+  values: Map<string, string>,
+  kept: (key: string) => boolean = () => false,
+): string[] {
   const keys = Object.keys(original).filter((k) => values.has(k));
-  const primaryChanges = group.primary !== undefined && keys.includes(group.primary) && values.get(group.primary) !== original[group.primary];
-  const ordered = primaryChanges ? [group.primary!, ...keys.filter((k) => k !== group.primary)] : keys;
-  return ordered.filter((k) => primaryChanges || values.get(k) !== original[k]).map((k) => `${k}=${original[k]}`);
+  const primary = group.primary;
+  if (primary === undefined || !keys.includes(primary) || values.get(primary) === original[primary]) {
+    return keys.filter((k) => values.get(k) !== original[k]).map((k) => `${k}=${original[k]}`);
+  }
+  const restored = [primary, ...keys.filter((k) => k !== primary)].map((k) => `${k}=${original[k]}`);
+  const keptNow = [...values].filter(([k]) => kept(k)).map(([k, value]) => `${k}=${value}`);
+  return [...restored, ...keptNow];
 }
 
-/** What leaving does: the last holder restores the group; a holder that was never recorded restores nothing. */
+/**
+ * What leaving does: the members the leaver's write could change and no remaining holder's can go back
+ * to the snapshot, and leave the record; a holder that was never recorded restores nothing.
+ */
 export function leaveSysctl(
   record: SysctlRecord | undefined,
   identity: string,
@@ -124,8 +154,15 @@ export function leaveSysctl(
   values: Map<string, string>,
 ): { next: SysctlRecord | undefined; writes: string[] } {
   const held = pruned(currentRecord(record, identity), values);
-  const { next, last, wasHolder } = leave(held, token);
-  return { next, writes: held && last && wasHolder ? restoreWrites(group, held.original, values) : [] };
+  const { next, wasHolder } = leave(held, token);
+  if (!held || !wasHolder) return { next, writes: [] };
+  const reached = reach(group, held.holders[token]);
+  const remaining = Object.values(next?.holders ?? {}).map((key) => reach(group, key));
+  const kept = (member: string) => remaining.some((reaches) => reaches(member));
+  return {
+    next: next && { ...next, original: only(held.original, kept) },
+    writes: restoreWrites(group, only(held.original, (k) => reached(k) && !kept(k)), values, kept),
+  };
 }
 
 const recordPath = (key: string, namespace?: string) => holderPath("sysctl", namespace, sysctlGroup(key).name);
@@ -147,7 +184,7 @@ async function holdAndSet(host: Host, spec: { key: string; value: string; namesp
 }
 
 async function readValue(host: Host, key: string, namespace?: string): Promise<string | undefined> {
-  const result = await host.run(sysctlReadArgv(key, namespace), { allowFailure: true });
+  const result = await host.run(sysctlReadArgv(key, namespace), { allowFailure: true, readOnly: true });
   if (result.exitCode === 0) return normalize(result.stdout);
   // The namespace is gone, or the key is (per-interface keys vanish with their interface).
   if (namespaceGone(result) || /cannot stat/.test(result.stderr)) return undefined;

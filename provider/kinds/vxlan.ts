@@ -13,7 +13,7 @@ import { z } from "zod";
 import { AlreadyExistsError, CommandFailedError } from "../errors";
 import { canonicalAddress, interfaceName, ipAddress, mtu, namespaceName, port } from "../fields";
 import { Argv, CommandResult, Host, inNamespace } from "../host";
-import { linkDeleteArgv, linkRenameArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
+import { linkDeleteArgv, linkRenameArgv, linkShowArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
 
 /** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
@@ -144,10 +144,10 @@ async function addVxlan(host: Host, spec: VxlanSpec): Promise<void> {
 }
 
 async function readVxlan(host: Host, namespace: string | undefined, name: string, withRemotes: boolean): Promise<VxlanState | undefined> {
-  const result = await runUnlessGone(host, inNamespace(namespace, ["ip", "-d", "-j", "link", "show", "dev", name]));
+  const result = await runUnlessGone(host, linkShowArgv(namespace, name), { readOnly: true });
   const found = result && parseVxlan(result.stdout);
   if (!found || !withRemotes) return found;
-  const floods = await runUnlessGone(host, floodShowArgv(namespace, name));
+  const floods = await runUnlessGone(host, floodShowArgv(namespace, name), { readOnly: true });
   return floods && { ...found, remotes: parseFloodRemotes(floods.stdout) };
 }
 

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import type { Connection } from "../connection";
 import { targetLabel } from "../connection";
 import { CommandFailedError, ConnectionError, OutputTooLargeError } from "../errors";
+import { isReadCommand } from "../host";
 import type { Argv, CommandResult, Host, RunOptions } from "../host";
 import { shellLine } from "../shell";
 import { dial, Dialed } from "./client";
@@ -19,7 +20,7 @@ const IDLE_CLOSE_MS = 30_000;
 const LISTING_REUSE_MS = 2_000;
 const SHELL_START_TIMEOUT_MS = 20_000;
 
-/** A listing and what it may answer: reads while this process ran nothing else on the host since it started. */
+/** A listing and what it may answer: reads while this process ran nothing but reads on the host since it started. */
 interface Listing {
   generation: number;
   started: number;
@@ -41,7 +42,7 @@ class Target implements Host {
   private opening = 0;
   private maxShells: number;
   private idleTimer?: NodeJS.Timeout;
-  /** Bumped when any command other than a listing starts and when it ends: it may have changed the host. */
+  /** Bumped when any command but a listing or a read-only one starts and when it ends: it may have changed the host. */
   private generation = 0;
   private readonly listings = new Map<string, Listing>();
 
@@ -54,8 +55,9 @@ class Target implements Host {
   }
 
   async run(argv: Argv, options: RunOptions = {}): Promise<CommandResult> {
+    if (options.readOnly && !isReadCommand(argv)) throw new Error(`not a read-only command, refused: ${shellLine(argv)}`);
     const line = shellLine(argv);
-    const result = await (options.listing ? this.list(line) : this.change(line));
+    const result = await (options.listing ? this.list(line) : options.readOnly ? this.enqueue(line) : this.change(line));
     if (result.exitCode !== 0 && !options.allowFailure) throw new CommandFailedError(this.label, result);
     return result;
   }
@@ -67,7 +69,7 @@ class Target implements Host {
     });
   }
 
-  /** Any command but a listing may change the host: no listing from before it answers after it. */
+  /** Any command but a listing or a read-only one may change the host: no listing from before it answers after it. */
   private async change(line: string): Promise<CommandResult> {
     this.generation++;
     try {

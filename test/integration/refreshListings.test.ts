@@ -1,9 +1,10 @@
 /**
  * A refresh reads every link, address and iptables rule of a host from one listing per kind, so the
- * commands it sends do not grow with the resources; and a listing never answers a read after this
- * process changed the host.
+ * listings it sends do not grow with the resources, also when reads of other kinds (sysctls, routes)
+ * run in between; and a listing never answers a read after this process changed the host.
  */
-import { closeAllHosts } from "../../provider";
+import { closeAllHosts, hostFor } from "../../provider/ssh/pool";
+import { connection as connectionSchema } from "../../provider/connection";
 import type { Props } from "../../provider/kind";
 import { engine } from "../harness/engine";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
@@ -29,7 +30,10 @@ interface Made {
   outs: Props;
 }
 
-/** The scale program's lab: a bridge, COUNT namespaces each cabled to it with an address; and one masquerade. */
+/**
+ * The scale program's lab: a bridge, COUNT namespaces each cabled to it with an address, its own
+ * forwarding switch and a route; and one masquerade.
+ */
 async function build(count: number): Promise<Made[]> {
   const made: Made[] = [];
   const make = async (kindName: string, inputs: Props) => {
@@ -43,6 +47,8 @@ async function build(count: number): Promise<Made[]> {
     await make("Namespace", { name: `cnt${i}` });
     await make("Veth", { name: "eth0", namespace: `cnt${i}`, peer: { name: `vc${i}`, master: "br-count" } });
     await make("Address", { namespace: `cnt${i}`, device: "eth0", address: `10.61.0.${i + 1}/24` });
+    await make("Sysctl", { namespace: `cnt${i}`, key: "net.ipv4.ip_forward", value: "1" });
+    await make("Route", { namespace: `cnt${i}`, destination: "10.62.0.0/16", via: "10.61.0.254" });
   }
   await make("Masquerade", { source: "10.61.0.0/24" });
   return made;
@@ -83,7 +89,9 @@ async function teardown(made: Made[]): Promise<void> {
   for (const { kind, id, outs } of made.reverse()) await kind.delete(id, outs);
 }
 
-test("a refresh sends the same few listings for 1 namespace as for 20", async () => {
+const isListing = (command: string) => command.includes("ip -all netns exec");
+
+test("a refresh sends the same few listings for 1 namespace as for 20, whatever other reads run between", async () => {
   const counts: number[] = [];
   for (const count of [1, 20]) {
     const made = await build(count);
@@ -96,10 +104,12 @@ test("a refresh sends the same few listings for 1 namespace as for 20", async ()
       });
       expect(ids).toEqual(expect.arrayContaining(made.map((m) => m.id)));
       expect(ids.filter((id) => id === "")).toEqual([]);
-      // Links with their addresses; the nat and filter tables.
-      expect(sent).toHaveLength(3);
-      expect(sent.every((command) => command.includes("ip -all netns exec"))).toBe(true);
-      counts.push(sent.length);
+      // Links with their addresses; the nat and filter tables. A sysctl or route read changes nothing,
+      // so it does not end the sharing.
+      expect(sent.filter(isListing)).toHaveLength(3);
+      // Besides: one read per sysctl and per route.
+      expect(sent.filter((command) => !isListing(command))).toHaveLength(2 * count);
+      counts.push(sent.filter(isListing).length);
     } finally {
       await teardown(made);
     }
@@ -116,12 +126,24 @@ test("a listing taken before this process changed the host never answers a read 
     host.sh(["ip", "-n", "cnt0", "link", "set", "eth0", "down"]);
     // Within the reuse window and with nothing run since, the listing still answers: that is the sharing.
     expect(await commandsSent(() => veth.kind.read(veth.id, veth.outs))).toEqual([]);
-    // Any command of ours on this host (here a namespace update) ends that: the next read lists again.
+    // A read of ours (a namespace update with nothing to change reads only) keeps it.
     await namespace.kind.update(namespace.id, namespace.outs, { connection, name: "cnt0" });
+    expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: true } });
+    // Any other command of ours on this host (here setting lo down) ends that: the next read lists again.
+    await namespace.kind.update(namespace.id, namespace.outs, { connection, name: "cnt0", loopbackUp: false });
     expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: false } });
   } finally {
     await teardown(made);
   }
+});
+
+test("a command flagged read-only that is not on the list of reads is refused before it runs", async () => {
+  const pooled = hostFor(connectionSchema.parse(connection));
+  const sent = await commandsSent(() =>
+    expect(pooled.run(["ip", "link", "add", "ro-test", "type", "dummy"], { readOnly: true })).rejects.toThrow(/not a read-only command, refused: ip link add ro-test/),
+  );
+  expect(sent).toEqual([]);
+  expect(host.sh(["ip", "-j", "link", "show"])).not.toContain("ro-test");
 });
 
 test("a listing older than the reuse window lists again", async () => {

@@ -2,6 +2,7 @@
  * Every resource kind on a real host: create → drift made out of band → read reports it →
  * update or replace → delete (twice: the second finds nothing and succeeds).
  */
+import { closeAllHosts } from "../../provider";
 import { engine } from "../harness/engine";
 import type { TestHost } from "../../scripts/throwawayHosts";
 import { useTestHost } from "../harness/testHost";
@@ -162,6 +163,8 @@ describe("Bridge, Veth, Address", () => {
     expect(await address.diff(id, outs, news)).toMatchObject({ changes: false });
 
     host.sh(["ip", "addr", "del", "192.168.77.5/24", "dev", "br-addr"]);
+    // Only reads ran since the listing above, which may still answer: a refresh is a new provider process.
+    closeAllHosts();
     expect(await address.read(id, outs)).toEqual({ id: "", props: {} });
     await address.delete(id, outs);
 

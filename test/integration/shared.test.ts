@@ -60,16 +60,62 @@ describe("a kernel setting held by two stacks", () => {
     });
   }
 
-  test("IPv6 forwarding: every per-interface switch comes back", async () => {
+  test("IPv6 forwarding: every per-interface switch comes back; one still held keeps its value", async () => {
     const before = settings();
     const a = await sysctl.create({ connection, key: "net.ipv6.conf.all.forwarding", value: "1" });
     const b = await sysctl.create({ connection, key: "net.ipv6.conf.lo.forwarding", value: "1" });
     expect(value("net.ipv6.conf.pre-br.forwarding")).toBe("1");
     await sysctl.delete(a.id, a.outs);
-    expect(value("net.ipv6.conf.all.forwarding")).toBe("1");
+    // B's write reaches lo alone: the switch A set goes back, lo stays as B holds it.
+    expect(value("net.ipv6.conf.all.forwarding")).toBe("0");
+    expect(value("net.ipv6.conf.lo.forwarding")).toBe("1");
     await sysctl.delete(b.id, b.outs);
     expect(settings()).toBe(before);
+    expect(records("sysctl")).toBe("");
   });
+
+  /** Puts back what turning ip_forward on by hand rewrote (pre-br's forwarding differs from the switch). */
+  const forwardingOffAgain = () =>
+    host.sh(["sysctl", "-q", "-w", "net.ipv4.ip_forward=0", "net.ipv4.conf.all.accept_redirects=1", "net.ipv4.conf.pre-br.forwarding=1"]);
+
+  test("one interface's forwarding restores that key alone: ip_forward changed by hand meanwhile stays", async () => {
+    const before = settings();
+    expect(value("net.ipv4.conf.lo.forwarding")).toBe("0");
+    const lo = await sysctl.create({ connection, key: "net.ipv4.conf.lo.forwarding", value: "1" });
+    try {
+      expect(value("net.ipv4.ip_forward")).toBe("0");
+      host.sh(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+      await sysctl.delete(lo.id, lo.outs);
+      expect(value("net.ipv4.ip_forward")).toBe("1");
+      expect(value("net.ipv4.conf.lo.forwarding")).toBe("0");
+      expect(records("sysctl")).toBe("");
+    } finally {
+      forwardingOffAgain();
+    }
+    expect(settings()).toBe(before);
+  });
+
+  for (const order of ["ip_forward first", "interface first"] as const) {
+    test(`ip_forward and one interface's forwarding held together: each leaves what the other still holds (${order} goes)`, async () => {
+      const before = settings();
+      const all = await sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
+      const one = await sysctl.create({ connection, key: "net.ipv4.conf.pre-br.forwarding", value: "0" });
+      expect(one.outs.previous).toBe("1");
+      if (order === "ip_forward first") {
+        await sysctl.delete(all.id, all.outs);
+        expect(value("net.ipv4.ip_forward")).toBe("0");
+        expect(value("net.ipv4.conf.lo.forwarding")).toBe("0");
+        expect(value("net.ipv4.conf.pre-br.forwarding")).toBe("0");
+        await sysctl.delete(one.id, one.outs);
+      } else {
+        await sysctl.delete(one.id, one.outs);
+        expect(value("net.ipv4.ip_forward")).toBe("1");
+        await sysctl.delete(all.id, all.outs);
+      }
+      expect(settings()).toBe(before);
+      expect(records("sysctl")).toBe("");
+    });
+  }
 
   test("holders joining and leaving at the same time end with the host as it was", async () => {
     const before = settings();

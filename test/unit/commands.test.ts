@@ -1,14 +1,16 @@
 /** Pure command building: exact argv arrays, as CNI's portmap tests its rules. */
-import { byNamespace, inEveryNamespace, inNamespace } from "../../provider/host";
-import { linkSetArgv } from "../../provider/iproute";
+import { byNamespace, inEveryNamespace, inNamespace, isReadCommand } from "../../provider/host";
+import { linkDeleteArgv, linkSetArgv, linkShowArgv } from "../../provider/iproute";
 import { desiredLines, forwardJump, jumpPlacement, listArgv, renderRule, ruleArgv, tableListingArgv } from "../../provider/iptables";
-import { addressArgv } from "../../provider/kinds/address";
+import { addressArgv, deviceRoutesArgv } from "../../provider/kinds/address";
 import { bridgeAddArgv, pinMtuArgvs } from "../../provider/kinds/bridge";
 import { masqueradeRules } from "../../provider/kinds/masquerade";
 import { portForwardConntrackFlush, portForwardRules } from "../../provider/kinds/portForward";
+import { netemDeleteArgv, netemReplaceArgv, netemShowArgv } from "../../provider/kinds/netem";
 import { routeArgv } from "../../provider/kinds/route";
-import { sysctlWriteArgv } from "../../provider/kinds/sysctl";
+import { sysctlGroup, sysctlReadArgv, sysctlWriteArgv } from "../../provider/kinds/sysctl";
 import { vethAddArgv } from "../../provider/kinds/veth";
+import { floodEntryArgv, floodShowArgv } from "../../provider/kinds/vxlan";
 import { shellLine, shellQuote } from "../../provider/shell";
 
 test("shell quoting leaves plain words alone and makes everything else one literal word", () => {
@@ -73,6 +75,51 @@ test("bridge, link set, address, route, sysctl", () => {
   expect(sysctlWriteArgv("net.ipv4.ip_forward", "1", "red")).toEqual([
     "ip", "netns", "exec", "red", "sysctl", "-q", "-w", "net.ipv4.ip_forward=1",
   ]);
+});
+
+test("read-only runs: only a fixed list of read verbs, looked through namespace wrappers", () => {
+  const reads = [
+    linkShowArgv("red", "eth0"),
+    linkShowArgv(undefined, "eth0"),
+    ["ip", "-j", "netns", "list"],
+    ["ip", "-j", "link", "show", "master", "br0"],
+    ["ip", "-4", "-j", "route", "show", "exact", "10.0.0.0/8", "table", "main"],
+    deviceRoutesArgv({ device: "eth0", address: "10.0.0.2/24", namespace: "red" }),
+    inNamespace("red", ["ip", "-j", "addr", "show", "dev", "eth0"]),
+    netemShowArgv({ device: "eth0", namespace: "red" }),
+    sysctlReadArgv("net.ipv4.conf.eth0/100.forwarding", "red"),
+    inNamespace("red", ["sysctl", ...sysctlGroup("net.ipv4.ip_forward").readArgs]),
+    inNamespace(undefined, ["sysctl", ...sysctlGroup("net.ipv6.conf.all.forwarding").readArgs]),
+    ["cat", "/run/pulumi-netns/sysctl/host/ipv4-forwarding"],
+    ["stat", "-L", "-c", "%i %z", "/var/run/netns/red"],
+    floodShowArgv("red", "vx0"),
+    floodShowArgv(undefined, "vx0"),
+  ];
+  for (const argv of reads) expect([shellLine(argv), isReadCommand(argv)]).toEqual([shellLine(argv), true]);
+  const writes = [
+    sysctlWriteArgv("net.ipv4.ip_forward", "1", "red"),
+    ["sysctl", "net.ipv4.ip_forward=1"],
+    ["sysctl", "-r", "forwarding", "net.ipv4.ip_forward=1"],
+    ["sysctl", "-p"],
+    linkSetArgv("red", "eth0", { up: true }),
+    linkDeleteArgv(undefined, "eth0"),
+    addressArgv("add", { device: "eth0", address: "10.0.0.2/24", namespace: "red" }),
+    vethAddArgv({ name: "a", up: true, peer: { name: "b", up: true } }),
+    routeArgv("replace", { destination: "default", via: "10.0.0.1" }),
+    netemReplaceArgv({ device: "eth0", delayMs: 1, jitterMs: 0, lossPercent: 0, corruptPercent: 0, duplicatePercent: 0, reorderPercent: 0, rateKbit: 0 }),
+    netemDeleteArgv({ device: "eth0", namespace: "red" }),
+    ["ip", "netns", "add", "red"],
+    floodEntryArgv("append", "red", "vx0", "192.0.2.2"),
+    ["bridge", "-n", "red", "fdb", "del", "00:00:00:00:00:00", "dev", "vx0"],
+    ["ip", "-batch", "/tmp/commands"],
+    ["ip", "-n", "red", "-batch", "/tmp/commands"],
+    ["ip", "netns", "exec", "red", "sh", "-c", "cat /etc/hostname"],
+    ["ip", "netns", "exec", "red"],
+    // Reads, but not on the list: a listing has its own option.
+    listArgv(4, "nat", "POSTROUTING"),
+    inEveryNamespace(["ip", "-j", "-d", "addr", "show"]),
+  ];
+  for (const argv of writes) expect([shellLine(argv), isReadCommand(argv)]).toEqual([shellLine(argv), false]);
 });
 
 test("masquerade rules carry the owner comment, in iptables -S form; FORWARD accepts go to the shared chain", () => {

@@ -1,6 +1,6 @@
 /** Holder bookkeeping: who joins, who leaves, what the last one restores or deletes. All pure. */
 import { commitArgv, currentRecord, HolderRecord, holderPath, join, leave, parseRecord } from "../../provider/holders";
-import { joinSysctl, leaveSysctl, parseSysctlValues, restoreWrites, sysctlGroup } from "../../provider/kinds/sysctl";
+import { joinSysctl, leaveSysctl, parseSysctlValues, reach, restoreWrites, sysctlGroup } from "../../provider/kinds/sysctl";
 import { arePeers } from "../../provider/kinds/veth";
 import type { LinkState } from "../../provider/iproute";
 
@@ -116,6 +116,52 @@ describe("sysctl groups", () => {
     const now = new Map([["net.ipv4.ip_forward", "1"], ["net.ipv4.conf.eth0.forwarding", "1"]]);
     expect(restoreWrites(v4, original, now)).toEqual(["net.ipv4.conf.eth0.forwarding=0"]);
     expect(restoreWrites(sysctlGroup("net.core.somaxconn"), { "net.core.somaxconn": "4096" }, new Map([["net.core.somaxconn", "4096"]]))).toEqual([]);
+  });
+
+  test("a write reaches the group from ip_forward or conf.all, only itself from one interface's key", () => {
+    expect(["net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding", "net.ipv4.conf.eth0.forwarding"].filter(reach(v4, "net.ipv4.conf.all.forwarding"))).toHaveLength(3);
+    expect(["net.ipv4.ip_forward", "net.ipv4.conf.eth0.forwarding", "net.ipv4.conf.lo.forwarding"].filter(reach(v4, "net.ipv4.conf.eth0.forwarding"))).toEqual([
+      "net.ipv4.conf.eth0.forwarding",
+    ]);
+    expect(reach(v4, "net.ipv4.conf.default.forwarding")("net.ipv4.conf.eth0.forwarding")).toBe(false);
+    const v6 = sysctlGroup("net.ipv6.conf.lo.forwarding");
+    expect(reach(v6, "net.ipv6.conf.all.forwarding")("net.ipv6.conf.lo.forwarding")).toBe(true);
+    expect(reach(v6, "net.ipv6.conf.eth0.forwarding")("net.ipv6.conf.all.forwarding")).toBe(false);
+  });
+
+  test("a holder of one interface's key snapshots and restores that key alone, whatever ip_forward does meanwhile", () => {
+    const found = parseSysctlValues(output, v4);
+    const eth0 = joinSysctl(undefined, "host", "X", "net.ipv4.conf.eth0.forwarding", found);
+    expect(eth0.original).toEqual({ "net.ipv4.conf.eth0.forwarding": "0" });
+    // ip_forward turned on by hand rewrote every interface's key.
+    const byHand = new Map([...found].map(([k]) => [k, k.endsWith("accept_redirects") ? "0" : "1"]));
+    expect(leaveSysctl(eth0, "host", "X", v4, byHand)).toEqual({ next: undefined, writes: ["net.ipv4.conf.eth0.forwarding=0"] });
+  });
+
+  test("an ip_forward holder leaving before an interface holder restores the group but that interface's key", () => {
+    const found = parseSysctlValues(output, v4);
+    const both = joinSysctl(joinSysctl(undefined, "host", "A", "net.ipv4.ip_forward", found), "host", "X", "net.ipv4.conf.eth0.forwarding", found);
+    // X set eth0 to 0 while forwarding was on everywhere.
+    const now = new Map([...found].map(([k]) => [k, k.endsWith("accept_redirects") || k.includes(".eth0.") ? "0" : "1"]));
+    const afterA = leaveSysctl(both, "host", "A", v4, now);
+    expect(afterA.writes).toEqual([
+      "net.ipv4.ip_forward=0",
+      "net.ipv4.conf.all.accept_redirects=1",
+      "net.ipv4.conf.all.forwarding=0",
+      "net.ipv4.conf.default.forwarding=0",
+      "net.ipv4.conf.eth0/100.forwarding=1",
+      // Rewritten by the ip_forward write, so put back as X holds it.
+      "net.ipv4.conf.eth0.forwarding=0",
+    ]);
+    expect(afterA.next).toEqual({ identity: "host", holders: { X: "net.ipv4.conf.eth0.forwarding" }, original: { "net.ipv4.conf.eth0.forwarding": "0" } });
+
+    // The other order: the interface holder leaves while ip_forward's holder still reaches its key.
+    const xFirst = joinSysctl(joinSysctl(undefined, "host", "X", "net.ipv4.conf.eth0.forwarding", found), "host", "A", "net.ipv4.ip_forward", now);
+    expect(xFirst.original["net.ipv4.conf.eth0.forwarding"]).toBe("0");
+    expect(xFirst.original["net.ipv4.ip_forward"]).toBe("1");
+    const afterX = leaveSysctl(xFirst, "host", "X", v4, now);
+    expect(afterX.writes).toEqual([]);
+    expect(afterX.next?.original).toEqual(xFirst.original);
   });
 
   test("a holder whose key vanished with its interface is dropped", () => {
