@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { hostName, port } from "./fields";
+import { isRecord } from "./validate";
 
 /** Fields that carry secrets: marked secret in the schema, never printed (the SDK makes the whole connection secret). */
 export const SECRET_FIELDS = ["privateKey", "passphrase", "password"] as const;
@@ -72,8 +73,6 @@ export function targetIdentity(c: Pick<Connection, "host" | "port" | "proxy">): 
 export function targetLabel(c: Pick<Connection, "user" | "host" | "port">): string {
   return `${c.user}@${c.host}:${c.port}`;
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Each field a connection or jump host gets when it is left out (host is required, so any will do). */
 const DEFAULTS = { target: connection.parse({ host: "x" }), proxy: jumpHost.parse({ host: "x" }) };

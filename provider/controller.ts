@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from "node:util";
 import { compactConnection, Connection, connection as connectionSchema, sameConnection, targetIdentity } from "./connection";
 import { Kind, Props, SET_PROPERTIES } from "./kind";
 import { hostFor } from "./ssh/pool";
-import { containsUnknown, Failure, UNKNOWN, validate } from "./validate";
+import { containsUnknown, Failure, isRecord, UNKNOWN, validate } from "./validate";
 
 export interface DiffResult {
   changes: boolean;
@@ -21,8 +21,6 @@ export function check(kind: Kind, news: Props): { inputs: Props; failures?: Fail
   const result = validate(kind.inputs, news);
   return result.ok ? { inputs: stored(result.value as Props) } : { inputs: news, failures: result.failures };
 }
-
-const isRecord = (v: unknown): v is Props => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Leaf paths ("peer.master") set in news whose value differs from olds; unknown values count as changed. */
 function changedPaths(olds: unknown, news: unknown, path: string): string[] {

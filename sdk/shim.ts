@@ -6,22 +6,23 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 
+/**
+ * Stored twice per resource (inputs and outputs) and rewritten with every checkpoint, so the object holds
+ * one function, this: the dynamic provider host calls `configure` once, right after it loads the object
+ * and before any other method, and it puts the kind's methods on it. When loading fails (say, a destroy
+ * after the package was uninstalled), every method fails with the reason: the host keeps the object after
+ * a failed configure and would skip a delete or read it lacks. At module level, and without comments
+ * inside, because its text is what is stored.
+ */
+async function configure(this: Record<string, unknown>): Promise<void> {
+  try {
+    Object.assign(this, require("pulumi-netns/provider").provider(this.kind));
+  } catch (e) {
+    this.check = this.diff = this.create = this.read = this.update = this.delete = () => Promise.reject(e);
+  }
+}
+
 export function shim(kind: string): pulumi.dynamic.ResourceProvider {
-  // Stored twice per resource (inputs and outputs) and rewritten with every checkpoint, so it holds one
-  // function: the dynamic provider host calls `configure` once, right after it loads this object and
-  // before any other method, and that is where the kind's methods are put on it.
-  // When loading fails, every method fails with the reason: the host keeps this object after a failed
-  // configure and would skip a delete or read it lacks. (Comments inside configure would be stored too.)
-  const loader = {
-    kind,
-    async configure() {
-      try {
-        Object.assign(this, require("pulumi-netns/provider").provider(this.kind));
-      } catch (failure) {
-        for (const m of ["check", "diff", "create", "read", "update", "delete"]) Object.assign(this, { [m]: () => Promise.reject(failure) });
-      }
-    },
-  };
   // Typed as a provider although its methods appear only once configure has run.
-  return loader as unknown as pulumi.dynamic.ResourceProvider;
+  return { kind, configure } as unknown as pulumi.dynamic.ResourceProvider;
 }

@@ -169,7 +169,6 @@ async function reconcile(host: Host, spec: VxlanSpec, current: VxlanState): Prom
 /** What makes two ends one cable; any change replaces the device. A segment's `remotes` change in place. */
 const identityOf = (v: Pick<VxlanState, "vni" | "local" | "remote" | "dstport">) => ({ vni: v.vni, local: v.local, remote: v.remote, dstport: v.dstport });
 
-
 export const vxlanKind = defineKind({
   name: "Vxlan",
   description:

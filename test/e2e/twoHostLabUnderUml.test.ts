@@ -1,8 +1,8 @@
 /**
  * The two-host Lab's impairment (20 ms of netem on the link across hosts) through the real Pulumi CLI
  * needs a kernel with netem, which this project's machines lack: twoHostLab.test.ts runs here inside
- * User-Mode Linux (scripts/uml-run.sh), up, the impairment and destroy only (the whole file takes ~10
- * minutes in UML; its other tests run on this machine's kernel anyway).
+ * User-Mode Linux (scripts/uml-run.sh), up, the impairment and destroy only: ~5 minutes (the whole file
+ * took ~10 in UML; its other tests run on this machine's kernel anyway).
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -20,7 +20,7 @@ function labWorkdirs(): string[] {
 test("under UML, the Lab's 20 ms impairment shows in the RTT and its drift is repaired (the netem branch ran and passed); no UML process or file is left", () => {
   requirePulumiCli();
   const workdirsBefore = labWorkdirs();
-  const run = jestUnderUml("test/e2e/twoHostLab.test.ts", "^(up builds|impair: |destroy leaves)", RUN_TIMEOUT_S);
+  const run = jestUnderUml(["test/e2e/twoHostLab.test.ts"], "^(up builds|impair: |destroy leaves)", RUN_TIMEOUT_S);
   expect(run.output).toMatch(/✓ up builds one lab over two hosts/);
   expect(run.output).toMatch(
     /✓ impair: 20 ms on the link across hosts shows in the RTT \(at least 20 ms, below 35 ms\); a hand-made tc change is drift that up repairs/,

@@ -1,5 +1,5 @@
 /**
- * Runs one jest file inside User-Mode Linux (scripts/uml-run.sh), for proofs this project's kernels
+ * Runs jest files inside User-Mode Linux (scripts/uml-run.sh), for proofs this project's kernels
  * cannot give (no netem). UML gets no network device: its tests make their throwaway hosts inside it.
  */
 import { spawnSync } from "node:child_process";
@@ -18,13 +18,13 @@ export interface UmlJestRun {
   leftProcesses: string;
 }
 
-/** `jest --verbose FILE [-t PATTERN]` inside UML; its wall time and output are printed. */
-export function jestUnderUml(file: string, testNamePattern: string | undefined, timeoutSeconds: number): UmlJestRun {
+/** `jest --verbose FILE... [-t PATTERN]` inside UML (one boot); its wall time and output are printed. */
+export function jestUnderUml(files: string[], testNamePattern: string | undefined, timeoutSeconds: number): UmlJestRun {
   // The run directory goes here, so that what is left of it (and processes naming it) can be seen.
   const parent = mkdtempSync(join(tmpdir(), "pnt-uml-"));
   try {
     // --forceExit: after the proof, ssh2 may wait on a socket to a host already removed (TCP gives up after ~15 min).
-    const jest = ["node_modules/.bin/jest", "--verbose", "--forceExit", file, ...(testNamePattern ? ["-t", testNamePattern] : [])];
+    const jest = ["node_modules/.bin/jest", "--verbose", "--forceExit", ...files, ...(testNamePattern ? ["-t", testNamePattern] : [])];
     const started = Date.now();
     const result = spawnSync("bash", ["scripts/uml-run.sh", ...jest], {
       cwd: REPO_ROOT,
@@ -34,7 +34,7 @@ export function jestUnderUml(file: string, testNamePattern: string | undefined, 
     });
     const seconds = Math.round((Date.now() - started) / 1000);
     const output = result.stdout + result.stderr;
-    console.log(`UML run of ${file} took ${seconds} s:\n${output}`);
+    console.log(`UML run of ${files.join(" ")} took ${seconds} s:\n${output}`);
     return {
       output,
       status: result.status,
