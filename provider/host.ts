@@ -42,8 +42,20 @@ export function inNamespace(namespace: string | undefined, argv: Argv): Argv {
 const IP_FLAGS = new Set(["-j", "-d", "-4", "-6"]);
 const IP_OBJECTS = new Set(["link", "addr", "route", "netns"]);
 const SYSCTL_FLAGS = new Set(["-n", "-e"]);
-/** A sysctl key (no `=`: `sysctl KEY=VALUE` writes even without -w). */
-const SYSCTL_KEY = /^[A-Za-z0-9_][A-Za-z0-9_./-]*$/;
+/** A sysctl key, with an interface name's characters (no `=`: `sysctl KEY=VALUE` writes even without -w). */
+const SYSCTL_KEY = /^[A-Za-z0-9_][A-Za-z0-9_.@/-]*$/;
+
+/** `sysctl [-n -e] [-r PATTERN] KEY…`: each -r takes exactly one pattern, which is no option (-p, --system write). */
+function isSysctlRead(args: readonly string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    if (SYSCTL_FLAGS.has(args[i])) continue;
+    if (args[i] === "-r") {
+      i++;
+      if (args[i] === undefined || args[i].startsWith("-")) return false;
+    } else if (!SYSCTL_KEY.test(args[i])) return false;
+  }
+  return true;
+}
 
 /**
  * Whether an argv can only read: `ip [-j -d -4 -6] link|addr|route|netns show|list …`, `tc [-j] qdisc
@@ -68,10 +80,15 @@ export function isReadCommand(argv: Argv): boolean {
     case "tc":
       return (args[0] === "-j" ? args.slice(1) : args).slice(0, 2).join(" ") === "qdisc show";
     case "sysctl":
-      return args.every((arg, i) => SYSCTL_FLAGS.has(arg) || arg === "-r" || args[i - 1] === "-r" || SYSCTL_KEY.test(arg));
+      return isSysctlRead(args);
     default:
       return false;
   }
+}
+
+/** Every Host runs this first: a command flagged read-only that is not on the list never runs. */
+export function refuseFalseRead(argv: Argv, options: RunOptions | undefined): void {
+  if (options?.readOnly && !isReadCommand(argv)) throw new Error(`not a read-only command, refused: ${shellLine(argv)}`);
 }
 
 /** Closes each namespace's part of an `inEveryNamespace` listing: a part without it did not finish. */

@@ -6,9 +6,9 @@
  */
 import { createHash } from "node:crypto";
 import type { Connection } from "../connection";
-import { targetLabel } from "../connection";
+import { targetIdentity, targetLabel } from "../connection";
 import { CommandFailedError, ConnectionError, OutputTooLargeError } from "../errors";
-import { isReadCommand } from "../host";
+import { refuseFalseRead } from "../host";
 import type { Argv, CommandResult, Host, RunOptions } from "../host";
 import { shellLine } from "../shell";
 import { dial, Dialed } from "./client";
@@ -42,8 +42,11 @@ class Target implements Host {
   private opening = 0;
   private maxShells: number;
   private idleTimer?: NodeJS.Timeout;
-  /** Bumped when any command but a listing or a read-only one starts and when it ends: it may have changed the host. */
-  private generation = 0;
+  /**
+   * Bumped when any command but a listing or a read-only one starts and when it ends: it may have changed
+   * the host. Shared by every connection to the same target (other credentials, say), whose writes count too.
+   */
+  private readonly changes: { generation: number };
   private readonly listings = new Map<string, Listing>();
 
   constructor(
@@ -52,10 +55,13 @@ class Target implements Host {
   ) {
     this.label = targetLabel(connection);
     this.maxShells = connection.maxSessions;
+    const target = targetIdentity(connection);
+    if (!changesByTarget.has(target)) changesByTarget.set(target, { generation: 0 });
+    this.changes = changesByTarget.get(target)!;
   }
 
   async run(argv: Argv, options: RunOptions = {}): Promise<CommandResult> {
-    if (options.readOnly && !isReadCommand(argv)) throw new Error(`not a read-only command, refused: ${shellLine(argv)}`);
+    refuseFalseRead(argv, options);
     const line = shellLine(argv);
     const result = await (options.listing ? this.list(line) : options.readOnly ? this.enqueue(line) : this.change(line));
     if (result.exitCode !== 0 && !options.allowFailure) throw new CommandFailedError(this.label, result);
@@ -71,19 +77,19 @@ class Target implements Host {
 
   /** Any command but a listing or a read-only one may change the host: no listing from before it answers after it. */
   private async change(line: string): Promise<CommandResult> {
-    this.generation++;
+    this.changes.generation++;
     try {
       return await this.enqueue(line);
     } finally {
-      this.generation++;
+      this.changes.generation++;
     }
   }
 
   /** Concurrent and recent asks for one listing share one run, as long as nothing else ran since it started. */
   private list(line: string): Promise<CommandResult> {
     const known = this.listings.get(line);
-    if (known && known.generation === this.generation && Date.now() - known.started < LISTING_REUSE_MS) return known.result;
-    const listing: Listing = { generation: this.generation, started: Date.now(), result: this.enqueue(line) };
+    if (known && known.generation === this.changes.generation && Date.now() - known.started < LISTING_REUSE_MS) return known.result;
+    const listing: Listing = { generation: this.changes.generation, started: Date.now(), result: this.enqueue(line) };
     this.listings.set(line, listing);
     // A failed run is not an answer to keep.
     listing.result.catch(() => undefined).then((result) => {
@@ -200,6 +206,8 @@ class Target implements Host {
 }
 
 const targets = new Map<string, Target>();
+/** By target identity (host, port, jump host): what any connection to it may have changed. */
+const changesByTarget = new Map<string, { generation: number }>();
 
 /**
  * The shared host for a connection; same settings and credentials, same connection.

@@ -137,6 +137,22 @@ test("a listing taken before this process changed the host never answers a read 
   }
 });
 
+test("a change through another connection to the same host (other credentials or settings) also ends the sharing", async () => {
+  const made = await build(1);
+  const [, namespace, veth] = made;
+  try {
+    closeAllHosts();
+    expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: true } });
+    host.sh(["ip", "-n", "cnt0", "link", "set", "eth0", "down"]);
+    // Another spelling of the connection to the same machine has its own pooled connection.
+    const other = { ...connection, commandTimeout: 59 };
+    await namespace.kind.update(namespace.id, { ...namespace.outs, connection: other }, { connection: other, name: "cnt0", loopbackUp: false });
+    expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: false } });
+  } finally {
+    await teardown(made);
+  }
+});
+
 test("a command flagged read-only that is not on the list of reads is refused before it runs", async () => {
   const pooled = hostFor(connectionSchema.parse(connection));
   const sent = await commandsSent(() =>

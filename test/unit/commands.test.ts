@@ -88,6 +88,7 @@ test("read-only runs: only a fixed list of read verbs, looked through namespace 
     inNamespace("red", ["ip", "-j", "addr", "show", "dev", "eth0"]),
     netemShowArgv({ device: "eth0", namespace: "red" }),
     sysctlReadArgv("net.ipv4.conf.eth0/100.forwarding", "red"),
+    ["sysctl", "-n", "net/ipv4/conf/vx@0/promote_secondaries"],
     inNamespace("red", ["sysctl", ...sysctlGroup("net.ipv4.ip_forward").readArgs]),
     inNamespace(undefined, ["sysctl", ...sysctlGroup("net.ipv6.conf.all.forwarding").readArgs]),
     ["cat", "/run/pulumi-netns/sysctl/host/ipv4-forwarding"],
@@ -101,6 +102,10 @@ test("read-only runs: only a fixed list of read verbs, looked through namespace 
     ["sysctl", "net.ipv4.ip_forward=1"],
     ["sysctl", "-r", "forwarding", "net.ipv4.ip_forward=1"],
     ["sysctl", "-p"],
+    // A second -r is the first one's pattern; -p then loads /etc/sysctl.conf.
+    ["sysctl", "-r", "-r", "-p"],
+    ["sysctl", "-r", "forwarding", "--system"],
+    ["sysctl", "-r"],
     linkSetArgv("red", "eth0", { up: true }),
     linkDeleteArgv(undefined, "eth0"),
     addressArgv("add", { device: "eth0", address: "10.0.0.2/24", namespace: "red" }),
