@@ -59,8 +59,8 @@ function isSysctlRead(args: readonly string[]): boolean {
 
 /**
  * Whether an argv can only read: `ip [-j -d -4 -6] link|addr|route|netns show|list …`, `tc [-j] qdisc
- * show …`, `sysctl [-n -e] [-r PATTERN] KEY…`, `cat`, `stat`, each maybe inside `ip -n NS` or
- * `ip netns exec NS`. A fixed list, so that a command flagged read-only by mistake is refused, never run
+ * show …`, `bridge [-j] fdb show …`, `sysctl [-n -e] [-r PATTERN] KEY…`, `cat`, `stat`, each maybe inside
+ * `ip -n NS`, `bridge -n NS` or `ip netns exec NS`. A fixed list, so that a command flagged read-only by mistake is refused, never run
  * as one (which would let a listing from before it answer after it).
  */
 export function isReadCommand(argv: Argv): boolean {
