@@ -80,7 +80,7 @@ export const vxlanListArgv = (namespace: string): Argv => inNamespace(namespace,
 
 /**
  * Devices under a provisional name in `ip -d -j link show type vxlan` that hold this VNI and port: left
- * by a create that never finished (one from before the create was a single script), they are ours.
+ * by a create that never finished (before it was one script) or whose removal failed, they are ours.
  */
 export function provisionalLeftovers(stdout: string, spec: Pick<VxlanSpec, "vni" | "dstport">): string[] {
   const links = JSON.parse(stdout.trim() || "[]") as (VxlanJson & { ifname: string })[];
