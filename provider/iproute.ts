@@ -157,10 +157,6 @@ export async function reconcileLink(
   if (Object.keys(change).length > 0) await host.run(linkSetArgv(namespace, name, change));
 }
 
-export function linkRenameArgv(namespace: string | undefined, name: string, newName: string): Argv {
-  return inNamespace(namespace, ["ip", "link", "set", "dev", name, "name", newName]);
-}
-
 export function linkDeleteArgv(namespace: string | undefined, name: string): Argv {
   return inNamespace(namespace, ["ip", "link", "del", "dev", name]);
 }

@@ -13,7 +13,7 @@ import { z } from "zod";
 import { AlreadyExistsError, CommandFailedError } from "../errors";
 import { canonicalAddress, interfaceName, ipAddress, mtu, namespaceName, port } from "../fields";
 import { Argv, CommandResult, Host, inNamespace } from "../host";
-import { linkDeleteArgv, linkRenameArgv, linkShowArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
+import { linkDeleteArgv, linkShowArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
 
 /** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
@@ -37,12 +37,13 @@ interface VxlanSpec {
 
 /** A name no device has, for the moment between making a device for a namespace and naming it there. */
 export const provisionalName = () => `pnt-vx-${randomBytes(4).toString("hex")}`;
+const PROVISIONAL = /^pnt-vx-[0-9a-f]{8}$/;
 
 /**
  * `netns` at creation puts the device called `name` in its namespace at once, while its socket stays in
  * the host's. Kernel 6.1 (Debian 12's) looks that name up where the command runs, so `name vx0 netns NS`
  * failed with "File exists" on a host with its own vx0: a device for a namespace is made under a
- * `provisionalName` and renamed there (`linkRenameArgv`), never passing through the host's namespace.
+ * `provisionalName` and renamed there (`vxlanCreateArgv`), never passing through the host's namespace.
  */
 export function vxlanAddArgv(spec: VxlanSpec, name: string): Argv {
   return [
@@ -51,6 +52,41 @@ export function vxlanAddArgv(spec: VxlanSpec, name: string): Argv {
     "type", "vxlan", "id", String(spec.vni), "local", spec.local, ...(spec.remote ? ["remote", spec.remote] : []),
     "dstport", String(spec.dstport), "dev", spec.device,
   ];
+}
+
+/** Exit status of `ADD_IN_NAMESPACE_SCRIPT` when the device was made but the rename was refused (and it was removed). */
+export const RENAME_REFUSED = 76;
+
+/**
+ * Adds the device (the command after the three names) under its provisional name, renames it in its
+ * namespace, and removes it again when the rename is refused. One script, so that the host finishes it
+ * even when the connection is lost or times out meanwhile: a device left under its provisional name
+ * would hold the VNI and port, and every later create would fail with EEXIST.
+ */
+const ADD_IN_NAMESPACE_SCRIPT = `namespace=$1 provisional=$2 name=$3
+shift 3
+"$@" || exit
+ip -n "$namespace" link set dev "$provisional" name "$name" && exit 0
+ip -n "$namespace" link del dev "$provisional"
+exit ${RENAME_REFUSED}`;
+
+/** The command that makes the device under its own name, in its namespace when it has one (see `vxlanAddArgv`). */
+export function vxlanCreateArgv(spec: VxlanSpec, provisional = provisionalName()): Argv {
+  if (!spec.namespace) return vxlanAddArgv(spec, spec.name);
+  return ["sh", "-c", ADD_IN_NAMESPACE_SCRIPT, "sh", spec.namespace, provisional, spec.name, ...vxlanAddArgv(spec, provisional)];
+}
+
+export const vxlanListArgv = (namespace: string): Argv => inNamespace(namespace, ["ip", "-d", "-j", "link", "show", "type", "vxlan"]);
+
+/**
+ * Devices under a provisional name in `ip -d -j link show type vxlan` that hold this VNI and port: left
+ * by a create that never finished (before it was one script) or whose removal failed, they are ours.
+ */
+export function provisionalLeftovers(stdout: string, spec: Pick<VxlanSpec, "vni" | "dstport">): string[] {
+  const links = JSON.parse(stdout.trim() || "[]") as (VxlanJson & { ifname: string })[];
+  return links
+    .filter((l) => PROVISIONAL.test(l.ifname) && l.linkinfo?.info_data?.id === spec.vni && l.linkinfo.info_data.port === spec.dstport)
+    .map((l) => l.ifname);
 }
 
 /** The forwarding-database entry for frames with no known destination. */
@@ -71,13 +107,27 @@ export function floodChangesArgv(namespace: string | undefined, name: string, cu
 export const floodShowArgv = (namespace: string | undefined, name: string): Argv =>
   inNamespace(namespace, ["bridge", "-j", "fdb", "show", "dev", name]);
 
+interface FdbEntry {
+  mac: string;
+  dst?: string;
+  /** Printed only when they differ from the device's own port and VNI. */
+  port?: number;
+  vni?: number;
+  /** An outgoing interface (`via`), by name or by index. */
+  viaIf?: string;
+  viaIfIndex?: number;
+}
+
 /**
  * The remotes of the all-zero entries of `bridge -j fdb show dev X`, sorted; learned and bridge entries aside.
  * Only IP addresses count: what is read back may go into a delete, so it passes the same check as input.
+ * An entry with another port or VNI, or with `via`, is someone else's: `fdb del … dst R` would not match it.
  */
-export function parseFloodRemotes(stdout: string): string[] {
-  const entries = JSON.parse(stdout.trim() || "[]") as { mac: string; dst?: string }[];
-  return entries.flatMap((e) => (e.mac === FLOOD_MAC && e.dst && isIP(e.dst) ? [canonicalAddress(e.dst)] : [])).sort();
+export function parseFloodRemotes(stdout: string, device: Pick<VxlanState, "vni" | "dstport">): string[] {
+  const entries = JSON.parse(stdout.trim() || "[]") as FdbEntry[];
+  const ours = (e: FdbEntry) =>
+    (e.port ?? device.dstport) === device.dstport && (e.vni ?? device.vni) === device.vni && e.viaIf === undefined && e.viaIfIndex === undefined;
+  return entries.flatMap((e) => (e.mac === FLOOD_MAC && e.dst && isIP(e.dst) && ours(e) ? [canonicalAddress(e.dst)] : [])).sort();
 }
 
 /** Inner MTU that fits the underlay (of `underlayAddress`'s family): larger frames would be dropped without a word. */
@@ -130,17 +180,21 @@ export function explainAddFailure(hostLabel: string, spec: Pick<VxlanSpec, "vni"
   return new CommandFailedError(hostLabel, result);
 }
 
-/** Makes the device in its namespace under its own name; a half-made one (the rename failed) is removed again. */
+/** "interface NAME", with its namespace when it has one. */
+const interfaceIn = (namespace: string | undefined, name: string) => `interface "${name}"${namespace ? ` in namespace "${namespace}"` : ""}`;
+
+/** Makes the device in its namespace under its own name, after removing what an unfinished create left there. */
 async function addVxlan(host: Host, spec: VxlanSpec): Promise<void> {
-  const name = spec.namespace ? provisionalName() : spec.name;
-  const added = await host.run(vxlanAddArgv(spec, name), { allowFailure: true });
-  if (added.exitCode !== 0) throw explainAddFailure(host.label, spec, added);
-  if (name === spec.name) return;
-  const renamed = await host.run(linkRenameArgv(spec.namespace, name, spec.name), { allowFailure: true });
-  if (renamed.exitCode !== 0) {
-    await host.run(linkDeleteArgv(spec.namespace, name), { allowFailure: true });
-    throw new CommandFailedError(host.label, renamed);
+  if (spec.namespace) {
+    const listed = await runUnlessGone(host, vxlanListArgv(spec.namespace), { readOnly: true });
+    for (const leftover of listed ? provisionalLeftovers(listed.stdout, spec) : []) await runUnlessGone(host, linkDeleteArgv(spec.namespace, leftover));
   }
+  const result = await host.run(vxlanCreateArgv(spec), { allowFailure: true });
+  if (result.exitCode === 0) return;
+  if (result.exitCode !== RENAME_REFUSED) throw explainAddFailure(host.label, spec, result);
+  // The name was taken in the namespace since create looked.
+  if (/File exists/.test(result.stderr)) throw new AlreadyExistsError(host.label, interfaceIn(spec.namespace, spec.name));
+  throw new CommandFailedError(host.label, result);
 }
 
 async function readVxlan(host: Host, namespace: string | undefined, name: string, withRemotes: boolean): Promise<VxlanState | undefined> {
@@ -148,7 +202,7 @@ async function readVxlan(host: Host, namespace: string | undefined, name: string
   const found = result && parseVxlan(result.stdout);
   if (!found || !withRemotes) return found;
   const floods = await runUnlessGone(host, floodShowArgv(namespace, name), { readOnly: true });
-  return floods && { ...found, remotes: parseFloodRemotes(floods.stdout) };
+  return floods && { ...found, remotes: parseFloodRemotes(floods.stdout, found) };
 }
 
 async function underlayMtu(host: Host, device: string): Promise<number> {
@@ -219,7 +273,7 @@ export const vxlanKind = defineKind({
   adoptable: true,
   async create(host, spec, adopt) {
     const existing = await readLink(host, spec.namespace, spec.name);
-    if (existing && !adopt) throw new AlreadyExistsError(host.label, `interface "${spec.name}"`);
+    if (existing && !adopt) throw new AlreadyExistsError(host.label, interfaceIn(spec.namespace, spec.name));
     const withRemotes = spec.remotes !== undefined;
     if (existing) {
       const found = await readVxlan(host, spec.namespace, spec.name, withRemotes);

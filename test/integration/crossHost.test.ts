@@ -9,6 +9,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { closeAllHosts } from "../../provider";
+import { connection as connectionSchema } from "../../provider/connection";
+import { AlreadyExistsError } from "../../provider/errors";
+import type { Host } from "../../provider/host";
+import { vxlanKind } from "../../provider/kinds/vxlan";
+import { hostFor } from "../../provider/ssh/pool";
 import { engine, recorder } from "../harness/engine";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
@@ -178,6 +183,48 @@ describe("Vxlan across two hosts", () => {
     } finally {
       await onA.destroy();
       a.sh(["ip", "link", "del", "vx0"], { allowFailure: true });
+    }
+    expect(hostSnapshot(a)).toEqual(before);
+  });
+
+  // Before a create in a namespace was one script, a connection lost between the add and the rename left
+  // the device under its provisional name, holding the VNI and port: every later create failed on EEXIST.
+  test("a provisional device left by an unfinished create gives way to the next create; a name taken in the namespace meanwhile leaves no device behind", async () => {
+    const before = hostSnapshot(a);
+    const connection = a.connection();
+    const onA = recorder();
+    const vxlanNames = () => (JSON.parse(a.sh(["ip", "-n", "lab", "-j", "link", "show", "type", "vxlan"])) as { ifname: string }[]).map((l) => l.ifname).sort();
+    const plant = (name: string, vni: number) =>
+      a.sh(["ip", "link", "add", "name", name, "netns", "lab", "type", "vxlan", "id", String(vni), "local", a.address, "remote", b.address, "dstport", "4789", "dev", "eth0"]);
+    const spec = { connection, namespace: "lab", local: a.address, remote: b.address, device: "eth0" };
+    try {
+      await onA.create(namespace, { connection, name: "lab" });
+      plant("pnt-vx-0badcafe", 4545);
+      // Another VNI is in nobody's way and not this create's to remove.
+      plant("pnt-vx-1badcafe", 4546);
+      const made = await onA.create(vxlan, { ...spec, name: "vx0", vni: 4545 });
+      expect(made.outs).toMatchObject({ vni: 4545, mtu: 1450, up: true });
+      expect(vxlanNames()).toEqual(["pnt-vx-1badcafe", "vx0"]);
+
+      // The name is taken in the namespace after create looked, just before its script runs.
+      const pooled = hostFor(connectionSchema.parse(connection));
+      const racing: Host = {
+        label: pooled.label,
+        run(argv, options) {
+          if (argv[0] === "sh") a.sh(["ip", "-n", "lab", "link", "add", "vx-taken", "type", "bridge"]);
+          return pooled.run(argv, options);
+        },
+      };
+      const err = await vxlanKind.create(racing, vxlanKind.inputs.parse({ ...spec, name: "vx-taken", vni: 4547 }), false).catch((e) => e);
+      expect(err).toBeInstanceOf(AlreadyExistsError);
+      expect(err.message).toMatch(/interface "vx-taken" in namespace "lab" already exists/);
+      // The device the script made under its provisional name is gone again, and with it its hold on VNI 4547.
+      expect(vxlanNames()).toEqual(["pnt-vx-1badcafe", "vx0"]);
+      await onA.create(vxlan, { ...spec, name: "vx1", vni: 4547 });
+      expect(vxlanNames()).toEqual(["pnt-vx-1badcafe", "vx0", "vx1"]);
+    } finally {
+      // Deleting the namespace takes whatever is left in it.
+      await onA.destroy();
     }
     expect(hostSnapshot(a)).toEqual(before);
   });

@@ -123,6 +123,13 @@ test("a LAN over three hosts: one VXLAN device per host floods to the others; gr
   expect(await vxlan.diff(wideB.id, extra.props, narrowB)).toMatchObject({ changes: true, replaces: [] });
   await vxlan.update(wideB.id, extra.props, narrowB);
   expect(floodRemotes(b)).toEqual([a.address]);
+  // One with another port is someone else's (our `fdb del … dst` would not match it): no drift, left alone.
+  const foreignEntry = ["00:00:00:00:00:00", "dev", "vx-lan", "dst", c.address, "port", "5555"];
+  b.sh(["bridge", "fdb", "append", ...foreignEntry]);
+  const foreign = await vxlan.read(wideB.id, narrowed);
+  expect(foreign.props.remotes).toEqual([a.address]);
+  expect(await vxlan.diff(wideB.id, foreign.props, narrowB)).toMatchObject({ changes: false });
+  b.sh(["bridge", "fdb", "del", ...foreignEntry]);
   await vxlan.update(wideB.id, narrowed, wideB.news);
   expect(reachable(hosts).filter((line) => !line.endsWith("ok"))).toEqual([]);
 

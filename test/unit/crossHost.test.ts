@@ -7,11 +7,15 @@ import {
   floodShowArgv,
   parseFloodRemotes,
   parseVxlan,
+  provisionalLeftovers,
   provisionalName,
+  RENAME_REFUSED,
   vxlanAddArgv,
+  vxlanCreateArgv,
   vxlanKind,
+  vxlanListArgv,
 } from "../../provider/kinds/vxlan";
-import { linkRenameArgv } from "../../provider/iproute";
+import { AlreadyExistsError, CommandFailedError } from "../../provider/errors";
 import { scriptedHost } from "../harness/scriptedHost";
 
 const vxlanSpec = { name: "vx0", vni: 4242, local: "198.18.0.10", remote: "198.18.0.11", dstport: 4789, device: "eth0", up: true };
@@ -23,7 +27,6 @@ test("vxlan: made from the host's namespace under the name given, placed in its 
   expect(vxlanAddArgv({ ...vxlanSpec, namespace: "lab", dstport: 14789 }, "pnt-vx-0a1b2c3d")).toEqual([
     "ip", "link", "add", "name", "pnt-vx-0a1b2c3d", "netns", "lab", "type", "vxlan", "id", "4242", "local", "198.18.0.10", "remote", "198.18.0.11", "dstport", "14789", "dev", "eth0",
   ]);
-  expect(linkRenameArgv("lab", "pnt-vx-0a1b2c3d", "vx0")).toEqual(["ip", "-n", "lab", "link", "set", "dev", "pnt-vx-0a1b2c3d", "name", "vx0"]);
 });
 
 test("vxlan: a provisional name fits the 15-byte limit and is new each time", () => {
@@ -33,19 +36,71 @@ test("vxlan: a provisional name fits the 15-byte limit and is new each time", ()
   expect(names[0]).not.toBe(names[1]);
 });
 
-test("vxlan create for a namespace: when the rename fails, the provisionally named device is removed and the error names the command", async () => {
-  // A device of that name appeared in the namespace since create looked: the rename is refused.
-  const host = scriptedHost((argv) => {
+test("vxlan create for a namespace is one constant script: add, rename there, remove again when the rename is refused; values only as arguments", () => {
+  const inLab = { ...vxlanSpec, namespace: "lab", dstport: 14789 };
+  const argv = vxlanCreateArgv(inLab, "pnt-vx-0a1b2c3d");
+  expect(argv.slice(0, 2)).toEqual(["sh", "-c"]);
+  expect(argv.slice(3)).toEqual(["sh", "lab", "pnt-vx-0a1b2c3d", "vx0", ...vxlanAddArgv(inLab, "pnt-vx-0a1b2c3d")]);
+  expect(argv[2]).toBe(
+    'namespace=$1 provisional=$2 name=$3\nshift 3\n"$@" || exit\n' +
+      'ip -n "$namespace" link set dev "$provisional" name "$name" && exit 0\n' +
+      `ip -n "$namespace" link del dev "$provisional"\nexit ${RENAME_REFUSED}`,
+  );
+  expect(vxlanCreateArgv({ ...inLab, name: "x'; reboot" }, "pnt-vx-0a1b2c3d")[2]).toBe(argv[2]);
+  // In the host's own namespace the device is made under its name at once.
+  expect(vxlanCreateArgv(vxlanSpec)).toEqual(vxlanAddArgv(vxlanSpec, "vx0"));
+  expect(vxlanListArgv("lab")).toEqual(["ip", "-n", "lab", "-d", "-j", "link", "show", "type", "vxlan"]);
+});
+
+/** A host where the namespace "lab" has no vx0 yet, its vxlan devices list as `listed`, and the create script answers `created`. */
+const labHost = (created: { exitCode: number; stderr: string }, listed = "[]") =>
+  scriptedHost((argv) => {
     if (argv.includes("eth0") && argv.includes("show")) return { stdout: JSON.stringify([{ ifindex: 2, ifname: "eth0", mtu: 1500 }]) };
+    if (argv.includes("type") && argv.includes("show")) return { stdout: listed };
     if (argv.includes("show")) return { exitCode: 1, stderr: 'Device "vx0" does not exist.\n' };
-    if (argv.includes("set")) return { exitCode: 2, stderr: "RTNETLINK answers: File exists\n" };
+    if (argv[0] === "sh") return created;
     return {};
   });
-  await expect(vxlanKind.create(host, vxlanKind.inputs.parse({ connection: { host: "test", password: "x" }, ...vxlanSpec, namespace: "lab" }), false)).rejects.toThrow(
-    /root@test:22: .*link set dev pnt-vx-[0-9a-f]{8} name vx0.*File exists/s,
-  );
-  const provisional = host.ran.find((c) => c.includes(" link add "))!.split(" ")[4];
-  expect(host.ran.slice(-1)).toEqual([`ip -n lab link del dev ${provisional}`]);
+const createInLab = (host: ReturnType<typeof labHost>) =>
+  vxlanKind.create(host, vxlanKind.inputs.parse({ connection: { host: "test", password: "x" }, ...vxlanSpec, namespace: "lab" }), false);
+
+test("vxlan create for a namespace: a rename refused because the name is taken there is AlreadyExistsError naming device and namespace; nothing more runs", async () => {
+  // A device of that name appeared in the namespace since create looked; the script removed its own.
+  const host = labHost({ exitCode: RENAME_REFUSED, stderr: "RTNETLINK answers: File exists\n" });
+  const err = await createInLab(host).catch((e) => e);
+  expect(err).toBeInstanceOf(AlreadyExistsError);
+  expect(err.message).toMatch(/^root@test:22: interface "vx0" in namespace "lab" already exists/);
+  expect(host.ran.at(-1)).toMatch(/^sh -c /);
+
+  const other = await createInLab(labHost({ exitCode: RENAME_REFUSED, stderr: "Error: something else\n" })).catch((e) => e);
+  expect(other).toBeInstanceOf(CommandFailedError);
+  expect(other.message).toMatch(/exit 76.*something else/s);
+  // The add itself was refused: the VNI and port are taken.
+  const taken = await createInLab(labHost({ exitCode: 2, stderr: "RTNETLINK answers: File exists\n" })).catch((e) => e);
+  expect(taken.message).toMatch(/VNI 4242 with dstport 4789 is already used by another vxlan device/);
+});
+
+// The fields read of `ip -n lab -d -j link show type vxlan` (iproute2 6.1, Linux 6.18).
+const vxlanLink = (ifname: string, id: number, port: number) => ({ ifindex: 9, ifname, mtu: 1450, linkinfo: { info_kind: "vxlan", info_data: { id, port, local: "198.18.0.10" } } });
+
+test("vxlan: provisionally named devices left by an unfinished create, with this VNI and port, are found; others are not ours", () => {
+  const listed = JSON.stringify([
+    vxlanLink("pnt-vx-0badcafe", 4242, 4789),
+    vxlanLink("pnt-vx-1badcafe", 4243, 4789),
+    vxlanLink("pnt-vx-2badcafe", 4242, 14789),
+    vxlanLink("vx-mine", 4242, 4789),
+    vxlanLink("pnt-vx-nothex!!", 4242, 4789),
+  ]);
+  expect(provisionalLeftovers(listed, { vni: 4242, dstport: 4789 })).toEqual(["pnt-vx-0badcafe"]);
+  expect(provisionalLeftovers("", { vni: 4242, dstport: 4789 })).toEqual([]);
+});
+
+test("vxlan create for a namespace removes a leftover provisional device holding its VNI and port before adding", async () => {
+  const host = labHost({ exitCode: 0, stderr: "" }, JSON.stringify([vxlanLink("pnt-vx-0badcafe", 4242, 4789), vxlanLink("pnt-vx-1badcafe", 7, 4789)]));
+  await createInLab(host).catch(() => undefined); // the scripted host has no device to read back afterwards
+  const add = host.ran.findIndex((c) => c.startsWith("sh -c "));
+  expect(host.ran.slice(add - 2, add)).toEqual(["ip -n lab -d -j link show type vxlan", "ip -n lab link del dev pnt-vx-0badcafe"]);
+  expect(host.ran.filter((c) => c.includes("pnt-vx-1badcafe"))).toEqual([]);
 });
 
 test("vxlan with remotes: no fixed remote; one all-zero forwarding entry per remote, added before any is removed", () => {
@@ -62,6 +117,9 @@ test("vxlan with remotes: no fixed remote; one all-zero forwarding entry per rem
   expect(floodShowArgv(undefined, "vx0")).toEqual(["bridge", "-j", "fdb", "show", "dev", "vx0"]);
 });
 
+/** The device the entries below belong to. */
+const own = { vni: 4242, dstport: 4789 };
+
 test("vxlan: bridge -j fdb show, only the all-zero entries' remotes, sorted, in the kernel's spelling", () => {
   // Captured (iproute2 6.1, Linux 6.18): a device on a bridge with two flood entries appended and one
   // address added by hand, then an IPv6 device, and a device made with `remote`.
@@ -70,13 +128,36 @@ test("vxlan: bridge -j fdb show, only the all-zero entries' remotes, sorted, in 
     '{"mac":"02:11:22:33:44:55","dst":"192.0.2.2","flags":["self"],"state":"permanent"},' +
     '{"mac":"00:00:00:00:00:00","dst":"192.0.2.3","flags":["self"],"state":"permanent"},' +
     '{"mac":"00:00:00:00:00:00","dst":"192.0.2.2","flags":["self"],"state":"permanent"}]';
-  expect(parseFloodRemotes(onBridge)).toEqual(["192.0.2.2", "192.0.2.3"]);
-  expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"2001:db8::2","flags":["self"],"state":"permanent"}]')).toEqual(["2001:db8::2"]);
+  expect(parseFloodRemotes(onBridge, own)).toEqual(["192.0.2.2", "192.0.2.3"]);
+  expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"2001:db8::2","flags":["self"],"state":"permanent"}]', own)).toEqual(["2001:db8::2"]);
   // Anything read back that is not an address never goes into a command.
-  expect(parseFloodRemotes(`[{"mac":"00:00:00:00:00:00","dst":"x; reboot"},{"mac":"00:00:00:00:00:00","dst":"192.0.2.9"}]`)).toEqual(["192.0.2.9"]);
-  expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"192.0.2.7","flags":["self"],"state":"permanent"}]')).toEqual(["192.0.2.7"]);
-  expect(parseFloodRemotes("[]")).toEqual([]);
-  expect(parseFloodRemotes("")).toEqual([]);
+  expect(parseFloodRemotes(`[{"mac":"00:00:00:00:00:00","dst":"x; reboot"},{"mac":"00:00:00:00:00:00","dst":"192.0.2.9"}]`, own)).toEqual(["192.0.2.9"]);
+  expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"192.0.2.7","flags":["self"],"state":"permanent"}]', own)).toEqual(["192.0.2.7"]);
+  expect(parseFloodRemotes("[]", own)).toEqual([]);
+  expect(parseFloodRemotes("", own)).toEqual([]);
+});
+
+test("vxlan: an all-zero entry with another port or VNI, or with via, is someone else's: never a remote, so never deleted", () => {
+  // Captured (iproute2 6.1, Linux 6.18) from a device with vni 4242, dstport 4789 after
+  // \`bridge fdb append 00:00:00:00:00:00 dev vx0 dst 192.0.2.N …\` with: nothing; port 4789; port 5555;
+  // vni 4242; vni 99; via d1. The kernel prints port and vni only where they differ from the device's.
+  const handMade =
+    '[{"mac":"00:00:00:00:00:00","dst":"192.0.2.2","flags":["self"],"state":"permanent"},' +
+    '{"mac":"00:00:00:00:00:00","dst":"192.0.2.3","flags":["self"],"state":"permanent"},' +
+    '{"mac":"00:00:00:00:00:00","dst":"192.0.2.4","port":5555,"flags":["self"],"state":"permanent"},' +
+    '{"mac":"00:00:00:00:00:00","dst":"192.0.2.5","flags":["self"],"state":"permanent"},' +
+    '{"mac":"00:00:00:00:00:00","dst":"192.0.2.6","vni":99,"flags":["self"],"state":"permanent"},' +
+    '{"mac":"00:00:00:00:00:00","dst":"192.0.2.7","viaIf":"d1","flags":["self"],"state":"permanent"}]';
+  expect(parseFloodRemotes(handMade, own)).toEqual(["192.0.2.2", "192.0.2.3", "192.0.2.5"]);
+  // An interface without a name here is printed by index; our own port and vni, if ever printed, are ours.
+  expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"192.0.2.8","viaIfIndex":7,"linkNetNsId":0}]', own)).toEqual([]);
+  expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"192.0.2.9","port":4789,"vni":4242}]', own)).toEqual(["192.0.2.9"]);
+  // Reconciling with the hand-made entries present touches none of them.
+  expect(floodChangesArgv(undefined, "vx0", parseFloodRemotes(handMade, own), ["192.0.2.2", "192.0.2.4"])).toEqual([
+    ["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx0", "dst", "192.0.2.4"],
+    ["bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vx0", "dst", "192.0.2.3"],
+    ["bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vx0", "dst", "192.0.2.5"],
+  ]);
 });
 
 test("vxlan: the default MTU leaves room for 50 bytes of IPv4 or 70 of IPv6 encapsulation", () => {
