@@ -12,6 +12,8 @@ const normalize = (value: string) => value.trim().split(/\s+/).join(" ");
 export const sysctlReadArgv = (key: string, namespace?: string): Argv => inNamespace(namespace, ["sysctl", "-n", key]);
 export const sysctlWriteArgv = (key: string, value: string, namespace?: string): Argv =>
   inNamespace(namespace, ["sysctl", "-q", "-w", `${key}=${value}`]);
+/** `KEY=VALUE` writes in order; -e: a key whose interface vanished since the read is skipped, not an error. */
+export const sysctlWritesArgv = (writes: string[], namespace?: string): Argv => inNamespace(namespace, ["sysctl", "-e", "-q", "-w", ...writes]);
 
 /**
  * Keys that move together. Writing net.ipv4.ip_forward (= conf.all.forwarding) rewrites every
@@ -146,7 +148,8 @@ export function wantedValues(group: SysctlGroup, base: Map<string, string>, hold
  */
 export function writesFor(group: SysctlGroup, wanted: Map<string, string>, values: Map<string, string>): string[] {
   const primary = group.primary;
-  const first = primary !== undefined && values.has(primary) && wanted.get(primary) !== values.get(primary) ? [{ key: primary, value: wanted.get(primary)! }] : [];
+  const primaryChanges = primary !== undefined && values.has(primary) && wanted.get(primary) !== values.get(primary);
+  const first = primaryChanges ? [{ key: primary, value: wanted.get(primary)! }] : [];
   const afterFirst = first.reduce((now, holding) => written(group, now, holding), values);
   const rest = [...wanted].filter(([key, value]) => afterFirst.get(key) !== value).map(([key, value]) => ({ key, value }));
   return [...first, ...rest].map(({ key, value }) => `${key}=${value}`);
@@ -199,9 +202,6 @@ export function settle(
 
 const recordPath = (group: SysctlGroup, namespace?: string) => holderPath("sysctl", namespace, group.name);
 const where = (namespace?: string) => (namespace ? ` in namespace "${namespace}"` : "");
-// -e: a key whose interface vanished since the read is skipped, not an error.
-const writeCommand = (writes: string[], namespace?: string): Argv | undefined =>
-  writes.length > 0 ? inNamespace(namespace, ["sysctl", "-e", "-q", "-w", ...writes]) : undefined;
 
 interface Change {
   token?: string;
@@ -228,7 +228,7 @@ async function settleOnHost(
     if (!wanted) return { next: record };
     const { next, writes } = settle(group, record, identity, values, wanted.token, wanted.holding);
     kept = next;
-    return { next, command: writeCommand(writes, namespace) };
+    return { next, command: writes.length > 0 ? sysctlWritesArgv(writes, namespace) : undefined };
   });
   return kept;
 }
