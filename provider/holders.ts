@@ -10,11 +10,11 @@ import type { Argv, Host } from "./host";
 
 export const HOLDERS_ROOT = "/run/pulumi-netns";
 
-export interface HolderRecord {
+export interface HolderRecord<Holding = string> {
   /** The object the holders hold; another identity means the object was made again since. */
   identity: string;
-  /** Holder token → what it holds (a sysctl key, or the kind of object). */
-  holders: Record<string, string>;
+  /** Holder token → what it holds (the kind of object; a sysctl key and its value). */
+  holders: Record<string, Holding>;
 }
 
 /** Unique across stacks: resource ids (`/net.ipv4.ip_forward`, `br0`) are not. */
@@ -26,7 +26,7 @@ export function holderPath(area: string, namespace: string | undefined, name: st
 }
 
 /** The record when it is about this very object, else undefined (stale records are ignored). */
-export function currentRecord<R extends HolderRecord>(record: R | undefined, identity: string): R | undefined {
+export function currentRecord<R extends HolderRecord<unknown>>(record: R | undefined, identity: string): R | undefined {
   return record?.identity === identity ? record : undefined;
 }
 
@@ -51,7 +51,7 @@ export function leave<R extends HolderRecord>(record: R | undefined, token: stri
   return { next: last ? undefined : ({ ...record, holders } as R), last, wasHolder };
 }
 
-export function parseRecord<R extends HolderRecord>(path: string, text: string): R | undefined {
+export function parseRecord<R extends HolderRecord<unknown>>(path: string, text: string): R | undefined {
   if (text === "") return undefined;
   try {
     const record = JSON.parse(text) as R;
@@ -97,15 +97,11 @@ async function readRecordText(host: Host, path: string): Promise<string> {
   throw new CommandFailedError(host.label, result);
 }
 
-export async function readRecord<R extends HolderRecord>(host: Host, path: string): Promise<R | undefined> {
-  return parseRecord<R>(path, await readRecordText(host, path));
-}
-
 /**
  * Optimistic update of one record: `decide` looks at the record and the host and says what to write;
  * when another holder changed the record meanwhile, it is asked again. `decide` may run several times.
  */
-export async function transact<R extends HolderRecord>(
+export async function transact<R extends HolderRecord<unknown>>(
   host: Host,
   path: string,
   decide: (record: R | undefined) => Promise<Decision<R>>,

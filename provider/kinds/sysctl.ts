@@ -3,17 +3,7 @@ import { namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { namespaceGone } from "../iproute";
 import { CommandFailedError } from "../errors";
-import {
-  currentRecord,
-  HolderRecord,
-  holderPath,
-  join,
-  leave,
-  namespaceIdentity,
-  newHolderToken,
-  readRecord,
-  transact,
-} from "../holders";
+import { currentRecord, HolderRecord, holderPath, namespaceIdentity, newHolderToken, transact } from "../holders";
 import { defineKind, neverCollides } from "../kind";
 
 /** sysctl prints multi-value settings separated by tabs; compare with single spaces. */
@@ -22,13 +12,16 @@ const normalize = (value: string) => value.trim().split(/\s+/).join(" ");
 export const sysctlReadArgv = (key: string, namespace?: string): Argv => inNamespace(namespace, ["sysctl", "-n", key]);
 export const sysctlWriteArgv = (key: string, value: string, namespace?: string): Argv =>
   inNamespace(namespace, ["sysctl", "-q", "-w", `${key}=${value}`]);
+/** `KEY=VALUE` writes in order; -e: a key whose interface vanished since the read is skipped, not an error. */
+export const sysctlWritesArgv = (writes: string[], namespace?: string): Argv => inNamespace(namespace, ["sysctl", "-e", "-q", "-w", ...writes]);
 
 /**
  * Keys that move together. Writing net.ipv4.ip_forward (= conf.all.forwarding) rewrites every
- * net.ipv4.conf.*.forwarding and conf.all.accept_redirects (the kernel's inet_forward_change);
- * net.ipv6.conf.all.forwarding rewrites every net.ipv6.conf.*.forwarding. Writing one interface's
- * key (or `default`'s) changes that key alone. A group shares one holder record; each holder snapshots
- * and restores only what its own write can change (see `reach`). Any other key is a group of its own.
+ * net.ipv4.conf.*.forwarding and sets conf.all.accept_redirects to its opposite (the kernel's
+ * inet_forward_change); net.ipv6.conf.all.forwarding rewrites every net.ipv6.conf.*.forwarding. Writing
+ * one interface's key (or `default`'s, or accept_redirects) changes that key alone. A group's holders
+ * share one record, and every change to it sets the whole group as they want it (`settle`). Any other
+ * key is a group of its own.
  */
 export interface SysctlGroup {
   /** Record file name; never a valid key, so no group can collide with a key. */
@@ -38,20 +31,32 @@ export interface SysctlGroup {
   member(key: string): boolean;
   /** Keys whose write rewrites every member. */
   rewriteAll: string[];
-  /** Restored first: writing it rewrites the other members. */
+  /** The value a member takes when a key of `rewriteAll` is written with `value`. */
+  rewrittenTo(member: string, value: string): string;
+  /** Written first: writing it rewrites the other members. */
   primary?: string;
 }
 
+const ACCEPT_REDIRECTS = "net.ipv4.conf.all.accept_redirects";
 const IPV4_FORWARDING = /^net\.ipv4\.(ip_forward|conf\.[^.]+\.forwarding|conf\.all\.accept_redirects)$/;
 const IPV6_FORWARDING = /^net\.ipv6\.conf\.[^.]+\.forwarding$/;
 
+const keyOfItsOwn = (key: string): SysctlGroup => ({
+  name: key,
+  readArgs: [key],
+  member: (k) => k === key,
+  rewriteAll: [],
+  rewrittenTo: (_member, value) => value,
+});
+
 export function sysctlGroup(key: string): SysctlGroup {
-  if (IPV4_FORWARDING.test(key) && key !== "net.ipv4.conf.all.accept_redirects") {
+  if (IPV4_FORWARDING.test(key)) {
     return {
       name: "ipv4-forwarding",
       readArgs: ["-r", "\\.forwarding$|^net\\.ipv4\\.ip_forward$|^net\\.ipv4\\.conf\\.all\\.accept_redirects$", "net.ipv4"],
       member: (k) => IPV4_FORWARDING.test(k),
       rewriteAll: ["net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding"],
+      rewrittenTo: (member, value) => (member === ACCEPT_REDIRECTS ? (value === "0" ? "1" : "0") : value),
       primary: "net.ipv4.ip_forward",
     };
   }
@@ -61,10 +66,11 @@ export function sysctlGroup(key: string): SysctlGroup {
       readArgs: ["-r", "\\.forwarding$", "net.ipv6.conf"],
       member: (k) => IPV6_FORWARDING.test(k),
       rewriteAll: ["net.ipv6.conf.all.forwarding"],
+      rewrittenTo: (_member, value) => value,
       primary: "net.ipv6.conf.all.forwarding",
     };
   }
-  return { name: key, readArgs: [key], member: (k) => k === key, rewriteAll: [] };
+  return keyOfItsOwn(key);
 }
 
 /** The members a write of `key` can change: the whole group for a key that rewrites it, else `key` alone. */
@@ -90,97 +96,153 @@ async function readGroup(host: Host, group: SysctlGroup, namespace?: string): Pr
   return parseSysctlValues(result.stdout, group);
 }
 
-export interface SysctlRecord extends HolderRecord {
-  /** Each member some holder's write can change, as it was before the first such holder came. */
+/** What a holder sets. */
+export interface SysctlHolding {
+  key: string;
+  value: string;
+}
+
+/**
+ * A group's record. Holders are listed in the order they last set their value; the value is part of the
+ * record so that every change of it changes the record, which the commit's compare-and-swap checks.
+ * Earlier releases recorded a holder as its key alone, and `original` for fewer members; both still read.
+ */
+export interface SysctlRecord extends HolderRecord<SysctlHolding | string> {
+  /** Each member some holder's write reaches, as it was before any holder reached it. */
   original: Record<string, string>;
 }
 
-const only = (values: Record<string, string>, keep: (key: string) => boolean) =>
-  Object.fromEntries(Object.entries(values).filter(([key]) => keep(key)));
+type Holders = [token: string, holding: SysctlHolding][];
 
 /**
- * The record after `token` joins: it snapshots the members its write can change that no earlier holder
- * snapshotted (an earlier snapshot is older, so it wins). Holders of vanished keys are dropped.
+ * The record's holders with their values. One recorded by an earlier release wants what its key holds
+ * now; one whose key vanished with its interface is gone with it (its resource reads as gone).
  */
-export function joinSysctl(
-  record: SysctlRecord | undefined,
-  identity: string,
-  token: string,
-  key: string,
-  values: Map<string, string>,
-): SysctlRecord {
-  const held = pruned(currentRecord(record, identity), values) ?? { identity, holders: {}, original: {} };
-  const snapshot = only(Object.fromEntries(values), reach(sysctlGroup(key), key));
-  return join({ ...held, original: { ...snapshot, ...held.original } }, token, key)!;
+function holdersOf(record: SysctlRecord | undefined, values: Map<string, string>): Holders {
+  return Object.entries(record?.holders ?? {}).flatMap(([token, holding]): Holders => {
+    const { key, value } = typeof holding === "string" ? { key: holding, value: values.get(holding) } : holding;
+    return value !== undefined && values.has(key) ? [[token, { key, value }]] : [];
+  });
 }
 
-/** Holders whose key vanished (its interface was deleted) are gone with it; their resources read as gone. */
-function pruned(record: SysctlRecord | undefined, values: Map<string, string>): SysctlRecord | undefined {
-  if (!record) return undefined;
-  const holders = Object.fromEntries(Object.entries(record.holders).filter(([, key]) => values.has(key)));
-  return Object.keys(holders).length > 0 ? { ...record, holders } : undefined;
+/** `values` after `holding` is written, as the kernel does it; a key that is gone changes nothing. */
+export function written(group: SysctlGroup, values: Map<string, string>, holding: SysctlHolding): Map<string, string> {
+  if (!values.has(holding.key)) return values;
+  if (!group.rewriteAll.includes(holding.key)) return new Map(values).set(holding.key, holding.value);
+  return new Map([...values].map(([member]) => [member, group.rewrittenTo(member, holding.value)]));
 }
 
 /**
- * `KEY=VALUE` writes that bring `original`'s keys back, primary first. Writing the primary makes the
- * kernel rewrite every member, so after it the other restored keys are written, and the `kept` ones
- * (still held by others) get their value of now back.
+ * What every member should be: its value without holders (`base`), then every whole-group holder's
+ * write (ip_forward, conf.all.forwarding), then every one-key holder's; within each, the value set last wins.
  */
-export function restoreWrites(
-  group: SysctlGroup,
-  original: Record<string, string>,
-  values: Map<string, string>,
-  kept: (key: string) => boolean = () => false,
-): string[] {
-  const keys = Object.keys(original).filter((k) => values.has(k));
+export function wantedValues(group: SysctlGroup, base: Map<string, string>, holdings: SysctlHolding[]): Map<string, string> {
+  const wholeGroup = (holding: SysctlHolding) => group.rewriteAll.includes(holding.key);
+  const ordered = [...holdings.filter(wholeGroup), ...holdings.filter((holding) => !wholeGroup(holding))];
+  return ordered.reduce((values, holding) => written(group, values, holding), base);
+}
+
+/**
+ * `KEY=VALUE` writes that turn `values` into `wanted`: the primary first when it changes (the kernel
+ * then rewrites the other members), then each member that still differs.
+ */
+export function writesFor(group: SysctlGroup, wanted: Map<string, string>, values: Map<string, string>): string[] {
   const primary = group.primary;
-  if (primary === undefined || !keys.includes(primary) || values.get(primary) === original[primary]) {
-    return keys.filter((k) => values.get(k) !== original[k]).map((k) => `${k}=${original[k]}`);
-  }
-  const restored = [primary, ...keys.filter((k) => k !== primary)].map((k) => `${k}=${original[k]}`);
-  const keptNow = [...values].filter(([k]) => kept(k)).map(([k, value]) => `${k}=${value}`);
-  return [...restored, ...keptNow];
+  const primaryChanges = primary !== undefined && values.has(primary) && wanted.get(primary) !== values.get(primary);
+  const first = primaryChanges ? [{ key: primary, value: wanted.get(primary)! }] : [];
+  const afterFirst = first.reduce((now, holding) => written(group, now, holding), values);
+  const rest = [...wanted].filter(([key, value]) => afterFirst.get(key) !== value).map(([key, value]) => ({ key, value }));
+  return [...first, ...rest].map(({ key, value }) => `${key}=${value}`);
+}
+
+/** Holders after `token` leaves, or sets `holding`: at the end of the list, unless it holds that already. */
+function holdersAfter(before: Holders, token: string | undefined, holding: SysctlHolding | undefined): Holders {
+  if (token === undefined) return before;
+  const others = before.filter(([t]) => t !== token);
+  if (!holding) return others;
+  const unchanged = before.some(([t, h]) => t === token && h.key === holding.key && h.value === holding.value);
+  return unchanged ? before : [...others, [token, holding]];
 }
 
 /**
- * What leaving does: the members the leaver's write could change and no remaining holder's can go back
- * to the snapshot, and leave the record; a holder that was never recorded restores nothing.
+ * One change to a group's holders, decided from the record and the values now: `token` joins or sets
+ * a new value (`holding`), or leaves (no `holding`). Without a token (a resource from before holder
+ * records), `holding` is a one-off write beneath the holders: it changes what no holder's write reaches.
+ * Every member goes to its wanted value; when the last holder leaves, that is each member's original.
  */
-export function leaveSysctl(
+export function settle(
+  group: SysctlGroup,
   record: SysctlRecord | undefined,
   identity: string,
-  token: string,
-  group: SysctlGroup,
   values: Map<string, string>,
+  token: string | undefined,
+  holding: SysctlHolding | undefined,
 ): { next: SysctlRecord | undefined; writes: string[] } {
-  const held = pruned(currentRecord(record, identity), values);
-  const { next, wasHolder } = leave(held, token);
-  if (!held || !wasHolder) return { next, writes: [] };
-  const reached = reach(group, held.holders[token]);
-  const remaining = Object.values(next?.holders ?? {}).map((key) => reach(group, key));
-  const kept = (member: string) => remaining.some((reaches) => reaches(member));
+  const current = currentRecord(record, identity);
+  const before = holdersOf(current, values);
+  const reached = (holders: Holders) => (member: string) => holders.some(([, { key }]) => reach(group, key)(member));
+  // A member no holder reaches is as it would be without holders; one first seen (an interface made
+  // since) gets what the primary's restore gives it.
+  const stored = current?.original ?? {};
+  const storedPrimary = group.primary === undefined ? undefined : stored[group.primary];
+  const reachedBefore = reached(before);
+  const base = new Map([...values].map(([member, value]) => [member, reachedBefore(member) ? (stored[member] ?? storedPrimary ?? value) : value]));
+
+  const after = holdersAfter(before, token, holding);
+  const oneOff = token === undefined && holding ? written(group, base, holding) : base;
+  const wanted = wantedValues(group, oneOff, after.map(([, h]) => h));
+
+  const reachedAfter = reached(after);
+  const original = Object.fromEntries([...base].filter(([member]) => reachedAfter(member)));
   return {
-    next: next && { ...next, original: only(held.original, kept) },
-    writes: restoreWrites(group, only(held.original, (k) => reached(k) && !kept(k)), values, kept),
+    next: after.length > 0 ? { identity, holders: Object.fromEntries(after), original } : undefined,
+    writes: writesFor(group, wanted, values),
   };
 }
 
-const recordPath = (key: string, namespace?: string) => holderPath("sysctl", namespace, sysctlGroup(key).name);
+const recordPath = (group: SysctlGroup, namespace?: string) => holderPath("sysctl", namespace, group.name);
 const where = (namespace?: string) => (namespace ? ` in namespace "${namespace}"` : "");
 
-/** Joins the holders of the key's group and sets the value; returns the value the group had before any holder. */
-async function holdAndSet(host: Host, spec: { key: string; value: string; namespace?: string }, token: string): Promise<string> {
-  const group = sysctlGroup(spec.key);
-  let original = "";
-  await transact<SysctlRecord>(host, recordPath(spec.key, spec.namespace), async (record) => {
-    const [identity, values] = await Promise.all([namespaceIdentity(host, spec.namespace), readGroup(host, group, spec.namespace)]);
-    const value = values?.get(spec.key);
-    if (identity === undefined || value === undefined) throw new Error(`${host.label}: no sysctl ${spec.key}${where(spec.namespace)}`);
-    const next = joinSysctl(record, identity, token, spec.key, values!);
-    original = next.original[spec.key] ?? value;
-    return { next, command: value !== spec.value ? sysctlWriteArgv(spec.key, spec.value, spec.namespace) : undefined };
+interface Change {
+  token?: string;
+  holding?: SysctlHolding;
+}
+
+/**
+ * Settles one change under the group's record lock (`transact` asks again when another holder changed
+ * the record meanwhile). `change` sees the values now, undefined when the namespace is gone; it may
+ * throw, or say there is nothing to do. Returns the record kept.
+ */
+async function settleOnHost(
+  host: Host,
+  group: SysctlGroup,
+  namespace: string | undefined,
+  change: (values: Map<string, string> | undefined) => Change | undefined,
+): Promise<SysctlRecord | undefined> {
+  let kept: SysctlRecord | undefined;
+  await transact<SysctlRecord>(host, recordPath(group, namespace), async (record) => {
+    const [identity, values] = await Promise.all([namespaceIdentity(host, namespace), readGroup(host, group, namespace)]);
+    const wanted = change(identity === undefined ? undefined : values);
+    // A namespace that is gone took its settings along: only its record is left to clean.
+    if (identity === undefined || values === undefined) return { next: undefined };
+    if (!wanted) return { next: record };
+    const { next, writes } = settle(group, record, identity, values, wanted.token, wanted.holding);
+    kept = next;
+    return { next, command: writes.length > 0 ? sysctlWritesArgv(writes, namespace) : undefined };
   });
-  return original;
+  return kept;
+}
+
+/**
+ * Sets the key's value as holder `token` (a resource from before holder records has none: its write
+ * goes beneath the holders). Returns the value before any holder reached the key.
+ */
+async function hold(host: Host, spec: { key: string; value: string; namespace?: string }, token: string | undefined): Promise<string | undefined> {
+  const kept = await settleOnHost(host, sysctlGroup(spec.key), spec.namespace, (values) => {
+    if (values?.get(spec.key) === undefined) throw new Error(`${host.label}: no sysctl ${spec.key}${where(spec.namespace)}`);
+    return { token, holding: { key: spec.key, value: spec.value } };
+  });
+  return kept?.original[spec.key];
 }
 
 async function readValue(host: Host, key: string, namespace?: string): Promise<string | undefined> {
@@ -217,7 +279,7 @@ export const sysctlKind = defineKind({
   adoptable: false,
   async create(host, spec) {
     const holder = newHolderToken();
-    const previous = await holdAndSet(host, spec, holder);
+    const previous = await hold(host, spec, holder);
     return { id: `${spec.namespace ?? ""}/${spec.key}`, observed: { value: await readValue(host, spec.key, spec.namespace), previous, holder } };
   },
   async read(host, _id, olds) {
@@ -225,37 +287,28 @@ export const sysctlKind = defineKind({
     return value === undefined ? undefined : { value };
   },
   async update(host, _id, olds, news) {
-    // Joining again is a no-op for a recorded holder, and records it anew after a reboot cleared /run.
-    if (typeof olds.holder === "string") await holdAndSet(host, news, olds.holder);
-    else await host.run(sysctlWriteArgv(news.key, news.value, news.namespace));
+    // A holder that is not recorded (a reboot cleared /run) is recorded anew; a resource from before
+    // holder records has no token and writes beneath the holders.
+    await hold(host, news, typeof olds.holder === "string" ? olds.holder : undefined);
     return { value: await readValue(host, news.key, news.namespace) };
   },
   async delete(host, _id, olds) {
     const key = olds.key as string;
     const namespace = olds.namespace as string | undefined;
     const group = sysctlGroup(key);
-    const path = recordPath(key, namespace);
-    if (typeof olds.holder !== "string") return deleteWithoutHolder(host, path, key, olds.previous as string | undefined, namespace);
+    if (typeof olds.holder !== "string") {
+      // From before holder records: it puts back its own `previous`, beneath the holders recorded now.
+      const previous = olds.previous as string | undefined;
+      await settleOnHost(host, group, namespace, (values) => {
+        const now = values?.get(key);
+        return previous === undefined || now === undefined || now === previous ? undefined : { holding: { key, value: previous } };
+      });
+      return;
+    }
     const token = olds.holder;
-    await transact<SysctlRecord>(host, path, async (record) => {
-      const [identity, values] = await Promise.all([namespaceIdentity(host, namespace), readGroup(host, group, namespace)]);
-      // A namespace that is gone took its settings along: only its record is left to clean.
-      if (identity === undefined || values === undefined) return { next: undefined };
-      const { next, writes } = leaveSysctl(record, identity, token, group, values);
-      // -e: a key whose interface vanished since the read is skipped, not an error.
-      return { next, command: writes.length > 0 ? inNamespace(namespace, ["sysctl", "-e", "-q", "-w", ...writes]) : undefined };
-    });
+    // Releases before this one kept accept_redirects' holders in a record of its own: leave that first,
+    // so the group's settling, which comes last, has the final word.
+    if (key === ACCEPT_REDIRECTS) await settleOnHost(host, keyOfItsOwn(key), namespace, () => ({ token }));
+    await settleOnHost(host, group, namespace, () => ({ token }));
   },
 });
-
-/**
- * A Sysctl from before holder records knows only its own `previous`. It restores it as it always did,
- * unless holders are recorded for the setting now: then the last of them restores the group.
- */
-async function deleteWithoutHolder(host: Host, path: string, key: string, previous: string | undefined, namespace?: string) {
-  const [record, identity] = await Promise.all([readRecord<SysctlRecord>(host, path), namespaceIdentity(host, namespace)]);
-  if (identity !== undefined && currentRecord(record, identity)) return;
-  const current = await readValue(host, key, namespace);
-  if (current === undefined || previous === undefined || current === previous) return;
-  await host.run(sysctlWriteArgv(key, previous, namespace));
-}

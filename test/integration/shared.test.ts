@@ -117,6 +117,94 @@ describe("a kernel setting held by two stacks", () => {
     });
   }
 
+  for (const joins of ["ip_forward joins first", "lo joins first"] as const) {
+    test(`X holds ip_forward=1, Y holds lo's forwarding=0 (${joins}): lo stays 0 throughout; X leaving puts back all but Y's key`, async () => {
+      const before = settings();
+      const holdX = () => sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
+      const holdY = () => sysctl.create({ connection, key: "net.ipv4.conf.lo.forwarding", value: "0" });
+      const x = joins === "ip_forward joins first" ? await holdX() : undefined;
+      const y = await holdY();
+      const bothX = x ?? (await holdX());
+      expect(value("net.ipv4.conf.lo.forwarding")).toBe("0");
+      for (const key of ["net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding", "net.ipv4.conf.default.forwarding", "net.ipv4.conf.pre-br.forwarding"]) {
+        expect(value(key)).toBe("1");
+      }
+      // An update of X's value goes through the record too, and still leaves lo alone.
+      await sysctl.update(bothX.id, bothX.outs, { connection, key: "net.ipv4.ip_forward", value: "0" });
+      expect(value("net.ipv4.conf.pre-br.forwarding")).toBe("0");
+      const outs = await sysctl.update(bothX.id, bothX.outs, { connection, key: "net.ipv4.ip_forward", value: "1" });
+      expect(value("net.ipv4.conf.lo.forwarding")).toBe("0");
+      await sysctl.delete(bothX.id, outs);
+      expect(settings()).toBe(before);
+      expect(value("net.ipv4.conf.lo.forwarding")).toBe("0");
+      await sysctl.delete(y.id, y.outs);
+      expect(settings()).toBe(before);
+      expect(records("sysctl")).toBe("");
+    });
+  }
+
+  test("an interface holder leaving while ip_forward is held gets ip_forward's value", async () => {
+    const before = settings();
+    const x = await sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
+    const y = await sysctl.create({ connection, key: "net.ipv4.conf.lo.forwarding", value: "0" });
+    await sysctl.delete(y.id, y.outs);
+    expect(value("net.ipv4.conf.lo.forwarding")).toBe("1");
+    await sysctl.delete(x.id, x.outs);
+    expect(settings()).toBe(before);
+  });
+
+  test("an interface made while ip_forward is held goes back to off, whichever holder joined after it", async () => {
+    const before = settings();
+    const x = await sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
+    try {
+      host.sh(["ip", "link", "add", "late-br", "type", "bridge"]);
+      // Copied from default, which ip_forward turned on.
+      expect(value("net.ipv4.conf.late-br.forwarding")).toBe("1");
+      const y = await sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
+      await sysctl.delete(x.id, x.outs);
+      await sysctl.delete(y.id, y.outs);
+      expect(value("net.ipv4.conf.late-br.forwarding")).toBe("0");
+    } finally {
+      host.sh(["ip", "link", "del", "late-br"]);
+    }
+    expect(settings()).toBe(before);
+    expect(records("sysctl")).toBe("");
+  });
+
+  test("records written by an earlier release (holders as keys; accept_redirects in a record of its own) are released", async () => {
+    const before = settings();
+    const group = Object.fromEntries(
+      host
+        .sh(["sysctl", "-r", "\\.forwarding$|^net\\.ipv4\\.ip_forward$|^net\\.ipv4\\.conf\\.all\\.accept_redirects$", "net.ipv4"])
+        .trim()
+        .split("\n")
+        .map((line) => line.split(" = ")),
+    );
+    // What two holders of that release left: ip_forward turned on, accept_redirects then set back to 1.
+    host.sh(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.accept_redirects=1"]);
+    const plant = (name: string, record: object) =>
+      host.sh(["sh", "-c", 'mkdir -p /run/pulumi-netns/sysctl/host && printf "%s\\n" "$2" > "/run/pulumi-netns/sysctl/host/$1"', "sh", name, JSON.stringify(record)]);
+    plant("ipv4-forwarding", { identity: "host", holders: { "00000000000000aa": "net.ipv4.ip_forward" }, original: group });
+    plant("net.ipv4.conf.all.accept_redirects", {
+      identity: "host",
+      holders: { "00000000000000bb": "net.ipv4.conf.all.accept_redirects" },
+      original: { "net.ipv4.conf.all.accept_redirects": group["net.ipv4.conf.all.accept_redirects"] },
+    });
+    // A holder of this release joins the old record, and sees the old snapshot as what came before.
+    const fresh = await sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
+    expect(fresh.outs.previous).toBe("0");
+    const oldOuts = (key: string, holder: string) => ({ ...fresh.outs, key, value: "1", previous: "0", holder });
+    await sysctl.delete(`/${"net.ipv4.ip_forward"}`, oldOuts("net.ipv4.ip_forward", "00000000000000aa"));
+    expect(value("net.ipv4.ip_forward")).toBe("1");
+    await sysctl.delete(fresh.id, fresh.outs);
+    // The accept_redirects holder of that release is still held (in its own record), so it stays 1.
+    expect(value("net.ipv4.ip_forward")).toBe("0");
+    expect(value("net.ipv4.conf.all.accept_redirects")).toBe("1");
+    await sysctl.delete("/net.ipv4.conf.all.accept_redirects", oldOuts("net.ipv4.conf.all.accept_redirects", "00000000000000bb"));
+    expect(settings()).toBe(before);
+    expect(records("sysctl")).toBe("");
+  });
+
   test("holders joining and leaving at the same time end with the host as it was", async () => {
     const before = settings();
     const made = await Promise.all(
@@ -178,8 +266,20 @@ describe("a kernel setting held by two stacks", () => {
     await sysctl.delete(current.id, current.outs);
     // The holder's snapshot was taken with forwarding on: that is what it restores.
     expect(value("net.ipv4.ip_forward")).toBe("1");
-    host.sh(["sysctl", "-q", "-w", "net.ipv4.ip_forward=0", "net.ipv4.conf.all.accept_redirects=1", "net.ipv4.conf.pre-br.forwarding=1"]);
+    forwardingOffAgain();
     expect(settings()).toBe(before);
+
+    // With only a holder of one interface's key recorded: its own previous goes back, that key stays held.
+    const legacy = await sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
+    host.sh(["rm", "-rf", "/run/pulumi-netns/sysctl"]);
+    const one = await sysctl.create({ connection, key: "net.ipv4.conf.pre-br.forwarding", value: "0" });
+    await sysctl.delete(legacy.id, legacyOf(legacy.outs));
+    expect(value("net.ipv4.ip_forward")).toBe("0");
+    expect(value("net.ipv4.conf.lo.forwarding")).toBe("0");
+    expect(value("net.ipv4.conf.pre-br.forwarding")).toBe("0");
+    await sysctl.delete(one.id, one.outs);
+    expect(settings()).toBe(before);
+    expect(records("sysctl")).toBe("");
   });
 });
 
