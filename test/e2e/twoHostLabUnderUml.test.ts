@@ -27,7 +27,7 @@ test("under UML, the Lab's 20 ms impairment shows in the RTT and its drift is re
   );
   expect(run.output).toMatch(/✓ destroy leaves both hosts as they were/);
   expect(run.output).not.toMatch(/on a kernel without netem/);
-  expect(run.output).toMatch(/^Tests: +4 skipped, 3 passed, 7 total$/m);
+  expect(run.output).toMatch(/^Tests: +\d+ skipped, 3 passed, \d+ total$/m);
   expect(run.status).toBe(0);
   expect(run.leftFiles).toEqual([]);
   expect(run.leftProcesses).toBe("");

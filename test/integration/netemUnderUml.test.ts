@@ -18,7 +18,8 @@ test("under UML (kernel 6.1), netem's delay, drift and delete are proven, and a 
   expect(run.output).not.toMatch(/on a kernel without netem/);
   expect(run.output).toMatch(/✓ a device in a namespace, named like a device in the host's own namespace/);
   expect(run.output).toMatch(/✓ Veth: ends named like the host's own eth0 are made in their namespaces/);
-  expect(run.output).toMatch(/^Tests: +13 skipped, 3 passed, 16 total$/m);
+  // The three above, nothing failed; the files' other tests are skipped.
+  expect(run.output).toMatch(/^Tests: +\d+ skipped, 3 passed, \d+ total$/m);
   expect(run.status).toBe(0);
   expect(run.leftFiles).toEqual([]);
   expect(run.leftProcesses).toBe("");
