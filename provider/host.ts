@@ -41,6 +41,8 @@ export function inNamespace(namespace: string | undefined, argv: Argv): Argv {
 
 const IP_FLAGS = new Set(["-j", "-d", "-4", "-6"]);
 const IP_OBJECTS = new Set(["link", "addr", "route", "netns"]);
+/** What `bridge` and `tc` may show (after an optional -j). */
+const SHOW_OBJECT = { bridge: "fdb show", tc: "qdisc show" };
 const SYSCTL_FLAGS = new Set(["-n", "-e"]);
 /** A sysctl key, with an interface name's characters (no `=`: `sysctl KEY=VALUE` writes even without -w). */
 const SYSCTL_KEY = /^[A-Za-z0-9_][A-Za-z0-9_.@/-]*$/;
@@ -76,9 +78,8 @@ export function isReadCommand(argv: Argv): boolean {
       return IP_OBJECTS.has(args[object]) && ["show", "list"].includes(args[object + 1]);
     }
     case "bridge":
-      return (args[0] === "-j" ? args.slice(1) : args).slice(0, 2).join(" ") === "fdb show";
     case "tc":
-      return (args[0] === "-j" ? args.slice(1) : args).slice(0, 2).join(" ") === "qdisc show";
+      return (args[0] === "-j" ? args.slice(1) : args).slice(0, 2).join(" ") === SHOW_OBJECT[program];
     case "sysctl":
       return isSysctlRead(args);
     default:

@@ -211,12 +211,15 @@ async function underlayMtu(host: Host, device: string): Promise<number> {
   return underlay.mtu;
 }
 
-/** Brings remotes, mtu, master and up to the full desired state: an unset mtu or master means the default. */
-async function reconcile(host: Host, spec: VxlanSpec, current: VxlanState): Promise<void> {
+/**
+ * Brings remotes, mtu, master and up to the full desired state: an unset mtu or master means the default.
+ * `underlay` is the underlay's MTU when the caller has just read it.
+ */
+async function reconcile(host: Host, spec: VxlanSpec, current: VxlanState, underlay?: number): Promise<void> {
   if (spec.remotes) {
     for (const argv of floodChangesArgv(spec.namespace, spec.name, current.remotes ?? [], spec.remotes)) await host.run(argv);
   }
-  const mtu = spec.mtu ?? defaultVxlanMtu(await underlayMtu(host, spec.device), spec.local);
+  const mtu = spec.mtu ?? defaultVxlanMtu(underlay ?? (await underlayMtu(host, spec.device)), spec.local);
   await reconcileLink(host, spec.namespace, spec.name, current, { mtu, master: spec.master ?? null, up: spec.up });
 }
 
@@ -275,6 +278,7 @@ export const vxlanKind = defineKind({
     const existing = await readLink(host, spec.namespace, spec.name);
     if (existing && !adopt) throw new AlreadyExistsError(host.label, interfaceIn(spec.namespace, spec.name));
     const withRemotes = spec.remotes !== undefined;
+    let underlay: number | undefined;
     if (existing) {
       const found = await readVxlan(host, spec.namespace, spec.name, withRemotes);
       if (!found || !isDeepStrictEqual(identityOf(found), identityOf(spec))) {
@@ -282,11 +286,12 @@ export const vxlanKind = defineKind({
         throw new Error(`${host.label}: cannot adopt "${spec.name}": it is not a vxlan device with vni ${spec.vni}, local ${spec.local}, ${remote}, dstport ${spec.dstport}`);
       }
     } else {
-      await underlayMtu(host, spec.device);
+      // Read before anything is made: a missing underlay is refused with nothing to undo.
+      underlay = await underlayMtu(host, spec.device);
       await addVxlan(host, spec);
     }
     try {
-      await reconcile(host, spec, (await readVxlan(host, spec.namespace, spec.name, withRemotes))!);
+      await reconcile(host, spec, (await readVxlan(host, spec.namespace, spec.name, withRemotes))!, underlay);
       // The namespace is part of the id: delete finds the device where it lives.
       return { id: `${spec.namespace ?? ""}/${spec.name}`, observed: { ...(await readVxlan(host, spec.namespace, spec.name, withRemotes))! } };
     } catch (err) {

@@ -263,8 +263,8 @@ export function planLab(input: LabSpec): LabPlan {
     }
   }
   check();
-  const underlayGiven = (host: string) => spec.underlay?.[host] ?? spec.hosts[host].host;
-  const underlay = (host: string) => (isIP(underlayGiven(host)) ? canonicalAddress(underlayGiven(host)) : underlayGiven(host));
+  // The kernel's spelling, so that two spellings of one address are seen as one (a name stays as given).
+  const underlay = (host: string) => canonicalAddress(spec.underlay?.[host] ?? spec.hosts[host].host);
   const hostOf = (node: string) => spec.nodes[node].host;
   const segmentHosts = (s: Segment) => [...new Set(s.members.map((m) => hostOf(m.node)))].sort(byText);
   const spanning = segments.filter((s) => segmentHosts(s).length > 1);

@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestLab } from "../../scripts/throwawayHosts";
-import { changes, projectStack } from "../harness/e2e";
+import { changes, projectStack, twoHostConfig } from "../harness/e2e";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 
 jest.setTimeout(300_000);
@@ -43,13 +43,7 @@ test("veth-pair: two namespaces talk over one cable; destroy restores the host",
 test("multi-host: one program builds a lab on each of two hosts; each reaches the other host through its NAT", async () => {
   const [a, b] = lab.hosts;
   const before = [hostSnapshot(a), hostSnapshot(b)];
-  const { stack } = await projectStack(work, "multi-host", {
-    hostA: { value: a.address },
-    hostKeyA: { value: a.hostKey },
-    hostB: { value: b.address },
-    hostKeyB: { value: b.hostKey },
-    sshKey: { value: lab.clientKey, secret: true },
-  });
+  const { stack } = await projectStack(work, "multi-host", twoHostConfig(lab));
   const up = await stack.up();
   expect(changes(up.summary.resourceChanges)).toEqual({ create: 17 });
   expect(up.outputs.siteA.value).toBe("app 10.50.1.10 on br-lab");

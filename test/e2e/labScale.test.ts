@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestLab } from "../../scripts/throwawayHosts";
-import { changes, projectStack } from "../harness/e2e";
+import { changes, projectStack, stopwatch, twoHostConfig } from "../harness/e2e";
 
 jest.setTimeout(900_000);
 
@@ -31,23 +31,10 @@ test("a Lab of 50 nodes over two hosts comes up, carries traffic between them, r
   const { stack } = await projectStack(
     work,
     "lab-scale",
-    {
-      hostA: { value: east.address },
-      hostKeyA: { value: east.hostKey },
-      hostB: { value: west.address },
-      hostKeyB: { value: west.hostKey },
-      sshKey: { value: lab.clientKey, secret: true },
-      perHost: { value: "25" },
-    },
+    { ...twoHostConfig(lab), perHost: { value: "25" } },
     join(REPO_ROOT, "test", "e2e", "programs", "lab-scale"),
   );
-  const timings: string[] = [];
-  const timed = async <T>(what: string, run: () => Promise<T>) => {
-    const start = Date.now();
-    const result = await run();
-    timings.push(`${what}: ${((Date.now() - start) / 1000).toFixed(1)} s`);
-    return result;
-  };
+  const { lines: timings, timed } = stopwatch();
   try {
     // Per host: 25 namespaces, a LAN (bridge, 25 veths, 25 addresses), 25 routes, forwarding on the router;
     // the routers' link across the hosts (2 bridges, 2 vxlan ends, 2 veths, 2 addresses); the Lab; the stack.

@@ -14,7 +14,7 @@ import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { PulumiWorkdir, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
-import { changes, projectStack } from "../harness/e2e";
+import { changes, projectStack, stopwatch, twoHostConfig } from "../harness/e2e";
 
 jest.setTimeout(600_000);
 
@@ -28,16 +28,10 @@ let before: Record<string, unknown>[];
 let webRoot: string;
 /** Node → interface → addresses with prefix, from the stack output. */
 let addresses: Record<string, Record<string, string[]>>;
-const timings: string[] = [];
+const { lines: timings, timed } = stopwatch();
 
 const bare = (node: string, ifname: string) => addresses[node][ifname][0].split("/")[0];
 
-async function timed<T>(what: string, run: () => Promise<T>): Promise<T> {
-  const start = Date.now();
-  const result = await run();
-  timings.push(`${what}: ${((Date.now() - start) / 1000).toFixed(1)} s`);
-  return result;
-}
 
 beforeAll(async () => {
   requirePulumiCli();
@@ -46,11 +40,7 @@ beforeAll(async () => {
   work = PulumiWorkdir.create("e2e-two-host-lab");
   let dir: string;
   ({ stack, dir } = await projectStack(work, "two-host-lab", {
-    hostA: { value: east.address },
-    hostKeyA: { value: east.hostKey },
-    hostB: { value: west.address },
-    hostKeyB: { value: west.hostKey },
-    sshKey: { value: lab.clientKey, secret: true },
+    ...twoHostConfig(lab),
     // This project's kernels have no netem; the impairment gets its own test below.
     impair: { value: "false" },
   }));

@@ -1,6 +1,7 @@
 /** A stack of a project copied into a Pulumi workdir, with its config set, for end-to-end tests. */
 import { ConfigMap, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import type { PulumiWorkdir } from "../../scripts/pulumiWorkdir";
+import type { TestLab } from "../../scripts/throwawayHosts";
 
 export async function projectStack(work: PulumiWorkdir, project: string, config: ConfigMap, source?: string) {
   const dir = work.copyProject(project, source);
@@ -12,3 +13,29 @@ export async function projectStack(work: PulumiWorkdir, project: string, config:
 /** The operations of a summary other than "same", e.g. { create: 3 }. */
 export const changes = (summary: Record<string, number> | undefined) =>
   Object.fromEntries(Object.entries(summary ?? {}).filter(([op, n]) => op !== "same" && n > 0));
+
+/** The config of a program over a lab's two hosts: hostA/hostKeyA, hostB/hostKeyB and the secret sshKey. */
+export function twoHostConfig(lab: TestLab): ConfigMap {
+  const [a, b] = lab.hosts;
+  return {
+    hostA: { value: a.address },
+    hostKeyA: { value: a.hostKey },
+    hostB: { value: b.address },
+    hostKeyB: { value: b.hostKey },
+    sshKey: { value: lab.clientKey, secret: true },
+  };
+}
+
+/** Wall times of the steps run through `timed`, as "what: 1.2 s" lines for a test to print. */
+export function stopwatch() {
+  const lines: string[] = [];
+  return {
+    lines,
+    async timed<T>(what: string, run: () => Promise<T>): Promise<T> {
+      const start = Date.now();
+      const result = await run();
+      lines.push(`${what}: ${((Date.now() - start) / 1000).toFixed(1)} s`);
+      return result;
+    },
+  };
+}

@@ -117,13 +117,25 @@ test("a refresh sends the same few listings for 1 namespace as for 20, whatever 
   expect(counts[0]).toBe(counts[1]);
 });
 
-test("a listing taken before this process changed the host never answers a read after the change", async () => {
+/**
+ * One namespace's lab, its veth read once (a listing) and then set down by hand, which that listing does
+ * not know; `work` gets the namespace and the veth, and the lab is removed after.
+ */
+async function afterHandMadeChange(work: (namespace: Made, veth: Made) => Promise<void>): Promise<void> {
   const made = await build(1);
   const [, namespace, veth] = made;
   try {
     closeAllHosts();
     expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: true } });
     host.sh(["ip", "-n", "cnt0", "link", "set", "eth0", "down"]);
+    await work(namespace, veth);
+  } finally {
+    await teardown(made);
+  }
+}
+
+test("a listing taken before this process changed the host never answers a read after the change", () =>
+  afterHandMadeChange(async (namespace, veth) => {
     // Within the reuse window and with nothing run since, the listing still answers: that is the sharing.
     expect(await commandsSent(() => veth.kind.read(veth.id, veth.outs))).toEqual([]);
     // A read of ours (a namespace update with nothing to change reads only) keeps it.
@@ -132,26 +144,15 @@ test("a listing taken before this process changed the host never answers a read 
     // Any other command of ours on this host (here setting lo down) ends that: the next read lists again.
     await namespace.kind.update(namespace.id, namespace.outs, { connection, name: "cnt0", loopbackUp: false });
     expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: false } });
-  } finally {
-    await teardown(made);
-  }
-});
+  }));
 
-test("a change through another connection to the same host (other credentials or settings) also ends the sharing", async () => {
-  const made = await build(1);
-  const [, namespace, veth] = made;
-  try {
-    closeAllHosts();
-    expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: true } });
-    host.sh(["ip", "-n", "cnt0", "link", "set", "eth0", "down"]);
+test("a change through another connection to the same host (other credentials or settings) also ends the sharing", () =>
+  afterHandMadeChange(async (namespace, veth) => {
     // Another spelling of the connection to the same machine has its own pooled connection.
     const other = { ...connection, commandTimeout: 59 };
     await namespace.kind.update(namespace.id, { ...namespace.outs, connection: other }, { connection: other, name: "cnt0", loopbackUp: false });
     expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: false } });
-  } finally {
-    await teardown(made);
-  }
-});
+  }));
 
 test("a command flagged read-only that is not on the list of reads is refused before it runs", async () => {
   const pooled = hostFor(connectionSchema.parse(connection));
