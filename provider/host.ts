@@ -96,22 +96,59 @@ export function refuseFalseRead(argv: Argv, options: RunOptions | undefined): vo
 const LISTED = "pulumi-netns-listed";
 
 /**
- * One command that runs a listing in the host's own namespace and then in every named one (`ip -all
- * netns exec` puts a "netns: NAME" line before each). Split its output with `byNamespace`.
+ * A listing of every namespace is split into this many commands, run side by side on the pool's shells
+ * (two by default): each `ip` run costs a process start on the host, and a host lists hundreds.
  */
-export function inEveryNamespace(argv: Argv): Argv {
-  const each = `${shellLine(argv)} && echo ${LISTED}`;
-  return ["sh", "-c", `${each}; ip -all netns exec sh -c ${shellQuote(each)}`];
+export const LISTING_PARTS = 2;
+
+/** Named namespaces are dealt to a listing's parts by their name's last character, when it is one of these. */
+const DEALT = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/**
+ * The last characters a part leaves to the others, as a `case` pattern: each dealt character belongs to one
+ * part, any other to part 0. So each namespace is listed exactly once, however the parts' runs interleave
+ * with namespaces coming and going, and no process is started to decide.
+ */
+function leftToOtherParts(part: number, parts: number): string {
+  const dealtTo = (p: number) => [...DEALT].filter((_, i) => i % parts === p).join("");
+  if (part > 0) return `[!${dealtTo(part)}]`;
+  const others = [...DEALT].filter((_, i) => i % parts !== 0).join("");
+  return others && `[${others}]`;
+}
+
+/** The loop of an `inEveryNamespace` command; the part, the pattern it skips and the argv come as its arguments. */
+function listingScript(inEach: string): string {
+  return [
+    "part=$1 theirs=$2 program=$3; shift 3",
+    `if [ "$part" = 0 ]; then printf 'netns: \\n'; "$program" "$@" && echo ${LISTED}; fi`,
+    "for path in /var/run/netns/*; do",
+    '  ns=${path##*/}',
+    '  [ -e "$path" ] || continue',
+    '  case ${ns#"${ns%?}"} in $theirs) continue ;; esac',
+    `  printf '\\nnetns: %s\\n' "$ns"; ${inEach} && echo ${LISTED}`,
+    "done",
+  ].join("\n");
+}
+
+/**
+ * Part `part` of `parts` of one listing: the host's own namespace (in part 0) and every named one, each
+ * after a "netns: NAME" line ("" is the host's own). Split its output with `byNamespace`.
+ */
+export function inEveryNamespace(argv: Argv, part = 0, parts = 1): Argv {
+  // The same argv inside a namespace, as `inNamespace` builds it.
+  const inEach = argv[0] === "ip" || argv[0] === "bridge" ? '"$program" -n "$ns" "$@"' : 'ip netns exec "$ns" "$program" "$@"';
+  return ["sh", "-c", listingScript(inEach), "sh", String(part), leftToOtherParts(part, parts), ...argv];
 }
 
 /**
  * The output of an `inEveryNamespace` listing per namespace ("" is the host's own); a namespace missing
- * here does not exist. Throws naming the namespaces whose listing failed: their objects are unknown, not gone.
+ * from every part does not exist. Throws naming the namespaces whose listing failed: their objects are
+ * unknown, not gone.
  */
 export function byNamespace(result: CommandResult): Map<string, string> {
   const parts = new Map<string, string>();
   const failed: string[] = [];
-  const sections = `netns: \n${result.stdout}`.split(/^netns: (.*)\n/m).slice(1);
+  const sections = result.stdout.split(/^netns: (.*)\n/m).slice(1);
   for (let i = 0; i < sections.length; i += 2) {
     const [namespace, text] = [sections[i], sections[i + 1].trimEnd()];
     if (text.endsWith(LISTED)) parts.set(namespace, text.slice(0, -LISTED.length));
@@ -120,3 +157,20 @@ export function byNamespace(result: CommandResult): Map<string, string> {
   if (failed.length > 0) throw new Error(`listing failed in ${failed.join(", ")}: ${result.command}: ${result.stderr.trim()}`);
   return parts;
 }
+
+/**
+ * One listing of every namespace, its parts run side by side and each namespace's text parsed once
+ * (the parts a refresh's reads share come back as the same results, so their parse is kept).
+ */
+export async function listEveryNamespace<T>(host: Host, argv: Argv, parse: (text: string) => T): Promise<Map<string, T>> {
+  const results = await Promise.all(
+    Array.from({ length: LISTING_PARTS }, (_, part) => host.run(inEveryNamespace(argv, part, LISTING_PARTS), { listing: true })),
+  );
+  const kept = parsedListings.get(results[0]);
+  if (kept && kept.results.every((result, i) => result === results[i])) return kept.parsed as Map<string, T>;
+  const parsed = new Map(results.flatMap((result) => [...byNamespace(result)].map(([namespace, text]) => [namespace, parse(text)] as const)));
+  parsedListings.set(results[0], { results, parsed });
+  return parsed;
+}
+
+const parsedListings = new WeakMap<CommandResult, { results: CommandResult[]; parsed: Map<string, unknown> }>();

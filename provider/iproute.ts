@@ -1,6 +1,6 @@
 /** iproute2 argv builders and `ip -j` parsers shared by the link-type kinds. Pure except `runIp`. */
 import { CommandFailedError } from "./errors";
-import { Argv, byNamespace, CommandResult, Host, inEveryNamespace, inNamespace, RunOptions } from "./host";
+import { Argv, CommandResult, Host, inNamespace, listEveryNamespace, RunOptions } from "./host";
 
 /** stderr of `ip` when the object, or the namespace it would live in, does not exist. */
 const GONE =
@@ -75,18 +75,9 @@ export function linkShowArgv(namespace: string | undefined, name: string): Argv 
  * Every link of every namespace with its addresses, as `ip -j -d addr show` prints them, by namespace
  * ("" is the host's own). One listing serves all the link and address reads of a refresh.
  */
-export async function listLinks(host: Host): Promise<Map<string, IpLinkJson[]>> {
-  const result = await host.run(inEveryNamespace(["ip", "-j", "-d", "addr", "show"]), { listing: true });
-  let links = parsedListings.get(result);
-  if (!links) {
-    links = new Map([...byNamespace(result)].map(([namespace, text]) => [namespace, JSON.parse(text.trim() || "[]") as IpLinkJson[]]));
-    parsedListings.set(result, links);
-  }
-  return links;
+export function listLinks(host: Host): Promise<Map<string, IpLinkJson[]>> {
+  return listEveryNamespace(host, ["ip", "-j", "-d", "addr", "show"], (text) => JSON.parse(text.trim() || "[]") as IpLinkJson[]);
 }
-
-/** A shared listing is parsed once, not once per object read from it. */
-const parsedListings = new WeakMap<CommandResult, Map<string, IpLinkJson[]>>();
 
 /** Where a kind looks links up: one command per link, or one listing of the whole host (a refresh). */
 export interface LinkSource {

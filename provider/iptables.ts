@@ -17,7 +17,7 @@
 import { isIP } from "node:net";
 import { CommandFailedError } from "./errors";
 import { canonicalAddress, parseCidr } from "./fields";
-import { Argv, byNamespace, Host, inEveryNamespace, inNamespace } from "./host";
+import { Argv, Host, inNamespace, listEveryNamespace } from "./host";
 import { namespaceGone } from "./iproute";
 import { oneAtATime } from "./oneAtATime";
 
@@ -158,15 +158,12 @@ interface Listing {
   jumpPlaced: boolean;
 }
 
-/** Every rule of a table in every namespace: one listing per family and table serves all the rule reads of a refresh. */
-export const tableListingArgv = (family: Family, table: Table): Argv => inEveryNamespace(iptablesArgv(family, table, ["-S"]));
-
 type ChainReader = typeof listChain;
 
-/** listChain, answered from the whole-host listing of the chain's table. */
+/** listChain, answered from one listing per family and table of every namespace: it serves all the rule reads of a refresh. */
 const listedChain: ChainReader = async (host, family, table, chain, namespace) => {
-  const listed = byNamespace(await host.run(tableListingArgv(family, table), { listing: true })).get(namespace ?? "");
-  return listed === undefined ? undefined : parseListing(listed, family, table).filter((rule) => rule.chain === chain);
+  const listed = await listEveryNamespace(host, iptablesArgv(family, table, ["-S"]), (text) => parseListing(text, family, table));
+  return listed.get(namespace ?? "")?.filter((rule) => rule.chain === chain);
 };
 
 async function listOwned(host: Host, id: string, family: Family, namespace?: string, readChain: ChainReader = listChain): Promise<Listing | undefined> {

@@ -11,16 +11,16 @@ import type * as pulumi from "@pulumi/pulumi";
  * one function, this: the dynamic provider host calls `configure` once, right after it loads the object
  * and before any other method, and it puts the kind's methods on it. When loading fails (say, a destroy
  * after the package was uninstalled), every method fails with the reason: the host keeps the object after
- * a failed configure and would skip a delete or read it lacks. At module level, and without comments
- * inside, because its text is what is stored.
+ * a failed configure and would skip a delete or read it lacks. Its text is what is stored: an anonymous
+ * function (a named one is stored with a binding of its own name), without comments inside.
  */
-async function configure(this: Record<string, unknown>): Promise<void> {
+const configure = async function (this: Record<string, unknown>): Promise<void> {
   try {
     Object.assign(this, require("pulumi-netns/provider").provider(this.kind));
   } catch (e) {
     this.check = this.diff = this.create = this.read = this.update = this.delete = () => Promise.reject(e);
   }
-}
+};
 
 export function shim(kind: string): pulumi.dynamic.ResourceProvider {
   // Typed as a provider although its methods appear only once configure has run.

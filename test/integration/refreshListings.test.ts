@@ -5,6 +5,7 @@
  */
 import { closeAllHosts, hostFor } from "../../provider/ssh/pool";
 import { connection as connectionSchema } from "../../provider/connection";
+import { byNamespace, inEveryNamespace, LISTING_PARTS, listEveryNamespace } from "../../provider/host";
 import type { Props } from "../../provider/kind";
 import { engine } from "../harness/engine";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
@@ -89,7 +90,7 @@ async function teardown(made: Made[]): Promise<void> {
   for (const { kind, id, outs } of made.reverse()) await kind.delete(id, outs);
 }
 
-const isListing = (command: string) => command.includes("ip -all netns exec");
+const isListing = (command: string) => command.includes("pulumi-netns-listed");
 
 test("a refresh sends the same few listings for 1 namespace as for 20, whatever other reads run between", async () => {
   const counts: number[] = [];
@@ -104,9 +105,9 @@ test("a refresh sends the same few listings for 1 namespace as for 20, whatever 
       });
       expect(ids).toEqual(expect.arrayContaining(made.map((m) => m.id)));
       expect(ids.filter((id) => id === "")).toEqual([]);
-      // Links with their addresses; the nat and filter tables. A sysctl or route read changes nothing,
-      // so it does not end the sharing.
-      expect(sent.filter(isListing)).toHaveLength(3);
+      // Links with their addresses; the nat and filter tables; each in LISTING_PARTS parts. A sysctl or
+      // route read changes nothing, so it does not end the sharing.
+      expect(sent.filter(isListing)).toHaveLength(3 * LISTING_PARTS);
       // Besides: one read per sysctl and per route.
       expect(sent.filter((command) => !isListing(command))).toHaveLength(2 * count);
       counts.push(sent.filter(isListing).length);
@@ -174,5 +175,27 @@ test("a listing older than the reuse window lists again", async () => {
     expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: false } });
   } finally {
     await teardown(made);
+  }
+});
+
+test("the parts of a listing cover every namespace once: the host's own in the first, each named one in one part", async () => {
+  // Names ending in each kind of character a namespace name may end with.
+  const names = ["pa", "pb", "p0", "p9", "p_", "p.x", "p@Z", "p+1", "p-q", "PQ"];
+  for (const name of names) host.sh(["ip", "netns", "add", name]);
+  try {
+    const pooled = hostFor(connectionSchema.parse(connection));
+    const argv = ["ip", "-j", "link", "show"];
+    const parts = await Promise.all(Array.from({ length: LISTING_PARTS }, (_, part) => pooled.run(inEveryNamespace(argv, part, LISTING_PARTS))));
+    const listed = parts.flatMap((result) => [...byNamespace(result).keys()]);
+    expect(listed.sort()).toEqual(["", ...names].sort());
+    expect([...byNamespace(parts[0]).keys()]).toContain("");
+    // Each part has some: the names are dealt, not all left to one shell.
+    for (const result of parts) expect(byNamespace(result).size).toBeGreaterThan(0);
+    // Merged, each namespace's text parsed: a named one's links are its own (lo only).
+    const links = await listEveryNamespace(pooled, argv, (text) => JSON.parse(text) as { ifname: string }[]);
+    expect(links.get("p@Z")?.map((l) => l.ifname)).toEqual(["lo"]);
+    expect(links.get("")?.map((l) => l.ifname)).toContain("lo");
+  } finally {
+    for (const name of names) host.sh(["ip", "netns", "del", name], { allowFailure: true });
   }
 });

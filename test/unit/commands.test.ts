@@ -1,7 +1,7 @@
 /** Pure command building: exact argv arrays, as CNI's portmap tests its rules. */
 import { byNamespace, inEveryNamespace, inNamespace, isReadCommand } from "../../provider/host";
 import { linkDeleteArgv, linkSetArgv, linkShowArgv } from "../../provider/iproute";
-import { desiredLines, forwardJump, jumpPlacement, listArgv, renderRule, ruleArgv, tableListingArgv } from "../../provider/iptables";
+import { desiredLines, forwardJump, jumpPlacement, listArgv, renderRule, ruleArgv } from "../../provider/iptables";
 import { addressArgv, deviceRoutesArgv } from "../../provider/kinds/address";
 import { bridgeAddArgv, pinMtuArgvs } from "../../provider/kinds/bridge";
 import { masqueradeRules } from "../../provider/kinds/masquerade";
@@ -218,35 +218,38 @@ test("the shared FORWARD jump goes right after DOCKER-USER, else first", () => {
 });
 
 describe("listings of every namespace", () => {
-  test("one command: the host's own namespace, then each named one, each part closed by a marker", () => {
-    expect(inEveryNamespace(["ip", "-j", "-d", "addr", "show"])).toEqual([
-      "sh",
-      "-c",
-      "ip -j -d addr show && echo pulumi-netns-listed; ip -all netns exec sh -c 'ip -j -d addr show && echo pulumi-netns-listed'",
-    ]);
-    expect(tableListingArgv(4, "nat")).toEqual([
-      "sh",
-      "-c",
-      "iptables -w 10 -t nat -S && echo pulumi-netns-listed; ip -all netns exec sh -c 'iptables -w 10 -t nat -S && echo pulumi-netns-listed'",
-    ]);
+  test("one command per part: the part, the last characters it leaves to the others and the argv are the loop's arguments", () => {
+    const [sh, flag, script, name, ...args] = inEveryNamespace(["ip", "-j", "-d", "addr", "show"], 1, 2);
+    expect([sh, flag, name, ...args]).toEqual(["sh", "-c", "sh", "1", "[!13579BDFHJLNPRTVXZbdfhjlnprtvxz]", "ip", "-j", "-d", "addr", "show"]);
+    // Part 0 takes the rest, and the host's own namespace; a listing in one part skips nothing.
+    expect(inEveryNamespace(["ip", "link", "show"], 0, 2)[5]).toBe("[13579BDFHJLNPRTVXZbdfhjlnprtvxz]");
+    expect(inEveryNamespace(["ip", "link", "show"], 0, 3)[5]).toBe("[124578ABDEGHJKMNPQSTVWYZbcefhiklnoqrtuwxz]");
+    expect(inEveryNamespace(["ip", "link", "show"])[5]).toBe("");
+    // ip takes the namespace as a flag; anything else runs through `ip netns exec`, as inNamespace does.
+    expect(script).toContain('"$program" -n "$ns" "$@" && echo pulumi-netns-listed');
+    const iptables = inEveryNamespace(["iptables", "-w", "10", "-t", "nat", "-S"]);
+    expect(iptables.slice(3)).toEqual(["sh", "0", "", "iptables", "-w", "10", "-t", "nat", "-S"]);
+    expect(iptables[2]).toContain('ip netns exec "$ns" "$program" "$@" && echo pulumi-netns-listed');
   });
 
   const result = (stdout: string, stderr = "") => ({ command: "list", exitCode: 0, stdout, stderr, durationMs: 1 });
 
   test("the output splits by namespace; a namespace not listed does not exist", () => {
-    const parts = byNamespace(result("[1]\npulumi-netns-listed\n\nnetns: red\n[2]\npulumi-netns-listed\n\nnetns: blue\n\npulumi-netns-listed\n"));
+    const parts = byNamespace(result("netns: \n[1]\npulumi-netns-listed\n\nnetns: red\n[2]\npulumi-netns-listed\n\nnetns: blue\n\npulumi-netns-listed\n"));
     expect([...parts]).toEqual([
       ["", "[1]\n"],
       ["red", "[2]\n"],
       ["blue", "\n"],
     ]);
-    expect(byNamespace(result("[]\npulumi-netns-listed\n")).get("red")).toBeUndefined();
+    expect(byNamespace(result("netns: \n[]\npulumi-netns-listed\n")).get("red")).toBeUndefined();
+    // A part without the host's own namespace.
+    expect([...byNamespace(result("\nnetns: red\n[2]\npulumi-netns-listed\n"))]).toEqual([["red", "[2]\n"]]);
   });
 
   test("a part that did not finish fails the listing, naming the namespace: its objects are unknown, not gone", () => {
-    expect(() => byNamespace(result("[1]\npulumi-netns-listed\n\nnetns: red\n", "iptables: lock timeout"))).toThrow(
+    expect(() => byNamespace(result("netns: \n[1]\npulumi-netns-listed\n\nnetns: red\n", "iptables: lock timeout"))).toThrow(
       /listing failed in red: list: iptables: lock timeout/,
     );
-    expect(() => byNamespace(result("\nnetns: red\n[]\npulumi-netns-listed\n"))).toThrow(/listing failed in the host's own namespace/);
+    expect(() => byNamespace(result("netns: \n\nnetns: red\n[]\npulumi-netns-listed\n"))).toThrow(/listing failed in the host's own namespace/);
   });
 });

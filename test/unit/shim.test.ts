@@ -10,7 +10,7 @@ test("the serialized shim is small, holds no secret, and loads the provider when
   const provider = shim("Namespace");
   const serialized = await serializeFunction(() => provider, { allowSecrets: true });
   expect(serialized.containsSecrets).toBe(false);
-  expect(serialized.text.length).toBeLessThan(800);
+  expect(serialized.text.length).toBeLessThan(750);
   expect(serialized.text).toContain('require("pulumi-netns/provider")');
   expect(serialized.text).not.toMatch(/ssh2|zod/);
 
