@@ -303,10 +303,19 @@ export const vxlanKind = defineKind({
     const found = await readVxlan(host, olds.namespace as string | undefined, olds.name as string, Array.isArray(olds.remotes));
     return found && { ...found };
   },
+  // A segment's device found with a fixed remote was remade by hand as a cable: its flood entries may
+  // read the same (the kernel lists the fixed remote as one), but it is not what the program asks for.
+  drift: (_id, olds, news) => (news.remotes !== undefined && olds.remote !== undefined ? ["remote"] : []),
   async update(host, _id, _olds, news) {
     const withRemotes = news.remotes !== undefined;
-    const current = await readVxlan(host, news.namespace, news.name, withRemotes);
+    let current = await readVxlan(host, news.namespace, news.name, withRemotes);
     if (!current) throw new Error(`${host.label}: vxlan device "${news.name}" is gone; run \`pulumi refresh\` to recreate it`);
+    if (withRemotes && current.remote !== undefined) {
+      // Only a new device loses a fixed remote.
+      await runUnlessGone(host, linkDeleteArgv(news.namespace, news.name));
+      await addVxlan(host, news);
+      current = (await readVxlan(host, news.namespace, news.name, withRemotes))!;
+    }
     await reconcile(host, news, current);
     return { ...(await readVxlan(host, news.namespace, news.name, withRemotes))! };
   },

@@ -2,7 +2,8 @@
  * One LAN over three throwaway hosts: per host a bridge and ONE Vxlan device whose `remotes` are the
  * other hosts (head-end replication), never a tunnel per pair. It grows from two hosts to three by
  * in-place updates of the first two; every node pings every other; a flood entry deleted or added by
- * hand is drift that update repairs; destroy leaves every host as it was.
+ * hand, or the device remade by hand with a fixed remote, is drift that update repairs; destroy leaves
+ * every host as it was.
  */
 import { closeAllHosts } from "../../provider";
 import type { Props } from "../../provider/kind";
@@ -131,6 +132,24 @@ test("a LAN over three hosts: one VXLAN device per host floods to the others; gr
   expect(await vxlan.diff(wideB.id, foreign.props, narrowB)).toMatchObject({ changes: false });
   b.sh(["bridge", "fdb", "del", ...foreignEntry]);
   await vxlan.update(wideB.id, narrowed, wideB.news);
+  expect(reachable(hosts).filter((line) => !line.endsWith("ok"))).toEqual([]);
+
+  // Remade by hand on C as a cable to A (a fixed remote, which the kernel also lists as a flood entry;
+  // with no `dev`, one like ours) plus a flood entry to B: its flood entries read as asked, but the fixed
+  // remote is drift, and update makes the device again without it.
+  const remoteOf = () => JSON.parse(c.sh(["ip", "-d", "-j", "link", "show", "vx-lan"]))[0].linkinfo.info_data.remote;
+  c.sh(["ip", "link", "del", "vx-lan"]);
+  c.sh(["ip", "link", "add", "vx-lan", "type", "vxlan", "id", String(VNI), "local", c.address, "remote", a.address, "dstport", "4789"]);
+  c.sh(["ip", "link", "set", "vx-lan", "master", "br-lan", "mtu", "1450", "up"]);
+  c.sh(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx-lan", "dst", b.address]);
+  const cable = await vxlan.read(portC.id, portC.outs);
+  expect(cable.props).toMatchObject({ remote: a.address, remotes: others(c, hosts).sort() });
+  expect(await vxlan.diff(portC.id, cable.props, portC.news)).toMatchObject({ changes: true, replaces: [] });
+  const remade = await vxlan.update(portC.id, cable.props, portC.news);
+  expect(remoteOf()).toBeUndefined();
+  expect(remade.remote).toBeUndefined();
+  expect(floodRemotes(c)).toEqual(others(c, hosts).sort());
+  expect(await vxlan.diff(portC.id, (await vxlan.read(portC.id, remade)).props, portC.news)).toMatchObject({ changes: false });
   expect(reachable(hosts).filter((line) => !line.endsWith("ok"))).toEqual([]);
 
   // Deleted by hand on C: read says gone (refresh would recreate it).
