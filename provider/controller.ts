@@ -14,8 +14,14 @@ export interface DiffResult {
   deleteBeforeReplace: boolean;
 }
 
-/** What state keeps of checked inputs or outputs: the connection without its default fields. */
-const stored = (props: Props): Props => ("connection" in props ? { ...props, connection: compactConnection(props.connection) } : props);
+/**
+ * What state keeps of checked inputs or outputs (rewritten with every checkpoint): the connection without
+ * its default fields, and `adopt` only when set (a create that runs validates again, defaulting it).
+ */
+function stored(props: Props): Props {
+  const { adopt, ...rest } = props;
+  return { ...rest, ...(adopt === true ? { adopt } : {}), ...("connection" in props ? { connection: compactConnection(props.connection) } : {}) };
+}
 
 export function check(kind: Kind, news: Props): { inputs: Props; failures?: Failure[] } {
   const result = validate(kind.inputs, news);

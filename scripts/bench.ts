@@ -3,15 +3,16 @@
  *  1. Cost of one command through the shared connection pool, one at a time and 64 at a time.
  *  2. Cost of one resource through the provider (Namespace create + delete).
  *  3. `pulumi up`, `refresh`, `preview` (no changes) and `destroy` of N namespaces on one bridge (3N + 1
- *     resources, test/e2e/programs/scale) with the real CLI and default settings: first the engine's floor
- *     (the same program and graph with do-nothing dynamic resources), then pulumi-netns, in one run.
- *     Refresh and preview run several times (REPEATS) and count with their median. Also the peak RSS of
- *     the dynamic provider host and the state's size per resource.
+ *     resources, test/e2e/programs/scale) with the real CLI and default settings: the engine's floor (the
+ *     same program and graph with do-nothing dynamic resources) and pulumi-netns, in one run.
+ *     Each operation runs for both variants back to back; refresh and preview several times (REPEATS),
+ *     counting with their median. Also the peak RSS of the dynamic provider host and the state's size per
+ *     resource.
  * Prints tables and, last, one line of JSON. A benchmark, not a test: nothing is asserted.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { connection as connectionSchema } from "../provider/connection";
 import { closeAllHosts, provider } from "../provider";
 import { hostFor } from "../provider/ssh/pool";
@@ -19,15 +20,22 @@ import { ensurePulumiCli, PulumiWorkdir, REPO_ROOT } from "./pulumiWorkdir";
 import { TestLab } from "./throwawayHosts";
 
 const COMMANDS = 200;
-const OPERATIONS = ["up", "refresh", "preview", "destroy"] as const;
 
-/** How many times the short operations run; up and destroy, a minute each at N=200, run once. */
-const REPEATS = { refresh: 5, preview: 3 };
+/** How many times each operation runs (for both variants in turn); up and destroy take a minute each at N=200. */
+const REPEATS = { up: 1, refresh: 5, preview: 3, destroy: 1 };
+type Operation = keyof typeof REPEATS;
+const OPERATIONS = Object.keys(REPEATS) as Operation[];
 
-async function median(times: number, measure: () => Promise<number>): Promise<number> {
-  const samples: number[] = [];
-  for (let i = 0; i < times; i++) samples.push(await measure());
-  return samples.sort((a, b) => a - b)[Math.floor(times / 2)];
+interface Run {
+  variant: string;
+  work: PulumiWorkdir;
+  stack: Stack;
+  memory: { stop(): number };
+  samples: Record<Operation, number[]>;
+}
+
+function median(samples: number[]): number {
+  return [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)];
 }
 
 async function timed<T>(work: () => Promise<T>): Promise<number> {
@@ -102,13 +110,15 @@ async function main(): Promise<void> {
     closeAllHosts();
 
     const resources = 3 * count + 1;
-    for (const variant of ["floor", "pulumi-netns"]) {
-      const work = PulumiWorkdir.create(`bench-${variant}`);
-      try {
+    const runs: Run[] = [];
+    try {
+      for (const variant of ["floor", "pulumi-netns"]) {
+        const work = PulumiWorkdir.create(`bench-${variant}`);
         const stack = await LocalWorkspace.createStack(
           { stackName: "bench", workDir: work.copyProject("scale", join(REPO_ROOT, "test", "e2e", "programs", "scale")) },
           { envVars: work.env },
         );
+        runs.push({ variant, work, stack, memory: watchProviderMemory(work.env.PULUMI_BACKEND_URL), samples: { up: [], refresh: [], preview: [], destroy: [] } });
         await stack.setAllConfig({
           host: { value: a.address },
           hostKey: { value: a.hostKey },
@@ -116,20 +126,27 @@ async function main(): Promise<void> {
           count: { value: String(count) },
           floor: { value: String(variant === "floor") },
         });
-        const memory = watchProviderMemory(work.env.PULUMI_BACKEND_URL);
-        const row: Record<string, number> = {};
-        row.up = await timed(() => stack.up());
-        row["state bytes/resource"] = stateBytesPerResource(join(work.dir, "state"), resources);
-        // Short runs vary by tens of percent from one to the next on a busy machine: their median counts.
-        row.refresh = await median(REPEATS.refresh, () => timed(() => stack.refresh()));
-        row.preview = await median(REPEATS.preview, () => timed(() => stack.preview()));
-        row.destroy = await timed(() => stack.destroy());
-        row["provider peak RSS (MB)"] = memory.stop();
-        table[variant] = row;
-        process.stderr.write(`bench: ${variant} ${JSON.stringify(row)}\n`);
-      } finally {
-        work.remove();
       }
+      // Each operation runs for both variants back to back (the repeated ones in turn), so that both meet
+      // the machine in the same state: one variant's runs minutes after the other's differed by 10-20%.
+      const measure = async (operation: Operation, work: (stack: Stack) => Promise<unknown>) => {
+        for (let i = 0; i < REPEATS[operation]; i++) for (const run of runs) run.samples[operation].push(await timed(() => work(run.stack)));
+      };
+      await measure("up", (stack) => stack.up());
+      const stateBytes = runs.map((run) => stateBytesPerResource(join(run.work.dir, "state"), resources));
+      await measure("refresh", (stack) => stack.refresh());
+      await measure("preview", (stack) => stack.preview());
+      await measure("destroy", (stack) => stack.destroy());
+      runs.forEach((run, i) => {
+        table[run.variant] = {
+          ...Object.fromEntries(OPERATIONS.map((operation) => [operation, median(run.samples[operation])])),
+          "state bytes/resource": stateBytes[i],
+          "provider peak RSS (MB)": run.memory.stop(),
+        };
+        process.stderr.write(`bench: ${run.variant} ${JSON.stringify(run.samples)}\n`);
+      });
+    } finally {
+      for (const run of runs) run.work.remove();
     }
   } finally {
     closeAllHosts();

@@ -2,7 +2,7 @@
  * pulumi-netns: Linux network namespaces, veth cables, bridges, addresses, routes, sysctls,
  * iptables NAT, VXLAN cables between hosts and netem link impairment as Pulumi resources, managed over SSH.
  */
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import { addressKind } from "../provider/kinds/address";
 import { bridgeKind } from "../provider/kinds/bridge";
 import { masqueradeKind } from "../provider/kinds/masquerade";
@@ -13,7 +13,7 @@ import { routeKind } from "../provider/kinds/route";
 import { sysctlKind } from "../provider/kinds/sysctl";
 import { vethKind } from "../provider/kinds/veth";
 import { vxlanKind } from "../provider/kinds/vxlan";
-import { ArgsOf, NetnsResource, OutputsOf } from "./resource";
+import { ArgsOf, OutputsOf, registration } from "./resource";
 
 export type { ConnectionArgs } from "./resource";
 type Options = pulumi.CustomResourceOptions;
@@ -21,45 +21,45 @@ type Options = pulumi.CustomResourceOptions;
 export type NamespaceArgs = ArgsOf<typeof namespaceKind>;
 export interface Namespace extends OutputsOf<typeof namespaceKind> {}
 /** A named network namespace (`ip netns add`), loopback up. */
-export class Namespace extends NetnsResource {
+export class Namespace extends pulumi.dynamic.Resource {
   constructor(name: string, args: NamespaceArgs, opts?: Options) {
-    super(namespaceKind, name, args, opts);
+    super(...registration(namespaceKind, name, args, opts));
   }
 }
 
 export type VethArgs = ArgsOf<typeof vethKind>;
 export interface Veth extends OutputsOf<typeof vethKind> {}
 /** A veth pair: each end optionally in a namespace, the peer optionally on a bridge. */
-export class Veth extends NetnsResource {
+export class Veth extends pulumi.dynamic.Resource {
   constructor(name: string, args: VethArgs, opts?: Options) {
-    super(vethKind, name, args, opts);
+    super(...registration(vethKind, name, args, opts));
   }
 }
 
 export type BridgeArgs = ArgsOf<typeof bridgeKind>;
 export interface Bridge extends OutputsOf<typeof bridgeKind> {}
 /** A Linux bridge, optionally inside a namespace. */
-export class Bridge extends NetnsResource {
+export class Bridge extends pulumi.dynamic.Resource {
   constructor(name: string, args: BridgeArgs, opts?: Options) {
-    super(bridgeKind, name, args, opts);
+    super(...registration(bridgeKind, name, args, opts));
   }
 }
 
 export type AddressArgs = ArgsOf<typeof addressKind>;
 export interface Address extends OutputsOf<typeof addressKind> {}
 /** An IP address with prefix length on an interface. */
-export class Address extends NetnsResource {
+export class Address extends pulumi.dynamic.Resource {
   constructor(name: string, args: AddressArgs, opts?: Options) {
-    super(addressKind, name, args, opts);
+    super(...registration(addressKind, name, args, opts));
   }
 }
 
 export type RouteArgs = ArgsOf<typeof routeKind>;
 export interface Route extends OutputsOf<typeof routeKind> {}
 /** A route (including `default`) in a namespace or on the host. */
-export class Route extends NetnsResource {
+export class Route extends pulumi.dynamic.Resource {
   constructor(name: string, args: RouteArgs, opts?: Options) {
-    super(routeKind, name, args, opts);
+    super(...registration(routeKind, name, args, opts));
   }
 }
 
@@ -69,9 +69,9 @@ export interface Masquerade extends OutputsOf<typeof masqueradeKind> {
   readonly rules: pulumi.Output<string[]>;
 }
 /** Source NAT (MASQUERADE) for a network. */
-export class Masquerade extends NetnsResource {
+export class Masquerade extends pulumi.dynamic.Resource {
   constructor(name: string, args: MasqueradeArgs, opts?: Options) {
-    super(masqueradeKind, name, args, opts);
+    super(...registration(masqueradeKind, name, args, opts));
   }
 }
 
@@ -81,9 +81,9 @@ export interface PortForward extends OutputsOf<typeof portForwardKind> {
   readonly rules: pulumi.Output<string[]>;
 }
 /** Destination NAT from a host port to ADDRESS:PORT. */
-export class PortForward extends NetnsResource {
+export class PortForward extends pulumi.dynamic.Resource {
   constructor(name: string, args: PortForwardArgs, opts?: Options) {
-    super(portForwardKind, name, args, opts);
+    super(...registration(portForwardKind, name, args, opts));
   }
 }
 
@@ -93,27 +93,27 @@ export interface Sysctl extends OutputsOf<typeof sysctlKind> {
   readonly previous: pulumi.Output<string>;
 }
 /** A kernel setting such as net.ipv4.ip_forward, restored on destroy. */
-export class Sysctl extends NetnsResource {
+export class Sysctl extends pulumi.dynamic.Resource {
   constructor(name: string, args: SysctlArgs, opts?: Options) {
-    super(sysctlKind, name, args, opts);
+    super(...registration(sysctlKind, name, args, opts));
   }
 }
 
 export type VxlanArgs = ArgsOf<typeof vxlanKind>;
 export interface Vxlan extends OutputsOf<typeof vxlanKind> {}
 /** A VXLAN device: a layer-2 cable to another host, optionally in a namespace and on a bridge. */
-export class Vxlan extends NetnsResource {
+export class Vxlan extends pulumi.dynamic.Resource {
   constructor(name: string, args: VxlanArgs, opts?: Options) {
-    super(vxlanKind, name, args, opts);
+    super(...registration(vxlanKind, name, args, opts));
   }
 }
 
 export type NetemArgs = ArgsOf<typeof netemKind>;
 export interface Netem extends OutputsOf<typeof netemKind> {}
 /** Delay, jitter, loss, corruption, duplication, reordering and a rate limit on an interface's outgoing packets. */
-export class Netem extends NetnsResource {
+export class Netem extends pulumi.dynamic.Resource {
   constructor(name: string, args: NetemArgs, opts?: Options) {
-    super(netemKind, name, args, opts);
+    super(...registration(netemKind, name, args, opts));
   }
 }
 

@@ -22,25 +22,30 @@ function shimFor(kind: string): pulumi.dynamic.ResourceProvider {
 }
 
 /**
- * Base of every pulumi-netns resource. The connection (with its credentials) is a secret input
- * and a secret output, so state holds it only encrypted.
+ * What every pulumi-netns resource class passes to `pulumi.dynamic.Resource`. The connection (with its
+ * credentials) is a secret input and a secret output, so state holds it only encrypted. A function, not a
+ * base class: Pulumi stores each resource's constructor call stack in state, and takes its first frame
+ * below the engine's classes as where the resource was declared.
  */
-export abstract class NetnsResource extends pulumi.dynamic.Resource {
-  declare readonly connection: pulumi.Output<Record<string, unknown>>;
-
-  protected constructor(kind: Kind<any>, name: string, args: { connection: unknown }, opts?: pulumi.CustomResourceOptions) {
-    const outputs = [...Object.keys(kind.shape), ...Object.keys(kind.outputs ?? {})];
-    const props = {
-      ...Object.fromEntries(outputs.map((key) => [key, undefined])),
-      ...args,
-      connection: pulumi.secret(args.connection as pulumi.Input<Record<string, unknown>>),
-    };
-    const secretOutputs = [...(opts?.additionalSecretOutputs ?? []), "connection"];
-    super(shimFor(kind.name), name, props, { ...opts, additionalSecretOutputs: secretOutputs }, "netns", kind.name);
-  }
+export function registration(
+  kind: Kind<any>,
+  name: string,
+  args: { connection: unknown },
+  opts?: pulumi.CustomResourceOptions,
+): [pulumi.dynamic.ResourceProvider, string, pulumi.Inputs, pulumi.CustomResourceOptions, string, string] {
+  const outputs = [...Object.keys(kind.shape), ...Object.keys(kind.outputs ?? {})];
+  const props = {
+    ...Object.fromEntries(outputs.map((key) => [key, undefined])),
+    ...args,
+    connection: pulumi.secret(args.connection as pulumi.Input<Record<string, unknown>>),
+  };
+  const secretOutputs = [...(opts?.additionalSecretOutputs ?? []), "connection"];
+  return [shimFor(kind.name), name, props, { ...opts, additionalSecretOutputs: secretOutputs }, "netns", kind.name];
 }
 
-/** The outputs of a kind: its properties as read back from the host. */
+/** The outputs of a kind: its properties as read back from the host, and the (secret) connection. */
 export type OutputsOf<K extends Kind<any>> = K extends Kind<infer Shape>
-  ? { readonly [P in keyof z.output<z.ZodObject<Shape>>]-?: pulumi.Output<z.output<z.ZodObject<Shape>>[P]> }
+  ? { readonly [P in keyof z.output<z.ZodObject<Shape>>]-?: pulumi.Output<z.output<z.ZodObject<Shape>>[P]> } & {
+      readonly connection: pulumi.Output<Record<string, unknown>>;
+    }
   : never;

@@ -167,6 +167,14 @@ test("state keeps the connection without its defaults; a stored connection with 
   });
 });
 
+test("state keeps `adopt` only when set: the create that runs validates again, defaulting it; stored `adopt: false` is no change", async () => {
+  const checked = (await veth.check({}, news)).inputs;
+  expect(checked).not.toHaveProperty("adopt");
+  expect((await veth.check({}, { ...news, adopt: true })).inputs).toMatchObject({ adopt: true });
+  // The previous release stored the default.
+  expect(await veth.diff("id", { ...olds, adopt: false }, checked)).toMatchObject({ changes: false });
+});
+
 test("a Vxlan's remotes change in place, in any order; switching between remote and remotes replaces", async () => {
   const vxlan = provider("Vxlan");
   const checked = async (inputs: Record<string, unknown>) => (await vxlan.check({}, { connection, ...inputs })).inputs;
