@@ -1,4 +1,4 @@
-import { shellLine, shellQuote } from "./shell";
+import { shellLine } from "./shell";
 
 /** What resource kinds see of a target host: run one argv, get one fixed result shape. */
 export type Argv = readonly string[];

@@ -1,4 +1,3 @@
-import { z } from "zod";
 import { interfaceName, namespaceName, networkCidr, parseCidr } from "../fields";
 import { FORWARD_CHAIN, ownerComment, Rule, ruleNetwork } from "../iptables";
 import { acceptForward, defineRuleKind } from "../ruleKind";
