@@ -116,17 +116,22 @@ function leftToOtherParts(part: number, parts: number): string {
   return others && `[${others}]`;
 }
 
-/** The loop of an `inEveryNamespace` command; the part, the pattern it skips and the argv come as its arguments. */
+/**
+ * The loop of an `inEveryNamespace` command; the part, the pattern it skips and the argv come as its
+ * arguments. The globs cover names starting with a dot too (a plain `*` skips them; `ip -all` did not). A
+ * part whose namespace failed still exits 0: `byNamespace` names the namespace whose marker is missing.
+ */
 function listingScript(inEach: string): string {
   return [
     "part=$1 theirs=$2 program=$3; shift 3",
     `if [ "$part" = 0 ]; then printf 'netns: \\n'; "$program" "$@" && echo ${LISTED}; fi`,
-    "for path in /var/run/netns/*; do",
+    "for path in /var/run/netns/* /var/run/netns/.[!.]* /var/run/netns/..?*; do",
     '  ns=${path##*/}',
     '  [ -e "$path" ] || continue',
     '  case ${ns#"${ns%?}"} in $theirs) continue ;; esac',
     `  printf '\\nnetns: %s\\n' "$ns"; ${inEach} && echo ${LISTED}`,
     "done",
+    "exit 0",
   ].join("\n");
 }
 

@@ -311,10 +311,11 @@ export const vxlanKind = defineKind({
     let current = await readVxlan(host, news.namespace, news.name, withRemotes);
     if (!current) throw new Error(`${host.label}: vxlan device "${news.name}" is gone; run \`pulumi refresh\` to recreate it`);
     if (withRemotes && current.remote !== undefined) {
-      // Only a new device loses a fixed remote.
+      // Only a new device loses a fixed remote (what was on the hand-made one goes with it: drift for its resources).
       await runUnlessGone(host, linkDeleteArgv(news.namespace, news.name));
       await addVxlan(host, news);
-      current = (await readVxlan(host, news.namespace, news.name, withRemotes))!;
+      current = await readVxlan(host, news.namespace, news.name, withRemotes);
+      if (!current) throw new Error(`${host.label}: vxlan device "${news.name}" was made again but is gone; run \`pulumi refresh\``);
     }
     await reconcile(host, news, current);
     return { ...(await readVxlan(host, news.namespace, news.name, withRemotes))! };

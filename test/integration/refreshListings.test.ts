@@ -180,7 +180,7 @@ test("a listing older than the reuse window lists again", async () => {
 
 test("the parts of a listing cover every namespace once: the host's own in the first, each named one in one part", async () => {
   // Names ending in each kind of character a namespace name may end with.
-  const names = ["pa", "pb", "p0", "p9", "p_", "p.x", "p@Z", "p+1", "p-q", "PQ"];
+  const names = ["pa", "pb", "p0", "p9", "p_", "p.x", "p@Z", "p+1", "p-q", "PQ", ".dot", "..two"];
   for (const name of names) host.sh(["ip", "netns", "add", name]);
   try {
     const pooled = hostFor(connectionSchema.parse(connection));
@@ -195,7 +195,12 @@ test("the parts of a listing cover every namespace once: the host's own in the f
     const links = await listEveryNamespace(pooled, argv, (text) => JSON.parse(text) as { ifname: string }[]);
     expect(links.get("p@Z")?.map((l) => l.ifname)).toEqual(["lo"]);
     expect(links.get("")?.map((l) => l.ifname)).toContain("lo");
+    // A namespace whose listing fails is named, not reported gone, also when it is the last of its part
+    // (a file that is no namespace; "..zy" sorts after "..two", the last of part 0).
+    host.sh(["touch", "/var/run/netns/..zy"]);
+    await expect(listEveryNamespace(pooled, ["ip", "-j", "addr", "show"], (text) => text)).rejects.toThrow(/listing failed in \.\.zy: /);
   } finally {
     for (const name of names) host.sh(["ip", "netns", "del", name], { allowFailure: true });
+    host.sh(["rm", "-f", "/var/run/netns/..zy"]);
   }
 });
