@@ -39,16 +39,13 @@ export interface Leaving<R> {
   next: R | undefined;
   /** No other holder remains: the object (or setting) is this one's to remove (or restore). */
   last: boolean;
-  /** Whether `token` was recorded at all (a resource from before holders, or a reboot, says no). */
-  wasHolder: boolean;
 }
 
 export function leave<R extends HolderRecord>(record: R | undefined, token: string | undefined): Leaving<R> {
   const holders = { ...record?.holders };
-  const wasHolder = token !== undefined && token in holders;
   if (token !== undefined) delete holders[token];
   const last = Object.keys(holders).length === 0;
-  return { next: last ? undefined : ({ ...record, holders } as R), last, wasHolder };
+  return { next: last ? undefined : ({ ...record, holders } as R), last };
 }
 
 export function parseRecord<R extends HolderRecord<unknown>>(path: string, text: string): R | undefined {

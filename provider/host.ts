@@ -135,14 +135,19 @@ function listingScript(inEach: string): string {
   ].join("\n");
 }
 
+/** Built once (every read of a refresh asks for its listing): the argv inside a namespace, as `inNamespace` builds it. */
+const LISTING_SCRIPTS = {
+  flag: listingScript('"$program" -n "$ns" "$@"'),
+  exec: listingScript('ip netns exec "$ns" "$program" "$@"'),
+};
+
 /**
  * Part `part` of `parts` of one listing: the host's own namespace (in part 0) and every named one, each
  * after a "netns: NAME" line ("" is the host's own). Split its output with `byNamespace`.
  */
 export function inEveryNamespace(argv: Argv, part = 0, parts = 1): Argv {
-  // The same argv inside a namespace, as `inNamespace` builds it.
-  const inEach = argv[0] === "ip" || argv[0] === "bridge" ? '"$program" -n "$ns" "$@"' : 'ip netns exec "$ns" "$program" "$@"';
-  return ["sh", "-c", listingScript(inEach), "sh", String(part), leftToOtherParts(part, parts), ...argv];
+  const script = argv[0] === "ip" || argv[0] === "bridge" ? LISTING_SCRIPTS.flag : LISTING_SCRIPTS.exec;
+  return ["sh", "-c", script, "sh", String(part), leftToOtherParts(part, parts), ...argv];
 }
 
 /**
