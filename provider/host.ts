@@ -1,7 +1,12 @@
 import { shellLine } from "./shell";
 
+/**
+ * A command as its words. Named apart from other string lists (the never-set field only marks it), so
+ * that the prerequisites guard (test/harness/commandsUsed.ts) finds every command the code runs.
+ */
+export type Argv = readonly string[] & { readonly argvOfACommand?: never };
+
 /** What resource kinds see of a target host: run one argv, get one fixed result shape. */
-export type Argv = readonly string[];
 
 export interface CommandResult {
   command: string;

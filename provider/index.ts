@@ -3,11 +3,14 @@
  * provider methods for one resource kind. Everything heavy (ssh2, the pool) is behind this.
  */
 import * as controller from "./controller";
+import { exitWhenEngineGone } from "./engineWatch";
 import { kindNamed } from "./kinds";
 import type { Props } from "./kind";
 
 export { closeAllHosts } from "./ssh/pool";
 export { kinds } from "./kinds";
+
+exitWhenEngineGone();
 
 export function provider(kindName: string) {
   const kind = kindNamed(kindName);

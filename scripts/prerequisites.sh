@@ -6,6 +6,8 @@
 #
 #   bash scripts/prerequisites.sh [WHO]     WHO names the caller in messages ("npm run demo")
 #
+# With PREREQUISITES_INSTALLED=FILE, the packages it installed (none: an empty file) are written there.
+#
 # Each package is proven present by commands, looked up on PATH (a name) or as a file (a path), so a
 # PATH without them counts as missing. Nothing missing: silent, exit 0. Missing, as root with apt-get:
 # installs them, saying what and why in one line. Otherwise: one message that lists everything
@@ -14,23 +16,25 @@ set -euo pipefail
 
 who="${1:-pulumi-netns}"
 
-# "package: commands that prove it". python3 by path: the lab proof runs /usr/bin/python3, and a
-# python3 shim on PATH (pyenv) is not Debian's.
+# "package: commands that prove it": every command the project runs from that package (checked against
+# the code by test/unit/prerequisitesCover.test.ts; Debian's minimal base system needs no entry).
+# python3 by path: the lab proof runs /usr/bin/python3, and a python3 shim on PATH (pyenv) is not Debian's.
 requirements=(
-	"iproute2: ip ss"
-	"iptables: iptables"
+	"iproute2: ip ss bridge tc"
+	"iptables: iptables iptables-save ip6tables ip6tables-save"
 	"openssh-server: sshd"
 	"openssh-client: ssh ssh-keygen"
 	"iputils-ping: ping"
 	"sudo: sudo"
 	"curl: curl"
 	"python3: /usr/bin/python3"
-	"procps: pgrep sysctl"
+	"procps: pgrep ps kill sysctl"
 	"util-linux: unshare nsenter"
 	"openssl: openssl"
 	"conntrack: conntrack"
 	"graphviz: dot"
 	"user-mode-linux: /usr/bin/linux"
+	"kmod: modprobe"
 )
 
 present() {
@@ -53,7 +57,10 @@ find_missing() {
 	done
 }
 
+report() { [ -z "${PREREQUISITES_INSTALLED:-}" ] || printf '%s\n' "$*" >"$PREREQUISITES_INSTALLED"; }
+
 find_missing
+report
 [ "${#missing_packages[@]}" -eq 0 ] && exit 0
 
 install_command="apt-get install -y --no-install-recommends ${missing_packages[*]}"
@@ -74,6 +81,7 @@ if ! output=$(DEBIAN_FRONTEND=noninteractive "${apt[@]}" update 2>&1 &&
 	exit 1
 fi
 
+report "${missing_packages[@]}"
 find_missing
 if [ "${#missing_packages[@]}" -gt 0 ]; then
 	echo "$who: still missing after apt-get: ${missing_commands[*]} (not on PATH=$PATH?)" >&2

@@ -12,6 +12,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Argv } from "../provider/host";
 
 export const SUDO_USER = "pntsudo";
 export const PLAIN_USER = "pntplain";
@@ -23,15 +24,15 @@ export interface TestHost {
   /** "ssh-ed25519 AAAA..." as the host presents it. */
   hostKey: string;
   /** Runs argv inside the host (its network and mount namespaces) and returns stdout. */
-  sh(argv: string[], options?: { allowFailure?: boolean; timeoutMs?: number }): string;
+  sh(argv: Argv, options?: { allowFailure?: boolean; timeoutMs?: number }): string;
   /** Starts a long-running process inside the host; it is killed on destroy. */
-  spawn(argv: string[]): ChildProcess;
+  spawn(argv: Argv): ChildProcess;
   /** A root connection that pins the host key. */
   connection(extra?: Record<string, unknown>): Record<string, unknown> & { host: string };
   pid: number;
 }
 
-function run(argv: string[], options: { allowFailure?: boolean; timeoutMs?: number } = {}): string {
+function run(argv: Argv, options: { allowFailure?: boolean; timeoutMs?: number } = {}): string {
   try {
     return execFileSync(argv[0], argv.slice(1), {
       encoding: "utf8",
@@ -336,7 +337,7 @@ export class TestLab {
     await waitForPort(address, 22, 10_000).catch((err) => {
       throw new Error(`${err.message}: ${stderr()}`);
     });
-    const enter = (argv: string[]) => ["nsenter", "-t", String(pid), "-n", "-m", "--", ...argv];
+    const enter = (argv: Argv): Argv => ["nsenter", "-t", String(pid), "-n", "-m", "--", ...argv];
     const pub = readFileSync(`${hostKeyPath}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
     const lab = this;
     return {

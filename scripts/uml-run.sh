@@ -50,6 +50,11 @@ sleeper=$!
 wait -n "$uml" "$sleeper" || true
 
 cat "$dir/output" 2>/dev/null || true
+if [ -s "$dir/init-error" ]; then
+	# The cause, alone on the last line, for whoever reads this run's output.
+	cat "$dir/init-error" >&2
+	exit 1
+fi
 if [ ! -s "$dir/status" ]; then
 	echo "$0: the command did not finish inside UML (timeout or kernel failure); UML console:" >&2
 	tail -n 40 "$dir/console" >&2

@@ -18,7 +18,10 @@ export interface UmlJestRun {
   leftProcesses: string;
 }
 
-/** `jest --verbose FILE... [-t PATTERN]` inside UML (one boot); its wall time and output are printed. */
+/**
+ * `jest --verbose FILE... [-t PATTERN]` inside UML (one boot); its wall time and output are printed. Throws
+ * the init script's error when the boot failed before the tests (a missing tool, a failed mount).
+ */
 export function jestUnderUml(files: string[], testNamePattern: string | undefined, timeoutSeconds: number): UmlJestRun {
   // The run directory goes here, so that what is left of it (and processes naming it) can be seen.
   const parent = mkdtempSync(join(tmpdir(), "pnt-uml-"));
@@ -35,6 +38,9 @@ export function jestUnderUml(files: string[], testNamePattern: string | undefine
     const seconds = Math.round((Date.now() - started) / 1000);
     const output = result.stdout + result.stderr;
     console.log(`UML run of ${files.join(" ")} took ${seconds} s:\n${output}`);
+    // A boot that failed says why in one line (scripts/uml-init.sh): that line is the test's failure.
+    const initError = /^uml-init: .*$/m.exec(output);
+    if (initError) throw new Error(`UML did not run the tests: ${initError[0]}`);
     return {
       output,
       status: result.status,

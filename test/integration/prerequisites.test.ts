@@ -3,9 +3,9 @@
  * PATH (and a stand-in apt-get), the leftovers comparison of .ci/run, and a demo lab kept past the
  * process that made it and removed later by another.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,8 +25,8 @@ function running(pid: number): boolean {
 }
 
 describe("scripts/prerequisites.sh", () => {
-  const present = ["ip", "ss", "ssh", "ssh-keygen", "curl", "pgrep", "sysctl", "unshare", "nsenter", "openssl"];
-  const hidden = ["iptables", "sshd", "ping", "sudo", "conntrack", "dot"];
+  const present = ["ip", "ss", "bridge", "tc", "ssh", "ssh-keygen", "curl", "pgrep", "ps", "sysctl", "unshare", "nsenter", "openssl", "modprobe"];
+  const hidden = ["iptables", "iptables-save", "ip6tables", "ip6tables-save", "sshd", "ping", "sudo", "conntrack", "dot"];
   const packages = "iptables openssh-server iputils-ping sudo conntrack graphviz";
   const realPath = (command: string) => execFileSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" }).trim();
   let bin: string;
@@ -52,7 +52,7 @@ describe("scripts/prerequisites.sh", () => {
   }
 
   const advice =
-    "npm test: missing iptables, sshd, ping, sudo, conntrack, dot (the throwaway test hosts need them). Install them as root on Debian with:\n" +
+    "npm test: missing iptables, iptables-save, ip6tables, ip6tables-save, sshd, ping, sudo, conntrack, dot (the throwaway test hosts need them). Install them as root on Debian with:\n" +
     `  apt-get install -y --no-install-recommends ${packages}\n`;
 
   test("nothing missing: silent and successful", () => {
@@ -76,7 +76,7 @@ describe("scripts/prerequisites.sh", () => {
     const result = prerequisites();
     expect(result).toMatchObject({ status: 0, stdout: "" });
     expect(result.stderr).toBe(
-      `npm test: installing ${packages} with apt-get, for iptables, sshd, ping, sudo, conntrack, dot (the throwaway test hosts need them)\n`,
+      `npm test: installing ${packages} with apt-get, for iptables, iptables-save, ip6tables, ip6tables-save, sshd, ping, sudo, conntrack, dot (the throwaway test hosts need them)\n`,
     );
     expect(readFileSync(aptLog, "utf8")).toBe(
       "-qq -o DPkg::Lock::Timeout=600 update\n" + `-qq -o DPkg::Lock::Timeout=600 install -y --no-install-recommends ${packages}\n`,
@@ -92,7 +92,7 @@ describe("scripts/prerequisites.sh", () => {
     fakeAptGet("exit 0");
     result = prerequisites();
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/npm test: still missing after apt-get: iptables sshd ping sudo conntrack dot /);
+    expect(result.stderr).toMatch(/npm test: still missing after apt-get: iptables iptables-save ip6tables ip6tables-save sshd ping sudo conntrack dot /);
   });
 });
 
@@ -115,6 +115,33 @@ describe("scripts/leftovers.sh (.ci/run's LEFTOVERS)", () => {
       expect(after.stdout.split("\n").filter((line) => line.includes(tag))).toEqual([`netns ${tag}-new`]);
     } finally {
       for (const name of [tag, `${tag}-new`]) spawnSync("ip", ["netns", "del", name]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("reports a Pulumi plugin process and a Pulumi workdir in .work/ that the run left", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pnt-leftovers-"));
+    const before = join(dir, "before");
+    const workdir = join(REPO_ROOT, ".work", `leftover-${randomBytes(2).toString("hex")}`);
+    const leftovers = (...args: string[]) => spawnSync(BASH, [join(REPO_ROOT, "scripts", "leftovers.sh"), ...args], { encoding: "utf8" });
+    // A process named like the dynamic provider host, as an engine killed with SIGKILL leaves it.
+    let plugin: ReturnType<typeof spawn> | undefined;
+    try {
+      writeFileSync(before, leftovers().stdout);
+      mkdirSync(workdir, { recursive: true });
+      plugin = spawn(BASH, ["-c", `exec -a "node ${dir}/node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js" sleep 60`], { stdio: "ignore" });
+      const cmdline = () => readFileSync(`/proc/${plugin!.pid}/cmdline`, "utf8");
+      for (let i = 0; i < 100 && !cmdline().includes("dynamic-provider"); i++) await new Promise((r) => setTimeout(r, 20));
+      const after = leftovers("--since", before);
+      expect(after.status).toBe(1);
+      const ours = after.stdout.split("\n").filter((line) => line.includes(dir) || line.includes(workdir.slice(REPO_ROOT.length + 1)));
+      expect(ours).toEqual([
+        `process ${plugin.pid} node ${dir}/node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js 60`,
+        `workdir ${workdir.slice(REPO_ROOT.length + 1)}`,
+      ]);
+    } finally {
+      plugin?.kill("SIGKILL");
+      rmSync(workdir, { recursive: true, force: true });
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,0 +1,76 @@
+/**
+ * A `pulumi up` killed with SIGKILL half way, through the real CLI on a throwaway host: the processes it
+ * started, the dynamic provider host with our SSH connections and the program, end by themselves within
+ * a few seconds. (Pulumi's Node language host asks the engine whether it lives every 5 minutes and exits
+ * then; the test ends it sooner, with everything else it made.)
+ */
+import { ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
+import { TestLab } from "../../scripts/throwawayHosts";
+import { projectStack } from "../harness/e2e";
+
+jest.setTimeout(10 * 60_000);
+
+let lab: TestLab;
+
+beforeAll(async () => {
+  requirePulumiCli();
+  lab = await TestLab.create(1);
+});
+
+afterAll(() => lab?.destroy());
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Live processes whose working directory is under `dir`, with their command lines. */
+function processesUnder(dir: string): { pid: number; command: string }[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((entry) => {
+      try {
+        if (!readlinkSync(`/proc/${entry}/cwd`).startsWith(dir)) return [];
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        if (/\) [ZX] /.test(stat)) return [];
+        return [{ pid: Number(entry), command: readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ").trim() }];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** Starts `pulumi up` for the stack in `dir` as a child of this process, so that it can be killed for real. */
+function pulumiUp(work: PulumiWorkdir, dir: string): ChildProcess {
+  return spawn("pulumi", ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", "e2e"], {
+    cwd: dir,
+    env: { ...process.env, ...work.env },
+    stdio: "ignore",
+  });
+}
+
+test("SIGKILL of `pulumi up` half way: its provider and program processes are gone within 10 s", async () => {
+  const [host] = lab.hosts;
+  const work = PulumiWorkdir.create("e2e-interrupted");
+  try {
+    const config = { host: { value: host.address }, hostKey: { value: host.hostKey }, sshKey: { value: lab.clientKey, secret: true }, count: { value: "40" } };
+    const { dir } = await projectStack(work, "scale", config, join(REPO_ROOT, "test", "e2e", "programs", "scale"));
+    const up = pulumiUp(work, dir);
+    const exited = new Promise((resolve) => up.once("exit", resolve));
+    const namespaces = () => host.sh(["ip", "netns", "list"]).split("\n").filter(Boolean).length;
+    for (let waited = 0; namespaces() < 5; waited += 100) {
+      if (waited > 120_000 || up.exitCode !== null) throw new Error(`pulumi up made ${namespaces()} namespaces, exit ${up.exitCode}`);
+      await sleep(100);
+    }
+    const plugins = processesUnder(work.dir).filter((p) => p.pid !== up.pid);
+    expect(plugins.map((p) => p.command)).toEqual(expect.arrayContaining([expect.stringMatching(/cmd\/dynamic-provider/)]));
+    up.kill("SIGKILL");
+    await exited;
+    const ours = () => processesUnder(work.dir).filter((p) => !/pulumi-language-nodejs/.test(p.command));
+    for (let waited = 0; ours().length > 0 && waited < 10_000; waited += 200) await sleep(200);
+    expect(ours()).toEqual([]);
+  } finally {
+    for (const { pid } of processesUnder(work.dir)) process.kill(pid, "SIGKILL");
+    work.remove();
+  }
+});
