@@ -165,7 +165,7 @@ function validated(kind: Kind, inputs: Props): Props {
 
 export async function create(kind: Kind, raw: Props): Promise<{ id: string; outs: Props }> {
   const inputs = validated(kind, raw);
-  const { id, observed } = await kind.create(hostOf(inputs), inputs as never, inputs.adopt === true);
+  const { id, observed } = await kind.create(hostOf(inputs), inputs as never, inputs.adopt === true, inputs.owner as string | undefined);
   return { id, outs: withSetPaths(kind, inputs, defined({ ...inputs, ...observed })) };
 }
 
@@ -179,9 +179,10 @@ export async function update(kind: Kind, id: string, olds: Props, raw: Props): P
   const news = validated(kind, raw);
   const wanted = withResets(kind, olds, news);
   const observed = await kind.update(hostOf(news), id, olds, wanted as never);
-  // Computed outputs (a sysctl's previous value, say) carry over from olds; a property no longer set does not.
+  // Computed outputs (a sysctl's previous value, say) carry over from olds; a property no longer set does
+  // not. The owner is what the host's objects carry: the one they were made with.
   const kept = Object.fromEntries(Object.entries(olds).filter(([key]) => !(key in kind.shape)));
-  return { outs: withSetPaths(kind, news, defined({ ...kept, ...wanted, ...observed })) };
+  return { outs: withSetPaths(kind, news, defined({ ...kept, ...wanted, ...observed, owner: olds.owner ?? news.owner })) };
 }
 
 export async function remove(kind: Kind, id: string, props: Props): Promise<void> {

@@ -58,3 +58,21 @@ export class AlreadyExistsError extends Error {
     this.name = "AlreadyExistsError";
   }
 }
+
+/** A create failed and removing what it made failed too: both, and what is left where, are said. */
+export function partlyMade(err: unknown, left: string, cleanup: unknown): Error {
+  const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));
+  return new Error(`${reason(err)}\n(and removing what the create made failed, so ${left} is left on the host: ${reason(cleanup)})`);
+}
+
+/** The object a create would make is there already, tagged as another resource's (owner.ts). */
+export class OwnedElsewhereError extends Error {
+  constructor(target: string, what: string, otherOwner: string) {
+    const [hash, stack] = otherOwner.split("@");
+    super(
+      `${target}: ${what} already exists and belongs to another resource (stack ${stack}, resource ${hash}). ` +
+        "Remove it from that stack (or destroy that stack), or give this resource another name; `adopt` takes over only objects made outside Pulumi.",
+    );
+    this.name = "OwnedElsewhereError";
+  }
+}

@@ -4,8 +4,7 @@
  * when its last holder leaves. Records live under /run/pulumi-netns, a tmpfs cleared at boot like the
  * objects themselves. The decisions (join, leave) are pure; `transact` is the only part that runs.
  */
-import { randomBytes } from "node:crypto";
-import { CommandFailedError } from "./errors";
+import { AlreadyExistsError, CommandFailedError } from "./errors";
 import type { Argv, Host } from "./host";
 
 export const HOLDERS_ROOT = "/run/pulumi-netns";
@@ -16,9 +15,6 @@ export interface HolderRecord<Holding = string> {
   /** Holder token → what it holds (the kind of object; a sysctl key and its value). */
   holders: Record<string, Holding>;
 }
-
-/** Unique across stacks: resource ids (`/net.ipv4.ip_forward`, `br0`) are not. */
-export const newHolderToken = (): string => randomBytes(8).toString("hex");
 
 /** Record file of an object: `area` is the kind of object, `namespace` its scope, `name` its name. */
 export function holderPath(area: string, namespace: string | undefined, name: string): string {
@@ -123,15 +119,50 @@ export async function namespaceIdentity(host: Host, namespace: string | undefine
   throw new CommandFailedError(host.label, result);
 }
 
+/** The identity a record has while its maker's command runs: the object is `token`'s, made in that step. */
+const madeBy = (token: string) => `made-by:${token}`;
+
+/** The owners recorded as holders (values of holders that recorded one), for an error naming them. */
+const recordedOwners = (record: HolderRecord | undefined) =>
+  Object.values(record?.holders ?? {}).filter((holding) => holding.includes("@"));
+
 /**
- * Records `token` as a holder of an object. `ensure` checks (or makes) the object and returns its
- * identity; it runs again when another holder got in between.
+ * Records `token` as a holder of an object, making it when it is absent: the make command and a record
+ * saying that `token` made it run in one remote step, so an interrupted create that runs again finds the
+ * object its own. An object that is there already is taken over only with `adopt`, or when this token
+ * made it or holds it. `identify` gives the object's identity now (undefined when absent); `holds` is
+ * what the record keeps of this holder (its owner). Returns whether this token made the object.
  */
-export async function hold(host: Host, path: string, token: string, holds: string, ensure: () => Promise<string>): Promise<void> {
-  await transact<HolderRecord>(host, path, async (record) => {
-    const identity = await ensure();
-    return { next: join(currentRecord(record, identity), token, holds) ?? { identity, holders: { [token]: holds } } };
-  });
+export async function hold(
+  host: Host,
+  path: string,
+  token: string,
+  holds: string,
+  what: string,
+  identify: () => Promise<string | undefined>,
+  makeArgv: Argv,
+  adopt: boolean,
+): Promise<{ made: boolean }> {
+  let made = false;
+  for (let pass = 0; ; pass++) {
+    let settled = false;
+    await transact<HolderRecord>(host, path, async (record) => {
+      const identity = await identify();
+      if (identity === undefined) {
+        if (pass > 2) throw new Error(`${host.label}: ${what} was made but is gone again`);
+        return { next: { identity: madeBy(token), holders: { [token]: holds } }, command: makeArgv };
+      }
+      made ||= record?.identity === madeBy(token);
+      const current = made ? record : currentRecord(record, identity);
+      if (!made && !adopt && !(current && token in current.holders)) {
+        const owners = recordedOwners(current);
+        throw new AlreadyExistsError(host.label, `${what}${owners.length > 0 ? ` (held by ${owners.join(", ")})` : ""}`);
+      }
+      settled = true;
+      return { next: { identity, holders: { ...current?.holders, [token]: holds } } };
+    });
+    if (settled) return { made };
+  }
 }
 
 /**

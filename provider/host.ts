@@ -37,6 +37,15 @@ export interface Host {
   run(argv: Argv, options?: RunOptions): Promise<CommandResult>;
 }
 
+/**
+ * Several commands as one remote step, each run only when the one before succeeded: once it reaches the
+ * host it runs to its end even if this provider dies meanwhile (sshd does not stop a command without a
+ * terminal when its client goes). A make and the tag saying who made it go together this way.
+ */
+export function inOneStep(...argvs: Argv[]): Argv {
+  return argvs.length === 1 ? argvs[0] : ["sh", "-c", argvs.map(shellLine).join(" && ")];
+}
+
 /** `ip` and `bridge` take the namespace as a flag; anything else is run through `ip netns exec`. */
 export function inNamespace(namespace: string | undefined, argv: Argv): Argv {
   if (!namespace) return argv;

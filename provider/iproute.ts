@@ -30,6 +30,8 @@ export interface LinkState {
   mtu: number;
   up: boolean;
   master?: string;
+  /** `ip link set … alias`: who made it, for links this provider made (owner.ts). */
+  alias?: string;
   /** The other end of a veth: `ip` names it when it is in the same namespace, else gives its index and netnsid. */
   peer?: { name?: string; ifindex?: number; otherNamespace: boolean };
 }
@@ -40,6 +42,7 @@ export interface IpLinkJson {
   mtu: number;
   flags?: string[];
   master?: string;
+  ifalias?: string;
   link?: string;
   link_index?: number;
   link_netnsid?: number;
@@ -60,6 +63,7 @@ function linkState(l: IpLinkJson): LinkState {
     mtu: l.mtu,
     up: (l.flags ?? []).includes("UP"),
     master: l.master,
+    alias: l.ifalias,
     peer:
       l.link !== undefined || l.link_index !== undefined
         ? { name: l.link, ifindex: l.link_index, otherNamespace: l.link_netnsid !== undefined }

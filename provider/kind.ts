@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { connection, Connection } from "./connection";
+import { owner } from "./owner";
 import type { Host } from "./host";
 import { containsUnknown } from "./validate";
 
@@ -43,7 +44,11 @@ export interface KindDefinition<Shape extends z.ZodRawShape> {
   outputs?: z.ZodRawShape;
   /** Whether `adopt` means anything for this kind (objects with a natural name do). */
   adoptable: boolean;
-  create(host: Host, spec: z.infer<z.ZodObject<Shape>>, adopt: boolean): Promise<{ id: string; observed: Observed }>;
+  /**
+   * `owner` (HASH@PROJECT/STACK, see owner.ts) is carried by what create makes; an object that carries it
+   * already is this resource's own, made by a create that was interrupted, and is taken over quietly.
+   */
+  create(host: Host, spec: z.infer<z.ZodObject<Shape>>, adopt: boolean, owner?: string): Promise<{ id: string; observed: Observed }>;
   /** The object as it is now, or undefined when it is gone. */
   read(host: Host, id: string, olds: Props): Promise<Observed | undefined>;
   update(host: Host, id: string, olds: Props, news: z.infer<z.ZodObject<Shape>>): Promise<Observed>;
@@ -65,9 +70,12 @@ export type KindInput<Shape extends z.ZodRawShape> = z.input<z.ZodObject<Shape>>
   adopt?: boolean;
 };
 
+/** Inputs every kind takes besides its own properties and adopt; never part of a diff. */
+export const COMMON_INPUTS = { connection, owner };
+
 export interface Kind<Shape extends z.ZodRawShape = z.ZodRawShape> extends KindDefinition<Shape> {
   /** Everything a resource of this kind takes: connection, adopt and its own properties. */
-  inputs: z.ZodType<z.infer<z.ZodObject<Shape>> & { connection: Connection; adopt: boolean }, KindInput<Shape>>;
+  inputs: z.ZodType<z.infer<z.ZodObject<Shape>> & { connection: Connection; adopt: boolean; owner?: string }, KindInput<Shape>>;
 }
 
 export function defineKind<Shape extends z.ZodRawShape>(definition: KindDefinition<Shape>): Kind<Shape> {
@@ -76,7 +84,7 @@ export function defineKind<Shape extends z.ZodRawShape>(definition: KindDefiniti
     : {};
   type Spec = z.infer<z.ZodObject<Shape>>;
   const { refine, canonical } = definition;
-  const object = z.object({ connection, ...adopt, ...definition.shape });
+  const object = z.object({ ...COMMON_INPUTS, ...adopt, ...definition.shape });
   // Cross-field rules wait until every value is known; preview sends placeholders.
   const refined = refine
     ? object.superRefine((value, ctx) => {

@@ -1,10 +1,10 @@
 /** A resource made of iptables rules owned through their comment; Masquerade and PortForward are two. */
-import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import type { Argv, Host } from "./host";
 import { convergeRules, desiredLines, flushConntrack, FORWARD_CHAIN, observeRules, requireConntrack, Rule } from "./iptables";
 import { defineKind, Kind, KindDefinition, neverCollides, Props } from "./kind";
+import { ownerToken } from "./owner";
 import { containsUnknown } from "./validate";
 
 /** Both rule kinds open the FORWARD chain for their traffic unless told not to. */
@@ -24,7 +24,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
   description: string;
   shape: Shape;
   refine?: KindDefinition<Shape>["refine"];
-  /** The id prefix, e.g. "masq": ids look like masq-3f9a1c2b0d4e. */
+  /** The id prefix, e.g. "masq": ids look like masq-3f9a1c2b0d4e5f60. */
   idPrefix: string;
   /** The resource's rules, all of one family; never empty. */
   rules(spec: RuleSpec<Shape>, id: string): Rule[];
@@ -63,8 +63,9 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
         .describe(`The rules carrying this resource's mark on the host, as \`iptables -S\` prints them, and the shared jump to ${FORWARD_CHAIN} when in place.`),
     },
     adoptable: false,
-    async create(host, spec) {
-      const id = `${definition.idPrefix}-${randomBytes(6).toString("hex")}`;
+    async create(host, spec, _adopt, owner) {
+      // The mark comes from the owner: a create run again after an interruption finds its rules and adds none twice.
+      const id = `${definition.idPrefix}-${ownerToken(owner)}`;
       await converge(host, spec, id, rulesOf(spec, id));
       return { id, observed: (await observe(host, spec, id)) ?? { rules: [] } };
     },

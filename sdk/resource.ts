@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
 import type { z } from "zod";
 import type { connection } from "../provider/connection";
 import type { Kind, KindInput } from "../provider/kind";
@@ -38,9 +39,22 @@ export function registration(
     ...Object.fromEntries(outputs.map((key) => [key, undefined])),
     ...args,
     connection: pulumi.secret(args.connection as pulumi.Input<Record<string, unknown>>),
+    owner: ownerOf(kind, name, opts),
   };
   const secretOutputs = [...(opts?.additionalSecretOutputs ?? []), "connection"];
   return [shimFor(kind.name), name, props, { ...opts, additionalSecretOutputs: secretOutputs }, "netns", kind.name];
+}
+
+/**
+ * The resource's owner as objects on the host carry it (provider/owner.ts): a hash of what makes its URN
+ * unique (stack, project, parent, type, name), and its project and stack. A dynamic provider's create is
+ * not told the URN, so it comes as an input; a plain string, so no child waits on its parent's URN.
+ */
+function ownerOf(kind: Kind<any>, name: string, opts?: pulumi.CustomResourceOptions): string {
+  const parent = opts?.parent as unknown as { __pulumiType?: string; __name?: string } | undefined;
+  const identity = [pulumi.getStack(), pulumi.getProject(), parent?.__pulumiType, parent?.__name, `netns:${kind.name}`, name];
+  const hash = createHash("sha256").update(JSON.stringify(identity)).digest("hex").slice(0, 16);
+  return `${hash}@${pulumi.getProject()}/${pulumi.getStack()}`;
 }
 
 /** The outputs of a kind: its properties as read back from the host, and the (secret) connection. */

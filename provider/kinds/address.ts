@@ -1,9 +1,10 @@
-import { AlreadyExistsError } from "../errors";
+import { partlyMade } from "../errors";
 import { canonicalCidr, cidr, interfaceName, namespaceName, networkOf, parseCidr } from "../fields";
-import { Argv, Host, inNamespace } from "../host";
+import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { listLinks, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
 import { oneAtATime } from "../oneAtATime";
+import { aliasOwner, mayTakeOver, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 import { sysctlReadArgv, sysctlWriteArgv } from "./sysctl";
 
 interface AddressSpec {
@@ -141,6 +142,15 @@ async function deleteFromDevice(host: Host, spec: AddressSpec): Promise<void> {
   }
 }
 
+/** Where the address records its owner (owner.ts): an address has no tag of its own. */
+const recordPath = (spec: AddressSpec) => ownerRecordPath("addr", spec.namespace, spec.device, spec.address);
+
+/** The address and its owner record. */
+async function removeAddress(host: Host, spec: AddressSpec, owner: string | undefined): Promise<void> {
+  await deleteAddress(host, spec);
+  for (const argv of removeOwnerRecordArgvs(recordPath(spec), owner)) await host.run(argv);
+}
+
 const DAD_WAIT_MS = 5000;
 
 /**
@@ -176,15 +186,20 @@ export const addressKind = defineKind({
     olds.device === news.device &&
     parseCidr(String(olds.address))?.address === parseCidr(String(news.address))?.address,
   adoptable: true,
-  async create(host, spec, adopt) {
+  async create(host, spec, adopt, owner) {
+    const record = recordPath(spec);
     const exists = Boolean(await addressState(host, spec));
-    if (exists && !adopt) throw new AlreadyExistsError(host.label, `address ${spec.address} on "${spec.device}"`);
-    if (!exists) {
-      await host.run(addressArgv("add", spec));
+    const what = `address ${spec.address} on "${spec.device}"`;
+    const { ours } = exists ? mayTakeOver(host.label, what, aliasOwner(await recordedTag(host, record), owner), adopt) : { ours: false };
+    if (!exists) await host.run(inOneStep(addressArgv("add", spec), ...writeOwnerRecordArgvs(record, owner)));
+    else if (!ours) for (const argv of writeOwnerRecordArgvs(record, owner)) await host.run(argv);
+    if (!exists || ours) {
       try {
         await settle(host, spec);
       } catch (err) {
-        await host.run(addressArgv("del", spec), { allowFailure: true });
+        await removeAddress(host, spec, owner).catch((cleanup) => {
+          throw partlyMade(err, what, cleanup);
+        });
         throw err;
       }
     }
@@ -199,7 +214,5 @@ export const addressKind = defineKind({
     // Every property replaces; only credentials change in place, and they live in the connection.
     return {};
   },
-  async delete(host, _id, olds) {
-    await deleteAddress(host, olds as unknown as AddressSpec);
-  },
+  delete: (host, _id, olds) => removeAddress(host, olds as unknown as AddressSpec, olds.owner as string | undefined),
 });

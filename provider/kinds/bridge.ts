@@ -1,10 +1,11 @@
 import { z } from "zod";
-import { AlreadyExistsError } from "../errors";
+import { partlyMade } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
-import { hold, holderPath, namespaceIdentity, newHolderToken, release } from "../holders";
+import { hold, holderPath, namespaceIdentity, release } from "../holders";
 import { linkDeleteArgv, linkSetArgv, LinkSource, LinkState, listedLinks, liveLinks, parseLinks, readLink, reconcileLink } from "../iproute";
 import { defineKind, neverCollides, SET_PROPERTIES } from "../kind";
+import { ownerToken } from "../owner";
 
 /** Without the MTU: one given at creation does not stick (see pinMtuArgvs). */
 export function bridgeAddArgv(spec: { name: string; namespace?: string }): Argv {
@@ -58,31 +59,28 @@ export const bridgeKind = defineKind({
   resetTo: { mtu: null },
   outputs: { holder: z.string().describe("This resource's token in the holder record on the host (under /run/pulumi-netns).") },
   adoptable: true,
-  async create(host, spec, adopt) {
-    const holder = newHolderToken();
-    let created = false;
-    // Runs again when another program changed the holders meanwhile (it may have deleted the bridge).
-    // A failed hold removes what it made too: the catch below releases it.
+  async create(host, spec, adopt, owner) {
+    const holder = ownerToken(owner);
+    let made = false;
     try {
-      await hold(host, recordPath(spec), holder, "Bridge", async () => {
+      const what = `interface "${spec.name}"`;
+      const identify = async () => {
         const existing = await readLink(host, spec.namespace, spec.name);
-        if (existing && !adopt && !created) throw new AlreadyExistsError(host.label, `interface "${spec.name}"`);
         if (existing && existing.kind !== "bridge") {
           throw new Error(`${host.label}: cannot adopt "${spec.name}": it is a ${existing.kind ?? "plain"} link, not a bridge`);
         }
-        if (!existing) {
-          await host.run(bridgeAddArgv(spec));
-          created = true;
-        }
-        return (await identity(host, spec.namespace, existing ?? (await readLink(host, spec.namespace, spec.name))))!;
-      });
+        return identity(host, spec.namespace, existing);
+      };
+      ({ made } = await hold(host, recordPath(spec), holder, owner ?? "Bridge", what, identify, bridgeAddArgv(spec), adopt));
       if (spec.mtu !== undefined) for (const argv of pinMtuArgvs(spec.namespace, spec.name, spec.mtu)) await host.run(argv);
       const link = (await readLink(host, spec.namespace, spec.name))!;
       await reconcileLink(host, spec.namespace, spec.name, link, { up: spec.up, mtu: spec.mtu });
       return { id: spec.name, observed: { ...observed((await readLink(host, spec.namespace, spec.name))!), holder } };
     } catch (err) {
-      // What we made goes again; an adopted bridge stays.
-      await releaseBridge(host, spec, holder, created).catch(() => undefined);
+      // What this resource made goes again; an adopted bridge stays.
+      await releaseBridge(host, spec, holder, made).catch((cleanup) => {
+        throw partlyMade(err, `bridge "${spec.name}"`, cleanup);
+      });
       throw err;
     }
   },

@@ -1,16 +1,13 @@
 import { z } from "zod";
-import { AlreadyExistsError } from "../errors";
+import { partlyMade } from "../errors";
 import { namespaceName } from "../fields";
 import type { Host } from "../host";
-import { hold, holderPath, namespaceIdentity, newHolderToken, release } from "../holders";
-import { LinkSource, listedLinks, liveLinks, namespaceNames, readLink, reconcileLink } from "../iproute";
+import { hold, holderPath, namespaceIdentity, release } from "../holders";
+import { LinkSource, listedLinks, liveLinks, readLink, reconcileLink } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
+import { ownerToken } from "../owner";
 
 const recordPath = (name: string) => holderPath("netns", undefined, name);
-
-async function namespaceExists(host: Host, name: string): Promise<boolean> {
-  return (await namespaceNames(host)).includes(name);
-}
 
 async function setLoopback(host: Host, name: string, up: boolean): Promise<void> {
   await reconcileLink(host, name, "lo", (await readLink(host, name, "lo")) ?? {}, { up });
@@ -34,26 +31,19 @@ export const namespaceKind = defineKind({
   collides: neverCollides,
   outputs: { holder: z.string().describe("This resource's token in the holder record on the host (under /run/pulumi-netns).") },
   adoptable: true,
-  async create(host, spec, adopt) {
-    const holder = newHolderToken();
-    let created = false;
-    // Runs again when another program changed the holders meanwhile (it may have deleted the namespace).
-    // A failed hold removes what it made too: the catch below releases it.
+  async create(host, spec, adopt, owner) {
+    const holder = ownerToken(owner);
+    let made = false;
     try {
-      await hold(host, recordPath(spec.name), holder, "Namespace", async () => {
-        const existed = await namespaceExists(host, spec.name);
-        if (existed && !adopt && !created) throw new AlreadyExistsError(host.label, `network namespace "${spec.name}"`);
-        if (!existed) {
-          await host.run(["ip", "netns", "add", spec.name]);
-          created = true;
-        }
-        return (await namespaceIdentity(host, spec.name))!;
-      });
+      ({ made } = await hold(host, recordPath(spec.name), holder, owner ?? "Namespace", `network namespace "${spec.name}"`,
+        () => namespaceIdentity(host, spec.name), ["ip", "netns", "add", spec.name], adopt));
       await setLoopback(host, spec.name, spec.loopbackUp);
       return { id: spec.name, observed: { ...(await observe(liveLinks(host), spec.name))!, holder } };
     } catch (err) {
-      // What we made goes again; an adopted namespace stays.
-      await releaseNamespace(host, spec.name, holder, created).catch(() => undefined);
+      // What this resource made goes again; an adopted namespace stays.
+      await releaseNamespace(host, spec.name, holder, made).catch((cleanup) => {
+        throw partlyMade(err, `network namespace "${spec.name}"`, cleanup);
+      });
       throw err;
     }
   },

@@ -3,11 +3,15 @@
  * desired state with `tc qdisc replace`, unset fields as zero, so nothing set before lingers.
  */
 import { z } from "zod";
-import { AlreadyExistsError, CommandFailedError } from "../errors";
+import { CommandFailedError } from "../errors";
 import { interfaceName, namespaceName } from "../fields";
-import { Argv, CommandResult, Host, inNamespace } from "../host";
+import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
+import { aliasOwner, mayTakeOver, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+
+/** Where the qdisc records its owner (owner.ts). */
+const recordPath = (spec: Pick<NetemSpec, "device" | "namespace">) => ownerRecordPath("qdisc", spec.namespace, spec.device);
 
 interface NetemSpec {
   device: string;
@@ -140,8 +144,9 @@ async function readRoot(host: Host, spec: Pick<NetemSpec, "device" | "namespace"
   return result && parseRootQdisc(result.stdout);
 }
 
-async function apply(host: Host, spec: NetemSpec): Promise<Impairment> {
-  const result = await host.run(netemReplaceArgv(spec), { allowFailure: true });
+/** Sets the whole impairment; with the owner's record in the same step when `owner` is given. */
+async function apply(host: Host, spec: NetemSpec, owner?: string): Promise<Impairment> {
+  const result = await host.run(inOneStep(netemReplaceArgv(spec), ...writeOwnerRecordArgvs(recordPath(spec), owner)), { allowFailure: true });
   if (result.exitCode !== 0) throw explainFailure(host.label, result);
   const netem = (await readRoot(host, spec))?.netem;
   if (!netem) throw new Error(`${host.label}: netem on "${spec.device}" was set but cannot be read back`);
@@ -190,12 +195,13 @@ export const netemKind = defineKind({
   replaceOn: ["device", "namespace"],
   collides: neverCollides,
   adoptable: true,
-  async create(host, spec, adopt) {
+  async create(host, spec, adopt, owner) {
     const root = await readRoot(host, spec);
     if (!root) throw new Error(`${host.label}: interface "${spec.device}" does not exist${spec.namespace ? ` in namespace "${spec.namespace}"` : ""}`);
-    // Only the kernel's default qdisc is free to take; replacing anything else would drop someone's setup.
-    if (!root.isDefault && !adopt) throw new AlreadyExistsError(host.label, `a ${root.kind} root qdisc on "${spec.device}"`);
-    const observed = await apply(host, spec);
+    // Only the kernel's default qdisc is free to take (or this resource's own, from an interrupted create);
+    // replacing anything else would drop someone's setup.
+    if (!root.isDefault) mayTakeOver(host.label, `a ${root.kind} root qdisc on "${spec.device}"`, aliasOwner(await recordedTag(host, recordPath(spec)), owner), adopt);
+    const observed = await apply(host, spec, owner);
     return { id: `${spec.namespace ?? ""}/${spec.device}`, observed };
   },
   async read(host, _id, olds) {
@@ -206,5 +212,6 @@ export const netemKind = defineKind({
   async delete(host, _id, olds) {
     // A root qdisc that is no longer netem is someone else's now.
     if ((await readRoot(host, olds as unknown as NetemSpec))?.netem) await runUnlessGone(host, netemDeleteArgv(olds as unknown as NetemSpec));
+    for (const argv of removeOwnerRecordArgvs(recordPath(olds as unknown as NetemSpec), olds.owner as string | undefined)) await host.run(argv);
   },
 });

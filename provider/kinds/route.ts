@@ -1,10 +1,15 @@
 import { isIP } from "node:net";
 import { z } from "zod";
-import { AlreadyExistsError } from "../errors";
+import { partlyMade } from "../errors";
 import { canonicalCidr, interfaceName, ipAddress, namespaceName, networkCidr, parseCidr } from "../fields";
-import { Argv, Host, inNamespace } from "../host";
+import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
+import { aliasOwner, mayTakeOver, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+
+/** Where a route records its owner (owner.ts): by the kernel's identity of it, as the id names it. */
+const recordPath = (spec: RouteSpec) =>
+  ownerRecordPath("route", spec.namespace, `ipv${routeFamily(spec)}`, spec.destination, String(effectiveMetric(spec)));
 
 type Family = 4 | 6;
 
@@ -85,6 +90,12 @@ async function readBack(host: Host, spec: RouteSpec) {
   return observed(route, routeFamily(spec));
 }
 
+/** The route and its owner record. */
+async function removeRoute(host: Host, spec: RouteSpec, owner: string | undefined): Promise<void> {
+  await runUnlessGone(host, routeArgv("del", spec));
+  for (const argv of removeOwnerRecordArgvs(recordPath(spec), owner)) await host.run(argv);
+}
+
 export const routeKind = defineKind({
   name: "Route",
   description: "A route in the main table (`ip route add`), including the default route, in a namespace or on the host.",
@@ -140,18 +151,22 @@ export const routeKind = defineKind({
   replaceOn: ["destination", "family", "namespace"],
   collides: neverCollides,
   adoptable: true,
-  async create(host, spec, adopt) {
+  async create(host, spec, adopt, owner) {
     const existing = await find(host, spec);
-    if (existing && !adopt) {
-      throw new AlreadyExistsError(host.label, `a route to ${spec.destination} (metric ${existing.metric}, via ${existing.via ?? "-"} dev ${existing.device ?? "-"})`);
-    }
-    // Adopting sets the existing route to what the program says, atomically.
-    await host.run(routeArgv(existing ? "replace" : "add", spec));
+    const record = recordPath(spec);
+    const what = existing && `a route to ${spec.destination} (metric ${existing.metric}, via ${existing.via ?? "-"} dev ${existing.device ?? "-"})`;
+    const { ours } = existing ? mayTakeOver(host.label, what!, aliasOwner(await recordedTag(host, record), owner), adopt) : { ours: false };
+    // Taking one over sets the existing route to what the program says, atomically.
+    await host.run(inOneStep(routeArgv(existing ? "replace" : "add", spec), ...writeOwnerRecordArgvs(record, owner)));
     try {
       return { id: `${spec.namespace ?? ""}/${spec.destination}/${effectiveMetric(spec)}`, observed: await readBack(host, spec) };
     } catch (err) {
       // All or nothing: a route that cannot be read back would stay on the host, unknown to state.
-      if (!existing) await runUnlessGone(host, routeArgv("del", spec));
+      if (!existing || ours) {
+        await removeRoute(host, spec, owner).catch((cleanup) => {
+          throw partlyMade(err, `the route to ${spec.destination}`, cleanup);
+        });
+      }
       throw err;
     }
   },
@@ -169,11 +184,12 @@ export const routeKind = defineKind({
     if (oldMetric !== effectiveMetric(news)) {
       // Another metric is another route: the new one is in place, now the old one goes.
       await runUnlessGone(host, routeArgv("del", { destination: news.destination, family: news.family, namespace: news.namespace, metric: oldMetric }));
+      const owner = olds.owner as string | undefined;
+      const moved = [...writeOwnerRecordArgvs(recordPath(news), owner), ...removeOwnerRecordArgvs(recordPath(olds as unknown as RouteSpec), owner)];
+      if (moved.length > 0) await host.run(inOneStep(...moved));
     }
     return readBack(host, news);
   },
-  async delete(host, _id, olds) {
-    // Outputs hold the route as last read back, metric included, so this names exactly that route.
-    await runUnlessGone(host, routeArgv("del", olds as unknown as RouteSpec));
-  },
+  // Outputs hold the route as last read back, metric included, so this names exactly that route.
+  delete: (host, _id, olds) => removeRoute(host, olds as unknown as RouteSpec, olds.owner as string | undefined),
 });

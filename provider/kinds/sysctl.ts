@@ -3,8 +3,9 @@ import { namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { namespaceGone } from "../iproute";
 import { CommandFailedError } from "../errors";
-import { currentRecord, HolderRecord, holderPath, namespaceIdentity, newHolderToken, transact } from "../holders";
+import { currentRecord, HolderRecord, holderPath, namespaceIdentity, transact } from "../holders";
 import { defineKind, neverCollides } from "../kind";
+import { ownerToken } from "../owner";
 
 /** sysctl prints multi-value settings separated by tabs; compare with single spaces. */
 const normalize = (value: string) => value.trim().split(/\s+/).join(" ");
@@ -277,8 +278,9 @@ export const sysctlKind = defineKind({
     holder: z.string().describe("This resource's token in the holder record on the host (under /run/pulumi-netns)."),
   },
   adoptable: false,
-  async create(host, spec) {
-    const holder = newHolderToken();
+  async create(host, spec, _adopt, owner) {
+    // A create run again after an interruption holds under the same token: it sets the same holding again.
+    const holder = ownerToken(owner);
     const previous = await hold(host, spec, holder);
     return { id: `${spec.namespace ?? ""}/${spec.key}`, observed: { value: await readValue(host, spec.key, spec.namespace), previous, holder } };
   },

@@ -1,9 +1,10 @@
 import { z } from "zod";
-import { AlreadyExistsError } from "../errors";
+import { partlyMade } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
-import { Argv, Host, inNamespace } from "../host";
+import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { linkDeleteArgv, LinkSource, LinkState, listedLinks, liveLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind, Props } from "../kind";
+import { aliasOwner, mayTakeOver, setAliasArgv } from "../owner";
 
 const peer = z
   .object({
@@ -138,23 +139,30 @@ export const vethKind = defineKind({
     return [...(namespaceMoved ? ["namespace"] : []), ...(peerMoved || peerMtu ? ["peer"] : [])];
   },
   adoptable: true,
-  async create(host, spec, adopt) {
+  async create(host, spec, adopt, owner) {
     const [near, far] = await Promise.all([
       readLink(host, spec.namespace, spec.name),
       readLink(host, spec.peer.namespace, spec.peer.name),
     ]);
     const existing = near ?? far;
-    if (existing && !adopt) throw new AlreadyExistsError(host.label, `interface "${existing.name}"`);
+    // The near end carries the owner; an interrupted create of this resource left its own pair.
+    const { ours } = existing ? mayTakeOver(host.label, `interface "${existing.name}"`, aliasOwner(existing.alias, owner), adopt) : { ours: false };
     if (existing && !(near && far && arePeers(near, far, sameNamespace(spec.namespace, spec.peer.namespace)))) {
       throw new Error(`${host.label}: cannot adopt: "${spec.name}" and "${spec.peer.name}" are not the two ends of one veth pair`);
     }
-    if (!existing) await host.run(vethAddArgv(spec));
+    const tag = owner === undefined ? [] : [setAliasArgv(spec.namespace, spec.name, owner)];
+    if (!existing) await host.run(inOneStep(vethAddArgv(spec), ...tag));
+    else if (!ours && tag.length > 0) await host.run(tag[0]);
     try {
       await reconcile(host, spec);
       return { id: `${spec.namespace ?? ""}/${spec.name}`, observed: (await observe(liveLinks(host), spec))! };
     } catch (err) {
-      // Deleting one end removes both.
-      if (!existing) await host.run(linkDeleteArgv(spec.namespace, spec.name), { allowFailure: true });
+      // Deleting one end removes both; an adopted pair stays.
+      if (!existing || ours) {
+        await runUnlessGone(host, linkDeleteArgv(spec.namespace, spec.name)).catch((cleanup) => {
+          throw partlyMade(err, `veth "${spec.name}"`, cleanup);
+        });
+      }
       throw err;
     }
   },

@@ -10,11 +10,12 @@ import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
-import { AlreadyExistsError, CommandFailedError } from "../errors";
+import { AlreadyExistsError, CommandFailedError, partlyMade } from "../errors";
 import { canonicalAddress, interfaceName, ipAddress, mtu, namespaceName, port } from "../fields";
-import { Argv, CommandResult, Host, inNamespace } from "../host";
+import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { linkDeleteArgv, linkShowArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
+import { aliasOwner, mayTakeOver, setAliasArgv } from "../owner";
 
 /** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
 export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
@@ -183,13 +184,17 @@ export function explainAddFailure(hostLabel: string, spec: Pick<VxlanSpec, "vni"
 /** "interface NAME", with its namespace when it has one. */
 const interfaceIn = (namespace: string | undefined, name: string) => `interface "${name}"${namespace ? ` in namespace "${namespace}"` : ""}`;
 
-/** Makes the device in its namespace under its own name, after removing what an unfinished create left there. */
-async function addVxlan(host: Host, spec: VxlanSpec): Promise<void> {
+/**
+ * Makes the device in its namespace under its own name, tagged with its owner in the same step, after
+ * removing what an unfinished create left there.
+ */
+async function addVxlan(host: Host, spec: VxlanSpec, owner: string | undefined): Promise<void> {
   if (spec.namespace) {
     const listed = await runUnlessGone(host, vxlanListArgv(spec.namespace), { readOnly: true });
     for (const leftover of listed ? provisionalLeftovers(listed.stdout, spec) : []) await runUnlessGone(host, linkDeleteArgv(spec.namespace, leftover));
   }
-  const result = await host.run(vxlanCreateArgv(spec), { allowFailure: true });
+  const tag = owner === undefined ? [] : [setAliasArgv(spec.namespace, spec.name, owner)];
+  const result = await host.run(inOneStep(vxlanCreateArgv(spec), ...tag), { allowFailure: true });
   if (result.exitCode === 0) return;
   if (result.exitCode !== RENAME_REFUSED) throw explainAddFailure(host.label, spec, result);
   // The name was taken in the namespace since create looked.
@@ -274,9 +279,9 @@ export const vxlanKind = defineKind({
   collides: (olds, news) =>
     (olds.vni === news.vni && olds.dstport === news.dstport) || (olds.name === news.name && olds.namespace === news.namespace),
   adoptable: true,
-  async create(host, spec, adopt) {
+  async create(host, spec, adopt, owner) {
     const existing = await readLink(host, spec.namespace, spec.name);
-    if (existing && !adopt) throw new AlreadyExistsError(host.label, interfaceIn(spec.namespace, spec.name));
+    const { ours } = existing ? mayTakeOver(host.label, interfaceIn(spec.namespace, spec.name), aliasOwner(existing.alias, owner), adopt) : { ours: false };
     const withRemotes = spec.remotes !== undefined;
     let underlay: number | undefined;
     if (existing) {
@@ -288,14 +293,19 @@ export const vxlanKind = defineKind({
     } else {
       // Read before anything is made: a missing underlay is refused with nothing to undo.
       underlay = await underlayMtu(host, spec.device);
-      await addVxlan(host, spec);
+      await addVxlan(host, spec, owner);
     }
+    if (existing && !ours && owner !== undefined) await host.run(setAliasArgv(spec.namespace, spec.name, owner));
     try {
       await reconcile(host, spec, (await readVxlan(host, spec.namespace, spec.name, withRemotes))!, underlay);
       // The namespace is part of the id: delete finds the device where it lives.
       return { id: `${spec.namespace ?? ""}/${spec.name}`, observed: { ...(await readVxlan(host, spec.namespace, spec.name, withRemotes))! } };
     } catch (err) {
-      if (!existing) await host.run(linkDeleteArgv(spec.namespace, spec.name), { allowFailure: true });
+      if (!existing || ours) {
+        await runUnlessGone(host, linkDeleteArgv(spec.namespace, spec.name)).catch((cleanup) => {
+          throw partlyMade(err, interfaceIn(spec.namespace, spec.name), cleanup);
+        });
+      }
       throw err;
     }
   },
@@ -306,14 +316,14 @@ export const vxlanKind = defineKind({
   // A segment's device found with a fixed remote was remade by hand as a cable: its flood entries may
   // read the same (the kernel lists the fixed remote as one), but it is not what the program asks for.
   drift: (_id, olds, news) => (news.remotes !== undefined && olds.remote !== undefined ? ["remote"] : []),
-  async update(host, _id, _olds, news) {
+  async update(host, _id, olds, news) {
     const withRemotes = news.remotes !== undefined;
     let current = await readVxlan(host, news.namespace, news.name, withRemotes);
     if (!current) throw new Error(`${host.label}: vxlan device "${news.name}" is gone; run \`pulumi refresh\` to recreate it`);
     if (withRemotes && current.remote !== undefined) {
       // Only a new device loses a fixed remote (what was on the hand-made one goes with it: drift for its resources).
       await runUnlessGone(host, linkDeleteArgv(news.namespace, news.name));
-      await addVxlan(host, news);
+      await addVxlan(host, news, olds.owner as string | undefined);
       current = await readVxlan(host, news.namespace, news.name, withRemotes);
       if (!current) throw new Error(`${host.label}: vxlan device "${news.name}" was made again but is gone; run \`pulumi refresh\``);
     }

@@ -1,15 +1,19 @@
 /**
  * A `pulumi up` killed with SIGKILL half way, through the real CLI on a throwaway host: the processes it
  * started, the dynamic provider host with our SSH connections and the program, end by themselves within
- * a few seconds. (Pulumi's Node language host asks the engine whether it lives every 5 minutes and exits
- * then; the test ends it sooner, with everything else it made.)
+ * a few seconds (Pulumi's Node language host asks the engine whether it lives every 5 minutes and exits
+ * then; the test ends it sooner, with everything else it made). Then the next `pulumi up` finishes the
+ * job: the creates the engine retries find their own objects (their owner tags) and take them over, a
+ * refresh and a preview find nothing to change, and destroy leaves the host as it was, records included.
+ * The file backend's lock of the killed run is the engine's and needs `pulumi cancel` first.
  */
-import { ChildProcess, spawn } from "node:child_process";
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestLab } from "../../scripts/throwawayHosts";
-import { projectStack } from "../harness/e2e";
+import { hostSnapshot } from "../../scripts/hostSnapshot";
+import { changes, projectStack } from "../harness/e2e";
 
 jest.setTimeout(10 * 60_000);
 
@@ -49,12 +53,13 @@ function pulumiUp(work: PulumiWorkdir, dir: string): ChildProcess {
   });
 }
 
-test("SIGKILL of `pulumi up` half way: its provider and program processes are gone within 10 s", async () => {
+test("SIGKILL of `pulumi up` half way: its provider and program are gone within 10 s; the next up converges, destroy leaves nothing", async () => {
   const [host] = lab.hosts;
   const work = PulumiWorkdir.create("e2e-interrupted");
   try {
     const config = { host: { value: host.address }, hostKey: { value: host.hostKey }, sshKey: { value: lab.clientKey, secret: true }, count: { value: "40" } };
-    const { dir } = await projectStack(work, "scale", config, join(REPO_ROOT, "test", "e2e", "programs", "scale"));
+    const before = hostSnapshot(host);
+    const { stack, dir } = await projectStack(work, "scale", config, join(REPO_ROOT, "test", "e2e", "programs", "scale"));
     const up = pulumiUp(work, dir);
     const exited = new Promise((resolve) => up.once("exit", resolve));
     const namespaces = () => host.sh(["ip", "netns", "list"]).split("\n").filter(Boolean).length;
@@ -69,6 +74,17 @@ test("SIGKILL of `pulumi up` half way: its provider and program processes are go
     const ours = () => processesUnder(work.dir).filter((p) => !/pulumi-language-nodejs/.test(p.command));
     for (let waited = 0; ours().length > 0 && waited < 10_000; waited += 200) await sleep(200);
     expect(ours()).toEqual([]);
+
+    const cli = (...args: string[]) => spawnSync("pulumi", [...args, "--stack", "e2e"], { cwd: dir, env: { ...process.env, ...work.env }, encoding: "utf8" });
+    expect(cli("cancel", "--yes").status).toBe(0);
+    const again = cli("up", "--yes", "--skip-preview", "--non-interactive");
+    expect({ status: again.status, output: again.status === 0 ? "" : again.stdout + again.stderr }).toEqual({ status: 0, output: "" });
+    expect(host.sh(["ip", "netns", "list"]).split("\n").filter(Boolean)).toHaveLength(40);
+    expect(changes((await stack.preview({ refresh: true })).changeSummary)).toEqual({});
+    await stack.destroy();
+    expect(hostSnapshot(host)).toEqual(before);
+    // No holder or owner record is left (the lock file stays, as after any run).
+    expect(host.sh(["find", "/run/pulumi-netns", "-type", "f", "!", "-name", "lock"], { allowFailure: true })).toBe("");
   } finally {
     for (const { pid } of processesUnder(work.dir)) process.kill(pid, "SIGKILL");
     work.remove();
