@@ -121,6 +121,7 @@ class Target implements Host {
     const started = Date.now();
     shell.run(job.line, this.connection.commandTimeout * 1000).then(
       (out) => {
+        maybeDie();
         if (this.shells.has(shell)) this.idle.push(shell);
         const durationMs = Date.now() - started;
         if (process.env.PULUMI_NETNS_DEBUG) {
@@ -203,6 +204,17 @@ class Target implements Host {
     }
     return this.dialed;
   }
+}
+
+/**
+ * For the fault-injection test only: with PULUMI_NETNS_KILL_AFTER_COMMANDS=K, this process kills itself
+ * with SIGKILL once the K-th command's result is back, before anyone sees it: the command ran on the host,
+ * and the engine never hears how.
+ */
+const killAfter = Number(process.env.PULUMI_NETNS_KILL_AFTER_COMMANDS ?? 0);
+let commandsDone = 0;
+function maybeDie(): void {
+  if (killAfter > 0 && ++commandsDone >= killAfter) process.kill(process.pid, "SIGKILL");
 }
 
 const targets = new Map<string, Target>();

@@ -11,8 +11,8 @@ import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestLab } from "../../scripts/throwawayHosts";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { changes, projectStack } from "../harness/e2e";
-import { EditDriver, Operation, Program } from "../harness/editDriver";
+import { changes, forProject, projectStack } from "../harness/e2e";
+import { EditDriver, Operation } from "../harness/editDriver";
 import { programSpec, toProgram } from "../harness/programs";
 
 const SEQUENCES = 2;
@@ -32,23 +32,6 @@ afterAll(() => {
   closeAllHosts();
   lab?.destroy();
 });
-
-/** The program as the engine-side project takes it: no connection, and each flow named by its output. */
-function forProject(program: Program) {
-  return program.map((declared) => {
-    const { connection: _connection, ...inputs } = declared.inputs;
-    const flows = Object.fromEntries(
-      Object.entries(declared.flows).map(([path, key]) => {
-        const value = path.split(".").reduce<any>((cursor, part) => cursor?.[part], inputs);
-        const source = program.find((d) => d.key === key)!.inputs;
-        const output = ["name", ...Object.keys(source)].find((name) => source[name] === value);
-        if (!output) throw new Error(`no output of ${key} carries ${path} = ${value}`);
-        return [path, [key, output]];
-      }),
-    );
-    return { key: declared.key, kind: declared.kind, inputs, deps: declared.deps, flows };
-  });
-}
 
 const changed = (ops: Record<string, Operation>) => Object.fromEntries(Object.entries(ops).filter(([, op]) => op !== "same"));
 

@@ -13,7 +13,8 @@ import { join } from "node:path";
 import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestLab } from "../../scripts/throwawayHosts";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { changes, projectStack } from "../harness/e2e";
+import { changes, forProject, projectStack } from "../harness/e2e";
+import { completeSpec, toProgram } from "../harness/programs";
 
 jest.setTimeout(10 * 60_000);
 
@@ -21,7 +22,7 @@ let lab: TestLab;
 
 beforeAll(async () => {
   requirePulumiCli();
-  lab = await TestLab.create(1);
+  lab = await TestLab.create(2);
 });
 
 afterAll(() => lab?.destroy());
@@ -87,6 +88,68 @@ test("SIGKILL of `pulumi up` half way: its provider and program are gone within 
     expect(host.sh(["find", "/run/pulumi-netns", "-type", "f", "!", "-name", "lock"], { allowFailure: true })).toBe("");
   } finally {
     for (const { pid } of processesUnder(work.dir)) process.kill(pid, "SIGKILL");
+    work.remove();
+  }
+});
+
+/** Every kind once: two namespaces, a bridge, a veth onto it, addresses, a route, NAT, a VXLAN cable, sysctls. */
+const EVERY_KIND = completeSpec({
+  nsA: { name: "ma", loopbackUp: undefined },
+  nsB: {},
+  bridge: { name: "mbr", mtu: 1400, up: undefined },
+  veth: { name: "va", where: "nsA", mtu: undefined, up: undefined, master: true, peerUp: undefined },
+  addr4: { address: "10.91.0.2/24" },
+  addr6: { address: "fd00:91::2/64" },
+  route: { destination: "10.92.0.0/16", via: true, device: true, metric: 100, source: false },
+  masquerade: { source: "10.91.0.0/24", outInterface: undefined, acceptForward: true, inNamespace: false },
+  portForward: { protocol: "udp", port: 8080, to: "10.91.0.2:80", destination: false, fromHost: undefined, inInterface: undefined, acceptForward: true },
+  vxlan: { name: "vxa", vni: 100, dstport: undefined, where: "nsA", master: false, mtu: undefined, up: undefined },
+  sysctlHost: { key: "net.ipv4.ip_forward", value: "1" },
+  sysctlNs: { key: "net.ipv6.conf.all.forwarding", value: "1" },
+});
+
+/** Kill points: every STRIDE-th command of a run (PNT_FAULT_STRIDE=1 for every one). */
+const STRIDE = Number(process.env.PNT_FAULT_STRIDE ?? 7);
+
+test(`the provider killed after every ${STRIDE}th remote command of an up and of a destroy: the next plain up (or destroy) converges`, async () => {
+  const [host, peer] = lab.hosts;
+  const work = PulumiWorkdir.create("e2e-faults");
+  try {
+    const before = hostSnapshot(host);
+    const config = { host: { value: host.address }, hostKey: { value: host.hostKey }, sshKey: { value: lab.clientKey, secret: true } };
+    const { stack, dir } = await projectStack(work, "edits", config, join(REPO_ROOT, "test", "e2e", "programs", "edits"));
+    await stack.setConfig("program", { value: JSON.stringify(forProject(toProgram(EVERY_KIND, host.connection(), host.address, peer.address))) });
+    const cli = (args: string[], kill = 0) =>
+      spawnSync("pulumi", [...args, "--yes", "--skip-preview", "--non-interactive", "--stack", "e2e"], {
+        cwd: dir,
+        env: { ...process.env, ...work.env, ...(kill > 0 ? { PULUMI_NETNS_KILL_AFTER_COMMANDS: String(kill) } : {}) },
+        encoding: "utf8",
+      });
+    const failure = (run: ReturnType<typeof cli>) => ({ status: run.status, output: run.status === 0 ? "" : run.stdout + run.stderr });
+    const covered: string[] = [];
+    for (const phase of ["up", "destroy"] as const) {
+      for (let kill = 1; ; kill += STRIDE) {
+        if (phase === "destroy") expect({ kill, ...failure(cli(["up"])) }).toEqual({ kill, status: 0, output: "" });
+        const killed = cli([phase], kill);
+        // A run that ends before its kill point ran every command: each one has been a kill point.
+        if (killed.status === 0) break;
+        expect({ phase, kill, output: killed.stdout + killed.stderr }).toEqual({ phase, kill, output: expect.stringMatching(/error reading from server|transport is closing|connection refused|EOF/) });
+        covered.push(`${phase}@${kill}`);
+        expect({ phase, kill, ...failure(cli([phase])) }).toEqual({ phase, kill, status: 0, output: "" });
+        if (phase === "up") {
+          expect({ kill, refreshed: changes((await stack.preview({ refresh: true })).changeSummary) }).toEqual({ kill, refreshed: {} });
+          expect({ kill, ...failure(cli(["destroy"])) }).toEqual({ kill, status: 0, output: "" });
+        }
+        expect({ phase, kill, host: hostSnapshot(host) }).toEqual({ phase, kill, host: before });
+        expect(host.sh(["find", "/run/pulumi-netns", "-type", "f", "!", "-name", "lock"], { allowFailure: true })).toBe("");
+      }
+    }
+    console.log(`kill points covered (phase@command): ${covered.join(" ")}`);
+    expect(covered.filter((point) => point.startsWith("destroy")).length).toBeGreaterThan(0);
+  } finally {
+    await (async () => {
+      for (const { pid } of processesUnder(work.dir)) process.kill(pid, "SIGKILL");
+    })();
     work.remove();
   }
 });

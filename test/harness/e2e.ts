@@ -2,6 +2,7 @@
 import { ConfigMap, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import type { PulumiWorkdir } from "../../scripts/pulumiWorkdir";
 import type { TestLab } from "../../scripts/throwawayHosts";
+import type { Program } from "./editDriver";
 
 export async function projectStack(work: PulumiWorkdir, project: string, config: ConfigMap, source?: string) {
   const dir = work.copyProject(project, source);
@@ -38,4 +39,21 @@ export function stopwatch() {
       return result;
     },
   };
+}
+
+/** The program as the engine-side project takes it: no connection, and each flow named by its output. */
+export function forProject(program: Program) {
+  return program.map((declared) => {
+    const { connection: _connection, ...inputs } = declared.inputs;
+    const flows = Object.fromEntries(
+      Object.entries(declared.flows).map(([path, key]) => {
+        const value = path.split(".").reduce<any>((cursor, part) => cursor?.[part], inputs);
+        const source = program.find((d) => d.key === key)!.inputs;
+        const output = ["name", ...Object.keys(source)].find((name) => source[name] === value);
+        if (!output) throw new Error(`no output of ${key} carries ${path} = ${value}`);
+        return [path, [key, output]];
+      }),
+    );
+    return { key: declared.key, kind: declared.kind, inputs, deps: declared.deps, flows };
+  });
 }
