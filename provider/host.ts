@@ -165,20 +165,29 @@ export function inEveryNamespace(argv: Argv, part = 0, parts = 1): Argv {
 }
 
 /**
- * The output of an `inEveryNamespace` listing per namespace ("" is the host's own); a namespace missing
- * from every part does not exist. Throws naming the namespaces whose listing failed: their objects are
- * unknown, not gone.
+ * A listing by namespace ("" is the host's own). A namespace whose part of the listing failed (a stale
+ * or foreign entry in /var/run/netns, say) is not in it, and asking for it throws naming it: its objects
+ * are unknown, not gone. Every other namespace reads as usual.
  */
-export function byNamespace(result: CommandResult): Map<string, string> {
-  const parts = new Map<string, string>();
-  const failed: string[] = [];
+export class NamespaceListing<T> extends Map<string, T> {
+  readonly failed = new Map<string, string>();
+
+  get(namespace: string): T | undefined {
+    const failure = this.failed.get(namespace);
+    if (failure !== undefined) throw new Error(failure);
+    return super.get(namespace);
+  }
+}
+
+/** The output of an `inEveryNamespace` listing per namespace; a namespace missing from every part does not exist. */
+export function byNamespace(result: CommandResult): NamespaceListing<string> {
+  const parts = new NamespaceListing<string>();
   const sections = result.stdout.split(/^netns: (.*)\n/m).slice(1);
   for (let i = 0; i < sections.length; i += 2) {
     const [namespace, text] = [sections[i], sections[i + 1].trimEnd()];
     if (text.endsWith(LISTED)) parts.set(namespace, text.slice(0, -LISTED.length));
-    else failed.push(namespace || "the host's own namespace");
+    else parts.failed.set(namespace, `listing failed in ${namespace || "the host's own namespace"}: ${result.command}: ${result.stderr.trim()}`);
   }
-  if (failed.length > 0) throw new Error(`listing failed in ${failed.join(", ")}: ${result.command}: ${result.stderr.trim()}`);
   return parts;
 }
 
@@ -186,15 +195,19 @@ export function byNamespace(result: CommandResult): Map<string, string> {
  * One listing of every namespace, its parts run side by side and each namespace's text parsed once
  * (the parts a refresh's reads share come back as the same results, so their parse is kept).
  */
-export async function listEveryNamespace<T>(host: Host, argv: Argv, parse: (text: string) => T): Promise<Map<string, T>> {
+export async function listEveryNamespace<T>(host: Host, argv: Argv, parse: (text: string) => T): Promise<NamespaceListing<T>> {
   const results = await Promise.all(
     Array.from({ length: LISTING_PARTS }, (_, part) => host.run(inEveryNamespace(argv, part, LISTING_PARTS), { listing: true })),
   );
   const kept = parsedListings.get(results[0]);
-  if (kept && kept.results.every((result, i) => result === results[i])) return kept.parsed as Map<string, T>;
-  const parsed = new Map(results.flatMap((result) => [...byNamespace(result)].map(([namespace, text]) => [namespace, parse(text)] as const)));
+  if (kept && kept.results.every((result, i) => result === results[i])) return kept.parsed as NamespaceListing<T>;
+  const parsed = new NamespaceListing<T>();
+  for (const listing of results.map(byNamespace)) {
+    for (const [namespace, text] of listing) parsed.set(namespace, parse(text));
+    for (const [namespace, failure] of listing.failed) parsed.failed.set(namespace, failure);
+  }
   parsedListings.set(results[0], { results, parsed });
   return parsed;
 }
 
-const parsedListings = new WeakMap<CommandResult, { results: CommandResult[]; parsed: Map<string, unknown> }>();
+const parsedListings = new WeakMap<CommandResult, { results: CommandResult[]; parsed: NamespaceListing<unknown> }>();
