@@ -5,6 +5,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { compactConnection, Connection, connection as connectionSchema, sameConnection, targetIdentity } from "./connection";
 import { Kind, Props, SET_PROPERTIES } from "./kind";
+import { objectOwner } from "./owner";
 import { hostFor } from "./ssh/pool";
 import { containsUnknown, Failure, isRecord, UNKNOWN, validate } from "./validate";
 
@@ -165,7 +166,7 @@ function validated(kind: Kind, inputs: Props): Props {
 
 export async function create(kind: Kind, raw: Props): Promise<{ id: string; outs: Props }> {
   const inputs = validated(kind, raw);
-  const { id, observed } = await kind.create(hostOf(inputs), inputs as never, inputs.adopt === true, inputs.owner as string | undefined);
+  const { id, observed } = await kind.create(hostOf(inputs), inputs as never, inputs.adopt === true, objectOwner(kind.replaceOn, inputs));
   return { id, outs: withSetPaths(kind, inputs, defined({ ...inputs, ...observed })) };
 }
 

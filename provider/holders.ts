@@ -58,21 +58,26 @@ export function parseRecord<R extends HolderRecord<unknown>>(path: string, text:
 /**
  * Checks under a lock that the record still reads `expected`, runs the command (if any), then writes
  * `next` atomically (or removes the record when `next` is empty). Exit 75: the record changed meanwhile.
+ * The lock is waited for at most `wait` seconds, which `lockWaitSeconds` keeps well inside the client's
+ * command timeout: a commit that went through is never reported as timed out.
  */
 const COMMIT_SCRIPT = `set -e
-file=$1 expected=$2 next=$3
-shift 3
+wait=$1 file=$2 expected=$3 next=$4
+shift 4
 mkdir -p ${HOLDERS_ROOT} "\${file%/*}"
 exec 9>>${HOLDERS_ROOT}/lock
-flock -w 60 9
+flock -w "$wait" 9
 current=$(cat "$file" 2>/dev/null || true)
 if [ "$current" != "$expected" ]; then echo "pulumi-netns: holder record changed meanwhile: $file" >&2; exit 75; fi
 if [ $# -gt 0 ]; then "$@"; fi
 if [ -n "$next" ]; then printf '%s\\n' "$next" >"$file.tmp"; mv -f "$file.tmp" "$file"; else rm -f "$file"; fi`;
 
-export function commitArgv(path: string, expected: string, next: string, command: Argv = []): Argv {
-  return ["sh", "-c", COMMIT_SCRIPT, "sh", path, expected, next, ...command];
+export function commitArgv(path: string, expected: string, next: string, command: Argv = [], lockWait = lockWaitSeconds(undefined)): Argv {
+  return ["sh", "-c", COMMIT_SCRIPT, "sh", String(lockWait), path, expected, next, ...command];
 }
+
+/** Half the host's command timeout (60 s unless set): the rest is for the command run under the lock. */
+export const lockWaitSeconds = (commandTimeoutSeconds: number | undefined) => Math.max(1, Math.floor((commandTimeoutSeconds ?? 60) / 2));
 
 export interface Decision<R> {
   next: R | undefined;
@@ -104,7 +109,7 @@ export async function transact<R extends HolderRecord<unknown>>(
     const { next, command } = await decide(parseRecord<R>(path, expected));
     const nextText = next ? JSON.stringify(next) : "";
     if (nextText === expected && !command) return;
-    const result = await host.run(commitArgv(path, expected, nextText, command), { allowFailure: true });
+    const result = await host.run(commitArgv(path, expected, nextText, command, lockWaitSeconds(host.commandTimeoutSeconds)), { allowFailure: true });
     if (result.exitCode === 0) return;
     if (result.exitCode !== CONFLICT || attempt === ATTEMPTS) throw new CommandFailedError(host.label, result);
   }

@@ -34,6 +34,8 @@ export interface RunOptions {
 export interface Host {
   /** Printable name of the target (user@host:port), never credentials. */
   readonly label: string;
+  /** How long one command may take before the client gives up on it; host-side lock waits stay inside it. */
+  readonly commandTimeoutSeconds?: number;
   run(argv: Argv, options?: RunOptions): Promise<CommandResult>;
 }
 

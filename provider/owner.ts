@@ -6,7 +6,7 @@
  * token, an iptables rule in its mark. So a create that runs again after an interrupted `up` (the engine
  * retries creates it never saw finish) finds its own work and takes it over, and anything else is refused.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
 import { AlreadyExistsError, OwnedElsewhereError } from "./errors";
 import { HOLDERS_ROOT } from "./holders";
@@ -18,6 +18,19 @@ export const owner = z
   .regex(/^[0-9a-f]{16}@[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, { message: "must be HASH@PROJECT/STACK (the SDK sets it)" })
   .optional()
   .describe("Set by the SDK, never shown in a diff: this resource's identity on the host (a hash of its URN, and its stack).");
+
+/**
+ * The owner an object carries: the resource's own owner, narrowed by the values that replace it
+ * (`replaceOn`), so that a replacement (made before the object it replaces goes) is another owner, while
+ * a create retried with the same inputs is the same one. Undefined for a resource without an owner.
+ */
+export function objectOwner(replaceOn: readonly string[], props: Record<string, unknown>): string | undefined {
+  const resourceOwner = props.owner;
+  if (typeof resourceOwner !== "string") return undefined;
+  const valueAt = (path: string) => path.split(".").reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], props);
+  const hash = createHash("sha256").update(JSON.stringify([resourceOwner, replaceOn.map(valueAt)])).digest("hex").slice(0, 16);
+  return `${hash}@${ownerStack(resourceOwner)}`;
+}
 
 /** Holder tokens and rule ids: the owner's hash when there is an owner (so a retried create finds its own), else random. */
 export const ownerToken = (ownerValue: string | undefined): string => ownerValue?.slice(0, 16) ?? randomBytes(8).toString("hex");

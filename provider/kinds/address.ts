@@ -2,10 +2,10 @@ import { partlyMade } from "../errors";
 import { canonicalCidr, cidr, interfaceName, namespaceName, networkOf, parseCidr } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { listLinks, runUnlessGone } from "../iproute";
+import { HOLDERS_ROOT, lockWaitSeconds } from "../holders";
 import { defineKind } from "../kind";
 import { oneAtATime } from "../oneAtATime";
 import { aliasOwner, mayTakeOver, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
-import { sysctlReadArgv, sysctlWriteArgv } from "./sysctl";
 
 interface AddressSpec {
   device: string;
@@ -132,14 +132,30 @@ async function deleteFromDevice(host: Host, spec: AddressSpec): Promise<void> {
     await runUnlessGone(host, addressArgv("del", spec));
     return;
   }
+  await runUnlessGone(host, promotingDeleteArgv(spec, lockWaitSeconds(host.commandTimeoutSeconds)));
+}
+
+/**
+ * Deletes the address with the device's `promote_secondaries` on for that moment only, as one remote
+ * script under the host's record lock: another stack's delete on the same device (another process, which
+ * `oneAtATime` does not see) cannot read the temporary 1 as the value to put back.
+ */
+const PROMOTING_DELETE = `wait=$1 key=$2
+shift 2
+mkdir -p ${HOLDERS_ROOT}
+exec 9>>${HOLDERS_ROOT}/lock
+flock -w "$wait" 9 || exit
+before=$(sysctl -n "$key") || exit
+sysctl -q -w "$key=1" || exit
+"$@"
+deleted=$?
+sysctl -q -w "$key=$before"
+exit $deleted`;
+
+export function promotingDeleteArgv(spec: AddressSpec, lockWait: number): Argv {
+  // The slash form: a device name may hold dots (eth0.100).
   const key = `net/ipv4/conf/${spec.device}/promote_secondaries`;
-  const before = (await host.run(sysctlReadArgv(key, spec.namespace), { readOnly: true })).stdout.trim();
-  await host.run(sysctlWriteArgv(key, "1", spec.namespace));
-  try {
-    await runUnlessGone(host, addressArgv("del", spec));
-  } finally {
-    await host.run(sysctlWriteArgv(key, before, spec.namespace));
-  }
+  return inNamespace(spec.namespace, ["sh", "-c", PROMOTING_DELETE, "sh", String(lockWait), key, ...addressArgv("del", { ...spec, namespace: undefined })]);
 }
 
 /** Where the address records its owner (owner.ts): an address has no tag of its own. */

@@ -5,7 +5,7 @@ import { canonicalCidr, interfaceName, ipAddress, namespaceName, networkCidr, pa
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
-import { aliasOwner, mayTakeOver, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+import { aliasOwner, mayTakeOver, objectOwner, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 /** Where a route records its owner (owner.ts): by the kernel's identity of it, as the id names it. */
 const recordPath = (spec: RouteSpec) =>
@@ -184,7 +184,7 @@ export const routeKind = defineKind({
     if (oldMetric !== effectiveMetric(news)) {
       // Another metric is another route: the new one is in place, now the old one goes.
       await runUnlessGone(host, routeArgv("del", { destination: news.destination, family: news.family, namespace: news.namespace, metric: oldMetric }));
-      const owner = olds.owner as string | undefined;
+      const owner = objectOwner(routeKind.replaceOn, olds);
       const moved = [...writeOwnerRecordArgvs(recordPath(news), owner), ...removeOwnerRecordArgvs(recordPath(olds as unknown as RouteSpec), owner)];
       if (moved.length > 0) await host.run(inOneStep(...moved));
     }

@@ -11,8 +11,6 @@ import { ownerToken } from "../owner";
 const normalize = (value: string) => value.trim().split(/\s+/).join(" ");
 
 export const sysctlReadArgv = (key: string, namespace?: string): Argv => inNamespace(namespace, ["sysctl", "-n", key]);
-export const sysctlWriteArgv = (key: string, value: string, namespace?: string): Argv =>
-  inNamespace(namespace, ["sysctl", "-q", "-w", `${key}=${value}`]);
 /** `KEY=VALUE` writes in order; -e: a key whose interface vanished since the read is skipped, not an error. */
 export const sysctlWritesArgv = (writes: string[], namespace?: string): Argv => inNamespace(namespace, ["sysctl", "-e", "-q", "-w", ...writes]);
 

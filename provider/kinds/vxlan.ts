@@ -15,7 +15,7 @@ import { canonicalAddress, interfaceName, ipAddress, mtu, namespaceName, port } 
 import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { linkDeleteArgv, linkShowArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
-import { aliasOwner, mayTakeOver, setAliasArgv } from "../owner";
+import { aliasOwner, mayTakeOver, objectOwner, setAliasArgv } from "../owner";
 
 /** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
 export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
@@ -323,7 +323,7 @@ export const vxlanKind = defineKind({
     if (withRemotes && current.remote !== undefined) {
       // Only a new device loses a fixed remote (what was on the hand-made one goes with it: drift for its resources).
       await runUnlessGone(host, linkDeleteArgv(news.namespace, news.name));
-      await addVxlan(host, news, olds.owner as string | undefined);
+      await addVxlan(host, news, objectOwner(vxlanKind.replaceOn, olds));
       current = await readVxlan(host, news.namespace, news.name, withRemotes);
       if (!current) throw new Error(`${host.label}: vxlan device "${news.name}" was made again but is gone; run \`pulumi refresh\``);
     }

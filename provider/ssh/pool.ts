@@ -35,6 +35,7 @@ interface Job {
 
 class Target implements Host {
   readonly label: string;
+  readonly commandTimeoutSeconds: number;
   private dialed?: Promise<Dialed>;
   private readonly shells = new Set<RemoteShell>();
   private idle: RemoteShell[] = [];
@@ -54,6 +55,7 @@ class Target implements Host {
     private readonly outputCapBytes: number,
   ) {
     this.label = targetLabel(connection);
+    this.commandTimeoutSeconds = connection.commandTimeout;
     this.maxShells = connection.maxSessions;
     const target = targetIdentity(connection);
     if (!changesByTarget.has(target)) changesByTarget.set(target, { generation: 0 });

@@ -225,7 +225,7 @@ describe("iptables rules", () => {
   test("Masquerade: owned rules, a lookalike survives delete, a removed rule is repaired", async () => {
     const inputs = { connection, source: "192.168.15.0/24" };
     const { id, outs, news } = await masquerade.create(inputs);
-    expect(id).toMatch(/^masq-[0-9a-f]{12}$/);
+    expect(id).toMatch(/^masq-[0-9a-f]{16}$/);
     expect(save("nat")).toContain(`-A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment \"pulumi-netns:${id}\" -j MASQUERADE`);
     expect(save("filter")).toContain(`-A PULUMI-NETNS-FWD -s 192.168.15.0/24 -m comment --comment \"pulumi-netns:${id}\" -j ACCEPT`);
     expect(outs.rules).toHaveLength(4);

@@ -8,7 +8,7 @@ import { masqueradeRules } from "../../provider/kinds/masquerade";
 import { portForwardConntrackFlush, portForwardRules } from "../../provider/kinds/portForward";
 import { netemDeleteArgv, netemReplaceArgv, netemShowArgv } from "../../provider/kinds/netem";
 import { routeArgv } from "../../provider/kinds/route";
-import { sysctlGroup, sysctlReadArgv, sysctlWriteArgv, sysctlWritesArgv } from "../../provider/kinds/sysctl";
+import { sysctlGroup, sysctlReadArgv, sysctlWritesArgv } from "../../provider/kinds/sysctl";
 import { vethAddArgv } from "../../provider/kinds/veth";
 import { floodEntryArgv, floodShowArgv } from "../../provider/kinds/vxlan";
 import { shellLine, shellQuote } from "../../provider/shell";
@@ -72,9 +72,6 @@ test("bridge, link set, address, route, sysctl", () => {
     "ip", "-4", "route", "add", "10.0.0.0/8", "via", "192.168.15.5", "src", "192.168.15.1",
   ]);
   expect(routeArgv("add", { destination: "default", via: "fe80::1", device: "eth0" })[1]).toBe("-6");
-  expect(sysctlWriteArgv("net.ipv4.ip_forward", "1", "red")).toEqual([
-    "ip", "netns", "exec", "red", "sysctl", "-q", "-w", "net.ipv4.ip_forward=1",
-  ]);
   expect(sysctlWritesArgv(["net.ipv4.ip_forward=0", "net.ipv4.conf.lo.forwarding=1"])).toEqual([
     "sysctl", "-e", "-q", "-w", "net.ipv4.ip_forward=0", "net.ipv4.conf.lo.forwarding=1",
   ]);
@@ -101,7 +98,6 @@ test("read-only runs: only a fixed list of read verbs, looked through namespace 
   ];
   for (const argv of reads) expect([shellLine(argv), isReadCommand(argv)]).toEqual([shellLine(argv), true]);
   const writes = [
-    sysctlWriteArgv("net.ipv4.ip_forward", "1", "red"),
     sysctlWritesArgv(["net.ipv4.ip_forward=0"], "red"),
     ["sysctl", "net.ipv4.ip_forward=1"],
     ["sysctl", "-r", "forwarding", "net.ipv4.ip_forward=1"],

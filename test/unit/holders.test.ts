@@ -1,5 +1,5 @@
 /** Holder bookkeeping: who joins, who leaves, what the last one restores or deletes. All pure. */
-import { commitArgv, currentRecord, HolderRecord, holderPath, join, leave, parseRecord } from "../../provider/holders";
+import { commitArgv, currentRecord, HolderRecord, holderPath, join, leave, lockWaitSeconds, parseRecord } from "../../provider/holders";
 import { parseSysctlValues, reach, settle, SysctlHolding, SysctlRecord, sysctlGroup, wantedValues, writesFor, written } from "../../provider/kinds/sysctl";
 import { arePeers } from "../../provider/kinds/veth";
 import type { LinkState } from "../../provider/iproute";
@@ -12,9 +12,12 @@ test("record paths: one file per object, scoped by namespace", () => {
 test("the commit is a constant script; path, records and command arrive as arguments", () => {
   const argv = commitArgv("/run/pulumi-netns/link/host/br0", "", '{"identity":"x"}', ["ip", "link", "del", "dev", "br0"]);
   expect(argv.slice(0, 2)).toEqual(["sh", "-c"]);
-  expect(argv.slice(3)).toEqual(["sh", "/run/pulumi-netns/link/host/br0", "", '{"identity":"x"}', "ip", "link", "del", "dev", "br0"]);
+  expect(argv.slice(3)).toEqual(["sh", "30", "/run/pulumi-netns/link/host/br0", "", '{"identity":"x"}', "ip", "link", "del", "dev", "br0"]);
   expect(commitArgv("/a", "x", "y")[2]).toBe(argv[2]);
-  expect(argv[2]).toMatch(/flock -w 60 9/);
+  expect(argv[2]).toMatch(/flock -w "\$wait" 9/);
+  // The lock wait stays inside the client's command timeout, whatever it is set to.
+  expect(commitArgv("/a", "x", "y", [], lockWaitSeconds(10))[4]).toBe("5");
+  expect(lockWaitSeconds(1)).toBe(1);
 });
 
 test("join and leave: the last holder leaving is told so", () => {
