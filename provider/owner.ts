@@ -74,9 +74,10 @@ export async function recordedTag(host: Host, path: string): Promise<string | un
 
 /**
  * Whether a create may take over an object it found: its own (an interrupted create's), or with `adopt`
- * one that nobody tagged. Throws naming the object otherwise. `tagged` is `aliasOwner`'s answer.
+ * one that nobody tagged (`tag`: its alias or owner record). Throws naming the object otherwise.
  */
-export function mayTakeOver(target: string, what: string, tagged: ReturnType<typeof aliasOwner>, adopt: boolean): { ours: boolean } {
+export function mayTakeOver(target: string, what: string, tag: string | undefined, ownerValue: string | undefined, adopt: boolean): { ours: boolean } {
+  const tagged = aliasOwner(tag, ownerValue);
   if (tagged === "ours") return { ours: true };
   if (tagged) throw new OwnedElsewhereError(target, what, tagged.other);
   if (!adopt) throw new AlreadyExistsError(target, what);

@@ -5,7 +5,7 @@ import { listLinks, runUnlessGone } from "../iproute";
 import { HOLDERS_ROOT, lockWaitSeconds } from "../holders";
 import { defineKind } from "../kind";
 import { oneAtATime } from "../oneAtATime";
-import { aliasOwner, mayTakeOver, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+import { mayTakeOver, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 interface AddressSpec {
   device: string;
@@ -206,7 +206,7 @@ export const addressKind = defineKind({
     const record = recordPath(spec);
     const exists = Boolean(await addressState(host, spec));
     const what = `address ${spec.address} on "${spec.device}"`;
-    const { ours } = exists ? mayTakeOver(host.label, what, aliasOwner(await recordedTag(host, record), owner), adopt) : { ours: false };
+    const { ours } = exists ? mayTakeOver(host.label, what, await recordedTag(host, record), owner, adopt) : { ours: false };
     if (!exists) await host.run(inOneStep(addressArgv("add", spec), ...writeOwnerRecordArgvs(record, owner)));
     else if (!ours) for (const argv of writeOwnerRecordArgvs(record, owner)) await host.run(argv);
     if (!exists || ours) {

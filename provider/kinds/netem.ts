@@ -8,7 +8,7 @@ import { interfaceName, namespaceName } from "../fields";
 import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
-import { aliasOwner, mayTakeOver, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+import { mayTakeOver, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 /** Where the qdisc records its owner (owner.ts). */
 const recordPath = (spec: Pick<NetemSpec, "device" | "namespace">) => ownerRecordPath("qdisc", spec.namespace, spec.device);
@@ -200,7 +200,7 @@ export const netemKind = defineKind({
     if (!root) throw new Error(`${host.label}: interface "${spec.device}" does not exist${spec.namespace ? ` in namespace "${spec.namespace}"` : ""}`);
     // Only the kernel's default qdisc is free to take (or this resource's own, from an interrupted create);
     // replacing anything else would drop someone's setup.
-    if (!root.isDefault) mayTakeOver(host.label, `a ${root.kind} root qdisc on "${spec.device}"`, aliasOwner(await recordedTag(host, recordPath(spec)), owner), adopt);
+    if (!root.isDefault) mayTakeOver(host.label, `a ${root.kind} root qdisc on "${spec.device}"`, await recordedTag(host, recordPath(spec)), owner, adopt);
     const observed = await apply(host, spec, owner);
     return { id: `${spec.namespace ?? ""}/${spec.device}`, observed };
   },

@@ -5,7 +5,7 @@ import { canonicalCidr, interfaceName, ipAddress, namespaceName, networkCidr, pa
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
-import { aliasOwner, mayTakeOver, objectOwner, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+import { mayTakeOver, objectOwner, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 /** Where a route records its owner (owner.ts): by the kernel's identity of it, as the id names it. */
 const recordPath = (spec: RouteSpec) =>
@@ -155,7 +155,7 @@ export const routeKind = defineKind({
     const existing = await find(host, spec);
     const record = recordPath(spec);
     const what = existing && `a route to ${spec.destination} (metric ${existing.metric}, via ${existing.via ?? "-"} dev ${existing.device ?? "-"})`;
-    const { ours } = existing ? mayTakeOver(host.label, what!, aliasOwner(await recordedTag(host, record), owner), adopt) : { ours: false };
+    const { ours } = existing ? mayTakeOver(host.label, what!, await recordedTag(host, record), owner, adopt) : { ours: false };
     // Taking one over sets the existing route to what the program says, atomically.
     await host.run(inOneStep(routeArgv(existing ? "replace" : "add", spec), ...writeOwnerRecordArgvs(record, owner)));
     try {

@@ -4,7 +4,7 @@ import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { linkDeleteArgv, LinkSource, LinkState, listedLinks, liveLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind, Props } from "../kind";
-import { aliasOwner, mayTakeOver, setAliasArgv } from "../owner";
+import { mayTakeOver, setAliasArgv } from "../owner";
 
 const peer = z
   .object({
@@ -146,7 +146,7 @@ export const vethKind = defineKind({
     ]);
     const existing = near ?? far;
     // The near end carries the owner; an interrupted create of this resource left its own pair.
-    const { ours } = existing ? mayTakeOver(host.label, `interface "${existing.name}"`, aliasOwner(existing.alias, owner), adopt) : { ours: false };
+    const { ours } = existing ? mayTakeOver(host.label, `interface "${existing.name}"`, existing.alias, owner, adopt) : { ours: false };
     if (existing && !(near && far && arePeers(near, far, sameNamespace(spec.namespace, spec.peer.namespace)))) {
       throw new Error(`${host.label}: cannot adopt: "${spec.name}" and "${spec.peer.name}" are not the two ends of one veth pair`);
     }

@@ -15,7 +15,7 @@ import { canonicalAddress, interfaceName, ipAddress, mtu, namespaceName, port } 
 import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { linkDeleteArgv, linkShowArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
-import { aliasOwner, mayTakeOver, objectOwner, setAliasArgv } from "../owner";
+import { mayTakeOver, objectOwner, setAliasArgv } from "../owner";
 
 /** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
 export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
@@ -281,7 +281,7 @@ export const vxlanKind = defineKind({
   adoptable: true,
   async create(host, spec, adopt, owner) {
     const existing = await readLink(host, spec.namespace, spec.name);
-    const { ours } = existing ? mayTakeOver(host.label, interfaceIn(spec.namespace, spec.name), aliasOwner(existing.alias, owner), adopt) : { ours: false };
+    const { ours } = existing ? mayTakeOver(host.label, interfaceIn(spec.namespace, spec.name), existing.alias, owner, adopt) : { ours: false };
     const withRemotes = spec.remotes !== undefined;
     let underlay: number | undefined;
     if (existing) {
