@@ -9,6 +9,9 @@ export type ConnectionFailure =
   | "timeout"
   | "connection-lost";
 
+/** " in namespace "NS"" after an object's name, nothing for the host's own namespace. */
+export const inNamespaceWords = (namespace: string | undefined) => (namespace ? ` in namespace "${namespace}"` : "");
+
 /** The SSH side failed; `failure` says which way, the message says what to do about it. */
 export class ConnectionError extends Error {
   constructor(

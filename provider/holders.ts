@@ -190,3 +190,51 @@ export async function release(
     return { next, command: last && deleteIfLast ? deleteArgv : undefined };
   });
 }
+
+/** A record file under HOLDERS_ROOT, its path read back as `holderPath` and `ownerRecordPath` build it. */
+export interface HostRecord {
+  /** "netns", "link", "sysctl" (holder records), "owner/addr", "owner/route", "owner/qdisc" (owner records). */
+  area: string;
+  namespace?: string;
+  names: string[];
+  text: string;
+}
+
+export function parseRecordListing(stdout: string): HostRecord[] {
+  // `grep -rZ` prints each file's path, a NUL, then its line.
+  return stdout.split("\n").flatMap((line) => {
+    const [path, text] = line.split("\0");
+    if (text === undefined || !path.startsWith(`${HOLDERS_ROOT}/`)) return [];
+    const parts = path.slice(HOLDERS_ROOT.length + 1).split("/");
+    const area = parts[0] === "owner" ? parts.splice(0, 2).join("/") : parts.shift()!;
+    const namespace = parts[0] === "netns" ? parts[1] : undefined;
+    return [{ area, namespace, names: parts.slice(namespace === undefined ? 1 : 2), text }];
+  });
+}
+
+/** Every record on the host, in one command. */
+export async function readRecords(host: Host): Promise<HostRecord[]> {
+  const result = await host.run(["grep", "-rZ", "^", HOLDERS_ROOT], { allowFailure: true });
+  // 1: no line anywhere (only the lock file); 2 for a missing root: nothing recorded yet.
+  if (result.exitCode > 1 && !/No such file or directory/.test(result.stderr)) throw new CommandFailedError(host.label, result);
+  return parseRecordListing(result.stdout);
+}
+
+/** Each holder of the records of `area` that recorded an owner, with the record's place. */
+export function recordedHolders(records: HostRecord[], area: string, ownerOf: (holding: unknown) => unknown = (holding) => holding) {
+  return records
+    .filter((record) => record.area === area)
+    .flatMap((record) => {
+      const parsed = (() => {
+        try {
+          return JSON.parse(record.text) as HolderRecord<unknown>;
+        } catch {
+          return undefined;
+        }
+      })();
+      return Object.entries(parsed?.holders ?? {}).flatMap(([token, holding]) => {
+        const owner = ownerOf(holding);
+        return typeof owner === "string" && owner.includes("@") ? [{ record, token, owner, holding }] : [];
+      });
+    });
+}

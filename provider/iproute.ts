@@ -55,7 +55,7 @@ export function parseLinks(stdout: string): LinkState[] {
   return (JSON.parse(stdout.trim() || "[]") as IpLinkJson[]).map(linkState);
 }
 
-function linkState(l: IpLinkJson): LinkState {
+export function linkState(l: IpLinkJson): LinkState {
   return {
     name: l.ifname,
     ifindex: l.ifindex,

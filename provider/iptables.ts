@@ -115,6 +115,32 @@ export function parseListing(stdout: string, family: Family, table: Table): Rule
     .map((words) => ({ family, table, chain: words[1], spec: words.slice(2) }));
 }
 
+/** A rule set's mark as a listing found it: the namespace ("" the host's own) and family it is in. */
+export interface FoundMark {
+  namespace?: string;
+  family: Family;
+  id: string;
+}
+
+/** Every mark of every rule on the host, once per namespace and family (the listings a refresh takes). */
+export async function listMarks(host: Host): Promise<FoundMark[]> {
+  const found = new Map<string, FoundMark>();
+  for (const family of [4, 6] as const) {
+    for (const table of ["nat", "filter"] as const) {
+      const listed = await listEveryNamespace(host, iptablesArgv(family, table, ["-S"]), (text) => parseListing(text, family, table));
+      for (const [namespace, rules] of listed) {
+        for (const rule of rules) {
+          const comment = rule.spec[rule.spec.indexOf("--comment") + 1];
+          if (!rule.spec.includes("--comment") || !comment.startsWith(ownerMark(""))) continue;
+          const id = comment.slice(ownerMark("").length);
+          found.set(JSON.stringify([namespace, family, id]), { namespace: namespace || undefined, family, id });
+        }
+      }
+    }
+  }
+  return [...found.values()];
+}
+
 /** Exact match on the comment: the mark of pf-abc is not the mark of pf-abcd. */
 export function isOwnedBy(rule: Rule, id: string): boolean {
   return rule.spec.some((word, i) => word === ownerMark(id) && rule.spec[i - 1] === "--comment");

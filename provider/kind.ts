@@ -5,7 +5,10 @@
 import { z } from "zod";
 import { connection, Connection } from "./connection";
 import { owner } from "./owner";
+import type { HostRecord } from "./holders";
 import type { Host } from "./host";
+import type { IpLinkJson } from "./iproute";
+import type { FoundMark } from "./iptables";
 import { containsUnknown } from "./validate";
 
 export type Props = Record<string, unknown>;
@@ -18,6 +21,27 @@ export const neverCollides = () => false;
 
 /** What read/create/update observed on the host, keyed like the inputs plus computed outputs. */
 export type Observed = Props;
+
+/** An object on a host that carries an owner (owner.ts), as the kind's delete takes it. */
+export interface Tagged {
+  /** What the object's owner tag says: HASH@PROJECT/STACK. */
+  owner: string;
+  id: string;
+  /** Enough of the outputs for `delete` (a holder's token among them). */
+  olds: Props;
+  /** The object in words, for the sweep's listing. */
+  what: string;
+}
+
+/** What `tagged` reads a host from; each listing is taken once, whichever kinds ask. */
+export interface TagSource {
+  /** Every link of every namespace ("" is the host's own), with its alias. */
+  links(): Promise<Map<string, IpLinkJson[]>>;
+  /** Every holder and owner record under /run/pulumi-netns. */
+  records(): Promise<HostRecord[]>;
+  /** Every iptables rule mark. */
+  marks(): Promise<FoundMark[]>;
+}
 
 export interface KindDefinition<Shape extends z.ZodRawShape> {
   /** Resource type name, e.g. "Namespace"; also the SDK class name. */
@@ -54,6 +78,8 @@ export interface KindDefinition<Shape extends z.ZodRawShape> {
   update(host: Host, id: string, olds: Props, news: z.infer<z.ZodObject<Shape>>): Promise<Observed>;
   /** Must succeed when the object is already gone. */
   delete(host: Host, id: string, olds: Props): Promise<void>;
+  /** Every object of this kind on the host that carries an owner, for `sweep` (what state forgot). */
+  tagged(host: Host, source: TagSource): Promise<Tagged[]>;
   /** Output keys that differ from what `news` asks for, beyond the plain property comparison. */
   drift?(id: string, olds: Props, news: Props): string[];
   /**

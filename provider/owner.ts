@@ -9,9 +9,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
 import { AlreadyExistsError, OwnedElsewhereError } from "./errors";
-import { HOLDERS_ROOT } from "./holders";
+import { HOLDERS_ROOT, HostRecord } from "./holders";
 import type { Argv, Host } from "./host";
 import { inNamespace } from "./host";
+import type { IpLinkJson } from "./iproute";
 
 export const owner = z
   .string()
@@ -49,6 +50,22 @@ export function aliasOwner(alias: string | undefined, ownerValue: string | undef
   return ownerValue !== undefined && tagged === ownerValue ? "ours" : { other: tagged };
 }
 
+/** The owner a tag (an alias, an owner record's line) names; undefined when it is no tag of ours. */
+export const taggedOwner = (tag: string | undefined): string | undefined => {
+  const tagged = aliasOwner(tag, undefined);
+  return tagged === undefined || tagged === "ours" ? undefined : tagged.other;
+};
+
+/** The links of type `linkKind` whose alias names an owner, in every namespace of a listing. */
+export function taggedLinks(links: Map<string, IpLinkJson[]>, linkKind: string): { owner: string; namespace?: string; link: IpLinkJson }[] {
+  return [...links].flatMap(([namespace, listed]) =>
+    listed.flatMap((link) => {
+      const owner = link.linkinfo?.info_kind === linkKind ? taggedOwner(link.ifalias) : undefined;
+      return owner ? [{ owner, namespace: namespace || undefined, link }] : [];
+    }),
+  );
+}
+
 export function setAliasArgv(namespace: string | undefined, name: string, ownerValue: string): Argv {
   return inNamespace(namespace, ["ip", "link", "set", "dev", name, "alias", ownerTag(ownerValue)]);
 }
@@ -57,6 +74,17 @@ export function setAliasArgv(namespace: string | undefined, name: string, ownerV
 export function ownerRecordPath(area: string, namespace: string | undefined, ...names: string[]): string {
   return [HOLDERS_ROOT, "owner", area, namespace ? `netns/${namespace}` : "host", ...names.map((n) => n.replace(/\//g, "_"))].join("/");
 }
+
+/** The objects whose owner records are in `area`, with the names their paths give. */
+export function ownerRecords(records: HostRecord[], area: string): { owner: string; namespace?: string; names: string[] }[] {
+  return records.flatMap((record) => {
+    const owner = record.area === `owner/${area}` ? taggedOwner(record.text) : undefined;
+    return owner ? [{ owner, namespace: record.namespace, names: record.names }] : [];
+  });
+}
+
+/** An address or network as its record's name spells it ("10.0.0.0_24"), back as "10.0.0.0/24". */
+export const networkFromRecordName = (name: string) => name.replace(/_(\d+)$/, "/$1");
 
 const WRITE_RECORD = 'mkdir -p "${1%/*}" && printf \'%s\\n\' "$2" >"$1"';
 

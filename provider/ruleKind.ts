@@ -2,7 +2,8 @@
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import type { Argv, Host } from "./host";
-import { convergeRules, desiredLines, flushConntrack, FORWARD_CHAIN, observeRules, requireConntrack, Rule } from "./iptables";
+import { inNamespaceWords } from "./errors";
+import { convergeRules, desiredLines, Family, flushConntrack, FORWARD_CHAIN, observeRules, requireConntrack, Rule } from "./iptables";
 import { defineKind, Kind, KindDefinition, neverCollides, Props } from "./kind";
 import { ownerToken } from "./owner";
 import { containsUnknown } from "./validate";
@@ -24,7 +25,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
   description: string;
   shape: Shape;
   refine?: KindDefinition<Shape>["refine"];
-  /** The id prefix, e.g. "masq": ids look like masq-3f9a1c2b0d4e5f60. */
+  /** The id prefix, e.g. "masq": ids look like masq-3f9a1c2b0d4e5f60@PROJECT/STACK (random hex without an owner). */
   idPrefix: string;
   /** The resource's rules, all of one family; never empty. */
   rules(spec: RuleSpec<Shape>, id: string): Rule[];
@@ -33,7 +34,8 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
 }): Kind<Shape> {
   const rulesOf = (props: Props, id: string) => definition.rules(props as RuleSpec<Shape>, id);
   const namespaceOf = (props: Props) => props.namespace as string | undefined;
-  const familyOf = (props: Props, id: string) => rulesOf(props, id)[0].family;
+  // A sweep knows a rule set by the listing it was found in (`foundFamily`), not by its spec.
+  const familyOf = (props: Props, id: string) => (props.foundFamily as Family | undefined) ?? rulesOf(props, id)[0].family;
   /** `fromListing`: a refresh, whose reads share one listing per table. */
   const observe = async (host: Host, props: Props, id: string, fromListing = false) => {
     const rules = await observeRules(host, id, familyOf(props, id), rulesOf(props, id), namespaceOf(props), { fromListing });
@@ -44,7 +46,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
    * Only rules being put in need the conntrack tool: a delete (an upgraded resource's too) never waits on it.
    */
   const converge = async (host: Host, props: Props, id: string, desired: Rule[]) => {
-    const flush = definition.conntrackFlush?.(props as RuleSpec<Shape>);
+    const flush = props.foundFamily === undefined ? definition.conntrackFlush?.(props as RuleSpec<Shape>) : undefined;
     const deleting = desired.length === 0;
     if (flush && !deleting) await requireConntrack(host, namespaceOf(props));
     const changed = await convergeRules(host, id, familyOf(props, id), desired, namespaceOf(props));
@@ -64,8 +66,9 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
     },
     adoptable: false,
     async create(host, spec, _adopt, owner) {
-      // The mark comes from the owner: a create run again after an interruption finds its rules and adds none twice.
-      const id = `${definition.idPrefix}-${ownerToken(owner)}`;
+      // The mark is the owner: a create run again after an interruption finds its rules and adds none twice,
+      // and a sweep knows the stack they belong to.
+      const id = `${definition.idPrefix}-${owner ?? ownerToken(undefined)}`;
       await converge(host, spec, id, rulesOf(spec, id));
       return { id, observed: (await observe(host, spec, id)) ?? { rules: [] } };
     },
@@ -76,6 +79,14 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
     },
     // Every rule with the mark goes, whatever its shape (rules of an earlier release too).
     delete: (host, id, olds) => converge(host, olds, id, []),
+    async tagged(_host, source) {
+      const prefix = `${definition.idPrefix}-`;
+      return (await source.marks()).flatMap(({ namespace, family, id }) => {
+        const owner = id.startsWith(prefix) ? id.slice(prefix.length) : "";
+        if (!owner.includes("@")) return [];
+        return [{ owner, id, olds: { namespace, foundFamily: family }, what: `${definition.name} rules ${id}${inNamespaceWords(namespace)}` }];
+      });
+    },
     drift(id, olds, news) {
       if (containsUnknown(news)) return [];
       return isDeepStrictEqual(olds.rules, desiredLines(rulesOf(news, id))) ? [] : ["rules"];

@@ -1,11 +1,11 @@
-import { partlyMade } from "../errors";
+import { inNamespaceWords, partlyMade } from "../errors";
 import { canonicalCidr, cidr, interfaceName, namespaceName, networkOf, parseCidr } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { listLinks, runUnlessGone } from "../iproute";
 import { HOLDERS_ROOT, lockWaitSeconds } from "../holders";
 import { defineKind } from "../kind";
 import { oneAtATime } from "../oneAtATime";
-import { mayTakeOver, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+import { mayTakeOver, networkFromRecordName, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 interface AddressSpec {
   device: string;
@@ -231,4 +231,15 @@ export const addressKind = defineKind({
     return {};
   },
   delete: (host, _id, olds) => removeAddress(host, olds as unknown as AddressSpec, olds.owner as string | undefined),
+  async tagged(_host, source) {
+    return ownerRecords(await source.records(), "addr").map(({ owner, namespace, names: [device, name] }) => {
+      const address = networkFromRecordName(name);
+      return {
+        owner,
+        id: `${namespace ?? ""}/${device}/${address}`,
+        olds: { namespace, device, address, owner },
+        what: `address ${address} on "${device}"${inNamespaceWords(namespace)}`,
+      };
+    });
+  },
 });

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { partlyMade } from "../errors";
+import { inNamespaceWords, partlyMade } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
-import { hold, holderPath, namespaceIdentity, release } from "../holders";
+import { hold, holderPath, namespaceIdentity, recordedHolders, release } from "../holders";
 import { linkDeleteArgv, linkSetArgv, LinkSource, LinkState, listedLinks, liveLinks, parseLinks, readLink, reconcileLink } from "../iproute";
 import { defineKind, neverCollides, SET_PROPERTIES } from "../kind";
 import { ownerToken } from "../owner";
@@ -101,6 +101,14 @@ export const bridgeKind = defineKind({
   async delete(host, _id, olds) {
     const spec = { name: olds.name as string, namespace: olds.namespace as string | undefined };
     await releaseBridge(host, spec, olds.holder as string | undefined, true);
+  },
+  async tagged(_host, source) {
+    return recordedHolders(await source.records(), "link").map(({ record, token, owner }) => ({
+      owner,
+      id: record.names[0],
+      olds: { name: record.names[0], namespace: record.namespace, holder: token },
+      what: `bridge "${record.names[0]}"${inNamespaceWords(record.namespace)}`,
+    }));
   },
 });
 

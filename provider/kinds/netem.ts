@@ -3,12 +3,12 @@
  * desired state with `tc qdisc replace`, unset fields as zero, so nothing set before lingers.
  */
 import { z } from "zod";
-import { CommandFailedError } from "../errors";
+import { CommandFailedError, inNamespaceWords } from "../errors";
 import { interfaceName, namespaceName } from "../fields";
 import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
-import { mayTakeOver, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+import { mayTakeOver, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 /** Where the qdisc records its owner (owner.ts). */
 const recordPath = (spec: Pick<NetemSpec, "device" | "namespace">) => ownerRecordPath("qdisc", spec.namespace, spec.device);
@@ -197,7 +197,7 @@ export const netemKind = defineKind({
   adoptable: true,
   async create(host, spec, adopt, owner) {
     const root = await readRoot(host, spec);
-    if (!root) throw new Error(`${host.label}: interface "${spec.device}" does not exist${spec.namespace ? ` in namespace "${spec.namespace}"` : ""}`);
+    if (!root) throw new Error(`${host.label}: interface "${spec.device}" does not exist${inNamespaceWords(spec.namespace)}`);
     // Only the kernel's default qdisc is free to take (or this resource's own, from an interrupted create);
     // replacing anything else would drop someone's setup.
     if (!root.isDefault) mayTakeOver(host.label, `a ${root.kind} root qdisc on "${spec.device}"`, await recordedTag(host, recordPath(spec)), owner, adopt);
@@ -213,5 +213,13 @@ export const netemKind = defineKind({
     // A root qdisc that is no longer netem is someone else's now.
     if ((await readRoot(host, olds as unknown as NetemSpec))?.netem) await runUnlessGone(host, netemDeleteArgv(olds as unknown as NetemSpec));
     for (const argv of removeOwnerRecordArgvs(recordPath(olds as unknown as NetemSpec), olds.owner as string | undefined)) await host.run(argv);
+  },
+  async tagged(_host, source) {
+    return ownerRecords(await source.records(), "qdisc").map(({ owner, namespace, names: [device] }) => ({
+      owner,
+      id: `${namespace ?? ""}/${device}`,
+      olds: { namespace, device, owner },
+      what: `netem on "${device}"${inNamespaceWords(namespace)}`,
+    }));
   },
 });

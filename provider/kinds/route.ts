@@ -1,11 +1,11 @@
 import { isIP } from "node:net";
 import { z } from "zod";
-import { partlyMade } from "../errors";
+import { inNamespaceWords, partlyMade } from "../errors";
 import { canonicalCidr, interfaceName, ipAddress, namespaceName, networkCidr, parseCidr } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
-import { mayTakeOver, objectOwner, ownerRecordPath, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 /** Where a route records its owner (owner.ts): by the kernel's identity of it, as the id names it. */
 const recordPath = (spec: RouteSpec) =>
@@ -192,4 +192,15 @@ export const routeKind = defineKind({
   },
   // Outputs hold the route as last read back, metric included, so this names exactly that route.
   delete: (host, _id, olds) => removeRoute(host, olds as unknown as RouteSpec, olds.owner as string | undefined),
+  async tagged(_host, source) {
+    return ownerRecords(await source.records(), "route").map(({ owner, namespace, names: [family, name, metric] }) => {
+      const destination = networkFromRecordName(name);
+      return {
+        owner,
+        id: `${namespace ?? ""}/${destination}/${metric}`,
+        olds: { namespace, destination, family: Number(family.slice(3)), metric: Number(metric), owner },
+        what: `route to ${destination} (metric ${metric})${inNamespaceWords(namespace)}`,
+      };
+    });
+  },
 });

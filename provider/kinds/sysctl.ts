@@ -2,8 +2,8 @@ import { z } from "zod";
 import { namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { namespaceGone } from "../iproute";
-import { CommandFailedError } from "../errors";
-import { currentRecord, HolderRecord, holderPath, namespaceIdentity, transact } from "../holders";
+import { CommandFailedError, inNamespaceWords } from "../errors";
+import { currentRecord, HolderRecord, holderPath, namespaceIdentity, recordedHolders, transact } from "../holders";
 import { defineKind, neverCollides } from "../kind";
 import { ownerToken } from "../owner";
 
@@ -99,6 +99,8 @@ async function readGroup(host: Host, group: SysctlGroup, namespace?: string): Pr
 export interface SysctlHolding {
   key: string;
   value: string;
+  /** Who holds it (owner.ts), for the sweep; holders from before owners have none. */
+  owner?: string;
 }
 
 /**
@@ -119,8 +121,8 @@ type Holders = [token: string, holding: SysctlHolding][];
  */
 function holdersOf(record: SysctlRecord | undefined, values: Map<string, string>): Holders {
   return Object.entries(record?.holders ?? {}).flatMap(([token, holding]): Holders => {
-    const { key, value } = typeof holding === "string" ? { key: holding, value: values.get(holding) } : holding;
-    return value !== undefined && values.has(key) ? [[token, { key, value }]] : [];
+    const { key, value, owner } = typeof holding === "string" ? { key: holding, value: values.get(holding), owner: undefined } : holding;
+    return value !== undefined && values.has(key) ? [[token, { key, value, ...(owner ? { owner } : {}) }]] : [];
   });
 }
 
@@ -200,7 +202,6 @@ export function settle(
 }
 
 const recordPath = (group: SysctlGroup, namespace?: string) => holderPath("sysctl", namespace, group.name);
-const where = (namespace?: string) => (namespace ? ` in namespace "${namespace}"` : "");
 
 interface Change {
   token?: string;
@@ -236,10 +237,15 @@ async function settleOnHost(
  * Sets the key's value as holder `token` (a resource from before holder records has none: its write
  * goes beneath the holders). Returns the value before any holder reached the key.
  */
-async function hold(host: Host, spec: { key: string; value: string; namespace?: string }, token: string | undefined): Promise<string | undefined> {
+async function hold(
+  host: Host,
+  spec: { key: string; value: string; namespace?: string },
+  token: string | undefined,
+  owner: string | undefined,
+): Promise<string | undefined> {
   const kept = await settleOnHost(host, sysctlGroup(spec.key), spec.namespace, (values) => {
-    if (values?.get(spec.key) === undefined) throw new Error(`${host.label}: no sysctl ${spec.key}${where(spec.namespace)}`);
-    return { token, holding: { key: spec.key, value: spec.value } };
+    if (values?.get(spec.key) === undefined) throw new Error(`${host.label}: no sysctl ${spec.key}${inNamespaceWords(spec.namespace)}`);
+    return { token, holding: { key: spec.key, value: spec.value, ...(owner ? { owner } : {}) } };
   });
   return kept?.original[spec.key];
 }
@@ -279,7 +285,7 @@ export const sysctlKind = defineKind({
   async create(host, spec, _adopt, owner) {
     // A create run again after an interruption holds under the same token: it sets the same holding again.
     const holder = ownerToken(owner);
-    const previous = await hold(host, spec, holder);
+    const previous = await hold(host, spec, holder, owner);
     return { id: `${spec.namespace ?? ""}/${spec.key}`, observed: { value: await readValue(host, spec.key, spec.namespace), previous, holder } };
   },
   async read(host, _id, olds) {
@@ -289,7 +295,7 @@ export const sysctlKind = defineKind({
   async update(host, _id, olds, news) {
     // A holder that is not recorded (a reboot cleared /run) is recorded anew; a resource from before
     // holder records has no token and writes beneath the holders.
-    await hold(host, news, typeof olds.holder === "string" ? olds.holder : undefined);
+    await hold(host, news, typeof olds.holder === "string" ? olds.holder : undefined, olds.owner as string | undefined);
     return { value: await readValue(host, news.key, news.namespace) };
   },
   async delete(host, _id, olds) {
@@ -310,5 +316,17 @@ export const sysctlKind = defineKind({
     // so the group's settling, which comes last, has the final word.
     if (key === ACCEPT_REDIRECTS) await settleOnHost(host, keyOfItsOwn(key), namespace, () => ({ token }));
     await settleOnHost(host, group, namespace, () => ({ token }));
+  },
+  async tagged(_host, source) {
+    const held = recordedHolders(await source.records(), "sysctl", (holding) => (holding as Partial<SysctlHolding>).owner);
+    return held.map(({ record, token, owner, holding }) => {
+      const key = holding as SysctlHolding;
+      return {
+        owner,
+        id: `${record.namespace ?? ""}/${key.key}`,
+        olds: { key: key.key, namespace: record.namespace, holder: token },
+        what: `sysctl ${key.key} = ${key.value}${inNamespaceWords(record.namespace)}`,
+      };
+    });
   },
 });

@@ -1,10 +1,10 @@
 import { z } from "zod";
-import { partlyMade } from "../errors";
+import { inNamespaceWords, partlyMade } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
-import { linkDeleteArgv, LinkSource, LinkState, listedLinks, liveLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
+import { linkDeleteArgv, LinkSource, LinkState, linkState, listedLinks, liveLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind, Props } from "../kind";
-import { mayTakeOver, setAliasArgv } from "../owner";
+import { mayTakeOver, setAliasArgv, taggedLinks } from "../owner";
 
 const peer = z
   .object({
@@ -182,5 +182,21 @@ export const vethKind = defineKind({
     // Only the pair itself, wherever its ends are now: a link that took the name since is someone else's.
     const pair = await locate(liveLinks(host), olds as unknown as VethSpec);
     if (pair) await runUnlessGone(host, linkDeleteArgv(pair.near.namespace, pair.near.link.name));
+  },
+  async tagged(_host, source) {
+    const links = await source.links();
+    const ends = [...links].flatMap(([namespace, listed]) => listed.map((link) => ({ namespace: namespace || undefined, link: linkState(link) })));
+    return taggedLinks(links, "veth").flatMap(({ owner, namespace, link }) => {
+      const near = linkState(link);
+      const far = ends.find((end) => arePeers(near, end.link, sameNamespace(namespace, end.namespace)));
+      return far
+        ? [{
+            owner,
+            id: `${namespace ?? ""}/${near.name}`,
+            olds: { name: near.name, namespace, peer: { name: far.link.name, namespace: far.namespace } },
+            what: `veth "${near.name}"${inNamespaceWords(namespace)} (its peer "${far.link.name}"${inNamespaceWords(far.namespace)})`,
+          }]
+        : [];
+    });
   },
 });

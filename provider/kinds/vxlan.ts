@@ -10,12 +10,12 @@ import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
-import { AlreadyExistsError, CommandFailedError, partlyMade } from "../errors";
+import { AlreadyExistsError, CommandFailedError, inNamespaceWords, partlyMade } from "../errors";
 import { canonicalAddress, interfaceName, ipAddress, mtu, namespaceName, port } from "../fields";
 import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { linkDeleteArgv, linkShowArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
-import { mayTakeOver, objectOwner, setAliasArgv } from "../owner";
+import { mayTakeOver, objectOwner, setAliasArgv, taggedLinks } from "../owner";
 
 /** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
 export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
@@ -182,7 +182,7 @@ export function explainAddFailure(hostLabel: string, spec: Pick<VxlanSpec, "vni"
 }
 
 /** "interface NAME", with its namespace when it has one. */
-const interfaceIn = (namespace: string | undefined, name: string) => `interface "${name}"${namespace ? ` in namespace "${namespace}"` : ""}`;
+const interfaceIn = (namespace: string | undefined, name: string) => `interface "${name}"${inNamespaceWords(namespace)}`;
 
 /**
  * Makes the device in its namespace under its own name, tagged with its owner in the same step, after
@@ -334,5 +334,13 @@ export const vxlanKind = defineKind({
     const namespace = olds.namespace as string | undefined;
     // A link that took the name since and is no vxlan device is someone else's.
     if (await readVxlan(host, namespace, olds.name as string, false)) await runUnlessGone(host, linkDeleteArgv(namespace, olds.name as string));
+  },
+  async tagged(_host, source) {
+    return taggedLinks(await source.links(), "vxlan").map(({ owner, namespace, link }) => ({
+      owner,
+      id: `${namespace ?? ""}/${link.ifname}`,
+      olds: { namespace, name: link.ifname },
+      what: interfaceIn(namespace, link.ifname),
+    }));
   },
 });
