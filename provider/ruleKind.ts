@@ -84,7 +84,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
       return (await source.marks()).flatMap(({ namespace, family, id }) => {
         const owner = id.startsWith(prefix) ? id.slice(prefix.length) : "";
         if (!owner.includes("@")) return [];
-        return [{ owner, id, olds: { namespace, foundFamily: family }, what: `${definition.name} rules ${id}${inNamespaceWords(namespace)}` }];
+        return [{ owner, id, olds: { namespace, foundFamily: family }, what: `the rules marked ${id}${inNamespaceWords(namespace)}` }];
       });
     },
     drift(id, olds, news) {

@@ -14,7 +14,7 @@ import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumi
 import { TestLab } from "../../scripts/throwawayHosts";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { changes, forProject, projectStack } from "../harness/e2e";
-import { completeSpec, toProgram } from "../harness/programs";
+import { EVERY_KIND, toProgram } from "../harness/programs";
 
 jest.setTimeout(10 * 60_000);
 
@@ -90,22 +90,6 @@ test("SIGKILL of `pulumi up` half way: its provider and program are gone within 
     for (const { pid } of processesUnder(work.dir)) process.kill(pid, "SIGKILL");
     work.remove();
   }
-});
-
-/** Every kind once: two namespaces, a bridge, a veth onto it, addresses, a route, NAT, a VXLAN cable, sysctls. */
-const EVERY_KIND = completeSpec({
-  nsA: { name: "ma", loopbackUp: undefined },
-  nsB: {},
-  bridge: { name: "mbr", mtu: 1400, up: undefined },
-  veth: { name: "va", where: "nsA", mtu: undefined, up: undefined, master: true, peerUp: undefined },
-  addr4: { address: "10.91.0.2/24" },
-  addr6: { address: "fd00:91::2/64" },
-  route: { destination: "10.92.0.0/16", via: true, device: true, metric: 100, source: false },
-  masquerade: { source: "10.91.0.0/24", outInterface: undefined, acceptForward: true, inNamespace: false },
-  portForward: { protocol: "udp", port: 8080, to: "10.91.0.2:80", destination: false, fromHost: undefined, inInterface: undefined, acceptForward: true },
-  vxlan: { name: "vxa", vni: 100, dstport: undefined, where: "nsA", master: false, mtu: undefined, up: undefined },
-  sysctlHost: { key: "net.ipv4.ip_forward", value: "1" },
-  sysctlNs: { key: "net.ipv6.conf.all.forwarding", value: "1" },
 });
 
 /** Kill points: every STRIDE-th command of a run (PNT_FAULT_STRIDE=1 for every one). */

@@ -199,3 +199,19 @@ export function toProgram(spec: ProgramSpec, connection: Record<string, unknown>
   }
   return program;
 }
+
+/** Every kind once: two namespaces, a bridge, a veth onto it, addresses, a route, NAT, a VXLAN cable, sysctls. */
+export const EVERY_KIND = completeSpec({
+  nsA: { name: "ma", loopbackUp: undefined },
+  nsB: {},
+  bridge: { name: "mbr", mtu: 1400, up: undefined },
+  veth: { name: "va", where: "nsA", mtu: undefined, up: undefined, master: true, peerUp: undefined },
+  addr4: { address: "10.91.0.2/24" },
+  addr6: { address: "fd00:91::2/64" },
+  route: { destination: "10.92.0.0/16", via: true, device: true, metric: 100, source: false },
+  masquerade: { source: "10.91.0.0/24", outInterface: undefined, acceptForward: true, inNamespace: false },
+  portForward: { protocol: "udp", port: 8080, to: "10.91.0.2:80", destination: false, fromHost: undefined, inInterface: undefined, acceptForward: true },
+  vxlan: { name: "vxa", vni: 100, dstport: undefined, where: "nsA", master: false, mtu: undefined, up: undefined },
+  sysctlHost: { key: "net.ipv4.ip_forward", value: "1" },
+  sysctlNs: { key: "net.ipv6.conf.all.forwarding", value: "1" },
+});
