@@ -123,6 +123,8 @@ export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffRe
     }
   }
   for (const key of kind.drift?.(id, olds, news) ?? []) changed.add(key);
+  // Made before objects carried their owner: the next update tags it (kind.tag).
+  if (olds.owner === undefined && typeof news.owner === "string" && kind.tag) changed.add("owner");
   // Kernel objects are named: the old one must go before a replacement of the same name appears.
   const clash = replaces.has("connection") || containsUnknown(news) || !kind.collides || kind.collides(olds, news);
   return {
@@ -179,7 +181,9 @@ export async function read(kind: Kind, id: string, props: Props): Promise<{ id: 
 export async function update(kind: Kind, id: string, olds: Props, raw: Props): Promise<{ outs: Props }> {
   const news = validated(kind, raw);
   const wanted = withResets(kind, olds, news);
-  const observed = await kind.update(hostOf(news), id, olds, wanted as never);
+  const host = hostOf(news);
+  if (olds.owner === undefined && typeof news.owner === "string") await kind.tag?.(host, id, olds, objectOwner(kind.replaceOn, news)!);
+  const observed = await kind.update(host, id, olds, wanted as never);
   // Computed outputs (a sysctl's previous value, say) carry over from olds; a property no longer set does
   // not. The owner is what the host's objects carry: the one they were made with.
   const kept = Object.fromEntries(Object.entries(olds).filter(([key]) => !(key in kind.shape)));

@@ -78,6 +78,11 @@ export interface KindDefinition<Shape extends z.ZodRawShape> {
   update(host: Host, id: string, olds: Props, news: z.infer<z.ZodObject<Shape>>): Promise<Observed>;
   /** Must succeed when the object is already gone. */
   delete(host: Host, id: string, olds: Props): Promise<void>;
+  /**
+   * Puts `owner` on an object made before objects carried their owner (its state has none), in the
+   * first update after the upgrade; nothing when the object is gone. Rule kinds have none: their mark is their id.
+   */
+  tag?(host: Host, id: string, olds: Props, owner: string): Promise<void>;
   /** Every object of this kind on the host that carries an owner, for `sweep` (what state forgot). */
   tagged(host: Host, source: TagSource): Promise<Tagged[]>;
   /** Output keys that differ from what `news` asks for, beyond the plain property comparison. */

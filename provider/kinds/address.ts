@@ -231,6 +231,9 @@ export const addressKind = defineKind({
     return {};
   },
   delete: (host, _id, olds) => removeAddress(host, olds as unknown as AddressSpec, olds.owner as string | undefined),
+  async tag(host, _id, olds, owner) {
+    for (const argv of writeOwnerRecordArgvs(recordPath(olds as unknown as AddressSpec), owner)) await host.run(argv);
+  },
   async tagged(_host, source) {
     return ownerRecords(await source.records(), "addr").map(({ owner, namespace, names: [device, name] }) => {
       const address = networkFromRecordName(name);

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { inNamespaceWords, partlyMade } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
-import { hold, holderPath, namespaceIdentity, recordedHolders, release } from "../holders";
+import { hold, holderPath, namespaceIdentity, recordedHolders, release, retag } from "../holders";
 import { linkDeleteArgv, linkSetArgv, LinkSource, LinkState, listedLinks, liveLinks, parseLinks, readLink, reconcileLink } from "../iproute";
 import { defineKind, neverCollides, SET_PROPERTIES } from "../kind";
 import { ownerToken } from "../owner";
@@ -101,6 +101,10 @@ export const bridgeKind = defineKind({
   async delete(host, _id, olds) {
     const spec = { name: olds.name as string, namespace: olds.namespace as string | undefined };
     await releaseBridge(host, spec, olds.holder as string | undefined, true);
+  },
+  async tag(host, _id, olds, owner) {
+    const spec = { name: olds.name as string, namespace: olds.namespace as string | undefined };
+    if (typeof olds.holder === "string") await retag(host, recordPath(spec), olds.holder, owner);
   },
   async tagged(_host, source) {
     return recordedHolders(await source.records(), "link").map(({ record, token, owner }) => ({

@@ -192,6 +192,9 @@ export const routeKind = defineKind({
   },
   // Outputs hold the route as last read back, metric included, so this names exactly that route.
   delete: (host, _id, olds) => removeRoute(host, olds as unknown as RouteSpec, olds.owner as string | undefined),
+  async tag(host, _id, olds, owner) {
+    for (const argv of writeOwnerRecordArgvs(recordPath(olds as unknown as RouteSpec), owner)) await host.run(argv);
+  },
   async tagged(_host, source) {
     return ownerRecords(await source.records(), "route").map(({ owner, namespace, names: [family, name, metric] }) => {
       const destination = networkFromRecordName(name);

@@ -161,7 +161,9 @@ function holdersAfter(before: Holders, token: string | undefined, holding: Sysct
   if (token === undefined) return before;
   const others = before.filter(([t]) => t !== token);
   if (!holding) return others;
-  const unchanged = before.some(([t, h]) => t === token && h.key === holding.key && h.value === holding.value);
+  const unchanged = before.some(
+    ([t, h]) => t === token && h.key === holding.key && h.value === holding.value && (holding.owner === undefined || h.owner === holding.owner),
+  );
   return unchanged ? before : [...others, [token, holding]];
 }
 
@@ -316,6 +318,10 @@ export const sysctlKind = defineKind({
     // so the group's settling, which comes last, has the final word.
     if (key === ACCEPT_REDIRECTS) await settleOnHost(host, keyOfItsOwn(key), namespace, () => ({ token }));
     await settleOnHost(host, group, namespace, () => ({ token }));
+  },
+  async tag(host, _id, olds, owner) {
+    const spec = { key: olds.key as string, value: olds.value as string, namespace: olds.namespace as string | undefined };
+    if (typeof olds.holder === "string") await hold(host, spec, olds.holder, owner);
   },
   async tagged(_host, source) {
     const held = recordedHolders(await source.records(), "sysctl", (holding) => (holding as Partial<SysctlHolding>).owner);

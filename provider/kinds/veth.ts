@@ -183,6 +183,9 @@ export const vethKind = defineKind({
     const pair = await locate(liveLinks(host), olds as unknown as VethSpec);
     if (pair) await runUnlessGone(host, linkDeleteArgv(pair.near.namespace, pair.near.link.name));
   },
+  async tag(host, _id, olds, owner) {
+    await runUnlessGone(host, setAliasArgv(olds.namespace as string | undefined, olds.name as string, owner));
+  },
   async tagged(_host, source) {
     const links = await source.links();
     const ends = [...links].flatMap(([namespace, listed]) => listed.map((link) => ({ namespace: namespace || undefined, link: linkState(link) })));
