@@ -65,6 +65,7 @@ class Target implements Host {
   async run(argv: Argv, options: RunOptions = {}): Promise<CommandResult> {
     refuseFalseRead(argv, options);
     const line = shellLine(argv);
+    if (halted()) throw haltedError(line);
     const result = await (options.listing ? this.list(line) : options.readOnly ? this.enqueue(line) : this.change(line));
     if (result.exitCode !== 0 && !options.allowFailure) throw new CommandFailedError(this.label, result);
     return result;
@@ -123,7 +124,10 @@ class Target implements Host {
     const started = Date.now();
     shell.run(job.line, this.connection.commandTimeout * 1000).then(
       (out) => {
-        maybeDie();
+        if (diesNow()) {
+          job.reject(haltedError(job.line));
+          return;
+        }
         if (this.shells.has(shell)) this.idle.push(shell);
         const durationMs = Date.now() - started;
         if (process.env.PULUMI_NETNS_DEBUG) {
@@ -209,14 +213,25 @@ class Target implements Host {
 }
 
 /**
- * For the fault-injection test only: with PULUMI_NETNS_KILL_AFTER_COMMANDS=K, this process kills itself
+ * For fault-injection tests only: with PULUMI_NETNS_KILL_AFTER_COMMANDS=K, this process kills itself
  * with SIGKILL once the K-th command's result is back, before anyone sees it: the command ran on the host,
- * and the engine never hears how.
+ * and the engine never hears how. `haltAfterCommands(K)` is the same death for a test that drives the
+ * provider in its own process: the K-th result and everything after it fail, and no later command is sent.
  */
-const killAfter = Number(process.env.PULUMI_NETNS_KILL_AFTER_COMMANDS ?? 0);
-let commandsDone = 0;
-function maybeDie(): void {
-  if (killAfter > 0 && ++commandsDone >= killAfter) process.kill(process.pid, "SIGKILL");
+const fault = { killAfter: Number(process.env.PULUMI_NETNS_KILL_AFTER_COMMANDS ?? 0), haltAfter: 0, done: 0 };
+
+export function haltAfterCommands(count: number): void {
+  Object.assign(fault, { haltAfter: count, done: 0 });
+}
+
+const halted = () => fault.haltAfter > 0 && fault.done >= fault.haltAfter;
+const haltedError = (line: string) => new Error(`halted by the fault-injection test before the result of: ${line}`);
+
+/** Counts a result that is back; true when the process is dead from here on (`haltAfterCommands`). */
+function diesNow(): boolean {
+  fault.done++;
+  if (fault.killAfter > 0 && fault.done >= fault.killAfter) process.kill(process.pid, "SIGKILL");
+  return halted();
 }
 
 const targets = new Map<string, Target>();

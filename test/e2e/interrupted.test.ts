@@ -54,17 +54,21 @@ function pulumiUp(work: PulumiWorkdir, dir: string): ChildProcess {
   });
 }
 
-test("SIGKILL of `pulumi up` half way: its provider and program are gone within 10 s; the next up converges, destroy leaves nothing", async () => {
+/** The program's size and when to kill: once this many namespaces exist (PNT_INTERRUPT_COUNT=60 PNT_INTERRUPT_AT=30, say). */
+const COUNT = Number(process.env.PNT_INTERRUPT_COUNT ?? 40);
+const KILL_AT = Number(process.env.PNT_INTERRUPT_AT ?? 5);
+
+test(`SIGKILL of \`pulumi up\` of ${COUNT} namespaces once ${KILL_AT} exist: its provider and program are gone within 10 s; the next up converges, destroy leaves nothing`, async () => {
   const [host] = lab.hosts;
   const work = PulumiWorkdir.create("e2e-interrupted");
   try {
-    const config = { host: { value: host.address }, hostKey: { value: host.hostKey }, sshKey: { value: lab.clientKey, secret: true }, count: { value: "40" } };
+    const config = { host: { value: host.address }, hostKey: { value: host.hostKey }, sshKey: { value: lab.clientKey, secret: true }, count: { value: String(COUNT) } };
     const before = hostSnapshot(host);
     const { stack, dir } = await projectStack(work, "scale", config, join(REPO_ROOT, "test", "e2e", "programs", "scale"));
     const up = pulumiUp(work, dir);
     const exited = new Promise((resolve) => up.once("exit", resolve));
     const namespaces = () => host.sh(["ip", "netns", "list"]).split("\n").filter(Boolean).length;
-    for (let waited = 0; namespaces() < 5; waited += 100) {
+    for (let waited = 0; namespaces() < KILL_AT; waited += 100) {
       if (waited > 120_000 || up.exitCode !== null) throw new Error(`pulumi up made ${namespaces()} namespaces, exit ${up.exitCode}`);
       await sleep(100);
     }
@@ -80,7 +84,7 @@ test("SIGKILL of `pulumi up` half way: its provider and program are gone within 
     expect(cli("cancel", "--yes").status).toBe(0);
     const again = cli("up", "--yes", "--skip-preview", "--non-interactive");
     expect({ status: again.status, output: again.status === 0 ? "" : again.stdout + again.stderr }).toEqual({ status: 0, output: "" });
-    expect(host.sh(["ip", "netns", "list"]).split("\n").filter(Boolean)).toHaveLength(40);
+    expect(host.sh(["ip", "netns", "list"]).split("\n").filter(Boolean)).toHaveLength(COUNT);
     expect(changes((await stack.preview({ refresh: true })).changeSummary)).toEqual({});
     await stack.destroy();
     expect(hostSnapshot(host)).toEqual(before);

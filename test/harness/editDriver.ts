@@ -6,7 +6,12 @@
  *   order, the dependents whose inputs flow from it and whose diff would then replace;
  * - other replacements create the new object at once and delete the old one at the end;
  * - resources gone from the program are deleted at the end, dependents first.
+ * Like the engine's checkpoint, `live` changes only when an operation's result is back, and a replaced
+ * resource stays condemned until its delete is: an apply that dies half way (haltAfterCommands) leaves
+ * what the engine's state would, and the next apply finishes the job.
+ * Each resource has an owner, as the SDK gives it (a hash of its key).
  */
+import { createHash } from "node:crypto";
 import { provider } from "../../provider";
 import type { Props } from "../../provider/kind";
 import { UNKNOWN } from "../../provider/validate";
@@ -44,8 +49,16 @@ function setPath(props: Props, path: string, value: unknown): Props {
   return copy;
 }
 
-async function checked(kind: string, inputs: Props): Promise<Props> {
-  const result = await provider(kind).check({}, inputs);
+const ownerOf = (key: string) => `${createHash("sha256").update(key).digest("hex").slice(0, 16)}@edits/driver`;
+
+/** check's inputs, also when it fails on values still unknown (the engine plans with them all the same). */
+async function checkedAsPlanned(declared: Declared, inputs: Props): Promise<Props> {
+  return (await provider(declared.kind).check({}, { ...inputs, owner: ownerOf(declared.key) })).inputs;
+}
+
+async function checked(declared: Declared, inputs: Props = declared.inputs): Promise<Props> {
+  const { kind, key } = declared;
+  const result = await provider(kind).check({}, { ...inputs, owner: ownerOf(key) });
   if (result.failures) throw new Error(`${kind} check failed: ${result.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
   return result.inputs;
 }
@@ -63,6 +76,8 @@ function dependentsFirst(resources: Live[]): Live[] {
 
 export class EditDriver {
   readonly live = new Map<string, Live>();
+  /** Replaced by a new object of the same key, whose delete has not been done (the engine's `delete: true`). */
+  readonly condemned: Live[] = [];
   readonly log: string[] = [];
 
   private async remove(resource: Live): Promise<void> {
@@ -79,6 +94,11 @@ export class EditDriver {
   /** One `pulumi up` of `program`; returns the operation done on each key. */
   async apply(program: Program): Promise<Record<string, Operation>> {
     const ops: Record<string, Operation> = {};
+    // The engine deletes what an earlier run condemned and did not delete first.
+    for (const r of dependentsFirst([...this.condemned])) {
+      await this.remove(r);
+      this.condemned.splice(this.condemned.indexOf(r), 1);
+    }
     const deleteAtEnd: Live[] = [...this.live.values()].filter((r) => !program.some((d) => d.key === r.key));
     const deletedFirst = new Set<string>();
     const dbr = new Set<string>();
@@ -87,13 +107,13 @@ export class EditDriver {
     for (const declared of program) {
       const current = this.live.get(declared.key);
       if (!current) continue;
-      const news = await checked(declared.kind, declared.inputs);
+      const news = await checked(declared);
       const diff = await provider(declared.kind).diff(current.id, current.outs, news);
       let replacedFirst = diff.replaces.length > 0 && diff.deleteBeforeReplace;
       const fromReplaced = Object.entries(declared.flows).filter(([, source]) => dbr.has(source));
       if (!replacedFirst && fromReplaced.length > 0) {
         const unknown = fromReplaced.reduce((inputs, [path]) => setPath(inputs, path, UNKNOWN), declared.inputs);
-        const planned = await provider(declared.kind).diff(current.id, current.outs, (await provider(declared.kind).check({}, unknown)).inputs);
+        const planned = await provider(declared.kind).diff(current.id, current.outs, await checkedAsPlanned(declared, unknown));
         replacedFirst = planned.replaces.length > 0 && planned.deleteBeforeReplace;
       }
       if (replacedFirst) dbr.add(declared.key);
@@ -101,7 +121,7 @@ export class EditDriver {
 
     for (const declared of program) {
       const current = this.live.get(declared.key);
-      const news = await checked(declared.kind, declared.inputs);
+      const news = await checked(declared);
       if (!current) {
         await this.create(declared, news);
         ops[declared.key] = deletedFirst.has(declared.key) ? "replace" : "create";
@@ -132,6 +152,7 @@ export class EditDriver {
         ops[declared.key] = "update";
       } else {
         deleteAtEnd.push(current);
+        this.condemned.push(current);
         await this.create(declared, news);
         ops[declared.key] = "replace";
       }
@@ -139,6 +160,7 @@ export class EditDriver {
 
     for (const r of dependentsFirst(deleteAtEnd)) {
       await this.remove(r);
+      if (this.condemned.includes(r)) this.condemned.splice(this.condemned.indexOf(r), 1);
       if (this.live.get(r.key) === r) this.live.delete(r.key);
       if (!ops[r.key]) ops[r.key] = "delete";
     }

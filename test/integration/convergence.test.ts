@@ -2,6 +2,9 @@
  * Every edit converges: random sequences of programs over every kind, applied to a real throwaway host
  * as the engine would. After each step a refresh finds every resource as its inputs ask, and no rule
  * carrying our mark lives without its resource; after the final destroy the host is as it was.
+ * Some steps are killed: the provider dies once the K-th remote command's result is back (as
+ * PULUMI_NETNS_KILL_AFTER_COMMANDS does to the real one), and the next plain apply of the same program
+ * must converge all the same.
  *
  * Seeded: a failure prints the seed and path (PNT_EDIT_SEED=... PNT_EDIT_PATH=... reproduces it), and
  * the shrunk sequence goes into convergence.regressions.json, which runs first, every time.
@@ -11,6 +14,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { closeAllHosts } from "../../provider";
+import { haltAfterCommands } from "../../provider/ssh/pool";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
 import { EditDriver } from "../harness/editDriver";
@@ -44,11 +48,13 @@ function markedRuleOwners(host: TestHost): string[] {
     host.sh([save]),
     ...namespaces.map((ns) => host.sh(["ip", "netns", "exec", ns, save], { allowFailure: true })),
   ]);
-  return [...dumps.join("\n").matchAll(/pulumi-netns:([A-Za-z0-9-]+)/g)].map((m) => m[1]);
+  return [...dumps.join("\n").matchAll(/pulumi-netns:([A-Za-z0-9@/._-]+)/g)].map((m) => m[1]);
 }
 
-/** Applies the programs one by one; throws with the step, the driver's log and what diverged. */
-async function runSequence(specs: ProgramSpec[], expectSlots: string[][] = []): Promise<void> {
+const killsSeen = { died: 0, ranToEnd: 0 };
+
+/** Applies the programs one by one (a step with a kill point first dies there); throws with the step, the driver's log and what diverged. */
+async function runSequence(specs: ProgramSpec[], expectSlots: string[][] = [], kills: (number | null)[] = []): Promise<void> {
   // The second host is only a VXLAN's remote end.
   const lab = await TestLab.create(2);
   const [host, peer] = lab.hosts;
@@ -60,6 +66,19 @@ async function runSequence(specs: ProgramSpec[], expectSlots: string[][] = []): 
       const program = toProgram(spec, host.connection(), host.address, peer.address);
       // A hand-written regression must still build what it names, or it no longer proves anything.
       expect(program.map((d) => d.key)).toEqual(expect.arrayContaining(expectSlots[step] ?? []));
+      const kill = kills[step];
+      if (kill) {
+        haltAfterCommands(kill);
+        const died = await driver.apply(program).then(
+          () => "ran to its end first",
+          (err: Error) => `died: ${err.message.split("\n")[0]}`,
+        );
+        haltAfterCommands(0);
+        // The dead process's connections are gone with it.
+        closeAllHosts();
+        driver.log.push(`-- killed after ${kill} commands: ${died}`);
+        killsSeen[died.startsWith("died") ? "died" : "ranToEnd"]++;
+      }
       try {
         await driver.apply(program);
       } catch (err) {
@@ -97,11 +116,23 @@ for (const regression of regressions) {
   );
 }
 
-test(`every edit converges: ${RUNS} random sequences of ${STEPS} programs on a real host`, async () => {
+/** A step's kill point, in about one step of four: the command after whose result the provider dies. */
+const killPoint = fc.option(fc.integer({ min: 1, max: 60 }), { freq: 3 });
+
+test(`every edit converges: ${RUNS} random sequences of ${STEPS} programs on a real host, some killed half way`, async () => {
   const seed = process.env.PNT_EDIT_SEED ? Number(process.env.PNT_EDIT_SEED) : undefined;
+  const step = fc.record({ spec: programSpec, kill: killPoint });
   await fc.assert(
-    fc.asyncProperty(fc.array(programSpec, { minLength: STEPS, maxLength: STEPS }), (specs) => runSequence(specs)),
+    fc.asyncProperty(fc.array(step, { minLength: STEPS, maxLength: STEPS }), (steps) =>
+      runSequence(
+        steps.map((s) => s.spec),
+        [],
+        steps.map((s) => s.kill),
+      ),
+    ),
     // Shrinking replays sequences on real hosts for minutes: only when asked (PNT_EDIT_SHRINK=1).
     { numRuns: RUNS, seed, path: process.env.PNT_EDIT_PATH, verbose: true, endOnFailure: !process.env.PNT_EDIT_SHRINK },
   );
+  console.log(`kill steps: ${killsSeen.died} died half way, ${killsSeen.ranToEnd} ran to their end before their kill point`);
+  expect(killsSeen.died).toBeGreaterThan(0);
 }, 30 * 60_000);
