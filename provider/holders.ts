@@ -56,6 +56,19 @@ export function parseRecord<R extends HolderRecord<unknown>>(path: string, text:
 }
 
 /**
+ * Script lines that take the host's one lock, shared by every stack and process, waiting at most `$wait`
+ * seconds; held until the script ends. Steps that change what several stacks share run under it.
+ */
+export const TAKE_HOST_LOCK = `mkdir -p ${HOLDERS_ROOT}
+exec 9>>${HOLDERS_ROOT}/lock
+flock -w "$wait" 9`;
+
+/** A shell script run as one remote step under the host's lock (set -e); its own arguments are $1…. */
+export function underHostLock(host: Host, script: string, ...args: string[]): Argv {
+  return ["sh", "-c", `set -e\nwait=$1\nshift\n${TAKE_HOST_LOCK}\n${script}`, "sh", String(lockWaitSeconds(host.commandTimeoutSeconds)), ...args];
+}
+
+/**
  * Checks under a lock that the record still reads `expected`, runs the command (if any), then writes
  * `next` atomically (or removes the record when `next` is empty). Exit 75: the record changed meanwhile.
  * The lock is waited for at most `wait` seconds, which `lockWaitSeconds` keeps well inside the client's
@@ -64,9 +77,8 @@ export function parseRecord<R extends HolderRecord<unknown>>(path: string, text:
 const COMMIT_SCRIPT = `set -e
 wait=$1 file=$2 expected=$3 next=$4
 shift 4
-mkdir -p ${HOLDERS_ROOT} "\${file%/*}"
-exec 9>>${HOLDERS_ROOT}/lock
-flock -w "$wait" 9
+mkdir -p "\${file%/*}"
+${TAKE_HOST_LOCK}
 current=$(cat "$file" 2>/dev/null || true)
 if [ "$current" != "$expected" ]; then echo "pulumi-netns: holder record changed meanwhile: $file" >&2; exit 75; fi
 if [ $# -gt 0 ]; then "$@"; fi

@@ -17,9 +17,11 @@
 import { isIP } from "node:net";
 import { CommandFailedError } from "./errors";
 import { canonicalAddress, parseCidr } from "./fields";
+import { underHostLock } from "./holders";
 import { Argv, Host, inNamespace, listEveryNamespace } from "./host";
 import { namespaceGone } from "./iproute";
 import { oneAtATime } from "./oneAtATime";
+import { shellLine } from "./shell";
 
 export type Family = 4 | 6;
 export type Table = "nat" | "filter";
@@ -74,10 +76,10 @@ function iptablesArgv(family: Family, table: Table, args: string[], namespace?: 
   return inNamespace(namespace, [binaryOf(family), "-w", "10", "-t", table, ...args]);
 }
 
-/** Append, delete the first copy of, or insert at a 1-based position. */
-export function ruleArgv(op: "-A" | "-D", rule: Rule, namespace?: string): Argv;
+/** Append, delete the first copy of, check for, or insert at a 1-based position. */
+export function ruleArgv(op: "-A" | "-D" | "-C", rule: Rule, namespace?: string): Argv;
 export function ruleArgv(op: "-I", rule: Rule, namespace: string | undefined, position: number): Argv;
-export function ruleArgv(op: "-A" | "-D" | "-I", rule: Rule, namespace?: string, position?: number): Argv {
+export function ruleArgv(op: "-A" | "-D" | "-C" | "-I", rule: Rule, namespace?: string, position?: number): Argv {
   const where = op === "-I" ? [rule.chain, String(position)] : [rule.chain];
   return iptablesArgv(rule.family, rule.table, [op, ...where, ...rule.spec], namespace);
 }
@@ -165,8 +167,6 @@ export function jumpPlacement(forward: Rule[]): { placed: boolean; position: num
 
 /** stderr of `iptables -S CHAIN` / `-D` / `-X` when the chain or rule is not there (legacy and nft backends). */
 const NO_SUCH = /No chain\/target\/match by that name|Chain '[^']*' does not exist|does a matching rule exist|is incompatible, use 'nft' tool|Bad rule/;
-/** stderr of `-X` for a chain that still has rules or is jumped to. */
-const IN_USE = /Too many links|Directory not empty|Device or resource busy/;
 
 /** The rules of one chain; [] when the chain does not exist, undefined when the namespace is gone. */
 async function listChain(host: Host, family: Family, table: Table, chain: string, namespace?: string): Promise<Rule[] | undefined> {
@@ -182,6 +182,8 @@ interface Listing {
   owned: Rule[];
   /** Whether FORWARD jumps to our chain where it should. */
   jumpPlaced: boolean;
+  /** Where in FORWARD a jump goes (jumpPlacement). */
+  jumpPosition: number;
 }
 
 type ChainReader = typeof listChain;
@@ -194,14 +196,14 @@ const listedChain: ChainReader = async (host, family, table, chain, namespace) =
 
 async function listOwned(host: Host, id: string, family: Family, namespace?: string, readChain: ChainReader = listChain): Promise<Listing | undefined> {
   const owned: Rule[] = [];
-  let jumpPlaced = false;
+  let placement = { placed: false, position: 1 };
   for (const { table, chain } of OWNED_CHAINS) {
     const rules = await readChain(host, family, table, chain, namespace);
     if (!rules) return undefined;
     owned.push(...rules.filter((rule) => isOwnedBy(rule, id)));
-    if (chain === "FORWARD") jumpPlaced = jumpPlacement(rules).placed;
+    if (chain === "FORWARD") placement = jumpPlacement(rules);
   }
-  return { owned, jumpPlaced };
+  return { owned, jumpPlaced: placement.placed, jumpPosition: placement.position };
 }
 
 const usesForwardChain = (rules: Rule[]) => rules.some((rule) => rule.chain === FORWARD_CHAIN);
@@ -254,18 +256,50 @@ async function ensureForwardChain(host: Host, family: Family, namespace?: string
   if (forward.some((rule) => rule.spec.length === 2 && jumpsTo(rule, FORWARD_CHAIN))) await host.run(ruleArgv("-D", jump, namespace));
 }
 
+/**
+ * Our chain is shared by every stack on the host: it is dropped, and rules are put in it, only under the
+ * host's lock (holders.ts), one step each, so that no stack's rule lands in a chain another stack is
+ * dropping. A namespace that is gone has nothing to drop.
+ */
+function dropForwardChainScript(family: Family, namespace?: string): string {
+  const jump = forwardJump(family);
+  return [
+    `listing=$(${shellLine(listArgv(family, "filter", FORWARD_CHAIN, namespace))} 2>/dev/null) || exit 0`,
+    `case "$listing" in *"-A ${FORWARD_CHAIN} "*) exit 0 ;; esac`,
+    `while ${shellLine(ruleArgv("-D", jump, namespace))} 2>/dev/null; do :; done`,
+    `${shellLine(iptablesArgv(family, "filter", ["-X", FORWARD_CHAIN], namespace))}`,
+  ].join("\n");
+}
+
+/** The rules put into our chain, after making the chain and its jump (at `position`) when another stack dropped them. */
+function appendToForwardChainScript(family: Family, namespace: string | undefined, position: number, rules: Rule[]): string {
+  const jump = forwardJump(family);
+  return [
+    `${shellLine(iptablesArgv(family, "filter", ["-N", FORWARD_CHAIN], namespace))} 2>/dev/null || true`,
+    `${shellLine(ruleArgv("-C", jump, namespace))} 2>/dev/null || ${shellLine(ruleArgv("-I", jump, namespace, position))}`,
+    ...rules.map((rule) => shellLine(ruleArgv("-A", rule, namespace))),
+  ].join("\n");
+}
+
 /** Removes our chain and every jump to it once no rule is left in it (any stack's, any resource's). */
 async function dropForwardChainIfEmpty(host: Host, family: Family, namespace?: string): Promise<void> {
-  const rules = await listChain(host, family, "filter", FORWARD_CHAIN, namespace);
-  if (!rules || rules.length > 0) return;
-  while ((await deleteRule(host, forwardJump(family), namespace)) === "deleted") {
-    // Every copy of the jump.
+  await host.run(underHostLock(host, dropForwardChainScript(family, namespace)));
+}
+
+/**
+ * Runs a step that needs our chain. Another stack's provider may drop the chain between two of our steps
+ * (it was empty then, see dropForwardChainIfEmpty): then the chain and its jump are made again, and the step
+ * runs again.
+ */
+async function withForwardChain<T>(host: Host, family: Family, namespace: string | undefined, step: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (attempt === 5 || !(err instanceof CommandFailedError) || !NO_SUCH.test(err.result.stderr)) throw err;
+      await ensureForwardChain(host, family, namespace).catch(() => undefined);
+    }
   }
-  const dropped = await host.run(iptablesArgv(family, "filter", ["-X", FORWARD_CHAIN], namespace), { allowFailure: true });
-  if (dropped.exitCode === 0 || NO_SUCH.test(dropped.stderr)) return;
-  if (!IN_USE.test(dropped.stderr)) throw new CommandFailedError(host.label, dropped);
-  // Another stack put a rule or jump in meanwhile: its rules need the jump.
-  if ((await listChain(host, family, "filter", FORWARD_CHAIN, namespace))?.length) await ensureForwardChain(host, family, namespace);
 }
 
 /** Deletes the first copy of a rule; one already gone (or its namespace) is not an error. */
@@ -292,12 +326,18 @@ export function convergeRules(host: Host, id: string, family: Family, desired: R
     const added: Rule[] = [];
     try {
       if (usesForwardChain(desired) && !before.jumpPlaced) {
-        await ensureForwardChain(host, family, namespace);
+        await withForwardChain(host, family, namespace, () => ensureForwardChain(host, family, namespace));
         changed = true;
       }
-      for (const rule of without(desired, before.owned)) {
+      const missing = without(desired, before.owned);
+      for (const rule of missing.filter((rule) => rule.chain !== FORWARD_CHAIN)) {
         await host.run(ruleArgv("-A", rule, namespace));
         added.push(rule);
+      }
+      const inChain = missing.filter((rule) => rule.chain === FORWARD_CHAIN);
+      if (inChain.length > 0) {
+        added.push(...inChain);
+        await host.run(underHostLock(host, appendToForwardChainScript(family, namespace, before.jumpPosition, inChain)));
       }
     } catch (err) {
       for (const rule of added) await deleteRule(host, rule, namespace).catch(() => undefined);

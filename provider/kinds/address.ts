@@ -2,7 +2,7 @@ import { inNamespaceWords, partlyMade } from "../errors";
 import { canonicalCidr, cidr, interfaceName, namespaceName, networkOf, parseCidr } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { listLinks, runUnlessGone } from "../iproute";
-import { HOLDERS_ROOT, lockWaitSeconds } from "../holders";
+import { lockWaitSeconds, TAKE_HOST_LOCK } from "../holders";
 import { defineKind } from "../kind";
 import { oneAtATime } from "../oneAtATime";
 import { mayTakeOver, networkFromRecordName, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
@@ -142,9 +142,7 @@ async function deleteFromDevice(host: Host, spec: AddressSpec): Promise<void> {
  */
 const PROMOTING_DELETE = `wait=$1 key=$2
 shift 2
-mkdir -p ${HOLDERS_ROOT}
-exec 9>>${HOLDERS_ROOT}/lock
-flock -w "$wait" 9 || exit
+${TAKE_HOST_LOCK} || exit
 before=$(sysctl -n "$key") || exit
 sysctl -q -w "$key=1" || exit
 "$@"

@@ -219,7 +219,7 @@ function filesUnder(root: string, dir: string, accept: (name: string) => boolean
 /**
  * The shell text an expression may give: its literals, the constants it names and the bodies of the
  * functions it calls. Values put into the text (template substitutions, arguments that are not literals)
- * are words of the script, not script: `$__x__` stands for them.
+ * are words of the script, not script: `$__x__` stands for them; a named constant put in at a line's start is followed too.
  */
 function reachableTexts(checker: ts.TypeChecker, node: ts.Node, depth = 0, seen = new Set<ts.Node>()): string[] {
   if (depth > 4 || seen.has(node)) return [];
@@ -238,7 +238,14 @@ function reachableTexts(checker: ts.TypeChecker, node: ts.Node, depth = 0, seen 
   };
   const visit = (n: ts.Node): void => {
     if (ts.isStringLiteral(n) || ts.isNoSubstitutionTemplateLiteral(n)) texts.push(n.text);
-    else if (ts.isTemplateExpression(n)) texts.push([n.head.text, ...n.templateSpans.map((span) => span.literal.text)].join("$__x__"));
+    else if (ts.isTemplateExpression(n)) {
+      texts.push([n.head.text, ...n.templateSpans.map((span) => span.literal.text)].join("$__x__"));
+      // A constant put in at the start of a line is script too (lines shared by several scripts).
+      n.templateSpans.forEach((span, i) => {
+        const before = i === 0 ? n.head.text : n.templateSpans[i - 1].literal.text;
+        if (ts.isIdentifier(span.expression) && (before === "" || before.endsWith("\n"))) follow(span.expression);
+      });
+    }
     else if (ts.isIdentifier(n)) follow(n);
     else if (ts.isPropertyAccessExpression(n)) {
       follow(n.name);
