@@ -1,12 +1,14 @@
 /**
  * A refresh reads every link, address and iptables rule of a host from one listing per kind, so the
  * listings it sends do not grow with the resources, also when reads of other kinds (sysctls, routes)
- * run in between; and a listing never answers a read after this process changed the host.
+ * run in between; and a listing never answers a read after this process changed the host. Its
+ * listings change nothing: a namespace of someone else's gets no iptables tables from them.
  */
 import { closeAllHosts, hostFor } from "../../provider/ssh/pool";
 import { connection as connectionSchema } from "../../provider/connection";
 import { byNamespace, inEveryNamespace, LISTING_PARTS, listEveryNamespace } from "../../provider/host";
 import type { Props } from "../../provider/kind";
+import { findOrphans } from "../../provider/sweep";
 import { engine } from "../harness/engine";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
 
@@ -205,5 +207,25 @@ test("the parts of a listing cover every namespace once: the host's own in the f
   } finally {
     for (const name of names) host.sh(["ip", "netns", "del", name], { allowFailure: true });
     host.sh(["rm", "-f", "/var/run/netns/..zy"]);
+  }
+});
+
+test("a refresh only reads: a foreign namespace without iptables tables has none after it, nor after a sweep's listing", async () => {
+  host.sh(["ip", "netns", "add", "foreign"]);
+  const tables = () =>
+    ["iptables-save", "ip6tables-save"].map((save) => host.sh(["ip", "netns", "exec", "foreign", save]).trim()).join("\n").trim();
+  try {
+    expect(tables()).toBe("");
+    const made = await build(1);
+    try {
+      closeAllHosts();
+      await refresh(made);
+      expect(await findOrphans(hostFor(connectionSchema.parse(connection)), "nobody/none", [])).toEqual([]);
+      expect(tables()).toBe("");
+    } finally {
+      await teardown(made);
+    }
+  } finally {
+    host.sh(["ip", "netns", "del", "foreign"]);
   }
 });
