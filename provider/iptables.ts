@@ -166,7 +166,8 @@ export function jumpPlacement(forward: Rule[]): { placed: boolean; position: num
 }
 
 /** stderr of `iptables -S CHAIN` / `-D` / `-X` when the chain or rule is not there (legacy and nft backends). */
-const NO_SUCH = /No chain\/target\/match by that name|Chain '[^']*' does not exist|does a matching rule exist|is incompatible, use 'nft' tool|Bad rule/;
+const NO_SUCH =
+  /No chain\/target\/match by that name|Chain '[^']*' does not exist|does a matching rule exist|is incompatible, use 'nft' tool|Bad rule|_DEL(ETE)? failed \(No such file or directory\)/;
 
 /** The rules of one chain; [] when the chain does not exist, undefined when the namespace is gone. */
 async function listChain(host: Host, family: Family, table: Table, chain: string, namespace?: string): Promise<Rule[] | undefined> {
