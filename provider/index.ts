@@ -6,6 +6,7 @@ import * as controller from "./controller";
 import { exitWhenEngineGone } from "./engineWatch";
 import { kindNamed } from "./kinds";
 import type { Props } from "./kind";
+import { LAB_ALLOCATION, labAllocationProvider } from "./lab/allocation";
 
 export { closeAllHosts } from "./ssh/pool";
 export { kinds } from "./kinds";
@@ -13,6 +14,7 @@ export { kinds } from "./kinds";
 exitWhenEngineGone();
 
 export function provider(kindName: string) {
+  if (kindName === LAB_ALLOCATION) return labAllocationProvider;
   const kind = kindNamed(kindName);
   return {
     check: async (_olds: Props, news: Props) => controller.check(kind, news),

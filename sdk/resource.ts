@@ -17,7 +17,7 @@ export type ConnectionArgs = Inputs<z.input<typeof connection>>;
 
 /** One shim per kind, so Pulumi serializes each kind's provider once, not once per resource. */
 const shims = new Map<string, pulumi.dynamic.ResourceProvider>();
-function shimFor(kind: string): pulumi.dynamic.ResourceProvider {
+export function shimFor(kind: string): pulumi.dynamic.ResourceProvider {
   if (!shims.has(kind)) shims.set(kind, shim(kind));
   return shims.get(kind)!;
 }

@@ -37,5 +37,5 @@ export const addresses = lab.addresses;
 export const vnis = lab.vnis;
 export const topologyDot = lab.topologyDot;
 export const topologyMermaid = lab.topologyMermaid;
-// Feed back as `previous` to pin every seat: pulumi stack output --json allocations > allocations.json
+// Kept from run to run by the Lab itself; give it as `previous` to a new stack of this lab to keep every address.
 export const allocations = lab.allocations;

@@ -4,6 +4,7 @@
  *
  * Every child is named after its identity in the plan, never its position, so adding or removing one
  * node or link adds or removes only its own children:
+ *   NAME/allocations                   LabAllocation: subnets, addresses, VNIs, kept from run to run
  *   NAME/NODE                          Namespace
  *   NAME/NODE/KEY                      Sysctl (forwarding on routers)
  *   NAME/NODE/route/DEST/ipvF          Route
@@ -13,13 +14,18 @@
  *   NAME/A:IF--B:IF                    Veth of a link within one host
  * Outputs flow from parent objects into children (namespace name into the veth, bridge name into the
  * veth's peer, device into the address), so the engine creates and destroys them in order.
+ *
+ * Which children exist comes from the plan made here; the values that allocation decides (addresses,
+ * gateways, VNIs) come from the plan remade with the LabAllocation's result, which keeps every seat the
+ * last run had. Only a collision of hashes can tell the two apart, and then the kept seat is the one made.
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import type { connection } from "../../provider/connection";
 import { Address, Bridge, Namespace, Netem, Route, Sysctl, Veth, Vxlan } from "../index";
 import type { Inputs } from "../resource";
-import { LabAllocations, LinkImpairment, LabPlan, LabSpec, planLab, SegmentPlan } from "./model";
+import { LabAllocation } from "./allocation";
+import { LabAllocations, LinkImpairment, LabPlan, LabSpec, MemberPlan, planLab, SegmentPlan } from "./model";
 
 type ConnectionFields = { [K in keyof z.input<typeof connection>]: Inputs<z.input<typeof connection>[K]> };
 
@@ -40,14 +46,16 @@ export function endImpairment(link: LinkImpairment): LinkImpairment {
   return { ...link, delayMs: link.delayMs / 2, jitterMs: link.jitterMs / 2 };
 }
 
+const familyOf = (address: string) => (address.includes(":") ? 6 : 4);
+
 export class Lab extends pulumi.ComponentResource {
-  /** The validated plan: every namespace, cable, address and VNI, as plain data. */
-  readonly plan: LabPlan;
+  /** The plan: every namespace, cable, address and VNI, as plain data, with the addresses that are made. */
+  readonly plan: pulumi.Output<LabPlan>;
   /** Node → interface → addresses with prefix length. */
   readonly addresses: pulumi.Output<Record<string, Record<string, string[]>>>;
   /** Segment (link "A:IF--B:IF" or LAN name) → VNI, for segments across hosts. */
   readonly vnis: pulumi.Output<Record<string, number>>;
-  /** Pass back as `previous` to keep every seat even when a hash would meet another. */
+  /** Every subnet, address and VNI; pass it as `previous` to a new stack of the same lab to keep them. */
   readonly allocations: pulumi.Output<LabAllocations>;
   /** The topology as Graphviz DOT (`npm run graph` renders a stack's `topologyDot` output). */
   readonly topologyDot: pulumi.Output<string>;
@@ -57,10 +65,14 @@ export class Lab extends pulumi.ComponentResource {
   constructor(name: string, args: LabArgs, opts?: pulumi.ComponentResourceOptions) {
     super("netns:index:Lab", name, {}, opts);
     const { hosts, ...topology } = args;
+    const spec = { ...topology, hosts: Object.fromEntries(Object.entries(hosts).map(([h, c]) => [h, { host: c.host }])) };
     // A topology that cannot work throws here, before any resource is registered.
-    const plan = planLab({ ...topology, hosts: Object.fromEntries(Object.entries(hosts).map(([h, c]) => [h, { host: c.host }])) });
-    this.plan = plan;
+    const plan = planLab(spec);
     const child = { parent: this };
+    const allocation = new LabAllocation(`${name}/allocations`, { demand: plan.demand, ...(spec.previous ? { previous: spec.previous } : {}) }, child);
+    this.plan = allocation.allocations.apply((kept) => planLab({ ...spec, previous: kept }));
+    const made = <T>(pick: (made: LabPlan) => T) => this.plan.apply(pick);
+    const segmentMade = (id: string) => made((p) => [...p.links, ...p.lans].find((s) => s.id === id)!);
     const connection = (host: string) => hosts[host];
 
     const namespaces = new Map(
@@ -76,17 +88,15 @@ export class Lab extends pulumi.ComponentResource {
     /** Endpoint → the Address resources on it, for routes that need the connected network first. */
     const addressesOn = new Map<string, Address[]>();
     for (const segment of [...plan.links, ...plan.lans]) {
-      for (const { endpoint, node, host, addresses, device } of this.cable(name, segment, hosts, namespaceOf)) {
+      const madeMember = (endpoint: string) => segmentMade(segment.id).apply((s) => s.members.find((m) => m.endpoint === endpoint)!);
+      for (const { endpoint, node, host, addresses, device } of this.cable(name, segment, hosts, namespaceOf, segmentMade(segment.id))) {
         addressesOn.set(
           endpoint,
-          addresses.map(
-            (address) =>
-              new Address(
-                `${name}/${endpoint}/ipv${address.includes(":") ? 6 : 4}`,
-                { connection: connection(host), namespace: namespaceOf(node), device, address },
-                child,
-              ),
-          ),
+          addresses.map((planned) => {
+            const family = familyOf(planned);
+            const address = madeMember(endpoint).apply((m) => m.addresses.find((a) => familyOf(a) === family)!);
+            return new Address(`${name}/${endpoint}/ipv${family}`, { connection: connection(host), namespace: namespaceOf(node), device, address }, child);
+          }),
         );
         if (segment.impairment) {
           new Netem(`${name}/${endpoint}`, { connection: connection(host), namespace: namespaceOf(node), device, ...endImpairment(segment.impairment) }, child);
@@ -96,23 +106,22 @@ export class Lab extends pulumi.ComponentResource {
 
     for (const n of plan.nodes) {
       for (const r of n.routes) {
+        const family = familyOf(r.via);
+        const via = made((p) => p.nodes.find((m) => m.name === n.name)!.routes.find((m) => m.destination === r.destination && familyOf(m.via) === family)!.via);
         new Route(
-          `${name}/${n.name}/route/${r.destination}/ipv${r.via.includes(":") ? 6 : 4}`,
-          { connection: connection(n.host), namespace: namespaceOf(n.name), destination: r.destination, via: r.via, device: r.device },
+          `${name}/${n.name}/route/${r.destination}/ipv${family}`,
+          { connection: connection(n.host), namespace: namespaceOf(n.name), destination: r.destination, via, device: r.device },
           // The kernel takes a gateway only once the device has an address on its network.
           { parent: this, dependsOn: addressesOn.get(`${n.name}:${r.device}`) },
         );
       }
     }
 
-    const addresses: Record<string, Record<string, string[]>> = Object.fromEntries(
-      plan.nodes.map((n) => [n.name, Object.fromEntries(n.interfaces.map((i) => [i.ifname, i.addresses]))]),
-    );
-    this.addresses = pulumi.output(addresses);
-    this.vnis = pulumi.output(plan.vnis);
-    this.allocations = pulumi.output(plan.allocations);
-    this.topologyDot = pulumi.output(plan.dot);
-    this.topologyMermaid = pulumi.output(plan.mermaid);
+    this.addresses = made((p) => Object.fromEntries(p.nodes.map((n) => [n.name, Object.fromEntries(n.interfaces.map((i) => [i.ifname, i.addresses]))])));
+    this.vnis = made((p) => p.vnis);
+    this.allocations = allocation.allocations;
+    this.topologyDot = made((p) => p.dot);
+    this.topologyMermaid = made((p) => p.mermaid);
     this.registerOutputs({
       addresses: this.addresses,
       vnis: this.vnis,
@@ -126,13 +135,20 @@ export class Lab extends pulumi.ComponentResource {
    * The cables of one link or LAN: a veth pair between the namespaces for a link within a host;
    * otherwise a bridge per host, each member's veth with its host end on it, and across hosts one
    * VXLAN device on each bridge that floods to every other host. Returns each member's interface for its
-   * addresses and impairment.
+   * addresses and impairment. `made` is the segment as made (its VNI).
    */
-  private cable(name: string, segment: SegmentPlan, hosts: Record<string, LabHost>, namespaceOf: (node: string) => pulumi.Output<string>) {
+  private cable(
+    name: string,
+    segment: SegmentPlan,
+    hosts: Record<string, LabHost>,
+    namespaceOf: (node: string) => pulumi.Output<string>,
+    made: pulumi.Output<SegmentPlan>,
+  ): (MemberPlan & { device: pulumi.Output<string> })[] {
     const child = { parent: this };
     const { mtu } = segment;
     if (segment.bridges.length === 0) {
-      const [a, b] = segment.members;
+      // Ends in the order of the link's identity: naming them the other way round replaces nothing.
+      const [a, b] = [...segment.members].sort((x, y) => (x.endpoint < y.endpoint ? -1 : 1));
       const veth = new Veth(
         `${name}/${segment.id}`,
         { connection: hosts[a.host], name: a.ifname, namespace: namespaceOf(a.node), mtu, peer: { name: b.ifname, namespace: namespaceOf(b.node) } },
@@ -147,17 +163,16 @@ export class Lab extends pulumi.ComponentResource {
       segment.bridges.map((b) => [b.host, new Bridge(`${name}/${segment.id}/${b.host}`, { connection: hosts[b.host], name: b.name, mtu }, child)]),
     );
     for (const end of segment.vxlan?.ends ?? []) {
-      const { vni, port } = segment.vxlan!;
       new Vxlan(
         `${name}/${segment.id}/${end.host}`,
         {
           connection: hosts[end.host],
           name: end.name,
-          vni,
+          vni: made.apply((s) => s.vxlan!.vni),
           local: end.local,
           // Two hosts: a fixed remote, as before remotes existed (state made then needs no replacement).
           ...(end.remotes.length === 1 ? { remote: end.remotes[0] } : { remotes: end.remotes }),
-          dstport: port,
+          dstport: segment.vxlan!.port,
           device: end.device,
           master: bridges.get(end.host)!.name,
           mtu,

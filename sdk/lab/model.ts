@@ -17,35 +17,21 @@
  *   IPv6 when a pool names an `ipv6` network (/64 each). Explicit `addresses` win and fix the subnet.
  * - Routers get forwarding (a per-namespace sysctl for each family they have addresses in).
  *
- * Stability: subnets, host addresses and VNIs are seated by a hash of their owner's identity (see
- * addressing.ts). A link's identity is its two ends, a LAN's its name; declaration order counts for
- * nothing. Pass a previous plan's `allocations` as `previous` to keep every seat even across hash collisions.
+ * Stability: subnets, host addresses and VNIs come from allocateLab (provider/lab/allocation.ts), which
+ * keeps every seat of `previous` (the Lab passes its LabAllocation resource's last result) and seats what
+ * is new by a hash of its identity: a link's two ends, a LAN's name; declaration order counts for nothing.
  */
 import { isIP } from "node:net";
 import { z } from "zod";
 import { bitsToAddress, canonicalAddress, cidr, hostName, interfaceName, ipAddress, MIN_MTU, mtu, namespaceName, networkCidr, port } from "../../provider/fields";
-import {
-  allocateSeats,
-  contains,
-  Family,
-  formatPrefixed,
-  hashSeat,
-  hostRange,
-  Interval,
-  networkOf,
-  overlaps,
-  parsePrefixed,
-  Pool,
-  Prefixed,
-  SeatRequest,
-  slotCount,
-  slotNetwork,
-  slotOf,
-  slotsCovered,
-} from "./addressing";
+import { contains, Family, formatPrefixed, hashSeat, parsePrefixed } from "../../provider/lab/addressing";
+import { allocateLab, LabAllocations, labAllocations, LabDemand, LabTopologyError, poolsSpec, problemList, Refuse } from "../../provider/lab/allocation";
 import { netemKind } from "../../provider/kinds/netem";
 import { defaultVxlanMtu } from "../../provider/kinds/vxlan";
 import { topologyDot, topologyMermaid } from "./graph";
+
+export { LabTopologyError };
+export type { LabAllocations, LabDemand, LabProblem } from "../../provider/lab/allocation";
 
 const name = z
   .string()
@@ -58,25 +44,9 @@ const endpoint = z.string().regex(/^[^:\s]+:[^:\s]+$/, { message: 'an endpoint i
 /** Explicit addresses: endpoint → its addresses with prefix (one per family). */
 const explicitAddresses = z.record(endpoint, z.array(cidr).min(1).max(2)).optional();
 
-const poolSpec = z.object({
-  ipv4: z.union([networkCidr, z.literal(false)]).optional().describe("IPv4 network to cut subnets from; false for none."),
-  prefix: z.number().int().min(1).max(31).optional().describe("Prefix length of each IPv4 subnet."),
-  ipv6: networkCidr.optional().describe("IPv6 network to cut subnets from; none by default."),
-  prefix6: z.number().int().min(1).max(127).optional().describe("Prefix length of each IPv6 subnet (default 64)."),
-});
-
-const vni = z.number().int().min(1).max(16777215);
-
 /** A link's impairment: Netem's settings without the interface, unknown keys refused (a typo would impair nothing). */
 const impairment = z.object(netemKind.shape).omit({ device: true, namespace: true }).strict();
 export type LinkImpairment = z.infer<typeof impairment>;
-
-/** Previous allocations, exactly as a plan's `allocations`. */
-const allocations = z.object({
-  subnets: z.record(z.string(), z.array(cidr)),
-  addresses: z.record(z.string(), z.array(cidr)),
-  vnis: z.record(z.string(), vni),
-});
 
 const labSpec = z.object({
   /** Host name → SSH connection; only `host` is read here (the underlay address, unless `underlay` says). */
@@ -106,7 +76,7 @@ const labSpec = z.object({
     )
     .optional(),
   lans: z.record(name, z.object({ members: z.array(endpoint).min(1), mtu: mtu.optional(), addresses: explicitAddresses })).optional(),
-  pools: z.object({ p2p: poolSpec.optional(), lan: poolSpec.optional(), vni: z.object({ from: vni, to: vni }).optional() }).optional(),
+  pools: poolsSpec.optional(),
   /** Prepended to node names to make namespace names; also salts generated device names and VNIs. */
   namespacePrefix: z.string().optional(),
   /** VXLAN UDP port (the kernel's own default, 8472, is not the IANA one). */
@@ -117,17 +87,11 @@ const labSpec = z.object({
   underlayDevice: z.record(name, interfaceName).optional(),
   /** Host name → the MTU of its underlay (default 1500); VXLAN's overhead comes off it. */
   underlayMtu: z.record(name, mtu).optional(),
-  previous: allocations.optional(),
+  previous: labAllocations.optional(),
 });
 
 export type LabSpec = z.input<typeof labSpec>;
-export type LabAllocations = z.infer<typeof allocations>;
 
-export const DEFAULT_POOLS = {
-  p2p: { ipv4: "10.1.0.0/16", prefix: 30, prefix6: 64 },
-  lan: { ipv4: "172.16.0.0/16", prefix: 24, prefix6: 64 },
-  vni: { from: 10000, to: 16777215 },
-} as const;
 const DEFAULT_UNDERLAY_DEVICE = "eth0";
 const DEFAULT_UNDERLAY_MTU = 1500;
 
@@ -193,24 +157,12 @@ export interface LabPlan {
   lans: SegmentPlan[];
   /** Segment id → VNI, for the segments that span hosts. */
   vnis: Record<string, number>;
-  /** What to pass back as `previous` for seats that never move. */
+  /** Every subnet, address and VNI; as `previous`, every seat in it is kept. */
   allocations: LabAllocations;
+  /** What the allocation was made from (the LabAllocation resource's input). */
+  demand: LabDemand;
   dot: string;
   mermaid: string;
-}
-
-export interface LabProblem {
-  /** What the problem is about: "node r1", "link a:eth1--b:eth1", "lan office", "pools.p2p", a property path. */
-  where: string;
-  reason: string;
-}
-
-/** A topology that cannot work, with every problem found; nothing has been created. */
-export class LabTopologyError extends Error {
-  constructor(readonly problems: LabProblem[]) {
-    super(`the lab topology cannot work:\n${problems.map((p) => `  ${p.where}: ${p.reason}`).join("\n")}`);
-    this.name = "LabTopologyError";
-  }
 }
 
 type Spec = z.infer<typeof labSpec>;
@@ -222,7 +174,8 @@ interface Segment {
   members: { node: string; ifname: string; endpoint: string }[];
   mtu?: number;
   impairment?: LinkImpairment;
-  explicit: Map<string, Prefixed[]>;
+  /** Explicit addresses by endpoint. */
+  addresses?: Record<string, string[]>;
 }
 
 const FAMILIES: Family[] = [4, 6];
@@ -234,11 +187,7 @@ export function planLab(input: LabSpec): LabPlan {
   if (!parsed.success) {
     throw new LabTopologyError(parsed.error.issues.map((i) => ({ where: i.path.map(String).join(".") || "(lab)", reason: i.message })));
   }
-  const problems: LabProblem[] = [];
-  const refuse = (where: string, reason: string) => problems.push({ where, reason });
-  const check = () => {
-    if (problems.length > 0) throw new LabTopologyError(problems);
-  };
+  const { refuse, check } = problemList();
   const spec = parsed.data;
   const prefix = spec.namespacePrefix ?? "";
 
@@ -249,13 +198,21 @@ export function planLab(input: LabSpec): LabPlan {
   }
   const segments = collectSegments(spec, refuse);
   check();
-
-  const pools = resolvePools(spec, refuse);
-  check();
-  const subnets = allocateSubnets(spec, segments, pools, refuse);
-  check();
-  const addresses = allocateAddresses(spec, segments, subnets, refuse);
-  check();
+  const hostOf = (node: string) => spec.nodes[node].host;
+  const segmentHosts = (s: Segment) => [...new Set(s.members.map((m) => hostOf(m.node)))].sort(byText);
+  const spanning = segments.filter((s) => segmentHosts(s).length > 1);
+  const demand: LabDemand = {
+    segments: segments.map((s) => ({
+      kind: s.kind,
+      id: s.id,
+      members: s.members.map((m) => m.endpoint),
+      ...(s.addresses ? { addresses: s.addresses } : {}),
+      ...(spanning.includes(s) ? { spanning: true as const } : {}),
+    })),
+    ...(spec.pools ? { pools: spec.pools } : {}),
+    salt: prefix,
+  };
+  const allocations = allocateLab(demand, spec.previous);
 
   for (const setting of ["underlay", "underlayDevice", "underlayMtu"] as const) {
     for (const host of Object.keys(spec[setting] ?? {})) {
@@ -265,9 +222,6 @@ export function planLab(input: LabSpec): LabPlan {
   check();
   // The kernel's spelling, so that two spellings of one address are seen as one (a name stays as given).
   const underlay = (host: string) => canonicalAddress(spec.underlay?.[host] ?? spec.hosts[host].host);
-  const hostOf = (node: string) => spec.nodes[node].host;
-  const segmentHosts = (s: Segment) => [...new Set(s.members.map((m) => hostOf(m.node)))].sort(byText);
-  const spanning = segments.filter((s) => segmentHosts(s).length > 1);
   for (const host of [...new Set(spanning.flatMap(segmentHosts))].sort(byText)) {
     if (isIP(underlay(host)) === 0) {
       refuse(`host ${host}`, `"${underlay(host)}" is not an IP address, and VXLAN needs one: set underlay.${host}`);
@@ -296,8 +250,6 @@ export function planLab(input: LabSpec): LabPlan {
     }),
   );
   check();
-  const vnis = allocateVnis(spec, spanning, pools.vni, prefix, refuse);
-  check();
 
   const vxlanPort = spec.vxlanPort ?? 4789;
   const device = (role: string, ...identity: string[]) => generatedName(role, [prefix, ...identity].join("\0"));
@@ -309,15 +261,15 @@ export function planLab(input: LabSpec): LabPlan {
         ...m,
         host: hostOf(m.node),
         namespace: prefix + m.node,
-        addresses: addresses.get(m.endpoint) ?? [],
+        addresses: allocations.addresses[m.endpoint],
         ...(bridged ? { hostVeth: device("v", s.id, m.endpoint) } : {}),
       }),
     );
-    const vni = vnis.get(s.id);
+    const vni = allocations.vnis[s.id];
     return {
       kind: s.kind,
       id: s.id,
-      subnets: subnets.get(s.id)!.map(formatPrefixed),
+      subnets: allocations.subnets[s.id],
       members,
       mtu: s.mtu ?? spanningMtu.get(s.id),
       ...(s.impairment ? { impairment: s.impairment } : {}),
@@ -351,12 +303,9 @@ export function planLab(input: LabSpec): LabPlan {
     nodes,
     links: segmentPlans.filter((s) => s.kind === "link"),
     lans: segmentPlans.filter((s) => s.kind === "lan"),
-    vnis: Object.fromEntries([...vnis].sort(([a], [b]) => byText(a, b))),
-    allocations: {
-      subnets: Object.fromEntries(segmentPlans.map((s) => [s.id, s.subnets])),
-      addresses: Object.fromEntries(segmentPlans.flatMap((s) => s.members.map((m) => [m.endpoint, m.addresses]))),
-      vnis: Object.fromEntries([...vnis].sort(([a], [b]) => byText(a, b))),
-    },
+    vnis: allocations.vnis,
+    allocations,
+    demand,
   };
   return { ...plan, dot: topologyDot(plan), mermaid: topologyMermaid(plan) };
 }
@@ -377,15 +326,13 @@ function collectSegments(spec: Spec, refuse: (where: string, reason: string) => 
     owner.set(text, label);
     return { node, ifname, endpoint: text };
   };
+  /** Explicit addresses as given, once they name the segment's own endpoints, one per family. */
   const explicit = (label: string, members: Segment["members"], given: Record<string, string[]> | undefined) => {
-    const result = new Map<string, Prefixed[]>();
     for (const [end, list] of Object.entries(given ?? {})) {
       if (!members.some((m) => m.endpoint === end)) refuse(label, `addresses names "${end}", which is not one of its endpoints`);
-      const parsed = list.map(parsePrefixed);
-      if (new Set(parsed.map((p) => p.family)).size < parsed.length) refuse(label, `"${end}" has two addresses of one family`);
-      result.set(end, parsed);
+      if (new Set(list.map((a) => parsePrefixed(a).family)).size < list.length) refuse(label, `"${end}" has two addresses of one family`);
     }
-    return result;
+    return given;
   };
 
   for (const link of spec.links ?? []) {
@@ -399,7 +346,7 @@ function collectSegments(spec: Spec, refuse: (where: string, reason: string) => 
     const ends = link.endpoints.map((e) => member(label, e));
     if (ends.some((e) => !e)) continue;
     const members = ends as Segment["members"];
-    segments.push({ kind: "link", id, label, members, mtu: link.mtu, impairment: link.impairment, explicit: explicit(label, members, link.addresses) });
+    segments.push({ kind: "link", id, label, members, mtu: link.mtu, impairment: link.impairment, addresses: explicit(label, members, link.addresses) });
   }
   for (const [lan, given] of Object.entries(spec.lans ?? {})) {
     const label = `lan ${lan}`;
@@ -412,156 +359,9 @@ function collectSegments(spec: Spec, refuse: (where: string, reason: string) => 
     const ends = given.members.map((e) => member(label, e));
     if (ends.some((e) => !e)) continue;
     const members = ends as Segment["members"];
-    segments.push({ kind: "lan", id: lan, label, members, mtu: given.mtu, explicit: explicit(label, members, given.addresses) });
+    segments.push({ kind: "lan", id: lan, label, members, mtu: given.mtu, addresses: explicit(label, members, given.addresses) });
   }
   return segments.sort((x, y) => byText(`${x.kind}/${x.id}`, `${y.kind}/${y.id}`));
-}
-
-type Refuse = (where: string, reason: string) => void;
-type FamilyPools = Partial<Record<Family, Pool>>;
-interface Pools {
-  p2p: FamilyPools;
-  lan: FamilyPools;
-  vni: Interval;
-}
-
-function resolvePools(spec: Spec, refuse: Refuse): Pools {
-  const resolve = (kind: "p2p" | "lan"): FamilyPools => {
-    const given = spec.pools?.[kind] ?? {};
-    const ipv4 = given.ipv4 ?? DEFAULT_POOLS[kind].ipv4;
-    const pools: FamilyPools = {};
-    if (ipv4 !== false) pools[4] = { network: parsePrefixed(ipv4), prefix: given.prefix ?? DEFAULT_POOLS[kind].prefix };
-    if (given.ipv6) pools[6] = { network: parsePrefixed(given.ipv6), prefix: given.prefix6 ?? DEFAULT_POOLS[kind].prefix6 };
-    for (const pool of Object.values(pools)) {
-      const where = `pools.${kind}`;
-      if (pool.prefix < pool.network.prefix) refuse(where, `subnets of /${pool.prefix} do not fit in ${formatPrefixed(pool.network)}`);
-      // Seats are plain numbers; 2^48 subnets is beyond any lab.
-      else if (pool.prefix - pool.network.prefix > 48) refuse(where, `${formatPrefixed(pool.network)} cut into /${pool.prefix} is too many subnets`);
-    }
-    return pools;
-  };
-  const pools = { p2p: resolve("p2p"), lan: resolve("lan"), vni: [spec.pools?.vni?.from ?? DEFAULT_POOLS.vni.from, spec.pools?.vni?.to ?? DEFAULT_POOLS.vni.to] as Interval };
-  for (const family of FAMILIES) {
-    const [p2p, lan] = [pools.p2p[family], pools.lan[family]];
-    if (p2p && lan && overlaps(p2p.network, lan.network)) {
-      refuse("pools", `p2p ${formatPrefixed(p2p.network)} and lan ${formatPrefixed(lan.network)} overlap`);
-    }
-  }
-  if (pools.vni[0] > pools.vni[1]) refuse("pools.vni", `from ${pools.vni[0]} is above to ${pools.vni[1]}`);
-  return pools;
-}
-
-/** Per segment its subnets (IPv4 first): the one its explicit addresses imply, else a seat in its pool. */
-function allocateSubnets(spec: Spec, segments: Segment[], pools: Pools, refuse: Refuse): Map<string, Prefixed[]> {
-  const explicit = new Map<string, Partial<Record<Family, Prefixed>>>();
-  const claimed: { subnet: Prefixed; label: string }[] = [];
-  for (const s of segments) {
-    const mine: Partial<Record<Family, Prefixed>> = {};
-    for (const [end, list] of s.explicit) {
-      for (const address of list) {
-        const subnet = networkOf(address);
-        const range = hostRange(address);
-        const host = Number(address.bits - subnet.bits);
-        if (!range || host < range[0] || host > range[1]) {
-          refuse(s.label, `${formatPrefixed(address)} (${end}) is not a host address of ${formatPrefixed(subnet)}`);
-        }
-        const known = mine[address.family];
-        if (!known) mine[address.family] = subnet;
-        else if (known.bits !== subnet.bits || known.prefix !== subnet.prefix) {
-          refuse(s.label, `explicit addresses in ${formatPrefixed(known)} and ${formatPrefixed(subnet)}: one subnet per family`);
-        }
-      }
-    }
-    for (const subnet of Object.values(mine)) {
-      const other = claimed.find((c) => overlaps(c.subnet, subnet));
-      if (other) refuse(s.label, `subnet ${formatPrefixed(subnet)} overlaps ${formatPrefixed(other.subnet)} of ${other.label}`);
-      claimed.push({ subnet, label: s.label });
-    }
-    explicit.set(s.id, mine);
-  }
-
-  const pooled = new Map<string, Partial<Record<Family, Prefixed>>>(segments.map((s) => [s.id, {}]));
-  for (const kind of ["p2p", "lan"] as const) {
-    const wanting = segments.filter((s) => (kind === "p2p") === (s.kind === "link"));
-    for (const family of FAMILIES) {
-      const pool = pools[kind][family];
-      if (!pool) continue;
-      const needy = wanting.filter((s) => !explicit.get(s.id)![family]);
-      const previous = (s: Segment) =>
-        spec.previous?.subnets[s.id]?.map(parsePrefixed).find((p) => p.family === family && slotOf(pool, p) !== undefined);
-      const requests = needy.map((s): SeatRequest => {
-        const before = previous(s);
-        return { key: s.id, preferred: before && slotOf(pool, before) };
-      });
-      const taken = claimed.map((c) => slotsCovered(pool, c.subnet)).filter((t): t is Interval => t !== undefined);
-      const { seats, homeless } = allocateSeats(requests, [0, slotCount(pool) - 1], taken, `${kind}/ipv${family}`);
-      for (const id of homeless) {
-        refuse(
-          `${kind === "p2p" ? "link" : "lan"} ${id}`,
-          `pool ${kind} ${formatPrefixed(pool.network)} has ${slotCount(pool)} subnets of /${pool.prefix}` +
-            `${taken.length > 0 ? " (some taken by explicit addresses)" : ""}, too few for ${wanting.length} ${kind === "p2p" ? "links" : "LANs"}`,
-        );
-      }
-      for (const [id, slot] of seats) pooled.get(id)![family] = slotNetwork(pool, slot);
-    }
-  }
-  return new Map(
-    segments.map((s) => [s.id, FAMILIES.flatMap((f) => explicit.get(s.id)![f] ?? pooled.get(s.id)![f] ?? [])]),
-  );
-}
-
-/**
- * Per endpoint its addresses (IPv4 first). Host numbers are seated per family over the same number of
- * seats with the same hash, so a member gets the same host number in both families unless one is explicit.
- * A link's ends prefer the first and second host numbers, in the order the link names them.
- */
-function allocateAddresses(spec: Spec, segments: Segment[], subnets: Map<string, Prefixed[]>, refuse: Refuse): Map<string, string[]> {
-  const result = new Map<string, string[]>(segments.flatMap((s) => s.members.map((m) => [m.endpoint, []] as [string, string[]])));
-  for (const s of segments) {
-    const mine = subnets.get(s.id)!;
-    const ranges = mine.map((subnet) => hostRange(subnet)!);
-    const seatsPerFamily = Math.min(...ranges.map(([first, last]) => last - first + 1));
-    for (const [i, subnet] of mine.entries()) {
-      const first = ranges[i][0];
-      const hostNumber = (address: Prefixed | undefined) =>
-        address && address.family === subnet.family && contains(subnet, address.bits) ? Number(address.bits - subnet.bits) : undefined;
-      const pinnedBy = new Map<number, string>();
-      const requests = s.members.map((m, position): SeatRequest => {
-        const pinned = hostNumber(s.explicit.get(m.endpoint)?.find((a) => a.family === subnet.family));
-        if (pinned !== undefined) {
-          const other = pinnedBy.get(pinned);
-          if (other) refuse(s.label, `"${other}" and "${m.endpoint}" both have ${bitsToAddress(subnet.bits + BigInt(pinned), subnet.family)}`);
-          pinnedBy.set(pinned, m.endpoint);
-        }
-        const before = hostNumber(spec.previous?.addresses[m.endpoint]?.map(parsePrefixed).find((a) => a.family === subnet.family));
-        const natural = s.kind === "link" ? first + position : undefined;
-        return { key: m.endpoint, pinned, preferred: before ?? natural };
-      });
-      const { seats, homeless } = allocateSeats(requests, [first, first + seatsPerFamily - 1], [], `${s.kind}/${s.id}`);
-      if (homeless.length > 0) {
-        refuse(s.label, `${s.members.length} members do not fit in ${formatPrefixed(subnet)} (${seatsPerFamily} host addresses)`);
-        continue;
-      }
-      for (const m of s.members) {
-        result.get(m.endpoint)!.push(`${bitsToAddress(subnet.bits + BigInt(seats.get(m.endpoint)!), subnet.family)}/${subnet.prefix}`);
-      }
-    }
-  }
-  return result;
-}
-
-function allocateVnis(spec: Spec, spanning: Segment[], [from, to]: Interval, prefix: string, refuse: Refuse): Map<string, number> {
-  const requests = spanning.map((s): SeatRequest => {
-    const before = spec.previous?.vnis[s.id];
-    return { key: s.id, preferred: before !== undefined && before >= from && before <= to ? before : undefined };
-  });
-  // Salted with the prefix: two labs on the same hosts should not pick the same VNIs.
-  const { seats, homeless } = allocateSeats(requests, [from, to], [], `vni/${prefix}`);
-  for (const id of homeless) {
-    const s = spanning.find((x) => x.id === id)!;
-    refuse(s.label, `pools.vni ${from}..${to} has ${to - from + 1} VNIs, too few for ${spanning.length} segments across hosts`);
-  }
-  return seats;
 }
 
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";

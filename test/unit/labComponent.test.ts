@@ -5,7 +5,8 @@
 import { isDeepStrictEqual } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
 import { provider } from "../../provider";
-import { endImpairment, Lab, LabArgs, LabTopologyError } from "../../sdk";
+import { hashSeat } from "../../provider/lab/addressing";
+import { endImpairment, Lab, LabArgs, LabPlan, LabTopologyError, planLab } from "../../sdk";
 
 interface Registered {
   type: string;
@@ -14,13 +15,19 @@ interface Registered {
 }
 
 let registered: Registered[] = [];
+/** LabAllocation name → its inputs as its check last returned them: the engine's olds for the next run. */
+const allocationState = new Map<string, Record<string, unknown>>();
 
 beforeAll(() => {
   pulumi.runtime.setMocks(
     {
-      newResource: (args) => {
+      newResource: async (args) => {
         registered.push({ type: args.type, name: args.name, inputs: args.inputs });
-        return { id: `${args.name}-id`, state: args.inputs };
+        if (!args.type.endsWith(":LabAllocation")) return { id: `${args.name}-id`, state: args.inputs };
+        // Mocks skip the provider: run its check as the engine does, with the last run's result as olds.
+        const { inputs } = await provider("LabAllocation").check(allocationState.get(args.name) ?? {}, args.inputs);
+        allocationState.set(args.name, inputs);
+        return { id: `${args.name}-id`, state: inputs };
       },
       call: () => ({}),
     },
@@ -46,15 +53,23 @@ const twoHosts: LabArgs = {
   ],
 };
 
-/** Builds a lab and waits until every child is registered; returns the children by "Type name". */
-async function build(args: LabArgs): Promise<{ lab: Lab; children: Map<string, Registered> }> {
+const valueOf = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => output.apply(resolve));
+
+/**
+ * Builds a lab and waits until every child is registered; returns the children by "Type name" and the
+ * plan as made. Each build is the next run of one stack: its LabAllocation sees the last build's.
+ */
+async function build(args: LabArgs): Promise<{ lab: Lab; plan: LabPlan; children: Map<string, Registered> }> {
   registered = [];
   const lab = new Lab("lab", args);
   const children = [...((lab as unknown as { __childResources?: Set<pulumi.Resource> }).__childResources ?? [])];
   await new Promise((resolve) => pulumi.all(children.map((c) => c.urn)).apply(resolve));
+  const plan = await valueOf(lab.plan);
+  // Children whose inputs wait on the plan register once it is known.
+  await new Promise((resolve) => setImmediate(resolve));
   const byName = new Map(registered.filter((r) => r.type !== "netns:index:Lab").map((r) => [`${r.type.split(":").pop()} ${r.name}`, r]));
   expect(byName.size).toBe(children.length);
-  return { lab, children: byName };
+  return { lab, plan, children: byName };
 }
 
 /** Inputs without the secret-wrapped connection and the serialized provider, for comparison. */
@@ -64,9 +79,10 @@ const plain = (r: Registered) => {
 };
 
 test("a plan becomes namespaces, forwarding, cables, bridges, VXLAN ends, addresses, netem and routes, named by identity", async () => {
-  const { lab, children } = await build(twoHosts);
+  const { plan, children } = await build(twoHosts);
   expect([...children.keys()].sort()).toEqual(
     [
+      "LabAllocation lab/allocations",
       "Namespace lab/db",
       "Namespace lab/gw",
       "Namespace lab/pc",
@@ -97,7 +113,6 @@ test("a plan becomes namespaces, forwarding, cables, bridges, VXLAN ends, addres
       "Route lab/web/route/default/ipv4",
     ].sort(),
   );
-  const plan = lab.plan;
   const wan = plan.links.find((l) => l.id === "gw:wan0--web:eth0")!;
   const [eastEnd, westEnd] = wan.vxlan!.ends;
 
@@ -120,7 +135,8 @@ test("a plan becomes namespaces, forwarding, cables, bridges, VXLAN ends, addres
     mtu: 1450,
     peer: { name: wan.members.find((m) => m.node === "web")!.hostVeth, master: wan.bridges[1].name },
   });
-  expect(plain(children.get("Veth lab/db:eth0--web:eth1")!)).toMatchObject({ name: "eth1", namespace: "web", peer: { name: "eth0", namespace: "db" } });
+  // Ends in the order of the link's identity (db:eth0 before web:eth1), whichever way the program names them.
+  expect(plain(children.get("Veth lab/db:eth0--web:eth1")!)).toMatchObject({ name: "eth0", namespace: "db", peer: { name: "eth1", namespace: "web" } });
   expect(plain(children.get("Address lab/web:eth1/ipv4")!)).toMatchObject({ namespace: "web", device: "eth1", address: plan.allocations.addresses["web:eth1"][0] });
   expect(plain(children.get("Netem lab/web:eth0")!)).toMatchObject({ namespace: "web", device: "eth0", delayMs: 10, jitterMs: 1, lossPercent: 1 });
   expect(plain(children.get("Sysctl lab/gw/net.ipv4.ip_forward")!)).toMatchObject({ namespace: "gw", key: "net.ipv4.ip_forward", value: "1" });
@@ -146,7 +162,61 @@ test("one more link adds only its own children and leaves every other child's in
       "Address lab/db:eth1/ipv4",
     ].sort(),
   );
-  for (const [key, child] of before) expect([key, plain(after.get(key)!)]).toEqual([key, plain(child)]);
+  for (const [key, child] of before) {
+    if (!key.startsWith("LabAllocation ")) expect([key, plain(after.get(key)!)]).toEqual([key, plain(child)]);
+  }
+});
+
+/** The first name from `candidates` that sorts before `than` and whose first hash seat is `than`'s. */
+function meeting(than: string, salt: string, size: number, candidates: (i: number) => string): string {
+  for (let i = 0; i < 100_000; i++) {
+    const name = candidates(i);
+    if (name < than && hashSeat(salt, name, 0, size) === hashSeat(salt, than, 0, size)) return name;
+  }
+  throw new Error(`no name meets ${than}`);
+}
+
+describe("what exists never moves: the LabAllocation keeps the last run's seats", () => {
+  const spec = (args: LabArgs) => ({ ...args, hosts: Object.fromEntries(Object.entries(args.hosts).map(([h, c]) => [h, { host: c.host }])) });
+
+  test("a LAN added whose hash meets an existing LAN's subnet (and sorts first) leaves the existing LAN's subnet and addresses", async () => {
+    const before = await build(twoHosts);
+    // The LAN pool is 172.16.0.0/16 in /24s: 256 seats.
+    const rival = meeting("office", "lan/ipv4", 256, (i) => `lan${i}`);
+    const grown: LabArgs = { ...twoHosts, nodes: { ...twoHosts.nodes, extra: { host: "east" } }, lans: { ...twoHosts.lans, [rival]: { members: ["extra:eth0"] } } };
+    // A new stack (no LabAllocation yet) would give the rival the existing LAN's subnet: the test can fail.
+    expect(planLab(spec(grown)).lans.find((l) => l.id === rival)!.subnets).toEqual(before.plan.lans[0].subnets);
+    const after = await build(grown);
+    const office = (plan: LabPlan) => plan.lans.find((l) => l.id === "office")!;
+    expect(office(after.plan)).toEqual(office(before.plan));
+    expect(plain(after.children.get("Address lab/pc:eth0/ipv4")!)).toEqual(plain(before.children.get("Address lab/pc:eth0/ipv4")!));
+    expect(after.plan.lans.find((l) => l.id === rival)!.subnets).not.toEqual(office(before.plan).subnets);
+  });
+
+  test("a member added whose hash meets an existing member's address (and sorts first) leaves that member's address", async () => {
+    const before = await build(twoHosts);
+    const seat = (endpoint: string) => before.plan.lans[0].members.find((m) => m.endpoint === endpoint)!.addresses;
+    // Host numbers 1..254 of a /24.
+    const rival = meeting("pc:eth0", "lan/office", 254, (i) => `a${i}:eth0`);
+    const node = rival.split(":")[0];
+    const grown: LabArgs = { ...twoHosts, nodes: { ...twoHosts.nodes, [node]: { host: "east" } }, lans: { office: { members: ["gw:lan0", "pc:eth0", rival] } } };
+    expect(planLab(spec(grown)).lans[0].members.find((m) => m.endpoint === rival)!.addresses).toEqual(seat("pc:eth0"));
+    const after = await build(grown);
+    expect(after.plan.lans[0].members.find((m) => m.endpoint === "pc:eth0")!.addresses).toEqual(seat("pc:eth0"));
+    expect(after.plan.lans[0].members.find((m) => m.endpoint === rival)!.addresses).not.toEqual(seat("pc:eth0"));
+  });
+
+  test("a link's endpoints named the other way round keep their addresses", async () => {
+    const before = await build(twoHosts);
+    const swapped: LabArgs = { ...twoHosts, links: [twoHosts.links![0], { endpoints: ["db:eth0", "web:eth1"] }] };
+    // Planned afresh, the ends would trade .1 and .2: the test can fail.
+    expect(planLab(spec(swapped)).allocations.addresses["db:eth0"]).toEqual(before.plan.allocations.addresses["web:eth1"]);
+    const after = await build(swapped);
+    expect(after.plan.allocations).toEqual(before.plan.allocations);
+    for (const [key, child] of before.children) {
+      if (!key.startsWith("LabAllocation ")) expect([key, plain(after.children.get(key)!)]).toEqual([key, plain(child)]);
+    }
+  });
 });
 
 test("one more host on a LAN over three adds only its own children; the other hosts' VXLAN ends gain it as a remote, in place", async () => {
@@ -160,7 +230,8 @@ test("one more host on a LAN over three adds only its own children; the other ho
   );
   expect(plain(after.get("Vxlan lab/office/south")!)).toMatchObject({ local: "198.18.0.13", remotes: ["198.18.0.10", "198.18.0.11", "198.18.0.12"] });
   const changed = [...before.keys()].filter((k) => !isDeepStrictEqual(plain(after.get(k)!), plain(before.get(k)!))).sort();
-  expect(changed).toEqual(["Vxlan lab/office/east", "Vxlan lab/office/north", "Vxlan lab/office/west"]);
+  expect(changed).toEqual(["LabAllocation lab/allocations", "Vxlan lab/office/east", "Vxlan lab/office/north", "Vxlan lab/office/west"]);
+  changed.shift();
   const vxlan = provider("Vxlan");
   for (const key of changed) {
     const [olds, news] = [before, after].map((children): Record<string, unknown> => ({ ...plain(children.get(key)!), connection: connection("198.18.0.10") }));

@@ -1,6 +1,6 @@
 /** The Lab topology model: validation, addressing, VNIs, names, routes, pictures, and stability. */
 import { addressToBits, bitsToAddress } from "../../provider/fields";
-import { allocateSeats } from "../../sdk/lab/addressing";
+import { allocateSeats } from "../../provider/lab/addressing";
 import { LabPlan, LabSpec, LabTopologyError, planLab, SegmentPlan } from "../../sdk/lab/model";
 
 const hosts = { h1: { host: "198.18.0.2", privateKey: "K" }, h2: { host: "198.18.0.3" }, h3: { host: "198.18.0.4" } };

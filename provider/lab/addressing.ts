@@ -4,13 +4,12 @@
  * Stability is the point. A seat (a subnet in a pool, a host address in a subnet, a VNI in a range) is
  * derived from a hash of the owner's own identity, never from its position among the others, so adding
  * or removing one link leaves every other link where it was. Two owners whose hashes meet are resolved
- * deterministically (the smaller key probes first); only then can a newcomer displace another. Feeding the
- * previous run's allocations back in (`previous`) removes even that: kept seats are seated before anyone
- * probes.
+ * deterministically (the smaller key probes first); only then could a newcomer displace another, so the
+ * previous run's seats (allocation.ts keeps them) are seated before anyone probes.
  */
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
-import { addressToBits, bitsToAddress } from "../../provider/fields";
+import { addressToBits, bitsToAddress } from "../fields";
 
 export type Family = 4 | 6;
 const FAMILY_BITS = { 4: 32, 6: 128 } as const;
@@ -88,7 +87,9 @@ export interface SeatRequest {
   key: string;
   /** A seat that must be had (an explicit address); validated elsewhere not to collide. */
   pinned?: number;
-  /** A seat to keep if still free (from a previous run, or a natural order such as .1 and .2 of a link). */
+  /** The seat it had in the previous run, kept if still free. */
+  kept?: number;
+  /** A seat to take if still free once kept seats are seated (a natural order such as .1 and .2 of a link). */
   preferred?: number;
 }
 
@@ -101,9 +102,9 @@ export function hashSeat(salt: string, key: string, attempt: number, size: numbe
 const PROBES = 32;
 
 /**
- * Seats every request on a distinct seat in `range`, avoiding `taken`. Pinned seats first, then
- * preferred seats still free, then each remaining key (in key order) on the first free seat of its own
- * hash sequence; a nearly full range falls back to the next free seat after the key's first hash.
+ * Seats every request on a distinct seat in `range`, avoiding `taken`. Pinned seats first, then kept
+ * seats still free, then preferred seats still free, then each remaining key (in key order) on the first
+ * free seat of its own hash sequence; a nearly full range falls back to the next free seat after the key's first hash.
  * Returns the keys that found no seat (the range is too small) instead of throwing.
  */
 export function allocateSeats(
@@ -123,7 +124,12 @@ export function allocateSeats(
   };
   const sorted = [...requests].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (const r of sorted) if (r.pinned !== undefined) seat(r.key, r.pinned);
-  for (const r of sorted) if (r.pinned === undefined && r.preferred !== undefined && free(r.preferred)) seat(r.key, r.preferred);
+  for (const wish of ["kept", "preferred"] as const) {
+    for (const r of sorted) {
+      const at = r[wish];
+      if (!seats.has(r.key) && r.pinned === undefined && at !== undefined && free(at)) seat(r.key, at);
+    }
+  }
   const homeless: string[] = [];
   for (const r of sorted) {
     if (seats.has(r.key)) continue;
