@@ -1,5 +1,5 @@
 /**
- * Scale: a Lab of 50 nodes over two throwaway hosts (214 resources) with the real Pulumi CLI: up, a
+ * Scale: a Lab of 50 nodes over two throwaway hosts (215 resources) with the real Pulumi CLI: up, a
  * ping between the hosts' far ends, an empty refresh, and destroy leaving both hosts as they were.
  * The wall times of up, refresh and destroy are printed.
  */
@@ -37,15 +37,16 @@ test("a Lab of 50 nodes over two hosts comes up, carries traffic between them, r
   const { lines: timings, timed } = stopwatch();
   try {
     // Per host: 25 namespaces, a LAN (bridge, 25 veths, 25 addresses), 25 routes, forwarding on the router;
-    // the routers' link across the hosts (2 bridges, 2 vxlan ends, 2 veths, 2 addresses); the Lab; the stack.
+    // the routers' link across the hosts (2 bridges, 2 vxlan ends, 2 veths, 2 addresses); the Lab and its
+    // allocation; the stack.
     const up = await timed("up", () => stack.up());
-    expect(changes(up.summary.resourceChanges)).toEqual({ create: 214 });
+    expect(changes(up.summary.resourceChanges)).toEqual({ create: 215 });
     expect(JSON.parse(east.sh(["ip", "-j", "netns", "list"]))).toHaveLength(25);
     expect(JSON.parse(west.sh(["ip", "-j", "netns", "list"]))).toHaveLength(25);
     const far = up.outputs.addresses.value.west24.eth0[0].split("/")[0];
     expect(east.sh(["ip", "netns", "exec", "east24", "ping", "-n", "-c", "1", "-W", "2", far], { allowFailure: true })).toContain(" 1 received");
     expect(changes((await timed("refresh", () => stack.refresh())).summary.resourceChanges)).toEqual({});
-    expect(changes((await timed("destroy", () => stack.destroy())).summary.resourceChanges)).toEqual({ delete: 214 });
+    expect(changes((await timed("destroy", () => stack.destroy())).summary.resourceChanges)).toEqual({ delete: 215 });
     expect([hostSnapshot(east), hostSnapshot(west)]).toEqual(before);
   } finally {
     console.log(`Lab of 50 nodes, wall times:\n  ${timings.join("\n  ")}`);

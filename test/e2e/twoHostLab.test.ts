@@ -15,6 +15,7 @@ import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { PulumiWorkdir, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
 import { changes, projectStack, stopwatch, twoHostConfig } from "../harness/e2e";
+import { nameMeeting } from "../harness/labSeats";
 
 jest.setTimeout(600_000);
 
@@ -104,8 +105,9 @@ function stepLog() {
 test("up builds one lab over two hosts; ping crosses the tunnel and two routers, and a TCP fetch of 300 kB crosses it", async () => {
   const up = await timed("up", () => stack.up());
   // Stack, Lab, 5 namespaces, 2 forwarding sysctls, LAN (bridge, 3 veths, 3 addresses), the link across
-  // hosts (2 bridges, 2 vxlan ends, 2 veths, 2 addresses), the link within west (veth, 2 addresses), 5 routes.
-  expect(changes(up.summary.resourceChanges)).toEqual({ create: 32 });
+  // hosts (2 bridges, 2 vxlan ends, 2 veths, 2 addresses), the link within west (veth, 2 addresses), 5 routes,
+  // the Lab's allocation.
+  expect(changes(up.summary.resourceChanges)).toEqual({ create: 33 });
   addresses = up.outputs.addresses.value;
   expect(addresses.db.eth0).toEqual(["10.2.0.2/30"]);
   expect(Object.keys(up.outputs.vnis.value)).toEqual(["gw:wan0--web:eth0"]);
@@ -164,7 +166,8 @@ test("a link added and then removed touches only its own children", async () => 
     "Address lab/pc2:eth1/ipv4",
     "Address lab/db:eth1/ipv4",
   ].sort();
-  expect(added.steps.sort()).toEqual(own.map((child) => `create ${child}`));
+  const allocated = "update LabAllocation lab/allocations";
+  expect(added.steps.sort()).toEqual([...own.map((child) => `create ${child}`), allocated].sort());
   const newAddresses = up.outputs.addresses.value as typeof addresses;
   // Nothing else was renumbered, and a second VNI appeared.
   expect({ ...newAddresses, pc2: { eth0: newAddresses.pc2.eth0 }, db: { eth0: newAddresses.db.eth0 } }).toEqual(addresses);
@@ -174,7 +177,38 @@ test("a link added and then removed touches only its own children", async () => 
   writeFileSync(programFile, program);
   const removed = stepLog();
   await stack.up({ onEvent: removed.onEvent });
-  expect(removed.steps.sort()).toEqual(own.map((child) => `delete ${child}`));
+  expect(removed.steps.sort()).toEqual([...own.map((child) => `delete ${child}`), allocated].sort());
+  expect(changes((await stack.preview()).changeSummary)).toEqual({});
+  proveTraffic();
+});
+
+test("a LAN whose hash meets office's subnet, added: preview shows its exact addresses and changes nothing that exists; up keeps office", async () => {
+  const program = readFileSync(programFile, "utf8");
+  const anchor = `  lans: { office: { members: ["gw:lan0", "pc1:eth0", "pc2:eth0"] } },\n`;
+  expect(program).toContain(anchor);
+  // LANs get /24s of 172.16.0.0/16 (256 seats); allocated afresh, the rival would take office's subnet.
+  const rival = nameMeeting("office", "lan/ipv4", 256, (i) => `lan${i}`);
+  writeFileSync(programFile, program.replace(anchor, `  lans: { office: { members: ["gw:lan0", "pc1:eth0", "pc2:eth0"] }, ${rival}: { members: ["pc1:eth1"] } },\n`));
+  const previewed = new Map<string, Record<string, unknown> | undefined>();
+  await stack.preview({
+    onEvent: (event) => {
+      const m = event.resourcePreEvent?.metadata;
+      if (m && m.op !== "same" && m.urn.includes("netns:index:Lab$")) previewed.set(`${m.op} ${m.type.split(":").pop()} ${m.urn.split("::").pop()}`, m.new?.inputs);
+    },
+  });
+  expect([...previewed.keys()].sort()).toEqual(
+    [`create Bridge lab/${rival}/east`, "create Veth lab/pc1:eth1", "create Address lab/pc1:eth1/ipv4", "update LabAllocation lab/allocations"].sort(),
+  );
+  const previewedAddress = previewed.get("create Address lab/pc1:eth1/ipv4")!.address;
+  const up = await stack.up();
+  const grown = up.outputs.addresses.value as typeof addresses;
+  expect(previewedAddress).toBe(grown.pc1.eth1[0]);
+  expect({ ...grown, pc1: { eth0: grown.pc1.eth0 } }).toEqual(addresses);
+  expect(grown.pc1.eth1[0].split(".").slice(0, 3)).not.toEqual(addresses.pc1.eth0[0].split(".").slice(0, 3));
+  expect(ping(east, "pc2", bare("gw", "lan0"))).toContain(" 1 received");
+
+  writeFileSync(programFile, program);
+  expect(changes((await stack.up()).summary.resourceChanges)).toEqual({ delete: 3, update: 1 });
   expect(changes((await stack.preview()).changeSummary)).toEqual({});
   proveTraffic();
 });
@@ -218,7 +252,7 @@ test(
 
 test("destroy leaves both hosts as they were, no vxlan device behind", async () => {
   const destroyed = await timed("destroy", () => stack.destroy());
-  expect(changes(destroyed.summary.resourceChanges)).toEqual({ delete: 32 });
+  expect(changes(destroyed.summary.resourceChanges)).toEqual({ delete: 33 });
   expect([hostSnapshot(east), hostSnapshot(west)]).toEqual(before);
   for (const host of [east, west]) expect(host.sh(["ip", "-d", "link", "show", "type", "vxlan"])).toBe("");
 });

@@ -5,8 +5,8 @@
 import { isDeepStrictEqual } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
 import { provider } from "../../provider";
-import { hashSeat } from "../../provider/lab/addressing";
 import { endImpairment, Lab, LabArgs, LabPlan, LabTopologyError, planLab } from "../../sdk";
+import { nameMeeting } from "../harness/labSeats";
 
 interface Registered {
   type: string;
@@ -167,22 +167,13 @@ test("one more link adds only its own children and leaves every other child's in
   }
 });
 
-/** The first name from `candidates` that sorts before `than` and whose first hash seat is `than`'s. */
-function meeting(than: string, salt: string, size: number, candidates: (i: number) => string): string {
-  for (let i = 0; i < 100_000; i++) {
-    const name = candidates(i);
-    if (name < than && hashSeat(salt, name, 0, size) === hashSeat(salt, than, 0, size)) return name;
-  }
-  throw new Error(`no name meets ${than}`);
-}
-
 describe("what exists never moves: the LabAllocation keeps the last run's seats", () => {
   const spec = (args: LabArgs) => ({ ...args, hosts: Object.fromEntries(Object.entries(args.hosts).map(([h, c]) => [h, { host: c.host }])) });
 
   test("a LAN added whose hash meets an existing LAN's subnet (and sorts first) leaves the existing LAN's subnet and addresses", async () => {
     const before = await build(twoHosts);
     // The LAN pool is 172.16.0.0/16 in /24s: 256 seats.
-    const rival = meeting("office", "lan/ipv4", 256, (i) => `lan${i}`);
+    const rival = nameMeeting("office", "lan/ipv4", 256, (i) => `lan${i}`);
     const grown: LabArgs = { ...twoHosts, nodes: { ...twoHosts.nodes, extra: { host: "east" } }, lans: { ...twoHosts.lans, [rival]: { members: ["extra:eth0"] } } };
     // A new stack (no LabAllocation yet) would give the rival the existing LAN's subnet: the test can fail.
     expect(planLab(spec(grown)).lans.find((l) => l.id === rival)!.subnets).toEqual(before.plan.lans[0].subnets);
@@ -197,7 +188,7 @@ describe("what exists never moves: the LabAllocation keeps the last run's seats"
     const before = await build(twoHosts);
     const seat = (endpoint: string) => before.plan.lans[0].members.find((m) => m.endpoint === endpoint)!.addresses;
     // Host numbers 1..254 of a /24.
-    const rival = meeting("pc:eth0", "lan/office", 254, (i) => `a${i}:eth0`);
+    const rival = nameMeeting("pc:eth0", "lan/office", 254, (i) => `a${i}:eth0`);
     const node = rival.split(":")[0];
     const grown: LabArgs = { ...twoHosts, nodes: { ...twoHosts.nodes, [node]: { host: "east" } }, lans: { office: { members: ["gw:lan0", "pc:eth0", rival] } } };
     expect(planLab(spec(grown)).lans[0].members.find((m) => m.endpoint === rival)!.addresses).toEqual(seat("pc:eth0"));
