@@ -15,7 +15,7 @@ import { canonicalAddress, interfaceName, ipAddress, mtu, namespaceName, port } 
 import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { linkDeleteArgv, linkShowArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind } from "../kind";
-import { mayTakeOver, objectOwner, setAliasArgv, taggedLinks } from "../owner";
+import { mayTakeOver, setAliasArgv, taggedLinks } from "../owner";
 
 /** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
 export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
@@ -103,6 +103,14 @@ export function floodChangesArgv(namespace: string | undefined, name: string, cu
     ...wanted.filter((r) => !current.includes(r)).map((r) => floodEntryArgv("append", namespace, name, r)),
     ...current.filter((r) => !wanted.includes(r)).map((r) => floodEntryArgv("del", namespace, name, r)),
   ];
+}
+
+/**
+ * Sets or clears (`undefined`: the family's any-address) the device's fixed remote in place. The kernel
+ * swaps the remote's flood entry with it, which it makes with the underlay device as `via`.
+ */
+export function remoteChangeArgv(namespace: string | undefined, name: string, remote: string | undefined, local: string): Argv {
+  return inNamespace(namespace, ["ip", "link", "set", "dev", name, "type", "vxlan", "remote", remote ?? (isIP(local) === 6 ? "::" : "0.0.0.0")]);
 }
 
 export const floodShowArgv = (namespace: string | undefined, name: string): Argv =>
@@ -217,19 +225,34 @@ async function underlayMtu(host: Host, device: string): Promise<number> {
 }
 
 /**
+ * The commands from a device's remotes to the wanted ones, in place: its fixed remote and, when they were
+ * read (`current.remotes`), its flood entries. What is wanted is there before what goes is removed: a
+ * fixed remote's own entry (`via` the underlay) is another entry than a flood entry to the same host, so
+ * a cable that becomes a segment's port, or the reverse, floods to that host throughout.
+ */
+export function remotesChangeArgv(spec: Pick<VxlanSpec, "namespace" | "name" | "local" | "remote" | "remotes">, current: Pick<VxlanState, "remote" | "remotes">): Argv[] {
+  const floods = current.remotes || spec.remotes ? floodChangesArgv(spec.namespace, spec.name, current.remotes ?? [], spec.remotes ?? []) : [];
+  if (current.remote === spec.remote) return floods;
+  const fixed = remoteChangeArgv(spec.namespace, spec.name, spec.remote, spec.local);
+  if (spec.remote) return [fixed, ...floods];
+  // A device made without an underlay `dev` lists its fixed remote as a plain flood entry, which clearing
+  // the remote removes: one wanted is appended again.
+  const again = current.remotes?.includes(current.remote!) && spec.remotes?.includes(current.remote!);
+  return [...floods, fixed, ...(again ? [floodEntryArgv("append", spec.namespace, spec.name, current.remote!)] : [])];
+}
+
+/**
  * Brings remotes, mtu, master and up to the full desired state: an unset mtu or master means the default.
  * `underlay` is the underlay's MTU when the caller has just read it.
  */
 async function reconcile(host: Host, spec: VxlanSpec, current: VxlanState, underlay?: number): Promise<void> {
-  if (spec.remotes) {
-    for (const argv of floodChangesArgv(spec.namespace, spec.name, current.remotes ?? [], spec.remotes)) await host.run(argv);
-  }
+  for (const argv of remotesChangeArgv(spec, current)) await host.run(argv);
   const mtu = spec.mtu ?? defaultVxlanMtu(underlay ?? (await underlayMtu(host, spec.device)), spec.local);
   await reconcileLink(host, spec.namespace, spec.name, current, { mtu, master: spec.master ?? null, up: spec.up });
 }
 
-/** What makes two ends one cable; any change replaces the device. A segment's `remotes` change in place. */
-const identityOf = (v: Pick<VxlanState, "vni" | "local" | "remote" | "dstport">) => ({ vni: v.vni, local: v.local, remote: v.remote, dstport: v.dstport });
+/** What makes two ends one cable; any change replaces the device. Its remote and `remotes` change in place. */
+const identityOf = (v: Pick<VxlanState, "vni" | "local" | "dstport">) => ({ vni: v.vni, local: v.local, dstport: v.dstport });
 
 export const vxlanKind = defineKind({
   name: "Vxlan",
@@ -241,7 +264,9 @@ export const vxlanKind = defineKind({
     local: ipAddress.describe("This host's underlay address, the source of the UDP packets."),
     remote: ipAddress
       .optional()
-      .describe("The other host's underlay address (same IP family as `local`), for a cable between two hosts. Give this or `remotes`."),
+      .describe(
+        "The other host's underlay address (same IP family as `local`), for a cable between two hosts. Give this or `remotes`; either changes in place, also one into the other.",
+      ),
     remotes: z
       .array(ipAddress)
       .min(1)
@@ -274,7 +299,7 @@ export const vxlanKind = defineKind({
   },
   // Sorted as read back from the forwarding database, so the order given is no change.
   canonical: (spec) => (spec.remotes ? { ...spec, remotes: [...spec.remotes].sort() } : spec),
-  replaceOn: ["name", "vni", "local", "remote", "dstport", "device", "namespace"],
+  replaceOn: ["name", "vni", "local", "dstport", "device", "namespace"],
   // Every device is made from the host's namespace, where a VNI and port can be bound only once.
   collides: (olds, news) =>
     (olds.vni === news.vni && olds.dstport === news.dstport) || (olds.name === news.name && olds.namespace === news.namespace),
@@ -287,8 +312,7 @@ export const vxlanKind = defineKind({
     if (existing) {
       const found = await readVxlan(host, spec.namespace, spec.name, withRemotes);
       if (!found || !isDeepStrictEqual(identityOf(found), identityOf(spec))) {
-        const remote = spec.remote ? `remote ${spec.remote}` : "no fixed remote";
-        throw new Error(`${host.label}: cannot adopt "${spec.name}": it is not a vxlan device with vni ${spec.vni}, local ${spec.local}, ${remote}, dstport ${spec.dstport}`);
+        throw new Error(`${host.label}: cannot adopt "${spec.name}": it is not a vxlan device with vni ${spec.vni}, local ${spec.local}, dstport ${spec.dstport}`);
       }
     } else {
       // Read before anything is made: a missing underlay is refused with nothing to undo.
@@ -313,22 +337,16 @@ export const vxlanKind = defineKind({
     const found = await readVxlan(host, olds.namespace as string | undefined, olds.name as string, Array.isArray(olds.remotes));
     return found && { ...found };
   },
-  // A segment's device found with a fixed remote was remade by hand as a cable: its flood entries may
-  // read the same (the kernel lists the fixed remote as one), but it is not what the program asks for.
+  // A segment's device found with a fixed remote (made by hand as a cable, say) is not what the program
+  // asks for, though its flood entries may read the same; update clears the fixed remote in place.
   drift: (_id, olds, news) => (news.remotes !== undefined && olds.remote !== undefined ? ["remote"] : []),
   async update(host, _id, olds, news) {
-    const withRemotes = news.remotes !== undefined;
-    let current = await readVxlan(host, news.namespace, news.name, withRemotes);
+    // Flood entries are read when they are wanted or were: a segment's port that becomes a cable drops them.
+    const withRemotes = news.remotes !== undefined || Array.isArray(olds.remotes);
+    const current = await readVxlan(host, news.namespace, news.name, withRemotes);
     if (!current) throw new Error(`${host.label}: vxlan device "${news.name}" is gone; run \`pulumi refresh\` to recreate it`);
-    if (withRemotes && current.remote !== undefined) {
-      // Only a new device loses a fixed remote (what was on the hand-made one goes with it: drift for its resources).
-      await runUnlessGone(host, linkDeleteArgv(news.namespace, news.name));
-      await addVxlan(host, news, objectOwner(vxlanKind.replaceOn, olds));
-      current = await readVxlan(host, news.namespace, news.name, withRemotes);
-      if (!current) throw new Error(`${host.label}: vxlan device "${news.name}" was made again but is gone; run \`pulumi refresh\``);
-    }
     await reconcile(host, news, current);
-    return { ...(await readVxlan(host, news.namespace, news.name, withRemotes))! };
+    return { ...(await readVxlan(host, news.namespace, news.name, news.remotes !== undefined))! };
   },
   async delete(host, _id, olds) {
     const namespace = olds.namespace as string | undefined;

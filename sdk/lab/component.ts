@@ -170,8 +170,9 @@ export class Lab extends pulumi.ComponentResource {
           name: end.name,
           vni: made.apply((s) => s.vxlan!.vni),
           local: end.local,
-          // Two hosts: a fixed remote, as before remotes existed (state made then needs no replacement).
-          ...(end.remotes.length === 1 ? { remote: end.remotes[0] } : { remotes: end.remotes }),
+          // Flood entries on any number of hosts: a segment grows and shrinks in place. (A two-host end made
+          // with a fixed remote, as earlier stacks have, becomes one by an update in place.)
+          remotes: end.remotes,
           dstport: segment.vxlan!.port,
           device: end.device,
           master: bridges.get(end.host)!.name,

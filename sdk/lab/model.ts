@@ -9,8 +9,8 @@
  *   touches: every member is a veth whose namespace end is the member's `ifname` and whose host end (a
  *   generated name) is on that bridge. A segment on several hosts also gets, per host, ONE VXLAN device on
  *   the bridge (on the underlay interface `underlayDevice`, eth0 by default): one VNI per segment, `local`
- *   the host's underlay address, `remotes` every other host's (head-end replication; the component gives a
- *   two-host segment a fixed `remote`, as stacks made before `remotes` have). Never a mesh of
+ *   the host's underlay address, `remotes` every other host's (head-end replication, so the segment grows
+ *   and shrinks in place). Never a mesh of
  *   point-to-point tunnels: bridges joined pairwise over three hosts would loop.
  *   Its MTU defaults to the smallest of its hosts' `underlayMtu` (1500) minus VXLAN's 50 (IPv4) or 70 (IPv6) bytes.
  * - Addresses come from pools in netlab's style: links /30 from 10.1.0.0/16, LANs /24 from 172.16.0.0/16,

@@ -1,9 +1,10 @@
 /**
  * One LAN over three throwaway hosts: per host a bridge and ONE Vxlan device whose `remotes` are the
  * other hosts (head-end replication), never a tunnel per pair. It grows from two hosts to three by
- * in-place updates of the first two; every node pings every other; a flood entry deleted or added by
- * hand, or the device remade by hand with a fixed remote, is drift that update repairs; destroy leaves
- * every host as it was.
+ * in-place updates of the first two while a ping between them runs on (loss printed, at most 1 in 100);
+ * every node pings every other; a flood entry deleted or added by hand, or the device remade by hand
+ * with a fixed remote, is drift that update repairs; a two-host end made with a fixed remote (as Labs
+ * made it before) becomes a segment's port in place; destroy leaves every host as it was.
  */
 import { closeAllHosts } from "../../provider";
 import type { Props } from "../../provider/kind";
@@ -61,37 +62,51 @@ test("a LAN over three hosts: one VXLAN device per host floods to the others; gr
   const others = (host: TestHost, among: TestHost[]) => among.filter((h) => h !== host).map((h) => h.address);
 
   /** The host's part of the LAN: a bridge, its VXLAN port, and a node (namespace) on it with an address. */
-  async function join(host: TestHost, remotes: string[]) {
+  async function join(host: TestHost, remotes: string[], remote?: string) {
     const connection = host.connection();
     await made.create(namespace, { connection, name: "lan" });
     await made.create(bridge, { connection, name: "br-lan" });
-    const port = await made.create(vxlan, { connection, name: "vx-lan", vni: VNI, local: host.address, remotes, device: "eth0", master: "br-lan" });
+    const peers = remote ? { remote } : { remotes };
+    const port = await made.create(vxlan, { connection, name: "vx-lan", vni: VNI, local: host.address, ...peers, device: "eth0", master: "br-lan" });
     await made.create(veth, { connection, name: "eth0", namespace: "lan", mtu: port.outs.mtu, peer: { name: "lan-port", master: "br-lan" } });
     await made.create(address, { connection, namespace: "lan", device: "eth0", address: `${nodeAddress(host.index)}/24` });
     return port;
   }
 
-  // Two hosts first, with the same mechanism as any number.
-  const portA = await join(a, others(a, [a, b]));
+  // Two hosts first, with the same mechanism as any number; A's end as a Lab made earlier made it: a fixed remote.
+  const cableA = await join(a, [], b.address);
   const portB = await join(b, others(b, [a, b]));
-  expect(portA.outs).toMatchObject({ remotes: [b.address], mtu: 1450, master: "br-lan" });
-  const info = JSON.parse(a.sh(["ip", "-d", "-j", "link", "show", "vx-lan"]))[0].linkinfo.info_data;
-  expect(info).toMatchObject({ id: VNI, local: a.address, port: 4789 });
+  expect(cableA.outs).toMatchObject({ remote: b.address, mtu: 1450, master: "br-lan" });
+  expect(portB.outs).toMatchObject({ remotes: [a.address], mtu: 1450, master: "br-lan" });
+  const info = JSON.parse(b.sh(["ip", "-d", "-j", "link", "show", "vx-lan"]))[0].linkinfo.info_data;
+  expect(info).toMatchObject({ id: VNI, local: b.address, port: 4789 });
   expect(info.remote).toBeUndefined();
   expect(reachable([a, b])).toEqual([`${a.index} -> ${b.index}: ok`, `${b.index} -> ${a.index}: ok`]);
 
-  // The third host: the first two gain a remote in place; no device is made again.
-  const grown = async (port: { id: string; outs: Props; news: Props }, host: TestHost) => {
-    const news = { ...port.news, remotes: others(host, hosts) };
+  // In place, no device made again: A's cable becomes a port flooding to B; then the third host, which
+  // the first two gain as a remote. A ping from A to B at 10 a second runs throughout.
+  const inPlace = async (port: { id: string; outs: Props; news: Props }, host: TestHost, remotes: string[]) => {
+    const news = { ...port.news, remote: undefined, remotes };
     expect(await vxlan.diff(port.id, port.outs, news)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
     const ifindex = JSON.parse(host.sh(["ip", "-j", "link", "show", "vx-lan"]))[0].ifindex;
     const outs = await vxlan.update(port.id, port.outs, news);
     expect(JSON.parse(host.sh(["ip", "-j", "link", "show", "vx-lan"]))[0].ifindex).toBe(ifindex);
     return { id: port.id, outs, news: await vxlan.checked(news) };
   };
-  const wideA = await grown(portA, a);
-  const wideB = await grown(portB, b);
+  const ping = a.spawn(["ip", "netns", "exec", "lan", "ping", "-n", "-c", "100", "-i", "0.1", "-W", "1", nodeAddress(b.index)]);
+  let pinged = "";
+  ping.stdout!.on("data", (chunk) => (pinged += chunk));
+  const pingDone = new Promise((resolve) => ping.once("exit", resolve));
+  const portA = await inPlace(cableA, a, [b.address]);
+  expect(portA.outs.remote).toBeUndefined();
+  expect(floodRemotes(a)).toEqual([b.address]);
+  const wideA = await inPlace(portA, a, others(a, hosts));
+  const wideB = await inPlace(portB, b, others(b, hosts));
   const portC = await join(c, others(c, hosts));
+  await pingDone;
+  const loss = /(\d+) received/.exec(pinged);
+  console.log(`ping A -> B while A's cable became a port and the LAN grew to a third host: ${pinged.split("\n").filter((l) => /transmitted/.test(l)).join("")}`);
+  expect(100 - Number(loss?.[1] ?? 0)).toBeLessThanOrEqual(1);
   for (const host of hosts) {
     expect(floodRemotes(host)).toEqual(others(host, hosts).sort());
     expect(JSON.parse(host.sh(["ip", "-j", "link", "show", "type", "vxlan"]))).toHaveLength(1);
@@ -136,7 +151,7 @@ test("a LAN over three hosts: one VXLAN device per host floods to the others; gr
 
   // Remade by hand on C as a cable to A (a fixed remote, which the kernel also lists as a flood entry;
   // with no `dev`, one like ours) plus a flood entry to B: its flood entries read as asked, but the fixed
-  // remote is drift, and update makes the device again without it.
+  // remote is drift, and update clears it in place (the entry to A, which goes with it, appended again).
   const remoteOf = () => JSON.parse(c.sh(["ip", "-d", "-j", "link", "show", "vx-lan"]))[0].linkinfo.info_data.remote;
   c.sh(["ip", "link", "del", "vx-lan"]);
   c.sh(["ip", "link", "add", "vx-lan", "type", "vxlan", "id", String(VNI), "local", c.address, "remote", a.address, "dstport", "4789"]);

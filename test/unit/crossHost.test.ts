@@ -9,6 +9,7 @@ import {
   parseVxlan,
   provisionalLeftovers,
   provisionalName,
+  remotesChangeArgv,
   RENAME_REFUSED,
   vxlanAddArgv,
   vxlanCreateArgv,
@@ -115,6 +116,33 @@ test("vxlan with remotes: no fixed remote; one all-zero forwarding entry per rem
   ]);
   expect(floodChangesArgv(undefined, "vx0", ["198.18.0.11"], ["198.18.0.11"])).toEqual([]);
   expect(floodShowArgv(undefined, "vx0")).toEqual(["bridge", "-j", "fdb", "show", "dev", "vx0"]);
+});
+
+test("vxlan: a cable becomes a segment's port in place and back; what is wanted is there before what goes is removed", () => {
+  const spec = { namespace: "lab", name: "vx0", local: "198.18.0.10" };
+  const [append, del] = ["append", "del"].map((action) => (dst: string) => ["bridge", "-n", "lab", "fdb", action, "00:00:00:00:00:00", "dev", "vx0", "dst", dst]);
+  const fixed = (remote: string) => ["ip", "-n", "lab", "link", "set", "dev", "vx0", "type", "vxlan", "remote", remote];
+  // Two hosts to three: flood entries to both first (the fixed remote's own entry goes `via` the underlay, another entry), then the fixed remote cleared.
+  expect(remotesChangeArgv({ ...spec, remotes: ["198.18.0.11", "198.18.0.12"] }, { remote: "198.18.0.11", remotes: [] })).toEqual([
+    append("198.18.0.11"),
+    append("198.18.0.12"),
+    fixed("0.0.0.0"),
+  ]);
+  // Back to a cable: the fixed remote first, then the flood entries go.
+  expect(remotesChangeArgv({ ...spec, remote: "198.18.0.11" }, { remotes: ["198.18.0.11", "198.18.0.12"] })).toEqual([
+    fixed("198.18.0.11"),
+    del("198.18.0.11"),
+    del("198.18.0.12"),
+  ]);
+  expect(remotesChangeArgv({ ...spec, remote: "198.18.0.13" }, { remote: "198.18.0.11" })).toEqual([fixed("198.18.0.13")]);
+  expect(remotesChangeArgv({ ...spec, local: "2001:db8::1", remotes: ["2001:db8::2"] }, { remote: "2001:db8::2", remotes: [] })).toEqual([append("2001:db8::2"), fixed("::")]);
+  expect(remotesChangeArgv({ ...spec, remote: "198.18.0.11" }, { remote: "198.18.0.11" })).toEqual([]);
+  // Made by hand without `dev`: the fixed remote's entry is a plain flood entry, gone with the remote, so appended again.
+  expect(remotesChangeArgv({ ...spec, remotes: ["198.18.0.11", "198.18.0.12"] }, { remote: "198.18.0.11", remotes: ["198.18.0.11"] })).toEqual([
+    append("198.18.0.12"),
+    fixed("0.0.0.0"),
+    append("198.18.0.11"),
+  ]);
 });
 
 /** The device the entries below belong to. */

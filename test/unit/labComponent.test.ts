@@ -120,15 +120,15 @@ test("a plan becomes namespaces, forwarding, cables, bridges, VXLAN ends, addres
     name: eastEnd.name,
     vni: wan.vxlan!.vni,
     local: "198.18.0.10",
-    remote: "198.18.0.11",
+    remotes: ["198.18.0.11"],
     dstport: 4789,
     device: "eth0",
     master: wan.bridges[0].name,
     mtu: 1450,
   });
-  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!)).toMatchObject({ name: westEnd.name, local: "198.18.0.11", remote: "198.18.0.10" });
-  // Two hosts keep a fixed remote, as stacks made before `remotes` have: an upgrade replaces nothing.
-  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!).remotes).toBeUndefined();
+  // Flood entries on two hosts too: a third host is one more remote, in place.
+  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!)).toMatchObject({ name: westEnd.name, local: "198.18.0.11", remotes: ["198.18.0.10"] });
+  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!).remote).toBeUndefined();
   expect(plain(children.get("Veth lab/web:eth0")!)).toMatchObject({
     name: "eth0",
     namespace: "web",
