@@ -88,13 +88,13 @@ export class Lab extends pulumi.ComponentResource {
     /** Endpoint → the Address resources on it, for routes that need the connected network first. */
     const addressesOn = new Map<string, Address[]>();
     for (const segment of [...plan.links, ...plan.lans]) {
-      const madeMember = (endpoint: string) => segmentMade(segment.id).apply((s) => s.members.find((m) => m.endpoint === endpoint)!);
-      for (const { endpoint, node, host, addresses, device } of this.cable(name, segment, hosts, namespaceOf, segmentMade(segment.id))) {
+      const madeSegment = segmentMade(segment.id);
+      for (const { endpoint, node, host, addresses, device } of this.cable(name, segment, hosts, namespaceOf, madeSegment)) {
         addressesOn.set(
           endpoint,
           addresses.map((planned) => {
             const family = familyOf(planned);
-            const address = madeMember(endpoint).apply((m) => m.addresses.find((a) => familyOf(a) === family)!);
+            const address = madeSegment.apply((s) => s.members.find((m) => m.endpoint === endpoint)!.addresses.find((a) => familyOf(a) === family)!);
             return new Address(`${name}/${endpoint}/ipv${family}`, { connection: connection(host), namespace: namespaceOf(node), device, address }, child);
           }),
         );
@@ -170,8 +170,7 @@ export class Lab extends pulumi.ComponentResource {
           name: end.name,
           vni: made.apply((s) => s.vxlan!.vni),
           local: end.local,
-          // Flood entries on any number of hosts: a segment grows and shrinks in place. (A two-host end made
-          // with a fixed remote, as earlier stacks have, becomes one by an update in place.)
+          // Flood entries on any number of hosts: a segment grows and shrinks in place.
           remotes: end.remotes,
           dstport: segment.vxlan!.port,
           device: end.device,
