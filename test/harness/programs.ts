@@ -62,6 +62,8 @@ export const programSpec = fc.record({
     dstport: maybe(fc.constant(4790)),
     where: fc.constantFrom("host", "nsA"),
     master: fc.boolean(),
+    /** Its peer as a flood entry (`remotes`) rather than a fixed `remote`: either changes into the other in place. */
+    flood: maybe(fc.boolean()),
     mtu: maybe(fc.constantFrom(1400, 1450)),
     up: maybe(fc.boolean()),
   }),
@@ -79,7 +81,9 @@ export function completeSpec(choices: SlotChoices): ProgramSpec {
   for (const slot of Object.keys(absent) as (keyof ProgramSpec)[]) (absent[slot] as { present: boolean }).present = false;
   for (const [slot, value] of Object.entries(choices)) {
     const unsetNulls = Object.fromEntries(Object.entries(value).map(([key, v]) => [key, v ?? undefined]));
-    Object.assign(absent[slot as keyof ProgramSpec], { present: true }, unsetNulls);
+    // A field the choice does not name is unset (one added to a slot since it was recorded, say).
+    const unnamed = Object.fromEntries(Object.keys(absent[slot as keyof ProgramSpec]).map((key) => [key, undefined]));
+    Object.assign(absent[slot as keyof ProgramSpec], unnamed, { present: true }, unsetNulls);
   }
   return absent;
 }
@@ -110,7 +114,7 @@ export function toProgram(spec: ProgramSpec, connection: Record<string, unknown>
         name: x.name,
         vni: x.vni,
         local: hostAddress,
-        remote: peerAddress,
+        ...(x.flood ? { remotes: [peerAddress] } : { remote: peerAddress }),
         dstport: x.dstport,
         device: "eth0",
         namespace: x.where === "nsA" ? nsA : undefined,
@@ -211,7 +215,7 @@ export const EVERY_KIND = completeSpec({
   route: { destination: "10.92.0.0/16", via: true, device: true, metric: 100, source: false },
   masquerade: { source: "10.91.0.0/24", outInterface: undefined, acceptForward: true, inNamespace: false },
   portForward: { protocol: "udp", port: 8080, to: "10.91.0.2:80", destination: false, fromHost: undefined, inInterface: undefined, acceptForward: true },
-  vxlan: { name: "vxa", vni: 100, dstport: undefined, where: "nsA", master: false, mtu: undefined, up: undefined },
+  vxlan: { name: "vxa", vni: 100, dstport: undefined, where: "nsA", master: false, flood: undefined, mtu: undefined, up: undefined },
   sysctlHost: { key: "net.ipv4.ip_forward", value: "1" },
   sysctlNs: { key: "net.ipv6.conf.all.forwarding", value: "1" },
 });
