@@ -104,8 +104,8 @@ const PROBES = 32;
 /**
  * Seats every request on a distinct seat in `range`, avoiding `taken`. Pinned seats first, then kept
  * seats still free, then preferred seats still free, then each remaining key (in key order) on the first
- * free seat of its own hash sequence; a nearly full range falls back to the next free seat after the key's first hash.
- * Returns the keys that found no seat (the range is too small) instead of throwing.
+ * free seat of its own hash sequence; a nearly full range falls back to the next free seat after the
+ * key's first hash. Returns the keys that found no seat (the range is too small) instead of throwing.
  */
 export function allocateSeats(
   requests: readonly SeatRequest[],
@@ -127,7 +127,7 @@ export function allocateSeats(
   for (const wish of ["kept", "preferred"] as const) {
     for (const r of sorted) {
       const at = r[wish];
-      if (!seats.has(r.key) && r.pinned === undefined && at !== undefined && free(at)) seat(r.key, at);
+      if (!seats.has(r.key) && at !== undefined && free(at)) seat(r.key, at);
     }
   }
   const homeless: string[] = [];
