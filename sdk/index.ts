@@ -5,11 +5,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { addressKind } from "../provider/kinds/address";
 import { bridgeKind } from "../provider/kinds/bridge";
+import { checkKind } from "../provider/kinds/check";
 import { masqueradeKind } from "../provider/kinds/masquerade";
 import { namespaceKind } from "../provider/kinds/namespace";
 import { netemKind } from "../provider/kinds/netem";
 import { portForwardKind } from "../provider/kinds/portForward";
 import { routeKind } from "../provider/kinds/route";
+import { serviceKind } from "../provider/kinds/service";
 import { sysctlKind } from "../provider/kinds/sysctl";
 import { vethKind } from "../provider/kinds/veth";
 import { vxlanKind } from "../provider/kinds/vxlan";
@@ -114,6 +116,24 @@ export interface Netem extends OutputsOf<typeof netemKind> {}
 export class Netem extends pulumi.dynamic.Resource {
   constructor(name: string, args: NetemArgs, opts?: Options) {
     super(...registration(netemKind, name, args, opts));
+  }
+}
+
+export type ServiceArgs = ArgsOf<typeof serviceKind>;
+export interface Service extends OutputsOf<typeof serviceKind> {}
+/** A long-running process in a namespace, supervised on the host, with a readiness check and a capped log. */
+export class Service extends pulumi.dynamic.Resource {
+  constructor(name: string, args: ServiceArgs, opts?: Options) {
+    super(...registration(serviceKind, name, args, opts));
+  }
+}
+
+export type CheckArgs = ArgsOf<typeof checkKind>;
+export interface Check extends OutputsOf<typeof checkKind> {}
+/** Declared reachability from a namespace (ICMP, TCP, UDP); fails `up` when it does not hold, and refresh runs it again. */
+export class Check extends pulumi.dynamic.Resource {
+  constructor(name: string, args: CheckArgs, opts?: Options) {
+    super(...registration(checkKind, name, args, opts));
   }
 }
 

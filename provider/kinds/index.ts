@@ -2,11 +2,13 @@
 import type { Kind } from "../kind";
 import { addressKind } from "./address";
 import { bridgeKind } from "./bridge";
+import { checkKind } from "./check";
 import { masqueradeKind } from "./masquerade";
 import { namespaceKind } from "./namespace";
 import { netemKind } from "./netem";
 import { portForwardKind } from "./portForward";
 import { routeKind } from "./route";
+import { serviceKind } from "./service";
 import { sysctlKind } from "./sysctl";
 import { vethKind } from "./veth";
 import { vxlanKind } from "./vxlan";
@@ -22,6 +24,8 @@ export const kinds = [
   sysctlKind,
   vxlanKind,
   netemKind,
+  serviceKind,
+  checkKind,
 ] as const satisfies readonly Kind<any>[];
 
 export function kindNamed(name: string): Kind {

@@ -1,0 +1,196 @@
+import { z } from "zod";
+import { CommandFailedError } from "../errors";
+import { ipAddress, namespaceName, port } from "../fields";
+import { Argv, Host, inNamespace } from "../host";
+import { defineKind, neverCollides, Props } from "../kind";
+import { ownerToken } from "../owner";
+
+const target = z
+  .object({
+    address: ipAddress.describe("Address to reach."),
+    protocol: z.enum(["icmp", "tcp", "udp"]).default("icmp").describe("icmp: ping; tcp: a connect; udp: a datagram that gets a reply."),
+    port: port.optional().describe("Port, for tcp and udp."),
+    expect: z.enum(["reachable", "unreachable"]).default("reachable").describe("What must be seen."),
+    label: z.string().max(200).optional().describe('How messages name the target (e.g. "web:8080"); the address when unset.'),
+  })
+  .refine((t) => (t.protocol === "icmp") === (t.port === undefined), { message: "tcp and udp need a port; icmp takes none", path: ["port"] });
+
+export type CheckTarget = z.infer<typeof target>;
+
+/** One target's result: attempts that got through, attempts made, the mean ICMP round trip, the last failure's words. */
+export interface ProbeResult {
+  ok: number;
+  attempts: number;
+  rttMs?: number;
+  reason?: string;
+}
+
+/**
+ * Probes every target at once, inside the namespace: $1 attempts, $2 seconds per attempt, then
+ * PROTOCOL ADDRESS PORT for each target. Each prints one line, `INDEX OK ATTEMPTS RTT REASON` (one
+ * write, so lines of probes running side by side do not mix).
+ */
+const PROBE = `count=$1 timeout=$2; shift 2
+oneline() { tr '\\n' ' ' | sed 's/  */ /g; s/ $//'; }
+probe() {
+  i=$1 protocol=$2 address=$3 port=$4 ok=0 rtt=- reason=
+  if [ "$protocol" = icmp ]; then
+    out=$(ping -n -q -c "$count" -i 0.2 -W "$timeout" "$address" 2>&1)
+    ok=$(printf '%s\\n' "$out" | sed -n 's/.* \\([0-9][0-9]*\\) \\(packets \\)\\{0,1\\}received.*/\\1/p')
+    rtt=$(printf '%s\\n' "$out" | sed -n 's|^r[^=]*= [0-9.]*/\\([0-9.]*\\)/.*|\\1|p')
+    [ -n "$ok" ] || ok=0
+    [ -n "$rtt" ] || rtt=-
+    [ "$ok" -gt 0 ] || reason=$(printf '%s\\n' "$out" | grep -v '^$' | grep -v -e '^PING' -e '^---' -e 'packets transmitted' | oneline)
+    [ -n "$reason" ] || [ "$ok" -gt 0 ] || reason="no reply within $timeout s"
+  else
+    n=0
+    while [ "$n" -lt "$count" ]; do
+      n=$((n + 1))
+      if [ "$protocol" = tcp ]; then
+        out=$(timeout "$timeout" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$address" "$port" 2>&1)
+      else
+        out=$(timeout "$timeout" bash -c 'exec 3<>"/dev/udp/$0/$1" && printf "pulumi-netns\\n" >&3 && IFS= read -r -n 1 -t "$2" reply <&3' "$address" "$port" "$timeout" 2>&1)
+      fi
+      case $? in
+        0) ok=$((ok + 1)) ;;
+        124) reason="no answer within $timeout s" ;;
+        *) reason=$(printf '%s\\n' "$out" | sed -n '$s/^.*: //p'); [ -n "$reason" ] || reason="no reply" ;;
+      esac
+    done
+  fi
+  printf '%s %s %s %s %s\\n' "$i" "$ok" "$count" "$rtt" "$reason"
+}
+i=0
+while [ $# -ge 3 ]; do
+  probe "$i" "$1" "$2" "$3" &
+  i=$((i + 1)); shift 3
+done
+wait`;
+
+export function probeArgv(namespace: string | undefined, targets: CheckTarget[], attempts: number, timeoutSeconds: number): Argv {
+  const words = targets.flatMap((t) => [t.protocol, t.address, String(t.port ?? 0)]);
+  return inNamespace(namespace, ["sh", "-c", PROBE, "sh", String(attempts), String(timeoutSeconds), ...words]);
+}
+
+export function parseProbes(stdout: string, count: number): ProbeResult[] {
+  const results: ProbeResult[] = Array.from({ length: count }, () => ({ ok: 0, attempts: 0, reason: "the probe did not report" }));
+  for (const line of stdout.split("\n")) {
+    const match = /^(\d+) (\d+) (\d+) (\S+) ?(.*)$/.exec(line);
+    if (!match || Number(match[1]) >= count) continue;
+    const [, index, ok, attempts, rtt, reason] = match;
+    results[Number(index)] = {
+      ok: Number(ok),
+      attempts: Number(attempts),
+      ...(rtt !== "-" ? { rttMs: Number(rtt) } : {}),
+      ...(reason ? { reason } : {}),
+    };
+  }
+  return results;
+}
+
+interface Limits {
+  maxLossPercent?: number;
+  maxRttMs?: number;
+}
+
+/** What was seen, in words that stay the same from run to run while nothing changes (refresh compares them). */
+export function seen(result: ProbeResult, limits: Limits): string {
+  if (result.ok === 0) return "unreachable";
+  const loss = Math.round((100 * (result.attempts - result.ok)) / result.attempts);
+  if (limits.maxLossPercent !== undefined && loss > limits.maxLossPercent) return `reachable with ${loss}% loss (limit ${limits.maxLossPercent}%)`;
+  if (limits.maxRttMs !== undefined && result.rttMs !== undefined && result.rttMs > limits.maxRttMs) {
+    return `reachable in ${result.rttMs} ms on average (limit ${limits.maxRttMs} ms)`;
+  }
+  return "reachable";
+}
+
+/** The key of a target in `observed`: protocol, address and port. */
+export const targetKey = (t: Pick<CheckTarget, "protocol" | "address" | "port">) =>
+  `${t.protocol} ${t.address.includes(":") && t.port ? `[${t.address}]` : t.address}${t.port ? `:${t.port}` : ""}`;
+
+export interface CheckSpec extends Limits {
+  namespace?: string;
+  from?: string;
+  targets: CheckTarget[];
+  attempts: number;
+  timeoutSeconds: number;
+}
+
+/** Targets whose observation is not what they expect. */
+export function unmet(spec: Pick<CheckSpec, "targets">, observed: Record<string, string>): CheckTarget[] {
+  return spec.targets.filter((t) => observed[targetKey(t)] !== t.expect);
+}
+
+async function probe(host: Host, spec: CheckSpec): Promise<{ observed: Record<string, string>; results: ProbeResult[] }> {
+  const result = await host.run(probeArgv(spec.namespace, spec.targets, spec.attempts, spec.timeoutSeconds), { allowFailure: true });
+  if (result.exitCode !== 0) throw new CommandFailedError(host.label, result);
+  const results = parseProbes(result.stdout, spec.targets.length);
+  const observed = Object.fromEntries(spec.targets.map((t, i) => [targetKey(t), seen(results[i], spec)]));
+  return { observed, results };
+}
+
+/** Runs the probes and fails, naming both ends and what was seen, when any target is not as expected. */
+async function verify(host: Host, spec: CheckSpec): Promise<Props> {
+  const { observed, results } = await probe(host, spec);
+  const failed = unmet(spec, observed);
+  if (failed.length > 0) {
+    const source = `${spec.from ? `${spec.from} (` : ""}${spec.namespace ? `namespace "${spec.namespace}"` : "the host's own namespace"} on ${host.label}${spec.from ? ")" : ""}`;
+    const lines = failed.map((t) => {
+      const r = results[spec.targets.indexOf(t)];
+      const name = t.label ? `${t.label} (${targetKey(t)})` : targetKey(t);
+      const detail = `${r.ok} of ${r.attempts} attempts got through${r.reason ? `; ${r.reason}` : ""}`;
+      return `  to ${name}: expected ${t.expect}, seen ${observed[targetKey(t)]} (${detail})`;
+    });
+    throw new Error(`check from ${source} failed:\n${lines.join("\n")}`);
+  }
+  return { observed };
+}
+
+export const checkKind = defineKind({
+  name: "Check",
+  description:
+    "Declared reachability from a namespace: ICMP, a TCP connect or a UDP reply, each target expected reachable or " +
+    "unreachable, with optional limits on loss and round trip. Create and update fail `pulumi up` when a target is not " +
+    "as expected; refresh runs the probes again, so `pulumi refresh --expect-no-changes` tells whether the lab still works.",
+  shape: {
+    namespace: namespaceName.optional().describe("Namespace the probes run in; the host's own when unset."),
+    from: z.string().max(200).optional().describe('How messages name the source (e.g. "node h1").'),
+    targets: z.array(target).min(1).max(4096).describe("Where to probe, and what to expect of each."),
+    attempts: z.number().int().min(1).max(100).default(3).describe("Pings or connects per target."),
+    timeoutSeconds: z.number().int().min(1).max(30).default(2).describe("Seconds one attempt waits for its answer."),
+    maxLossPercent: z.number().min(0).max(100).optional().describe("A reachable target may lose at most this share of attempts (default: any but all)."),
+    maxRttMs: z.number().positive().optional().describe("A reachable ICMP target's mean round trip must be at most this (tcp and udp targets have no round trip measured)."),
+    triggers: z.array(z.string()).optional().describe("Any change of these runs the check again on the next `up` (a Lab passes its plan's hash)."),
+  },
+  refine(spec, ctx) {
+    const keys = spec.targets.map(targetKey);
+    keys.forEach((key, i) => {
+      if (keys.indexOf(key) !== i) ctx.addIssue({ code: "custom", path: ["targets", i], message: `${key} is listed twice` });
+    });
+  },
+  replaceOn: [],
+  collides: neverCollides,
+  outputs: {
+    observed: z.record(z.string(), z.string()).describe('Target ("icmp 10.0.0.2", "tcp 10.0.0.2:80") → what was seen: "reachable", "unreachable", or reachable over a limit.'),
+  },
+  adoptable: false,
+  async create(host, spec, _adopt, owner) {
+    return { id: `check-${ownerToken(owner)}`, observed: await verify(host, spec) };
+  },
+  async read(host, _id, olds) {
+    const { observed } = await probe(host, olds as unknown as CheckSpec);
+    return { observed };
+  },
+  update: (host, _id, _olds, news) => verify(host, news),
+  async delete() {
+    // Nothing on the host.
+  },
+  async tagged() {
+    return [];
+  },
+  /** What refresh saw that the targets do not expect: the next `up` runs the check again (and fails while it is so). */
+  drift: (_id, olds, news) =>
+    typeof olds.observed === "object" && olds.observed !== null && unmet(news as unknown as CheckSpec, olds.observed as Record<string, string>).length > 0
+      ? ["observed"]
+      : [],
+});

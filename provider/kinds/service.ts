@@ -1,0 +1,324 @@
+import { z } from "zod";
+import { CommandFailedError, inNamespaceWords, OwnedElsewhereError } from "../errors";
+import { namespaceName, port } from "../fields";
+import { Argv, Host, inNamespace, inOneStep } from "../host";
+import { defineKind, Props } from "../kind";
+import { aliasOwner, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+
+/**
+ * A process supervised on the host without systemd: `setsid -f` starts a small `sh` supervisor in a
+ * session of its own (so it outlives the SSH command and its process group is the service's), which
+ * runs the command in the namespace, records its pid, restarts it by policy and keeps the log under a
+ * cap (copy, then truncate: the command's O_APPEND output goes on at the start of the emptied file).
+ * Runtime files live in SERVICES_ROOT; who owns the service is an owner record like an address's.
+ */
+export const SERVICES_ROOT = "/run/pulumi-netns-services";
+
+const fileName = namespaceName;
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "an environment variable name is letters, digits and _ (not first)" });
+const noNul = z.string().refine((s) => !s.includes("\0"), { message: "may not contain a NUL byte" });
+
+const readiness = z
+  .object({
+    tcpPort: port.optional().describe("Ready once something listens on this TCP port in the namespace."),
+    command: z.array(noNul).min(1).optional().describe("Ready once this command (argv, run in the namespace) exits 0."),
+    timeoutSeconds: z.number().int().min(1).max(600).default(30).describe("How long create waits for readiness before it fails."),
+  })
+  .refine((r) => (r.tcpPort === undefined) !== (r.command === undefined), { message: "set exactly one of tcpPort and command" })
+  .describe("When the service counts as started: create (and so every resource that depends on it) waits for it.");
+
+export type ServiceSpec = {
+  name: string;
+  namespace?: string;
+  command: string[];
+  shell: boolean;
+  environment?: Record<string, string>;
+  workingDirectory?: string;
+  user?: string;
+  restart: "never" | "on-failure" | "always";
+  readiness?: z.infer<typeof readiness>;
+  logMaxBytes: number;
+  stopTimeoutSeconds: number;
+};
+
+/** The service's runtime directory: pid files and log. */
+export const serviceDirectory = (namespace: string | undefined, name: string) => `${SERVICES_ROOT}/${namespace ? `netns/${namespace}` : "host"}/${name}`;
+const recordPath = (namespace: string | undefined, name: string) => ownerRecordPath("service", namespace, name);
+
+const AS_USER = 'user=$1; shift; exec setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"';
+
+/** The argv the supervisor runs: in the namespace, as the user, with the environment, maybe through sh. */
+export function serviceArgv(spec: Pick<ServiceSpec, "namespace" | "command" | "shell" | "environment" | "user">): Argv {
+  const command = spec.shell ? ["sh", "-c", spec.command.join(" ")] : spec.command;
+  const environment = Object.entries(spec.environment ?? {}).map(([key, value]) => `${key}=${value}`);
+  // The user's own primary group, which setpriv cannot look up by itself.
+  const asUser = spec.user ? ["sh", "-c", AS_USER, "sh", spec.user] : [];
+  return inNamespace(spec.namespace, [...asUser, "env", "--", ...environment, ...command]);
+}
+
+/**
+ * The supervisor: $1 directory, $2 restart policy, $3 log cap in bytes, $4 working directory, then the
+ * command. Files: `supervisor` (its pid and start time in ticks), `pid` (the command's pid, start ticks
+ * and start time), `exit` (the last exit code), `log` and `log.1`.
+ */
+const SUPERVISOR = `dir=$1 restart=$2 cap=$3 cwd=$4; shift 4
+ticks() { line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; line=\${line##*) }; set -- $line; echo "\${20}"; }
+printf '%s %s\\n' "$$" "$(ticks $$)" >"$dir/supervisor"
+stopping= child=
+trap 'stopping=1; [ -z "$child" ] || kill -s TERM "$child" 2>/dev/null' TERM INT HUP
+( while sleep 2; do
+    size=$(stat -c %s "$dir/log" 2>/dev/null) || size=0
+    [ "$size" -le "$cap" ] || { cp "$dir/log" "$dir/log.1"; : >"$dir/log"; }
+  done ) </dev/null >/dev/null 2>&1 &
+rotator=$!
+trap 'kill "$rotator" 2>/dev/null' EXIT
+cd "\${cwd:-/}" || { echo "pulumi-netns: cannot enter the working directory $cwd" >>"$dir/log"; echo 1 >"$dir/exit"; exit 1; }
+delay=1
+while [ -z "$stopping" ]; do
+  began=$(date +%s)
+  "$@" </dev/null >>"$dir/log" 2>&1 &
+  child=$!
+  printf '%s %s %s\\n' "$child" "$(ticks "$child")" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$dir/pid.new" && mv -f "$dir/pid.new" "$dir/pid"
+  code=0; wait "$child" || code=$?
+  while [ -z "$stopping" ] && kill -0 "$child" 2>/dev/null; do wait "$child" && code=0 || code=$?; done
+  [ -z "$stopping" ] || break
+  echo "$code" >"$dir/exit"
+  echo "pulumi-netns: the command exited with code $code" >>"$dir/log"
+  case $restart in never) break ;; on-failure) [ "$code" -ne 0 ] || break ;; esac
+  [ $(( $(date +%s) - began )) -lt 30 ] || delay=1
+  sleep "$delay"
+  [ "$delay" -ge 16 ] || delay=$((delay * 2))
+done`;
+
+/** Starts the supervisor, replacing files of an earlier run, and waits (5 s at most) until the command's pid is recorded. */
+const START = `dir=$1; shift
+mkdir -p "$dir" && rm -f "$dir/pid" "$dir/exit" "$dir/log.1" && : >"$dir/log"
+setsid -f sh -c "$@" </dev/null >/dev/null 2>&1
+i=0
+until [ -s "$dir/pid" ]; do
+  i=$((i + 1)); [ "$i" -le 50 ] || { echo "pulumi-netns: the supervisor did not start" >&2; exit 1; }
+  sleep 0.1
+done`;
+
+export function startArgv(spec: ServiceSpec, owner: string | undefined): Argv {
+  const dir = serviceDirectory(spec.namespace, spec.name);
+  const start: Argv = ["sh", "-c", START, "sh", dir, SUPERVISOR, "sh", dir, spec.restart, String(spec.logMaxBytes), spec.workingDirectory ?? "", ...serviceArgv(spec)];
+  return inOneStep(...writeOwnerRecordArgvs(recordPath(spec.namespace, spec.name), owner), start);
+}
+
+/**
+ * What `status` prints: the command's pid, its start time, whether it is that process still, whether
+ * the supervisor is; exit 3 when the service has no files (never started, or the host rebooted).
+ */
+const STATUS = `dir=$1
+ticks() { line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; line=\${line##*) }; set -- $line; echo "\${20}"; }
+read -r pid pidticks started <"$dir/pid" 2>/dev/null || exit 3
+read -r sup supticks <"$dir/supervisor" 2>/dev/null || sup=
+running=false; [ "$(ticks "$pid")" = "$pidticks" ] && running=true
+supervised=false; [ -n "$sup" ] && [ "$(ticks "$sup")" = "$supticks" ] && supervised=true
+echo "$pid $started $running $supervised"`;
+
+export const statusArgv = (dir: string): Argv => ["sh", "-c", STATUS, "sh", dir];
+
+export interface ServiceStatus {
+  pid: number;
+  startTime: string;
+  running: boolean;
+  supervised: boolean;
+}
+
+export function parseStatus(stdout: string): ServiceStatus {
+  const [pid, startTime, running, supervised] = stdout.trim().split(" ");
+  if (!/^\d+$/.test(pid ?? "") || !startTime) throw new Error(`unexpected service status: ${JSON.stringify(stdout.trim())}`);
+  return { pid: Number(pid), startTime, running: running === "true", supervised: supervised === "true" };
+}
+
+/**
+ * Stops the supervisor's process group and the command (which may have left the group): TERM, then KILL
+ * after $2 seconds; then removes the files. Only processes whose start ticks match the records are signalled,
+ * so a pid reused since is never hit.
+ */
+const STOP = `dir=$1 grace=$2
+ticks() { line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; line=\${line##*) }; set -- $line; echo "\${20}"; }
+read -r pid pidticks rest <"$dir/pid" 2>/dev/null || pid=
+read -r sup supticks <"$dir/supervisor" 2>/dev/null || sup=
+ours() { [ -n "$1" ] && [ "$(ticks "$1")" = "$2" ]; }
+signal() {
+  ! ours "$sup" "$supticks" || kill -s "$1" -- "-$sup" 2>/dev/null
+  ! ours "$pid" "$pidticks" || kill -s "$1" "$pid" 2>/dev/null
+  true
+}
+signal TERM
+i=0
+while { ours "$sup" "$supticks" || ours "$pid" "$pidticks" || { [ -n "$sup" ] && kill -0 -- "-$sup" 2>/dev/null; }; } && [ "$i" -lt $((grace * 10)) ]; do
+  sleep 0.1; i=$((i + 1))
+done
+signal KILL
+[ -z "$sup" ] || kill -s KILL -- "-$sup" 2>/dev/null
+rm -rf "$dir"`;
+
+export function stopArgv(namespace: string | undefined, name: string, graceSeconds: number, owner: string | undefined): Argv {
+  const stop: Argv = ["sh", "-c", STOP, "sh", serviceDirectory(namespace, name), String(graceSeconds)];
+  return inOneStep(stop, ...removeOwnerRecordArgvs(recordPath(namespace, name), owner));
+}
+
+/** Waits at most $2 seconds for the readiness probe ($3 `listening`: prints something; `exits`: exits 0); exit 2 on time out, 3 when the supervisor is gone. */
+const WAIT_READY = `dir=$1 seconds=$2 mode=$3; shift 3
+ticks() { line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; line=\${line##*) }; set -- $line; echo "\${20}"; }
+read -r sup supticks <"$dir/supervisor" 2>/dev/null || sup=
+end=$(( $(date +%s) + seconds ))
+while :; do
+  if [ "$mode" = listening ]; then out=$("$@" 2>/dev/null) && [ -n "$out" ] && exit 0
+  else "$@" >/dev/null 2>&1 && exit 0; fi
+  [ -n "$sup" ] && [ "$(ticks "$sup")" = "$supticks" ] || exit 3
+  [ "$(date +%s)" -lt "$end" ] || exit 2
+  sleep 0.2
+done`;
+
+export function waitReadyArgv(spec: ServiceSpec, seconds: number): Argv {
+  const probe = spec.readiness!.tcpPort !== undefined
+    ? inNamespace(spec.namespace, ["ss", "-Hltn", `sport = :${spec.readiness!.tcpPort}`])
+    : inNamespace(spec.namespace, spec.readiness!.command!);
+  const mode = spec.readiness!.tcpPort !== undefined ? "listening" : "exits";
+  return ["sh", "-c", WAIT_READY, "sh", serviceDirectory(spec.namespace, spec.name), String(seconds), mode, ...probe];
+}
+
+const describe = (host: Host, spec: Pick<ServiceSpec, "name" | "namespace">) => `${host.label}: service "${spec.name}"${inNamespaceWords(spec.namespace)}`;
+
+async function status(host: Host, namespace: string | undefined, name: string): Promise<ServiceStatus | undefined> {
+  const result = await host.run(statusArgv(serviceDirectory(namespace, name)), { allowFailure: true });
+  if (result.exitCode === 3) return undefined;
+  if (result.exitCode !== 0) throw new CommandFailedError(host.label, result);
+  return parseStatus(result.stdout);
+}
+
+/** The last lines of the log, for an error message. */
+async function logTail(host: Host, spec: ServiceSpec): Promise<string> {
+  const result = await host.run(["tail", "-n", "15", `${serviceDirectory(spec.namespace, spec.name)}/log`], { allowFailure: true });
+  const text = result.stdout.trim();
+  return text ? `\nlast lines of its log:\n${text}` : "\n(its log is empty)";
+}
+
+async function waitUntilReady(host: Host, spec: ServiceSpec): Promise<void> {
+  if (!spec.readiness) return;
+  // Waited for in slices that fit in one command's timeout.
+  const slice = Math.max(1, (host.commandTimeoutSeconds ?? 60) - 10);
+  let left = spec.readiness.timeoutSeconds;
+  for (;;) {
+    const seconds = Math.min(left, slice);
+    const result = await host.run(waitReadyArgv(spec, seconds), { allowFailure: true });
+    if (result.exitCode === 0) return;
+    left -= seconds;
+    const probe = spec.readiness.tcpPort !== undefined ? `TCP port ${spec.readiness.tcpPort} listening` : `\`${spec.readiness.command!.join(" ")}\` exiting 0`;
+    if (result.exitCode === 3) throw new Error(`${describe(host, spec)} stopped before it was ready (${probe})${await logTail(host, spec)}`);
+    if (result.exitCode !== 2) throw new CommandFailedError(host.label, result);
+    if (left <= 0) throw new Error(`${describe(host, spec)} was not ready (${probe}) within ${spec.readiness.timeoutSeconds} s${await logTail(host, spec)}`);
+  }
+}
+
+/** Starts the service (stopping an earlier run of it first) and waits until it is ready; a failed start leaves nothing running. */
+async function start(host: Host, spec: ServiceSpec, owner: string | undefined): Promise<Props> {
+  await host.run(stopArgv(spec.namespace, spec.name, spec.stopTimeoutSeconds, undefined));
+  await host.run(startArgv(spec, owner));
+  try {
+    await waitUntilReady(host, spec);
+    const now = await status(host, spec.namespace, spec.name);
+    if (!now?.running) throw new Error(`${describe(host, spec)} exited right after it started${await logTail(host, spec)}`);
+    return observed(spec, now);
+  } catch (err) {
+    await host.run(stopArgv(spec.namespace, spec.name, spec.stopTimeoutSeconds, owner));
+    throw err;
+  }
+}
+
+const observed = (spec: Pick<ServiceSpec, "namespace" | "name">, now: ServiceStatus): Props => ({
+  pid: now.pid,
+  startTime: now.startTime,
+  running: now.running,
+  logPath: `${serviceDirectory(spec.namespace, spec.name)}/log`,
+});
+
+const REPLACE_ON = ["name", "namespace"];
+
+/** What the program asks of the process: a change of any of it restarts the service. */
+const PROCESS_FIELDS = ["command", "shell", "environment", "workingDirectory", "user", "restart", "logMaxBytes"] as const;
+
+export const serviceKind = defineKind({
+  name: "Service",
+  description:
+    "A long-running process in a namespace, supervised on the host without systemd: restarted by policy, its " +
+    "output in a log file with a size cap. Create waits for its readiness check; refresh sees a dead or replaced " +
+    "process; destroy stops its whole process group (TERM, then KILL) and removes its files.",
+  shape: {
+    name: fileName.describe("Service name, unique per namespace on the host; names its runtime directory."),
+    namespace: namespaceName.optional().describe("Namespace to run in; the host's own when unset."),
+    command: z
+      .array(noNul)
+      .min(1)
+      // env would read a first word with "=" as one more variable.
+      .refine((argv) => !argv[0].startsWith("-") && !argv[0].includes("="), { message: "the command's first word may not start with '-' or hold '='" })
+      .describe("The command as argv (never parsed by a shell unless `shell` is set)."),
+    shell: z.boolean().default(false).describe("Run `command` (its words joined by spaces) through `sh -c`."),
+    environment: z.record(envName, noNul).optional().describe("Environment variables added for the command."),
+    workingDirectory: z
+      .string()
+      .regex(/^\/[^\0\n]*$/, { message: "must be an absolute path" })
+      .optional()
+      .describe("Directory the command starts in; / when unset."),
+    user: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, { message: "not a valid user name" })
+      .optional()
+      .describe("Run as this user (and its group and groups); root when unset."),
+    restart: z.enum(["never", "on-failure", "always"]).default("on-failure").describe("When the supervisor starts the command again after it exits."),
+    readiness: readiness.optional(),
+    logMaxBytes: z
+      .number()
+      .int()
+      .min(4096)
+      .max(1 << 30)
+      .default(1 << 20)
+      .describe("The log is cut when it grows past this size (the part before it kept as log.1)."),
+    stopTimeoutSeconds: z.number().int().min(1).max(300).default(10).describe("Seconds between TERM and KILL when the service stops."),
+  },
+  replaceOn: REPLACE_ON,
+  outputs: {
+    pid: z.number().describe("Process id of the command (not of its supervisor)."),
+    startTime: z.string().describe("When the command was started, UTC."),
+    running: z.boolean().describe("Whether that process is still running."),
+    logPath: z.string().describe("Its log file on the host."),
+  },
+  adoptable: false,
+  async create(host, spec, _adopt, owner) {
+    const tag = await recordedTag(host, recordPath(spec.namespace, spec.name));
+    const tagged = aliasOwner(tag, owner);
+    if (tagged && tagged !== "ours") throw new OwnedElsewhereError(host.label, `service "${spec.name}"${inNamespaceWords(spec.namespace)}`, tagged.other);
+    const outs = await start(host, spec, owner);
+    return { id: `${spec.namespace ?? ""}/${spec.name}`, observed: outs };
+  },
+  async read(host, _id, olds) {
+    const spec = olds as unknown as ServiceSpec;
+    const now = await status(host, spec.namespace, spec.name);
+    return now && observed(spec, now);
+  },
+  async update(host, _id, olds, news) {
+    const unchanged = PROCESS_FIELDS.every((key) => JSON.stringify(olds[key]) === JSON.stringify(news[key]));
+    const now = await status(host, news.namespace, news.name);
+    if (unchanged && now?.running) return observed(news, now);
+    return start(host, news, objectOwner(REPLACE_ON, olds));
+  },
+  async delete(host, _id, olds) {
+    const spec = olds as unknown as ServiceSpec;
+    await host.run(stopArgv(spec.namespace, spec.name, spec.stopTimeoutSeconds ?? 10, objectOwner(REPLACE_ON, olds)));
+  },
+  async tagged(_host, source) {
+    return ownerRecords(await source.records(), "service").map(({ owner, namespace, names }) => ({
+      owner,
+      id: `${namespace ?? ""}/${names[0]}`,
+      olds: { namespace, name: names[0], owner },
+      what: `service "${names[0]}"${inNamespaceWords(namespace)}`,
+    }));
+  },
+  /** A process that died (and was not restarted) is drift: the next update starts it again. */
+  drift: (_id, olds) => (olds.running === false ? ["running"] : []),
+});
