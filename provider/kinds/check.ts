@@ -12,6 +12,8 @@ const target = z
     port: port.optional().describe("Port, for tcp and udp."),
     expect: z.enum(["reachable", "unreachable"]).default("reachable").describe("What must be seen."),
     label: z.string().max(200).optional().describe('How messages name the target (e.g. "web:8080"); the address when unset.'),
+    maxLossPercent: z.number().min(0).max(100).optional().describe("Reachable means at most this share of attempts lost (default: any but all)."),
+    maxRttMs: z.number().positive().optional().describe("Reachable means a mean round trip of at most this; icmp only (tcp and udp have no round trip measured)."),
   })
   .refine((t) => (t.protocol === "icmp") === (t.port === undefined), { message: "tcp and udp need a port; icmp takes none", path: ["port"] });
 
@@ -88,13 +90,8 @@ export function parseProbes(stdout: string, count: number): ProbeResult[] {
   return results;
 }
 
-interface Limits {
-  maxLossPercent?: number;
-  maxRttMs?: number;
-}
-
 /** What was seen, in words that stay the same from run to run while nothing changes (refresh compares them). */
-export function seen(result: ProbeResult, limits: Limits): string {
+export function seen(result: ProbeResult, limits: Pick<CheckTarget, "maxLossPercent" | "maxRttMs">): string {
   if (result.ok === 0) return "unreachable";
   const loss = Math.round((100 * (result.attempts - result.ok)) / result.attempts);
   if (limits.maxLossPercent !== undefined && loss > limits.maxLossPercent) return `reachable with ${loss}% loss (limit ${limits.maxLossPercent}%)`;
@@ -108,7 +105,7 @@ export function seen(result: ProbeResult, limits: Limits): string {
 export const targetKey = (t: Pick<CheckTarget, "protocol" | "address" | "port">) =>
   `${t.protocol} ${t.address.includes(":") && t.port ? `[${t.address}]` : t.address}${t.port ? `:${t.port}` : ""}`;
 
-export interface CheckSpec extends Limits {
+export interface CheckSpec {
   namespace?: string;
   from?: string;
   targets: CheckTarget[];
@@ -125,7 +122,7 @@ async function probe(host: Host, spec: CheckSpec): Promise<{ observed: Record<st
   const result = await host.run(probeArgv(spec.namespace, spec.targets, spec.attempts, spec.timeoutSeconds), { allowFailure: true });
   if (result.exitCode !== 0) throw new CommandFailedError(host.label, result);
   const results = parseProbes(result.stdout, spec.targets.length);
-  const observed = Object.fromEntries(spec.targets.map((t, i) => [targetKey(t), seen(results[i], spec)]));
+  const observed = Object.fromEntries(spec.targets.map((t, i) => [targetKey(t), seen(results[i], t)]));
   return { observed, results };
 }
 
@@ -158,8 +155,6 @@ export const checkKind = defineKind({
     targets: z.array(target).min(1).max(4096).describe("Where to probe, and what to expect of each."),
     attempts: z.number().int().min(1).max(100).default(3).describe("Pings or connects per target."),
     timeoutSeconds: z.number().int().min(1).max(30).default(2).describe("Seconds one attempt waits for its answer."),
-    maxLossPercent: z.number().min(0).max(100).optional().describe("A reachable target may lose at most this share of attempts (default: any but all)."),
-    maxRttMs: z.number().positive().optional().describe("A reachable ICMP target's mean round trip must be at most this (tcp and udp targets have no round trip measured)."),
     triggers: z.array(z.string()).optional().describe("Any change of these runs the check again on the next `up` (a Lab passes its plan's hash)."),
   },
   refine(spec, ctx) {

@@ -256,7 +256,7 @@ export const serviceKind = defineKind({
       .array(noNul)
       .min(1)
       // env would read a first word with "=" as one more variable.
-      .refine((argv) => !argv[0].startsWith("-") && !argv[0].includes("="), { message: "the command's first word may not start with '-' or hold '='" })
+      .refine((argv) => argv.length === 0 || (!argv[0].startsWith("-") && !argv[0].includes("=")), { message: "the command's first word may not start with '-' or hold '='" })
       .describe("The command as argv (never parsed by a shell unless `shell` is set)."),
     shell: z.boolean().default(false).describe("Run `command` (its words joined by spaces) through `sh -c`."),
     environment: z.record(envName, noNul).optional().describe("Environment variables added for the command."),

@@ -12,6 +12,8 @@
  *   NAME/NODE:IFNAME                   Veth of a LAN member or cross-host link end; Netem of a link end
  *   NAME/NODE:IFNAME/ipvF              Address
  *   NAME/A:IF--B:IF                    Veth of a link within one host
+ *   NAME/NODE/service/SERVICE          Service
+ *   NAME/NODE/expect                   Check of what NODE should reach (after everything else)
  * Outputs flow from parent objects into children (namespace name into the veth, bridge name into the
  * veth's peer, device into the address), so the engine creates and destroys them in order.
  *
@@ -20,12 +22,13 @@
  * last run had. Only a collision of hashes can tell the two apart, and then the kept seat is the one made.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
 import type { z } from "zod";
 import type { connection } from "../../provider/connection";
-import { Address, Bridge, Namespace, Netem, Route, Sysctl, Veth, Vxlan } from "../index";
+import { Address, Bridge, Check, Namespace, Netem, Route, Service, Sysctl, Veth, Vxlan } from "../index";
 import type { Inputs } from "../resource";
 import { LabAllocation } from "./allocation";
-import { LabAllocations, LinkImpairment, LabPlan, LabSpec, MemberPlan, planLab, SegmentPlan } from "./model";
+import { LabAllocations, LinkImpairment, LabPlan, LabSpec, MemberPlan, planLab, RoutePlan, SegmentPlan } from "./model";
 
 type ConnectionFields = { [K in keyof z.input<typeof connection>]: Inputs<z.input<typeof connection>[K]> };
 
@@ -47,6 +50,17 @@ export function endImpairment(link: LinkImpairment): LinkImpairment {
 }
 
 const familyOf = (address: string) => (address.includes(":") ? 6 : 4);
+
+/**
+ * A link that is down is administratively down at both ends, and the kernel then removes the routes
+ * through them and their IPv6 addresses (IPv4 addresses stay): the Lab declares neither while it is down,
+ * and makes them again when it comes up.
+ */
+const keptWhileDown = (address: string) => familyOf(address) === 4;
+
+/** Changes with anything the Lab makes, so that every Check runs again after an edit. */
+const planHash = (plan: LabPlan) =>
+  createHash("sha256").update(JSON.stringify([plan.nodes, plan.links, plan.lans])).digest("hex").slice(0, 16);
 
 export class Lab extends pulumi.ComponentResource {
   /** The plan: every namespace, cable, address and VNI, as plain data, with the addresses that are made. */
@@ -74,14 +88,17 @@ export class Lab extends pulumi.ComponentResource {
     const made = <T>(pick: (made: LabPlan) => T) => this.plan.apply(pick);
     const segmentMade = (id: string) => made((p) => [...p.links, ...p.lans].find((s) => s.id === id)!);
     const connection = (host: string) => hosts[host];
+    /** Everything made on the hosts: the checks run once all of it is there. */
+    const onHosts: pulumi.Resource[] = [];
+    const add = <R extends pulumi.Resource>(resource: R) => (onHosts.push(resource), resource);
 
     const namespaces = new Map(
-      plan.nodes.map((n) => [n.name, new Namespace(`${name}/${n.name}`, { connection: connection(n.host), name: n.namespace }, child)]),
+      plan.nodes.map((n) => [n.name, add(new Namespace(`${name}/${n.name}`, { connection: connection(n.host), name: n.namespace }, child))]),
     );
     const namespaceOf = (node: string) => namespaces.get(node)!.name;
     for (const n of plan.nodes) {
       for (const s of n.sysctls) {
-        new Sysctl(`${name}/${n.name}/${s.key}`, { connection: connection(n.host), namespace: namespaceOf(n.name), key: s.key, value: s.value }, child);
+        add(new Sysctl(`${name}/${n.name}/${s.key}`, { connection: connection(n.host), namespace: namespaceOf(n.name), key: s.key, value: s.value }, child));
       }
     }
 
@@ -89,32 +106,63 @@ export class Lab extends pulumi.ComponentResource {
     const addressesOn = new Map<string, Address[]>();
     for (const segment of [...plan.links, ...plan.lans]) {
       const madeSegment = segmentMade(segment.id);
-      for (const { endpoint, node, host, addresses, device } of this.cable(name, segment, hosts, namespaceOf, madeSegment)) {
+      for (const { endpoint, node, host, addresses, device, down } of this.cable(name, segment, hosts, namespaceOf, madeSegment, add)) {
         addressesOn.set(
           endpoint,
-          addresses.map((planned) => {
-            const family = familyOf(planned);
-            const address = madeSegment.apply((s) => s.members.find((m) => m.endpoint === endpoint)!.addresses.find((a) => familyOf(a) === family)!);
-            return new Address(`${name}/${endpoint}/ipv${family}`, { connection: connection(host), namespace: namespaceOf(node), device, address }, child);
-          }),
+          addresses
+            .filter((planned) => !down || keptWhileDown(planned))
+            .map((planned) => {
+              const family = familyOf(planned);
+              const address = madeSegment.apply((s) => s.members.find((m) => m.endpoint === endpoint)!.addresses.find((a) => familyOf(a) === family)!);
+              return add(new Address(`${name}/${endpoint}/ipv${family}`, { connection: connection(host), namespace: namespaceOf(node), device, address }, child));
+            }),
         );
         if (segment.impairment) {
-          new Netem(`${name}/${endpoint}`, { connection: connection(host), namespace: namespaceOf(node), device, ...endImpairment(segment.impairment) }, child);
+          add(new Netem(`${name}/${endpoint}`, { connection: connection(host), namespace: namespaceOf(node), device, ...endImpairment(segment.impairment) }, child));
         }
       }
     }
 
     for (const n of plan.nodes) {
-      for (const r of n.routes) {
+      const down = new Set(n.interfaces.filter((i) => i.down).map((i) => i.ifname));
+      for (const r of n.routes.filter((route) => !down.has(route.device))) {
         const family = familyOf(r.via);
-        const via = made((p) => p.nodes.find((m) => m.name === n.name)!.routes.find((m) => m.destination === r.destination && familyOf(m.via) === family)!.via);
-        new Route(
-          `${name}/${n.name}/route/${r.destination}/ipv${family}`,
-          { connection: connection(n.host), namespace: namespaceOf(n.name), destination: r.destination, via, device: r.device },
-          // The kernel takes a gateway only once the device has an address on its network.
-          { parent: this, dependsOn: addressesOn.get(`${n.name}:${r.device}`) },
+        const same = (m: RoutePlan) => m.destination === r.destination && familyOf(m.via) === family && m.metric === r.metric;
+        const via = made((p) => p.nodes.find((m) => m.name === n.name)!.routes.find(same)!.via);
+        add(
+          new Route(
+            `${name}/${n.name}/route/${r.destination}/ipv${family}${r.metric !== undefined ? `/metric${r.metric}` : ""}`,
+            { connection: connection(n.host), namespace: namespaceOf(n.name), destination: r.destination, via, device: r.device, metric: r.metric },
+            // The kernel takes a gateway only once the device has an address on its network.
+            { parent: this, dependsOn: addressesOn.get(`${n.name}:${r.device}`) },
+          ),
         );
       }
+    }
+
+    // Services start once the cabling is there (a server may bind one of its node's addresses).
+    const cabled = [...onHosts];
+    for (const n of plan.nodes) {
+      for (const [service, settings] of Object.entries(n.services)) {
+        add(
+          new Service(
+            `${name}/${n.name}/service/${service}`,
+            { connection: connection(n.host), namespace: namespaceOf(n.name), name: service, ...settings },
+            { parent: this, dependsOn: cabled },
+          ),
+        );
+      }
+    }
+
+    // One Check per node that expects something, run again whenever anything in the Lab changes.
+    const revision = made(planHash);
+    for (const n of plan.nodes.filter((node) => node.checks.length > 0)) {
+      const targets = made((p) => p.nodes.find((m) => m.name === n.name)!.checks);
+      new Check(
+        `${name}/${n.name}/expect`,
+        { connection: connection(n.host), namespace: namespaceOf(n.name), from: `node ${n.name}`, targets, triggers: [revision] },
+        { parent: this, dependsOn: onHosts },
+      );
     }
 
     this.addresses = made((p) => Object.fromEntries(p.nodes.map((n) => [n.name, Object.fromEntries(n.interfaces.map((i) => [i.ifname, i.addresses]))])));
@@ -143,16 +191,20 @@ export class Lab extends pulumi.ComponentResource {
     hosts: Record<string, LabHost>,
     namespaceOf: (node: string) => pulumi.Output<string>,
     made: pulumi.Output<SegmentPlan>,
+    add: <R extends pulumi.Resource>(resource: R) => R,
   ): (MemberPlan & { device: pulumi.Output<string> })[] {
     const child = { parent: this };
     const { mtu } = segment;
     if (segment.bridges.length === 0) {
       // Ends in the order of the link's identity: naming them the other way round replaces nothing.
       const [a, b] = [...segment.members].sort((x, y) => (x.endpoint < y.endpoint ? -1 : 1));
-      const veth = new Veth(
-        `${name}/${segment.id}`,
-        { connection: hosts[a.host], name: a.ifname, namespace: namespaceOf(a.node), mtu, peer: { name: b.ifname, namespace: namespaceOf(b.node) } },
-        child,
+      const up = !a.down;
+      const veth = add(
+        new Veth(
+          `${name}/${segment.id}`,
+          { connection: hosts[a.host], name: a.ifname, namespace: namespaceOf(a.node), mtu, up, peer: { name: b.ifname, namespace: namespaceOf(b.node), up } },
+          child,
+        ),
       );
       return [
         { ...a, device: veth.name },
@@ -160,10 +212,10 @@ export class Lab extends pulumi.ComponentResource {
       ];
     }
     const bridges = new Map(
-      segment.bridges.map((b) => [b.host, new Bridge(`${name}/${segment.id}/${b.host}`, { connection: hosts[b.host], name: b.name, mtu }, child)]),
+      segment.bridges.map((b) => [b.host, add(new Bridge(`${name}/${segment.id}/${b.host}`, { connection: hosts[b.host], name: b.name, mtu }, child))]),
     );
     for (const end of segment.vxlan?.ends ?? []) {
-      new Vxlan(
+      add(new Vxlan(
         `${name}/${segment.id}/${end.host}`,
         {
           connection: hosts[end.host],
@@ -178,13 +230,16 @@ export class Lab extends pulumi.ComponentResource {
           mtu,
         },
         child,
-      );
+      ));
     }
     return segment.members.map((m) => {
-      const veth = new Veth(
-        `${name}/${m.endpoint}`,
-        { connection: hosts[m.host], name: m.ifname, namespace: namespaceOf(m.node), mtu, peer: { name: m.hostVeth!, master: bridges.get(m.host)!.name } },
-        child,
+      const up = !m.down;
+      const veth = add(
+        new Veth(
+          `${name}/${m.endpoint}`,
+          { connection: hosts[m.host], name: m.ifname, namespace: namespaceOf(m.node), mtu, up, peer: { name: m.hostVeth!, master: bridges.get(m.host)!.name, up } },
+          child,
+        ),
       );
       return { ...m, device: veth.name };
     });

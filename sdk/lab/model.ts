@@ -26,7 +26,9 @@ import { z } from "zod";
 import { bitsToAddress, canonicalAddress, cidr, hostName, interfaceName, ipAddress, MIN_MTU, mtu, namespaceName, networkCidr, port } from "../../provider/fields";
 import { contains, Family, formatPrefixed, hashSeat, parsePrefixed } from "../../provider/lab/addressing";
 import { allocateLab, LabAllocations, labAllocations, LabDemand, LabTopologyError, poolsSpec, problemList, Refuse } from "../../provider/lab/allocation";
+import { CheckTarget, targetKey } from "../../provider/kinds/check";
 import { netemKind } from "../../provider/kinds/netem";
+import { serviceKind } from "../../provider/kinds/service";
 import { defaultVxlanMtu } from "../../provider/kinds/vxlan";
 import { topologyDot, topologyMermaid } from "./graph";
 
@@ -48,6 +50,30 @@ const explicitAddresses = z.record(endpoint, z.array(cidr).min(1).max(2)).option
 const impairment = z.object(netemKind.shape).omit({ device: true, namespace: true }).strict();
 export type LinkImpairment = z.infer<typeof impairment>;
 
+/** A node's service: Service's settings without where it runs (the node's namespace) or its name (its key). */
+const serviceSettings = z.object(serviceKind.shape).omit({ name: true, namespace: true }).strict();
+export type LabService = z.input<typeof serviceSettings>;
+
+/**
+ * What should be reachable: `to` is a node (its first address, on an interface that is up if it has one), "node:PORT"
+ * (tcp unless `protocol` says udp), or an address. "all-pairs" adds every node to every other, by ICMP.
+ */
+const expectation = z
+  .object({
+    from: z.string(),
+    to: z.string().min(1),
+    protocol: z.enum(["icmp", "tcp", "udp"]).optional(),
+    port: port.optional(),
+    expect: z.enum(["reachable", "unreachable"]).optional(),
+    maxLossPercent: z.number().min(0).max(100).optional(),
+    maxRttMs: z.number().positive().optional(),
+  })
+  .strict();
+export type LabExpectation = z.input<typeof expectation>;
+
+/** A LAN member: its endpoint, or the endpoint and whether its cable is pulled. */
+const lanMember = z.union([endpoint, z.object({ endpoint, down: z.boolean().optional() }).strict()]);
+
 const labSpec = z.object({
   /** Host name → SSH connection; only `host` is read here (the underlay address, unless `underlay` says). */
   hosts: z.record(name, z.looseObject({ host: hostName })),
@@ -61,7 +87,11 @@ const labSpec = z.object({
        * gateway; "node:ifname" picks one of several shared segments), or a gateway address on one of this
        * node's subnets. `destination: "default"` via a node gives a default route in each family both have.
        */
-      routes: z.array(z.object({ destination: z.union([z.literal("default"), networkCidr]), via: z.string().min(1) })).optional(),
+      routes: z
+        .array(z.object({ destination: z.union([z.literal("default"), networkCidr]), via: z.string().min(1), metric: z.number().int().min(0).max(2 ** 32 - 1).optional() }))
+        .optional(),
+      /** Long-running processes in the node's namespace, started once its addresses and routes exist. */
+      services: z.record(name, serviceSettings).optional(),
     }),
   ),
   links: z
@@ -72,10 +102,14 @@ const labSpec = z.object({
         /** Netem settings for the link; the Lab splits them over both ends (see LINK_IMPAIRMENT). */
         impairment: impairment.optional(),
         addresses: explicitAddresses,
+        /** Both ends administratively down, as a pulled cable; false or unset brings them up again, in place. */
+        down: z.boolean().optional(),
       }),
     )
     .optional(),
-  lans: z.record(name, z.object({ members: z.array(endpoint).min(1), mtu: mtu.optional(), addresses: explicitAddresses })).optional(),
+  lans: z.record(name, z.object({ members: z.array(lanMember).min(1), mtu: mtu.optional(), addresses: explicitAddresses })).optional(),
+  /** Declared reachability, checked by one Check per source node after everything else is made. */
+  expect: z.union([z.literal("all-pairs"), z.array(z.union([z.literal("all-pairs"), expectation]))]).optional(),
   pools: poolsSpec.optional(),
   /** Prepended to node names to make namespace names; also salts generated device names and VNIs. */
   namespacePrefix: z.string().optional(),
@@ -106,6 +140,8 @@ export interface MemberPlan {
   addresses: string[];
   /** The veth's end on the host, on the segment's bridge; unset for a same-host link (a direct veth pair). */
   hostVeth?: string;
+  /** Both ends of its cable are down (the link's `down`, or the LAN member's). */
+  down?: true;
 }
 
 export interface VxlanEndPlan {
@@ -138,6 +174,7 @@ export interface RoutePlan {
   destination: string;
   via: string;
   device: string;
+  metric?: number;
 }
 
 export interface NodePlan {
@@ -145,9 +182,12 @@ export interface NodePlan {
   host: string;
   namespace: string;
   router: boolean;
-  interfaces: { ifname: string; segment: string; addresses: string[] }[];
+  interfaces: { ifname: string; segment: string; addresses: string[]; down?: true }[];
   routes: RoutePlan[];
   sysctls: { key: string; value: string }[];
+  services: Record<string, z.infer<typeof serviceSettings>>;
+  /** What this node's Check probes: explicit expectations from it, and "all-pairs". */
+  checks: CheckTarget[];
 }
 
 export interface LabPlan {
@@ -171,7 +211,7 @@ interface Segment {
   kind: "link" | "lan";
   id: string;
   label: string;
-  members: { node: string; ifname: string; endpoint: string }[];
+  members: { node: string; ifname: string; endpoint: string; down?: true }[];
   mtu?: number;
   impairment?: LinkImpairment;
   /** Explicit addresses by endpoint. */
@@ -297,6 +337,8 @@ export function planLab(input: LabSpec): LabPlan {
     .sort(byText)
     .map((node) => planNode(spec, node, prefix, segmentPlans, refuse));
   check();
+  planChecks(spec, nodes, refuse);
+  check();
 
   const plan = {
     hosts: Object.fromEntries(Object.keys(spec.hosts).sort(byText).map((h) => [h, { underlay: underlay(h) }])),
@@ -314,7 +356,7 @@ export function planLab(input: LabSpec): LabPlan {
 function collectSegments(spec: Spec, refuse: (where: string, reason: string) => void): Segment[] {
   const segments: Segment[] = [];
   const owner = new Map<string, string>();
-  const member = (label: string, text: string) => {
+  const member = (label: string, text: string, down?: boolean) => {
     const [node, ifname] = text.split(":");
     if (!spec.nodes[node]) return refuse(label, `unknown node "${node}" in endpoint "${text}"`);
     const valid = interfaceName.safeParse(ifname);
@@ -324,7 +366,7 @@ function collectSegments(spec: Spec, refuse: (where: string, reason: string) => 
     const other = owner.get(text);
     if (other) return refuse(`node ${node}`, `interface "${ifname}" is used twice: ${other} and ${label}`);
     owner.set(text, label);
-    return { node, ifname, endpoint: text };
+    return { node, ifname, endpoint: text, ...(down ? { down: true as const } : {}) };
   };
   /** Explicit addresses as given, once they name the segment's own endpoints, one per family. */
   const explicit = (label: string, members: Segment["members"], given: Record<string, string[]> | undefined) => {
@@ -343,20 +385,21 @@ function collectSegments(spec: Spec, refuse: (where: string, reason: string) => 
       refuse(label, `connects node "${a}" to itself`);
       continue;
     }
-    const ends = link.endpoints.map((e) => member(label, e));
+    const ends = link.endpoints.map((e) => member(label, e, link.down));
     if (ends.some((e) => !e)) continue;
     const members = ends as Segment["members"];
     segments.push({ kind: "link", id, label, members, mtu: link.mtu, impairment: link.impairment, addresses: explicit(label, members, link.addresses) });
   }
   for (const [lan, given] of Object.entries(spec.lans ?? {})) {
     const label = `lan ${lan}`;
-    const nodes = given.members.map((e) => e.split(":")[0]);
+    const listed = given.members.map((m) => (typeof m === "string" ? { endpoint: m } : m));
+    const nodes = listed.map((m) => m.endpoint.split(":")[0]);
     const twice = nodes.find((n, i) => nodes.indexOf(n) !== i);
     if (twice) {
       refuse(label, `node "${twice}" joins it twice`);
       continue;
     }
-    const ends = given.members.map((e) => member(label, e));
+    const ends = listed.map((m) => member(label, m.endpoint, m.down));
     if (ends.some((e) => !e)) continue;
     const members = ends as Segment["members"];
     segments.push({ kind: "lan", id: lan, label, members, mtu: given.mtu, addresses: explicit(label, members, given.addresses) });
@@ -418,7 +461,7 @@ function planNode(spec: Spec, node: string, prefix: string, segments: SegmentPla
       });
       if (!on) refuse(where, `${about}: ${route.via} is on none of ${node}'s subnets`);
       else if (on.member.addresses.some((a) => parsePrefixed(a).bits === gateway.bits)) refuse(where, `${about}: ${route.via} is ${node}'s own address`);
-      else routes.push({ destination, via: bitsToAddress(gateway.bits, family), device: on.member.ifname });
+      else routes.push({ destination, via: bitsToAddress(gateway.bits, family), device: on.member.ifname, ...metricOf(route) });
       continue;
     }
     const [peer, peerIfname] = route.via.split(":");
@@ -448,19 +491,80 @@ function planNode(spec: Spec, node: string, prefix: string, segments: SegmentPla
     const [{ member, gateway }] = shared;
     const usable = (destinationFamily ? [destinationFamily] : FAMILIES).filter((f) => addressIn(member, f) && addressIn(gateway, f));
     if (usable.length === 0) refuse(where, `${about}: ${node} and ${peer} have no addresses of that family in common on ${member.endpoint}`);
-    for (const f of usable) routes.push({ destination, via: withoutPrefix(addressIn(gateway, f)!), device: member.ifname });
+    for (const f of usable) routes.push({ destination, via: withoutPrefix(addressIn(gateway, f)!), device: member.ifname, ...metricOf(route) });
   }
-  const keys = routes.map((r) => `${r.destination} ipv${isIP(r.via)}`);
+  // Two routes to one place must differ in metric: the kernel keeps one route per destination and metric.
+  const keys = routes.map((r) => `${r.destination} ipv${isIP(r.via)}${r.metric !== undefined ? ` metric ${r.metric}` : ""}`);
   const twice = keys.find((k, i) => keys.indexOf(k) !== i);
-  if (twice) refuse(where, `two routes to ${twice.replace(" ipv", " (IPv")})`);
+  if (twice) refuse(where, `two routes to ${twice.replace(/ ipv(\d)(.*)/, " (IPv$1)$2")} (give one another metric)`);
 
   return {
     name: node,
     host: n.host,
     namespace: prefix + node,
     router: n.router ?? false,
-    interfaces: attached.map(({ segment, member }) => ({ ifname: member.ifname, segment: segment.id, addresses: member.addresses })),
+    interfaces: attached.map(({ segment, member }) => ({
+      ifname: member.ifname,
+      segment: segment.id,
+      addresses: member.addresses,
+      ...(member.down ? { down: true as const } : {}),
+    })),
     routes,
     sysctls: n.router ? families.map((f) => ({ key: FORWARDING[f], value: "1" })) : [],
+    services: n.services ?? {},
+    checks: [],
   };
+}
+
+const metricOf = (route: { metric?: number }) => (route.metric !== undefined ? { metric: route.metric } : {});
+
+/** A node's address for checks: the first on an interface that is up (else on any), IPv4 first. */
+const primaryAddress = (node: NodePlan) =>
+  (node.interfaces.find((i) => !i.down && i.addresses.length > 0) ?? node.interfaces.find((i) => i.addresses.length > 0))?.addresses[0];
+
+/** Each node's Check targets, from `expect`: explicit expectations win over "all-pairs" for the same target. */
+function planChecks(spec: Spec, nodes: NodePlan[], refuse: Refuse): void {
+  const list = spec.expect === undefined ? [] : spec.expect === "all-pairs" ? ["all-pairs" as const] : spec.expect;
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const targets = new Map(nodes.map((n) => [n.name, new Map<string, CheckTarget>()]));
+  if (list.includes("all-pairs")) {
+    for (const from of nodes) {
+      for (const to of nodes) {
+        const address = primaryAddress(to);
+        if (to === from || !address) continue;
+        const target: CheckTarget = { address: withoutPrefix(address), protocol: "icmp", expect: "reachable", label: to.name };
+        targets.get(from.name)!.set(targetKey(target), target);
+      }
+    }
+  }
+  list.forEach((entry, i) => {
+    if (entry === "all-pairs") return;
+    const where = `expect[${i}]`;
+    if (!byName.has(entry.from)) return refuse(where, `unknown node "${entry.from}" (nodes: ${[...byName.keys()].join(", ")})`);
+    let address = isIP(entry.to) !== 0 ? canonicalAddress(entry.to) : undefined;
+    let port = entry.port;
+    if (!address) {
+      const [node, suffix] = entry.to.split(":");
+      if (suffix !== undefined && !/^\d+$/.test(suffix)) return refuse(where, `"${entry.to}" is a node, "node:PORT" or an address`);
+      if (suffix !== undefined) port = Number(suffix);
+      const to = byName.get(node);
+      if (!to) return refuse(where, `unknown node "${node}" (nodes: ${[...byName.keys()].join(", ")})`);
+      const primary = primaryAddress(to);
+      if (!primary) return refuse(where, `node "${node}" has no address`);
+      address = withoutPrefix(primary);
+    }
+    const protocol = entry.protocol ?? (port !== undefined ? "tcp" : "icmp");
+    if ((protocol === "icmp") !== (port === undefined)) return refuse(where, protocol === "icmp" ? "icmp takes no port" : `${protocol} needs a port ("node:PORT" or port)`);
+    const target: CheckTarget = {
+      address,
+      protocol,
+      ...(port !== undefined ? { port } : {}),
+      expect: entry.expect ?? "reachable",
+      label: entry.to,
+      ...(entry.maxLossPercent !== undefined ? { maxLossPercent: entry.maxLossPercent } : {}),
+      ...(entry.maxRttMs !== undefined ? { maxRttMs: entry.maxRttMs } : {}),
+    };
+    targets.get(entry.from)!.set(targetKey(target), target);
+  });
+  for (const node of nodes) node.checks = [...targets.get(node.name)!.values()];
 }

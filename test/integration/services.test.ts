@@ -133,11 +133,11 @@ test("a check holds or fails naming both ends; refresh sees a blocked port; udp 
     { address: "127.0.0.1", protocol: "tcp", port: 8080, label: "web" },
     { address: "127.0.0.1", protocol: "udp", port: 5353 },
     { address: "127.0.0.1", protocol: "udp", port: 5354, expect: "unreachable" },
-    { address: "127.0.0.1" },
+    { address: "127.0.0.1", maxRttMs: 100, maxLossPercent: 0 },
     // No route in a namespace with only lo: refused inside, no packet leaves.
     { address: "10.255.0.1", expect: "unreachable" },
   ];
-  const works = await made.create(check, { connection, namespace: ns, from: "node a", targets, maxRttMs: 100 });
+  const works = await made.create(check, { connection, namespace: ns, from: "node a", targets });
   expect(works.outs.observed).toEqual({
     "tcp 127.0.0.1:8080": "reachable",
     "udp 127.0.0.1:5353": "reachable",

@@ -167,6 +167,71 @@ test("one more link adds only its own children and leaves every other child's in
   }
 });
 
+test("services, expectations, and cables that are down: both ends down, no IPv6 address or route through them while down", async () => {
+  const http = { command: ["python3", "-m", "http.server", "80"], readiness: { tcpPort: 80 } };
+  const args: LabArgs = {
+    ...twoHosts,
+    nodes: { ...twoHosts.nodes, web: { ...twoHosts.nodes.web, services: { http } } },
+    links: [twoHosts.links![0], { endpoints: ["web:eth1", "db:eth0"], down: true }],
+    lans: { office: { members: ["gw:lan0", { endpoint: "pc:eth0", down: true }] } },
+    pools: { lan: { ipv6: "fd00:1::/48" } },
+    expect: ["all-pairs", { from: "gw", to: "web:80" }, { from: "gw", to: "pc", expect: "unreachable" }],
+  };
+  const { plan, children } = await build(args);
+  expect(plain(children.get("Veth lab/db:eth0--web:eth1")!)).toMatchObject({ up: false, peer: { up: false } });
+  expect(plain(children.get("Veth lab/pc:eth0")!)).toMatchObject({ up: false, peer: { up: false } });
+  expect(plain(children.get("Veth lab/gw:lan0")!)).toMatchObject({ up: true, peer: { up: true } });
+  // The kernel keeps IPv4 addresses on a down interface and drops IPv6 ones and the routes through it.
+  expect(children.has("Address lab/pc:eth0/ipv4")).toBe(true);
+  expect(children.has("Address lab/pc:eth0/ipv6")).toBe(false);
+  expect(children.has("Address lab/gw:lan0/ipv6")).toBe(true);
+  expect(children.has("Route lab/pc/route/default/ipv4")).toBe(false);
+  expect(children.has("Route lab/web/route/default/ipv4")).toBe(true);
+
+  expect(plain(children.get("Service lab/web/service/http")!)).toMatchObject({ namespace: "web", name: "http", command: http.command, readiness: { tcpPort: 80 } });
+  const address = (endpoint: string) => plan.allocations.addresses[endpoint][0].split("/")[0];
+  // A node is tried at its first address on an interface that is up; pc's and db's only ones are down.
+  expect(plain(children.get("Check lab/gw/expect")!)).toMatchObject({
+    namespace: "gw",
+    from: "node gw",
+    targets: [
+      { address: address("db:eth0"), protocol: "icmp", expect: "reachable", label: "db" },
+      { address: address("pc:eth0"), protocol: "icmp", expect: "unreachable", label: "pc" },
+      { address: address("web:eth0"), protocol: "icmp", expect: "reachable", label: "web" },
+      { address: address("web:eth0"), protocol: "tcp", port: 80, expect: "reachable", label: "web:80" },
+    ],
+  });
+  expect(plain(children.get("Check lab/pc/expect")!).targets).toEqual([
+    { address: address("db:eth0"), protocol: "icmp", expect: "reachable", label: "db" },
+    { address: address("gw:lan0"), protocol: "icmp", expect: "reachable", label: "gw" },
+    { address: address("web:eth0"), protocol: "icmp", expect: "reachable", label: "web" },
+  ]);
+
+  // Up again: the same children plus what a down cable leaves out, and every check runs again.
+  const { children: upAgain } = await build({ ...args, links: twoHosts.links, lans: twoHosts.lans });
+  expect([...upAgain.keys()].filter((k) => !children.has(k)).sort()).toEqual(
+    ["Address lab/pc:eth0/ipv6", "Route lab/pc/route/default/ipv4", "Route lab/pc/route/default/ipv6"].sort(),
+  );
+  expect(plain(upAgain.get("Veth lab/pc:eth0")!)).toMatchObject({ up: true, peer: { up: true } });
+  expect(plain(upAgain.get("Check lab/gw/expect")!).triggers).not.toEqual(plain(children.get("Check lab/gw/expect")!).triggers);
+});
+
+test("an expectation that names what is not there is refused, naming it", () => {
+  const refused = (expect: LabArgs["expect"]) => {
+    try {
+      planLab({ ...twoHosts, hosts: { east: { host: "198.18.0.10" }, west: { host: "198.18.0.11" } }, expect });
+    } catch (err) {
+      return (err as LabTopologyError).message;
+    }
+    return "accepted";
+  };
+  expect(refused([{ from: "nobody", to: "web" }])).toMatch(/expect\[0\]: unknown node "nobody"/);
+  expect(refused([{ from: "pc", to: "web:http" }])).toMatch(/expect\[0\]: "web:http" is a node, "node:PORT" or an address/);
+  expect(refused([{ from: "pc", to: "web", protocol: "udp" }])).toMatch(/expect\[0\]: udp needs a port/);
+  expect(refused([{ from: "pc", to: "web:80", protocol: "icmp" }])).toMatch(/expect\[0\]: icmp takes no port/);
+  expect(refused([{ from: "pc", to: "10.9.9.9" }])).toBe("accepted");
+});
+
 describe("what exists never moves: the LabAllocation keeps the last run's seats", () => {
   const spec = (args: LabArgs) => ({ ...args, hosts: Object.fromEntries(Object.entries(args.hosts).map(([h, c]) => [h, { host: c.host }])) });
 

@@ -17,6 +17,25 @@ const valid: Record<string, Record<string, unknown>> = {
   Sysctl: { key: "net.ipv4.ip_forward", value: "1", namespace: "red" },
   Vxlan: { name: "vx0", vni: 4242, local: "198.18.0.10", remote: "198.18.0.11", device: "eth0", namespace: "red", master: "br0" },
   Netem: { device: "veth-red", namespace: "red", delayMs: 20, jitterMs: 5, lossPercent: 0.5, rateKbit: 10000 },
+  Service: {
+    name: "web",
+    namespace: "red",
+    command: ["python3", "-m", "http.server", "8080"],
+    environment: { GREETING: "hi" },
+    workingDirectory: "/srv",
+    user: "www-data",
+    readiness: { tcpPort: 8080 },
+  },
+  Check: { namespace: "red", from: "node a", targets: [{ address: "10.0.0.2", protocol: "tcp", port: 80, label: "web" }], triggers: ["1f2e"] },
+};
+
+/**
+ * Free text: each a single argv word, quoted on its way (a command's words, environment values), or never
+ * sent to a host at all (labels, triggers). Any text is valid there.
+ */
+const FREE_TEXT: Record<string, RegExp> = {
+  Service: /^(command\.\d+|environment\..*)$/,
+  Check: /^(from|targets\.\d+\.label|triggers\.\d+)$/,
 };
 
 const check = (kind: string, inputs: Record<string, unknown>) => provider(kind).check({}, { connection, ...inputs });
@@ -48,7 +67,7 @@ test.each(Object.keys(valid))("%s: valid input passes; state keeps only the conn
 });
 
 test.each(Object.keys(valid))("%s: shell injection or an option-like value in any string field is refused, naming the field", async (kind) => {
-  const paths = [...stringPaths(valid[kind]), "connection.host", "connection.user"];
+  const paths = [...stringPaths(valid[kind]).filter((path) => !FREE_TEXT[kind]?.test(path)), "connection.host", "connection.user"];
   expect(paths.length).toBeGreaterThan(2);
   for (const hostile of ["red; touch /tmp/pwned", "-rf", "--help"]) {
     // A sysctl value only ever follows "key=" in one argument, and "-1" is a real value.
@@ -104,6 +123,19 @@ test("the classic mistakes get clear reasons", async () => {
   expect(await reasons("PortForward", { ...forward, hairpinNetwork: "2001:db8::/64" })).toMatch(/^hairpinNetwork: .*family/);
   expect(await reasons("PortForward", { ...forward, hairpinNetwork: "0.0.0.0/0" })).toMatch(/^hairpinNetwork: /);
   expect(await reasons("Masquerade", { source: "0.0.0.0/0" })).toMatch(/^source: .*\/0/);
+  expect(await reasons("Service", { name: "web", command: ["--help"] })).toMatch(/^command: .*'-'/);
+  expect(await reasons("Service", { name: "web", command: ["PATH=/tmp", "sh"] })).toMatch(/^command: .*'='/);
+  expect(await reasons("Service", { name: "web", command: [] })).toMatch(/^command: /);
+  expect(await reasons("Service", { name: "web", command: ["sleep"], environment: { "A B": "x" } })).toMatch(/^environment\.A B: /);
+  expect(await reasons("Service", { name: "web", command: ["sleep"], workingDirectory: "srv" })).toMatch(/^workingDirectory: .*absolute/);
+  expect(await reasons("Service", { name: "web", command: ["sleep"], readiness: { tcpPort: 80, command: ["true"] } })).toMatch(/^readiness: .*exactly one/);
+  expect(await reasons("Service", { name: "web", command: ["sleep"], readiness: {} })).toMatch(/^readiness: .*exactly one/);
+  const probe = { address: "10.0.0.2" };
+  expect(await reasons("Check", { targets: [{ ...probe, protocol: "tcp" }] })).toMatch(/^targets\.0\.port: tcp and udp need a port/);
+  expect(await reasons("Check", { targets: [{ ...probe, port: 80 }] })).toMatch(/^targets\.0\.port: /);
+  expect(await reasons("Check", { targets: [probe, probe] })).toBe("targets.1: icmp 10.0.0.2 is listed twice");
+  expect(await reasons("Check", { targets: [] })).toMatch(/^targets: /);
+  expect(await reasons("Check", { targets: [{ address: "10.0.0.2; reboot" }] })).toMatch(/^targets\.0\.address: /);
 });
 
 test("secrets never appear in failure messages", async () => {
