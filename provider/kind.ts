@@ -16,6 +16,11 @@ export type Props = Record<string, unknown>;
 /** Output listing the property paths the program set, so that diff can tell one it stopped setting. */
 export const SET_PROPERTIES = "setProperties";
 
+/** What `suspended` means, for the kinds whose objects the kernel drops from an interface that goes down. */
+export const SUSPENDED =
+  "Kept in state but not on the host: the kernel drops it from an interface that is down, and a Lab sets this while a cable is down. " +
+  "Unsetting it puts it back.";
+
 /** For kinds that replace only when their kernel identity changes: a replacement is always another object. */
 export const neverCollides = () => false;
 

@@ -1,8 +1,10 @@
 /**
  * What a lab may change on a host, in a form that compares equal when nothing was left behind:
- * namespaces, links, addresses, routes, iptables rules and non-default policies, and forwarding.
+ * namespaces, links, addresses, routes, iptables rules and non-default policies, forwarding, and the
+ * files of services (their pid files, logs and owner records).
  * Kernel noise (counters, IPv6 DAD progress, an empty table iptables-nft created) is left out.
  */
+import { SERVICES_ROOT } from "../provider/kinds/service";
 import type { TestHost } from "./throwawayHosts";
 
 export function hostSnapshot(host: TestHost): Record<string, unknown> {
@@ -34,5 +36,6 @@ export function hostSnapshot(host: TestHost): Record<string, unknown> {
     routes,
     firewall,
     forwarding: host.sh(["sysctl", "-n", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"]),
+    serviceFiles: host.sh(["sh", "-c", `find ${SERVICES_ROOT} /run/pulumi-netns/owner/service -type f 2>/dev/null; true`]),
   };
 }

@@ -3,9 +3,10 @@ import { canonicalCidr, cidr, interfaceName, namespaceName, networkOf, parseCidr
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { listLinks, runUnlessGone } from "../iproute";
 import { lockWaitSeconds, TAKE_HOST_LOCK } from "../holders";
-import { defineKind } from "../kind";
+import { z } from "zod";
+import { defineKind, SUSPENDED } from "../kind";
 import { oneAtATime } from "../oneAtATime";
-import { mayTakeOver, networkFromRecordName, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 interface AddressSpec {
   device: string;
@@ -192,6 +193,7 @@ export const addressKind = defineKind({
     device: interfaceName.describe("Interface to put the address on."),
     address: cidr.describe("Address with prefix length, e.g. 192.168.15.1/24 or 2001:db8::1/64."),
     namespace: namespaceName.optional().describe("Namespace of the interface; the host's own when unset."),
+    suspended: z.boolean().optional().describe(`${SUSPENDED} (IPv6 addresses only: IPv4 ones stay on a down interface.)`),
   },
   replaceOn: ["device", "address", "namespace"],
   // The kernel holds an address once per device, whatever its prefix length: 2001:db8::1/64 → /48 goes first.
@@ -201,31 +203,22 @@ export const addressKind = defineKind({
     parseCidr(String(olds.address))?.address === parseCidr(String(news.address))?.address,
   adoptable: true,
   async create(host, spec, adopt, owner) {
-    const record = recordPath(spec);
-    const exists = Boolean(await addressState(host, spec));
-    const what = `address ${spec.address} on "${spec.device}"`;
-    const { ours } = exists ? mayTakeOver(host.label, what, await recordedTag(host, record), owner, adopt) : { ours: false };
-    if (!exists) await host.run(inOneStep(addressArgv("add", spec), ...writeOwnerRecordArgvs(record, owner)));
-    else if (!ours) for (const argv of writeOwnerRecordArgvs(record, owner)) await host.run(argv);
-    if (!exists || ours) {
-      try {
-        await settle(host, spec);
-      } catch (err) {
-        await removeAddress(host, spec, owner).catch((cleanup) => {
-          throw partlyMade(err, what, cleanup);
-        });
-        throw err;
-      }
-    }
-    return { id: `${spec.namespace ?? ""}/${spec.device}/${spec.address}`, observed: {} };
+    const id = `${spec.namespace ?? ""}/${spec.device}/${spec.address}`;
+    if (spec.suspended) return { id, observed: {} };
+    await addOwned(host, spec, adopt, owner);
+    return { id, observed: {} };
   },
   async read(host, _id, olds) {
     const spec = olds as unknown as AddressSpec;
+    if (olds.suspended) return {};
     const link = (await listLinks(host)).get(spec.namespace ?? "")?.find((l) => l.ifname === spec.device);
     return link && addressOn(link, spec.address) ? {} : undefined;
   },
-  async update() {
-    // Every property replaces; only credentials change in place, and they live in the connection.
+  async update(host, _id, olds, news) {
+    // Every other property replaces; credentials change in place, and they live in the connection.
+    const owner = objectOwner(addressKind.replaceOn, olds);
+    if (news.suspended && !olds.suspended) await removeAddress(host, news, owner);
+    if (!news.suspended && olds.suspended) await addOwned(host, news, false, owner);
     return {};
   },
   delete: (host, _id, olds) => removeAddress(host, olds as unknown as AddressSpec, olds.owner as string | undefined),
@@ -244,3 +237,23 @@ export const addressKind = defineKind({
     });
   },
 });
+
+/** Adds the address with its owner record, or takes over one that is there (see mayTakeOver), and waits for it to settle. */
+async function addOwned(host: Host, spec: AddressSpec, adopt: boolean, owner: string | undefined): Promise<void> {
+  const record = recordPath(spec);
+  const exists = Boolean(await addressState(host, spec));
+  const what = `address ${spec.address} on "${spec.device}"`;
+  const { ours } = exists ? mayTakeOver(host.label, what, await recordedTag(host, record), owner, adopt) : { ours: false };
+  if (!exists) await host.run(inOneStep(addressArgv("add", spec), ...writeOwnerRecordArgvs(record, owner)));
+  else if (!ours) for (const argv of writeOwnerRecordArgvs(record, owner)) await host.run(argv);
+  if (!exists || ours) {
+    try {
+      await settle(host, spec);
+    } catch (err) {
+      await removeAddress(host, spec, owner).catch((cleanup) => {
+        throw partlyMade(err, what, cleanup);
+      });
+      throw err;
+    }
+  }
+}

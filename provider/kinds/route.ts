@@ -4,7 +4,7 @@ import { inNamespaceWords, partlyMade } from "../errors";
 import { canonicalCidr, interfaceName, ipAddress, namespaceName, networkCidr, parseCidr } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
-import { defineKind, neverCollides } from "../kind";
+import { defineKind, neverCollides, SUSPENDED } from "../kind";
 import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 /** Where a route records its owner (owner.ts): by the kernel's identity of it, as the id names it. */
@@ -120,6 +120,7 @@ export const routeKind = defineKind({
       .optional()
       .describe("Route metric (priority); part of the route's identity. IPv6 stores 0 as 1024, and so does this."),
     namespace: namespaceName.optional().describe("Namespace of the routing table; the host's own when unset."),
+    suspended: z.boolean().optional().describe(SUSPENDED),
   },
   refine(spec, ctx) {
     if (!spec.via && !spec.device) ctx.addIssue({ code: "custom", path: ["via"], message: "a route needs `via`, `device`, or both" });
@@ -152,6 +153,8 @@ export const routeKind = defineKind({
   collides: neverCollides,
   adoptable: true,
   async create(host, spec, adopt, owner) {
+    const id = `${spec.namespace ?? ""}/${spec.destination}/${effectiveMetric(spec)}`;
+    if (spec.suspended) return { id, observed: {} };
     const existing = await find(host, spec);
     const record = recordPath(spec);
     const what = existing && `a route to ${spec.destination} (metric ${existing.metric}, via ${existing.via ?? "-"} dev ${existing.device ?? "-"})`;
@@ -159,7 +162,7 @@ export const routeKind = defineKind({
     // Taking one over sets the existing route to what the program says, atomically.
     await host.run(inOneStep(routeArgv(existing ? "replace" : "add", spec), ...writeOwnerRecordArgvs(record, owner)));
     try {
-      return { id: `${spec.namespace ?? ""}/${spec.destination}/${effectiveMetric(spec)}`, observed: await readBack(host, spec) };
+      return { id, observed: await readBack(host, spec) };
     } catch (err) {
       // All or nothing: a route that cannot be read back would stay on the host, unknown to state.
       if (!existing || ours) {
@@ -173,10 +176,16 @@ export const routeKind = defineKind({
   async read(host, _id, olds) {
     // The id never changes, but update may have moved the route to another metric: olds say where it is.
     const spec = olds as unknown as RouteSpec;
+    if (olds.suspended) return {};
     const route = await find(host, spec);
     return route && observed(route, routeFamily(spec));
   },
   async update(host, _id, olds, news) {
+    const owner = objectOwner(routeKind.replaceOn, olds);
+    if (news.suspended) {
+      await removeRoute(host, olds as unknown as RouteSpec, owner);
+      return {};
+    }
     // `replace` swaps the route in one step: a gateway change on the route carrying this very SSH
     // session must never leave a moment without a route (delete-then-add would cut the session off).
     await host.run(routeArgv("replace", news));
@@ -184,9 +193,10 @@ export const routeKind = defineKind({
     if (oldMetric !== effectiveMetric(news)) {
       // Another metric is another route: the new one is in place, now the old one goes.
       await runUnlessGone(host, routeArgv("del", { destination: news.destination, family: news.family, namespace: news.namespace, metric: oldMetric }));
-      const owner = objectOwner(routeKind.replaceOn, olds);
       const moved = [...writeOwnerRecordArgvs(recordPath(news), owner), ...removeOwnerRecordArgvs(recordPath(olds as unknown as RouteSpec), owner)];
       if (moved.length > 0) await host.run(inOneStep(...moved));
+    } else if (olds.suspended) {
+      for (const argv of writeOwnerRecordArgvs(recordPath(news), owner)) await host.run(argv);
     }
     return readBack(host, news);
   },

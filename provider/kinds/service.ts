@@ -57,12 +57,23 @@ export function serviceArgv(spec: Pick<ServiceSpec, "namespace" | "command" | "s
 }
 
 /**
+ * A process's start time in clock ticks since boot: with its pid, it names one process and never a later one
+ * that reuses the pid. Nothing for a zombie, which is dead though not yet reaped (where PID 1 does not reap).
+ */
+const TICKS = `ticks() {
+  line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  line=\${line##*) }; set -- $line
+  case $1 in Z|X) return 1 ;; esac
+  echo "\${20}"
+}`;
+
+/**
  * The supervisor: $1 directory, $2 restart policy, $3 log cap in bytes, $4 working directory, then the
  * command. Files: `supervisor` (its pid and start time in ticks), `pid` (the command's pid, start ticks
  * and start time), `exit` (the last exit code), `log` and `log.1`.
  */
 const SUPERVISOR = `dir=$1 restart=$2 cap=$3 cwd=$4; shift 4
-ticks() { line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; line=\${line##*) }; set -- $line; echo "\${20}"; }
+${TICKS}
 printf '%s %s\\n' "$$" "$(ticks $$)" >"$dir/supervisor"
 stopping= child=
 trap 'stopping=1; [ -z "$child" ] || kill -s TERM "$child" 2>/dev/null' TERM INT HUP
@@ -111,7 +122,7 @@ export function startArgv(spec: ServiceSpec, owner: string | undefined): Argv {
  * the supervisor is; exit 3 when the service has no files (never started, or the host rebooted).
  */
 const STATUS = `dir=$1
-ticks() { line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; line=\${line##*) }; set -- $line; echo "\${20}"; }
+${TICKS}
 read -r pid pidticks started <"$dir/pid" 2>/dev/null || exit 3
 read -r sup supticks <"$dir/supervisor" 2>/dev/null || sup=
 running=false; [ "$(ticks "$pid")" = "$pidticks" ] && running=true
@@ -135,26 +146,27 @@ export function parseStatus(stdout: string): ServiceStatus {
 
 /**
  * Stops the supervisor's process group and the command (which may have left the group): TERM, then KILL
- * after $2 seconds; then removes the files. Only processes whose start ticks match the records are signalled,
- * so a pid reused since is never hit.
+ * after $2 seconds; then removes the files. Only processes whose start ticks match the records are signalled
+ * (the group only while its supervisor was alive at the start), so a pid reused since is never hit.
  */
 const STOP = `dir=$1 grace=$2
-ticks() { line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; line=\${line##*) }; set -- $line; echo "\${20}"; }
+${TICKS}
 read -r pid pidticks rest <"$dir/pid" 2>/dev/null || pid=
 read -r sup supticks <"$dir/supervisor" 2>/dev/null || sup=
 ours() { [ -n "$1" ] && [ "$(ticks "$1")" = "$2" ]; }
+group=; ! ours "$sup" "$supticks" || group=$sup
 signal() {
-  ! ours "$sup" "$supticks" || kill -s "$1" -- "-$sup" 2>/dev/null
+  [ -z "$group" ] || kill -s "$1" -- "-$group" 2>/dev/null
   ! ours "$pid" "$pidticks" || kill -s "$1" "$pid" 2>/dev/null
   true
 }
 signal TERM
 i=0
-while { ours "$sup" "$supticks" || ours "$pid" "$pidticks" || { [ -n "$sup" ] && kill -0 -- "-$sup" 2>/dev/null; }; } && [ "$i" -lt $((grace * 10)) ]; do
+while { ours "$sup" "$supticks" || ours "$pid" "$pidticks"; } && [ "$i" -lt $((grace * 10)) ]; do
   sleep 0.1; i=$((i + 1))
 done
+# Also what the command left in the group (its own children).
 signal KILL
-[ -z "$sup" ] || kill -s KILL -- "-$sup" 2>/dev/null
 rm -rf "$dir"`;
 
 export function stopArgv(namespace: string | undefined, name: string, graceSeconds: number, owner: string | undefined): Argv {
@@ -164,7 +176,7 @@ export function stopArgv(namespace: string | undefined, name: string, graceSecon
 
 /** Waits at most $2 seconds for the readiness probe ($3 `listening`: prints something; `exits`: exits 0); exit 2 on time out, 3 when the supervisor is gone. */
 const WAIT_READY = `dir=$1 seconds=$2 mode=$3; shift 3
-ticks() { line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; line=\${line##*) }; set -- $line; echo "\${20}"; }
+${TICKS}
 read -r sup supticks <"$dir/supervisor" 2>/dev/null || sup=
 end=$(( $(date +%s) + seconds ))
 while :; do
@@ -231,11 +243,13 @@ async function start(host: Host, spec: ServiceSpec, owner: string | undefined): 
   }
 }
 
+/** What the host says of the service; `replaced` is cleared (null: unset) by every create and update. */
 const observed = (spec: Pick<ServiceSpec, "namespace" | "name">, now: ServiceStatus): Props => ({
   pid: now.pid,
   startTime: now.startTime,
   running: now.running,
   logPath: `${serviceDirectory(spec.namespace, spec.name)}/log`,
+  replaced: null,
 });
 
 const REPLACE_ON = ["name", "namespace"];
@@ -286,6 +300,10 @@ export const serviceKind = defineKind({
     pid: z.number().describe("Process id of the command (not of its supervisor)."),
     startTime: z.string().describe("When the command was started, UTC."),
     running: z.boolean().describe("Whether that process is still running."),
+    replaced: z
+      .boolean()
+      .optional()
+      .describe("Set by refresh when the supervisor started the command again since the last `up` (another pid); the next `up` clears it."),
     logPath: z.string().describe("Its log file on the host."),
   },
   adoptable: false,
@@ -299,7 +317,8 @@ export const serviceKind = defineKind({
   async read(host, _id, olds) {
     const spec = olds as unknown as ServiceSpec;
     const now = await status(host, spec.namespace, spec.name);
-    return now && observed(spec, now);
+    // Refresh reports what the provider's diff sees, and a new pid is no input: it is said by `replaced`.
+    return now && { ...observed(spec, now), ...(olds.replaced === true || now.pid !== olds.pid ? { replaced: true } : {}) };
   },
   async update(host, _id, olds, news) {
     const unchanged = PROCESS_FIELDS.every((key) => JSON.stringify(olds[key]) === JSON.stringify(news[key]));
@@ -319,6 +338,6 @@ export const serviceKind = defineKind({
       what: `service "${names[0]}"${inNamespaceWords(namespace)}`,
     }));
   },
-  /** A process that died (and was not restarted) is drift: the next update starts it again. */
-  drift: (_id, olds) => (olds.running === false ? ["running"] : []),
+  /** A process that died (and was not restarted) is drift: the next update starts it again. One replaced is drift too. */
+  drift: (_id, olds) => [...(olds.running === false ? ["running"] : []), ...(olds.replaced === true ? ["replaced"] : [])],
 });

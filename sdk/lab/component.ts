@@ -52,11 +52,11 @@ export function endImpairment(link: LinkImpairment): LinkImpairment {
 const familyOf = (address: string) => (address.includes(":") ? 6 : 4);
 
 /**
- * A link that is down is administratively down at both ends, and the kernel then removes the routes
- * through them and their IPv6 addresses (IPv4 addresses stay): the Lab declares neither while it is down,
- * and makes them again when it comes up.
+ * A cable that is down is administratively down at both ends, and the kernel then drops the routes
+ * through them and their IPv6 addresses (IPv4 addresses stay): while it is down, those are `suspended`
+ * (in state, not on the host), and they are put back, in place, when it comes up.
  */
-const keptWhileDown = (address: string) => familyOf(address) === 4;
+const suspendedWhile = (down: boolean | undefined) => (down ? { suspended: true } : {});
 
 /** Changes with anything the Lab makes, so that every Check runs again after an edit. */
 const planHash = (plan: LabPlan) =>
@@ -109,13 +109,12 @@ export class Lab extends pulumi.ComponentResource {
       for (const { endpoint, node, host, addresses, device, down } of this.cable(name, segment, hosts, namespaceOf, madeSegment, add)) {
         addressesOn.set(
           endpoint,
-          addresses
-            .filter((planned) => !down || keptWhileDown(planned))
-            .map((planned) => {
-              const family = familyOf(planned);
-              const address = madeSegment.apply((s) => s.members.find((m) => m.endpoint === endpoint)!.addresses.find((a) => familyOf(a) === family)!);
-              return add(new Address(`${name}/${endpoint}/ipv${family}`, { connection: connection(host), namespace: namespaceOf(node), device, address }, child));
-            }),
+          addresses.map((planned) => {
+            const family = familyOf(planned);
+            const address = madeSegment.apply((s) => s.members.find((m) => m.endpoint === endpoint)!.addresses.find((a) => familyOf(a) === family)!);
+            const args = { connection: connection(host), namespace: namespaceOf(node), device, address, ...suspendedWhile(down && family === 6) };
+            return add(new Address(`${name}/${endpoint}/ipv${family}`, args, child));
+          }),
         );
         if (segment.impairment) {
           add(new Netem(`${name}/${endpoint}`, { connection: connection(host), namespace: namespaceOf(node), device, ...endImpairment(segment.impairment) }, child));
@@ -125,14 +124,22 @@ export class Lab extends pulumi.ComponentResource {
 
     for (const n of plan.nodes) {
       const down = new Set(n.interfaces.filter((i) => i.down).map((i) => i.ifname));
-      for (const r of n.routes.filter((route) => !down.has(route.device))) {
+      for (const r of n.routes) {
         const family = familyOf(r.via);
         const same = (m: RoutePlan) => m.destination === r.destination && familyOf(m.via) === family && m.metric === r.metric;
         const via = made((p) => p.nodes.find((m) => m.name === n.name)!.routes.find(same)!.via);
         add(
           new Route(
             `${name}/${n.name}/route/${r.destination}/ipv${family}${r.metric !== undefined ? `/metric${r.metric}` : ""}`,
-            { connection: connection(n.host), namespace: namespaceOf(n.name), destination: r.destination, via, device: r.device, metric: r.metric },
+            {
+              connection: connection(n.host),
+              namespace: namespaceOf(n.name),
+              destination: r.destination,
+              via,
+              device: r.device,
+              metric: r.metric,
+              ...suspendedWhile(down.has(r.device)),
+            },
             // The kernel takes a gateway only once the device has an address on its network.
             { parent: this, dependsOn: addressesOn.get(`${n.name}:${r.device}`) },
           ),

@@ -2,6 +2,12 @@
 import { closeAllHosts } from "../../provider";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
 
+/** Whether a process runs on the host: a zombie (killed, not yet reaped where PID 1 does not reap) does not. */
+export function running(host: TestHost, pid: unknown): boolean {
+  const state = host.sh(["ps", "-o", "stat=", "-p", String(Number(pid))], { allowFailure: true }).trim();
+  return state !== "" && !state.startsWith("Z");
+}
+
 export function useTestHost(ready: (host: TestHost, lab: TestLab) => void): void {
   let lab: TestLab | undefined;
   beforeAll(async () => {

@@ -6,7 +6,7 @@ import { SERVICES_ROOT } from "../../provider/kinds/service";
 import type { TestHost } from "../../scripts/throwawayHosts";
 import { PLAIN_USER } from "../../scripts/throwawayHosts";
 import { engine, recorder } from "../harness/engine";
-import { useTestHost } from "../harness/testHost";
+import { running, useTestHost } from "../harness/testHost";
 
 let host: TestHost;
 let connection: Record<string, unknown>;
@@ -23,7 +23,7 @@ afterEach(() => made.destroy());
 
 const ns = "svc";
 const inNs = (...argv: string[]) => host.sh(["ip", "netns", "exec", ns, ...argv], { allowFailure: true });
-const alive = (pid: unknown) => host.sh(["sh", "-c", `kill -0 ${Number(pid)} 2>/dev/null && echo yes || echo no`]).trim() === "yes";
+const alive = (pid: unknown) => running(host, pid);
 const pythonListening = ["python3", "-m", "http.server", "8080", "--bind", "127.0.0.1"];
 const until = async (what: string, ok: () => boolean, seconds = 10) => {
   const end = Date.now() + seconds * 1000;
@@ -99,8 +99,13 @@ test("restart on failure, the log cap, user, environment and working directory",
   const after = (await service.read(chatty.id, chatty.outs)).props;
   expect(after.running).toBe(true);
   expect(after.pid).not.toBe(chatty.outs.pid);
-  // Refresh reports the replaced process; nothing to do on the next up.
-  expect(await service.diff(chatty.id, after, chatty.news)).toMatchObject({ changes: false });
+  // Refresh reports the replaced process; the next up takes note of it without a restart.
+  expect(after.replaced).toBe(true);
+  expect(await service.diff(chatty.id, after, chatty.news)).toMatchObject({ changes: true, replaces: [] });
+  const noted = await service.update(chatty.id, after, chatty.news);
+  expect(noted).toMatchObject({ pid: after.pid, running: true });
+  expect(noted.replaced).toBeUndefined();
+  expect(await service.diff(chatty.id, noted, chatty.news)).toMatchObject({ changes: false });
 });
 
 test("a service that never gets ready fails create with its log, and leaves nothing running", async () => {
