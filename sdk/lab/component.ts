@@ -28,7 +28,7 @@ import type { connection } from "../../provider/connection";
 import { Address, Bridge, Check, Namespace, Netem, Route, Service, Sysctl, Veth, Vxlan } from "../index";
 import type { Inputs } from "../resource";
 import { LabAllocation } from "./allocation";
-import { LabAllocations, LinkImpairment, LabPlan, LabSpec, MemberPlan, planLab, RoutePlan, SegmentPlan } from "./model";
+import { LabAllocations, LinkImpairment, LabPlan, LabSpec, MemberPlan, NEIGHBOUR_TABLE_DEFAULT, neighbourEntries, planLab, RoutePlan, SegmentPlan } from "./model";
 
 type ConnectionFields = { [K in keyof z.input<typeof connection>]: Inputs<z.input<typeof connection>[K]> };
 
@@ -82,6 +82,17 @@ export class Lab extends pulumi.ComponentResource {
     const spec = { ...topology, hosts: Object.fromEntries(Object.entries(hosts).map(([h, c]) => [h, { host: c.host }])) };
     // A topology that cannot work throws here, before any resource is registered.
     const plan = planLab(spec);
+    if (spec.expect === "all-pairs" || (Array.isArray(spec.expect) && spec.expect.includes("all-pairs"))) {
+      for (const [host, entries] of Object.entries(neighbourEntries(plan))) {
+        if (entries <= NEIGHBOUR_TABLE_DEFAULT) continue;
+        pulumi.log.warn(
+          `host ${host}: checking all of this lab's neighbours makes up to ${entries} neighbour (ARP) entries, and the kernel holds ` +
+            `${NEIGHBOUR_TABLE_DEFAULT} by default for all namespaces together: past that, pings are lost. Raise ` +
+            `net.ipv4.neigh.default.gc_thresh3 (and gc_thresh2) on that host, for example with a Sysctl resource.`,
+          this,
+        );
+      }
+    }
     const child = { parent: this };
     const allocation = new LabAllocation(`${name}/allocations`, { demand: plan.demand, ...(spec.previous ? { previous: spec.previous } : {}) }, child);
     this.plan = allocation.allocations.apply((kept) => planLab({ ...spec, previous: kept }));

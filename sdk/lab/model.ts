@@ -568,3 +568,19 @@ function planChecks(spec: Spec, nodes: NodePlan[], refuse: Refuse): void {
   });
   for (const node of nodes) node.checks = [...targets.get(node.name)!.values()];
 }
+
+/** What one host's kernel holds by default in its neighbour (ARP) table, all namespaces together. */
+export const NEIGHBOUR_TABLE_DEFAULT = 1024;
+
+/**
+ * Per host, the neighbour entries all-pairs checks make at most: each member of a segment resolves every
+ * other member. The kernel's table is one per host, shared by every namespace (gc_thresh3): past it,
+ * new neighbours are refused and pings are lost.
+ */
+export function neighbourEntries(plan: Pick<LabPlan, "links" | "lans">): Record<string, number> {
+  const entries: Record<string, number> = {};
+  for (const segment of [...plan.links, ...plan.lans]) {
+    for (const member of segment.members) entries[member.host] = (entries[member.host] ?? 0) + segment.members.length - 1;
+  }
+  return entries;
+}

@@ -1,7 +1,7 @@
 /** The Lab topology model: validation, addressing, VNIs, names, routes, pictures, and stability. */
 import { addressToBits, bitsToAddress } from "../../provider/fields";
 import { allocateSeats } from "../../provider/lab/addressing";
-import { LabPlan, LabSpec, LabTopologyError, planLab, SegmentPlan } from "../../sdk/lab/model";
+import { LabPlan, LabSpec, LabTopologyError, neighbourEntries, planLab, SegmentPlan } from "../../sdk/lab/model";
 
 const hosts = { h1: { host: "198.18.0.2", privateKey: "K" }, h2: { host: "198.18.0.3" }, h3: { host: "198.18.0.4" } };
 
@@ -609,4 +609,15 @@ describe("stability: adding or removing one link or node renumbers nothing else"
       expect(planLab(shuffled)).toEqual(planLab(spec));
     }
   });
+});
+
+test("all-pairs neighbour entries per host: each member of a segment resolves every other member", () => {
+  const plan = planLab({
+    hosts: { a: { host: "198.18.0.10" }, b: { host: "198.18.0.11" } },
+    nodes: { n1: { host: "a" }, n2: { host: "a" }, n3: { host: "b" }, r: { host: "a" } },
+    lans: { core: { members: ["n1:eth0", "n2:eth0", "n3:eth0"] } },
+    links: [{ endpoints: ["n1:eth1", "r:eth0"] }],
+  });
+  // core: two members on a and one on b, each resolving the other two; the link: one entry at each end.
+  expect(neighbourEntries(plan)).toEqual({ a: 2 * 2 + 2, b: 2 });
 });

@@ -1,6 +1,6 @@
 // A Lab of 2 × PER_HOST nodes over two hosts: on each, a router and PER_HOST - 1 nodes on one LAN,
 // every node's default route via its router; the routers are joined by a link across the hosts and
-// each routes by default via the other.
+// each routes by default via the other. With `allPairs`, every node checks that it reaches every other.
 import * as pulumi from "@pulumi/pulumi";
 import * as netns from "pulumi-netns";
 
@@ -30,6 +30,8 @@ const lab = new netns.Lab("scale", {
   nodes,
   lans,
   links: [{ endpoints: ["r-east:wan0", "r-west:wan0"] }],
+  // Every node pings every other: one Check per node.
+  ...(cfg.getBoolean("allPairs") ? { expect: "all-pairs" as const } : {}),
 });
 
 export const addresses = lab.addresses;
