@@ -29,7 +29,7 @@ requirements=(
 	"curl: curl"
 	"python3: /usr/bin/python3"
 	"procps: pgrep ps kill sysctl"
-	"util-linux: unshare nsenter"
+	"util-linux: unshare nsenter setsid setpriv"
 	"openssl: openssl"
 	"conntrack: conntrack"
 	"graphviz: dot"

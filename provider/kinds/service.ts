@@ -14,7 +14,6 @@ import { aliasOwner, objectOwner, ownerRecordPath, ownerRecords, recordedTag, re
  */
 export const SERVICES_ROOT = "/run/pulumi-netns-services";
 
-const fileName = namespaceName;
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "an environment variable name is letters, digits and _ (not first)" });
 const noNul = z.string().refine((s) => !s.includes("\0"), { message: "may not contain a NUL byte" });
 
@@ -27,19 +26,40 @@ const readiness = z
   .refine((r) => (r.tcpPort === undefined) !== (r.command === undefined), { message: "set exactly one of tcpPort and command" })
   .describe("When the service counts as started: create (and so every resource that depends on it) waits for it.");
 
-export type ServiceSpec = {
-  name: string;
-  namespace?: string;
-  command: string[];
-  shell: boolean;
-  environment?: Record<string, string>;
-  workingDirectory?: string;
-  user?: string;
-  restart: "never" | "on-failure" | "always";
-  readiness?: z.infer<typeof readiness>;
-  logMaxBytes: number;
-  stopTimeoutSeconds: number;
+const shape = {
+  name: namespaceName.describe("Service name, unique per namespace on the host; names its runtime directory."),
+  namespace: namespaceName.optional().describe("Namespace to run in; the host's own when unset."),
+  command: z
+    .array(noNul)
+    .min(1)
+    // env would read a first word with "=" as one more variable.
+    .refine((argv) => argv.length === 0 || (!argv[0].startsWith("-") && !argv[0].includes("=")), { message: "the command's first word may not start with '-' or hold '='" })
+    .describe("The command as argv (never parsed by a shell unless `shell` is set)."),
+  shell: z.boolean().default(false).describe("Run `command` (its words joined by spaces) through `sh -c`."),
+  environment: z.record(envName, noNul).optional().describe("Environment variables added for the command."),
+  workingDirectory: z
+    .string()
+    .regex(/^\/[^\0\n]*$/, { message: "must be an absolute path" })
+    .optional()
+    .describe("Directory the command starts in; / when unset."),
+  user: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, { message: "not a valid user name" })
+    .optional()
+    .describe("Run as this user (and its group and groups); root when unset."),
+  restart: z.enum(["never", "on-failure", "always"]).default("on-failure").describe("When the supervisor starts the command again after it exits."),
+  readiness: readiness.optional(),
+  logMaxBytes: z
+    .number()
+    .int()
+    .min(4096)
+    .max(1 << 30)
+    .default(1 << 20)
+    .describe("The log is cut when it grows past this size (the part before it kept as log.1)."),
+  stopTimeoutSeconds: z.number().int().min(1).max(300).default(10).describe("Seconds between TERM and KILL when the service stops."),
 };
+
+export type ServiceSpec = z.infer<z.ZodObject<typeof shape>>;
 
 /** The service's runtime directory: pid files and log. */
 export const serviceDirectory = (namespace: string | undefined, name: string) => `${SERVICES_ROOT}/${namespace ? `netns/${namespace}` : "host"}/${name}`;
@@ -263,38 +283,7 @@ export const serviceKind = defineKind({
     "A long-running process in a namespace, supervised on the host without systemd: restarted by policy, its " +
     "output in a log file with a size cap. Create waits for its readiness check; refresh sees a dead or replaced " +
     "process; destroy stops its whole process group (TERM, then KILL) and removes its files.",
-  shape: {
-    name: fileName.describe("Service name, unique per namespace on the host; names its runtime directory."),
-    namespace: namespaceName.optional().describe("Namespace to run in; the host's own when unset."),
-    command: z
-      .array(noNul)
-      .min(1)
-      // env would read a first word with "=" as one more variable.
-      .refine((argv) => argv.length === 0 || (!argv[0].startsWith("-") && !argv[0].includes("=")), { message: "the command's first word may not start with '-' or hold '='" })
-      .describe("The command as argv (never parsed by a shell unless `shell` is set)."),
-    shell: z.boolean().default(false).describe("Run `command` (its words joined by spaces) through `sh -c`."),
-    environment: z.record(envName, noNul).optional().describe("Environment variables added for the command."),
-    workingDirectory: z
-      .string()
-      .regex(/^\/[^\0\n]*$/, { message: "must be an absolute path" })
-      .optional()
-      .describe("Directory the command starts in; / when unset."),
-    user: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, { message: "not a valid user name" })
-      .optional()
-      .describe("Run as this user (and its group and groups); root when unset."),
-    restart: z.enum(["never", "on-failure", "always"]).default("on-failure").describe("When the supervisor starts the command again after it exits."),
-    readiness: readiness.optional(),
-    logMaxBytes: z
-      .number()
-      .int()
-      .min(4096)
-      .max(1 << 30)
-      .default(1 << 20)
-      .describe("The log is cut when it grows past this size (the part before it kept as log.1)."),
-    stopTimeoutSeconds: z.number().int().min(1).max(300).default(10).describe("Seconds between TERM and KILL when the service stops."),
-  },
+  shape,
   replaceOn: REPLACE_ON,
   outputs: {
     pid: z.number().describe("Process id of the command (not of its supervisor)."),

@@ -27,6 +27,7 @@ import type { z } from "zod";
 import type { connection } from "../../provider/connection";
 import { Address, Bridge, Check, Namespace, Netem, Route, Service, Sysctl, Veth, Vxlan } from "../index";
 import type { Inputs } from "../resource";
+import type { Succession } from "../../provider/lab/allocation";
 import { LabAllocation } from "./allocation";
 import { LabAllocations, LinkImpairment, LabPlan, LabSpec, MemberPlan, NEIGHBOUR_TABLE_DEFAULT, neighbourEntries, planLab, RoutePlan, SegmentPlan } from "./model";
 
@@ -117,7 +118,8 @@ export class Lab extends pulumi.ComponentResource {
     const addressesOn = new Map<string, Address[]>();
     for (const segment of [...plan.links, ...plan.lans]) {
       const madeSegment = segmentMade(segment.id);
-      for (const { endpoint, node, host, addresses, device, down } of this.cable(name, segment, hosts, namespaceOf, madeSegment, add)) {
+      const succession = allocation.successions.apply((all) => all[segment.id]);
+      for (const { endpoint, node, host, addresses, device, down } of this.cable(name, segment, hosts, namespaceOf, madeSegment, succession, add)) {
         addressesOn.set(
           endpoint,
           addresses.map((planned) => {
@@ -201,7 +203,10 @@ export class Lab extends pulumi.ComponentResource {
    * The cables of one link or LAN: a veth pair between the namespaces for a link within a host;
    * otherwise a bridge per host, each member's veth with its host end on it, and across hosts one
    * VXLAN device on each bridge that floods to every other host. Returns each member's interface for its
-   * addresses and impairment. `made` is the segment as made (its VNI).
+   * addresses and impairment. `made` is the segment as made (its VNI). A new link that takes over an
+   * endpoint of a link gone since the last run (`succession`) names the cable on it after the old link's,
+   * as an alias: the engine then replaces that cable, old first, where a new resource would be made beside
+   * it and find its interface name taken.
    */
   private cable(
     name: string,
@@ -209,10 +214,16 @@ export class Lab extends pulumi.ComponentResource {
     hosts: Record<string, LabHost>,
     namespaceOf: (node: string) => pulumi.Output<string>,
     made: pulumi.Output<SegmentPlan>,
+    succession: pulumi.Output<Succession | undefined>,
     add: <R extends pulumi.Resource>(resource: R) => R,
   ): (MemberPlan & { device: pulumi.Output<string> })[] {
     const child = { parent: this };
     const { mtu } = segment;
+    // Without a succession the alias is the cable's own name, which the engine looks up first anyway.
+    const succeeding = (own: string, endpoint?: string) => ({
+      ...child,
+      aliases: [succession.apply((s) => ({ name: `${name}/${s && (!endpoint || s.endpoint === endpoint) ? s.from : own}` }))],
+    });
     if (segment.bridges.length === 0) {
       // Ends in the order of the link's identity: naming them the other way round replaces nothing.
       const [a, b] = [...segment.members].sort((x, y) => (x.endpoint < y.endpoint ? -1 : 1));
@@ -221,7 +232,7 @@ export class Lab extends pulumi.ComponentResource {
         new Veth(
           `${name}/${segment.id}`,
           { connection: hosts[a.host], name: a.ifname, namespace: namespaceOf(a.node), mtu, up, peer: { name: b.ifname, namespace: namespaceOf(b.node), up } },
-          child,
+          succeeding(segment.id),
         ),
       );
       return [
@@ -256,7 +267,7 @@ export class Lab extends pulumi.ComponentResource {
         new Veth(
           `${name}/${m.endpoint}`,
           { connection: hosts[m.host], name: m.ifname, namespace: namespaceOf(m.node), mtu, up, peer: { name: m.hostVeth!, master: bridges.get(m.host)!.name, up } },
-          child,
+          segment.kind === "link" ? succeeding(m.endpoint, m.endpoint) : child,
         ),
       );
       return { ...m, device: veth.name };

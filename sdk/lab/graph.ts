@@ -2,7 +2,7 @@
  * A lab plan as pictures: Graphviz DOT (render with `dot -Tsvg`) and Mermaid (renders in GitHub
  * Markdown). Hosts are boxes around their nodes, LANs are ellipses, links and LAN memberships are edges
  * labelled with interface and address; what crosses hosts is dashed and shows its VNI; an impaired link
- * shows its impairment.
+ * shows its impairment; a cable that is down is dotted and says so.
  */
 import type { LabPlan, MemberPlan, SegmentPlan } from "./model";
 
@@ -33,6 +33,8 @@ const impaired = (s: SegmentPlan) => {
   return parts.length > 0 ? parts.join(", ") : undefined;
 };
 const lanId = (s: SegmentPlan) => `lan ${s.id}`;
+const downWord = (down: boolean | undefined) => (down ? "down" : undefined);
+const dotted = (down: boolean | undefined) => (down ? ", style=dotted" : "");
 /** A LAN on one host is drawn inside that host's box; one across hosts between the boxes. */
 const lansWithin = (plan: Drawable, host: string | undefined) =>
   plan.lans.filter((s) => (s.bridges.length === 1 ? s.bridges[0].host : undefined) === host);
@@ -57,12 +59,13 @@ export function topologyDot(plan: Drawable): string {
   }
   for (const s of lansWithin(plan, undefined)) out.push(dotLan(s));
   for (const s of plan.lans) {
-    for (const m of s.members) out.push(`  ${quote(m.node)} -- ${quote(lanId(s))} [label=${lines(end(m))}];`);
+    for (const m of s.members) out.push(`  ${quote(m.node)} -- ${quote(lanId(s))} [label=${lines(end(m), downWord(m.down))}${dotted(m.down)}];`);
   }
   for (const s of plan.links) {
     const [a, b] = s.members;
-    const style = s.vxlan ? ", style=dashed" : "";
-    out.push(`  ${quote(a.node)} -- ${quote(b.node)} [label=${lines(...s.subnets, crossing(s), impaired(s))}, taillabel=${lines(end(a))}, headlabel=${lines(end(b))}${style}];`);
+    out.push(
+      `  ${quote(a.node)} -- ${quote(b.node)} [label=${lines(...s.subnets, crossing(s), impaired(s), downWord(a.down))}, taillabel=${lines(end(a))}, headlabel=${lines(end(b))}${a.down ? dotted(true) : s.vxlan ? ", style=dashed" : ""}];`,
+    );
   }
   out.push("}");
   return `${out.join("\n")}\n`;
@@ -87,11 +90,13 @@ export function topologyMermaid(plan: Drawable): string {
   }
   for (const s of lansWithin(plan, undefined)) out.push(mermaidLan(s));
   for (const s of plan.lans) {
-    for (const m of s.members) out.push(`  ${mermaidId("node", m.node)} ${s.vxlan ? "-.-" : "---"}|${mermaidText(mermaidEnd(m))}| ${mermaidId("lan", s.id)}`);
+    for (const m of s.members) out.push(`  ${mermaidId("node", m.node)} ${s.vxlan || m.down ? "-.-" : "---"}|${mermaidText(mermaidEnd(m), downWord(m.down))}| ${mermaidId("lan", s.id)}`);
   }
   for (const s of plan.links) {
     const [a, b] = s.members;
-    out.push(`  ${mermaidId("node", a.node)} ${s.vxlan ? "-.-" : "---"}|${mermaidText(mermaidEnd(a), crossing(s), impaired(s), mermaidEnd(b))}| ${mermaidId("node", b.node)}`);
+    out.push(
+      `  ${mermaidId("node", a.node)} ${s.vxlan || a.down ? "-.-" : "---"}|${mermaidText(mermaidEnd(a), crossing(s), impaired(s), downWord(a.down), mermaidEnd(b))}| ${mermaidId("node", b.node)}`,
+    );
   }
   return `${out.join("\n")}\n`;
 }

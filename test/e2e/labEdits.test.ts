@@ -1,10 +1,13 @@
 /**
  * The Lab-edit property test, through the real Pulumi CLI on three throwaway hosts: random sequences of
- * edits (nodes added, removed and renamed; LANs added and removed; members and links added and removed)
+ * edits (nodes added, removed and renamed; LANs added and removed; members and links added, removed and
+ * cabled to another node)
  * to a Lab whose every node is on one LAN spanning the hosts, with `expect: "all-pairs"`. After each
  * edit, the preview replaces or changes no Address, Veth or Vxlan that was there and stays, but for
  * in-place changes of the cables of a segment the edit touched (a LAN reaching one more or one fewer host:
- * its remotes, and its MTU when it starts or stops spanning hosts); every address that stays stays put;
+ * its remotes, and its MTU when it starts or stops spanning hosts) and a link given another end (a renamed
+ * node's, or cabled to another node: a link's identity names both ends, so it is a new link, made in
+ * place of the old one); every other address stays put;
  * `up` passes its all-pairs checks; a second preview is empty. Each run ends with destroy, leaving the
  * hosts as they were.
  *
@@ -65,7 +68,8 @@ type Edit =
   | { op: "removeNode" | "renameNode" | "removeLan" | "removeLink"; pick: number }
   | { op: "addLan"; picks: number[] }
   | { op: "addMember" | "removeMember"; lan: number; node: number }
-  | { op: "addLink"; a: number; b: number };
+  | { op: "addLink"; a: number; b: number }
+  | { op: "recable"; pick: number; node: number };
 
 const edit: fc.Arbitrary<Edit> = fc.oneof(
   fc.record({ op: fc.constant("addNode" as const), host: fc.constantFrom(...HOSTS) }),
@@ -73,26 +77,32 @@ const edit: fc.Arbitrary<Edit> = fc.oneof(
   fc.record({ op: fc.constant("addLan" as const), picks: fc.array(fc.nat(99), { minLength: 1, maxLength: 3 }) }),
   fc.record({ op: fc.constantFrom("addMember" as const, "removeMember" as const), lan: fc.nat(99), node: fc.nat(99) }),
   fc.record({ op: fc.constant("addLink" as const), a: fc.nat(99), b: fc.nat(99) }),
+  fc.record({ op: fc.constant("recable" as const), pick: fc.nat(99), node: fc.nat(99) }),
 );
 
-/**
- * The model after an edit, what it did in words, and the segments it touched ("core", a LAN's name, a
- * link's "lID"); undefined when it cannot apply (it is skipped).
- */
-function apply(model: Model, e: Edit): { model: Model; what: string; touched: string[] } | undefined {
+interface Applied {
+  model: Model;
+  what: string;
+  /** Segments the edit touched ("core", a LAN's name, a link's "lID"): their cables may change in place. */
+  touched: string[];
+  /** Links whose identity the edit changed (a renamed node's): a new link, both ends made anew. */
+  renewed: string[];
+}
+
+/** The model after an edit; undefined when it cannot apply (it is skipped). */
+function apply(model: Model, e: Edit): Applied | undefined {
   const applied = change(model, e);
   if (!applied) return undefined;
   const nodesOf = (m: Model) => new Set(m.nodes.map((n) => n.name));
   const gone = [...nodesOf(model)].filter((n) => !nodesOf(applied.model).has(n));
-  // A node that goes (or is renamed) leaves every segment it was on.
-  const segmentsOf = (node: string) => [
-    ...model.lans.filter((l) => l.members.includes(node)).map((l) => l.name),
-    ...model.links.filter((l) => l.a === node || l.b === node).map((l) => `l${l.id}`),
-  ];
-  return { ...applied, touched: [...applied.touched, ...gone.flatMap(segmentsOf)] };
+  // A node that goes (or is renamed) leaves every LAN it was on, and its links go with it.
+  const lansOf = (node: string) => model.lans.filter((l) => l.members.includes(node)).map((l) => l.name);
+  const linksOf = (node: string) => model.links.filter((l) => l.a === node || l.b === node).map((l) => `l${l.id}`);
+  const renewed = e.op === "renameNode" ? gone.flatMap(linksOf) : e.op === "recable" ? applied.touched : [];
+  return { ...applied, touched: [...applied.touched, ...gone.flatMap(lansOf), ...gone.flatMap(linksOf)], renewed };
 }
 
-function change(model: Model, e: Edit): { model: Model; what: string; touched: string[] } | undefined {
+function change(model: Model, e: Edit): Omit<Applied, "renewed"> | undefined {
   const named = `n${model.next}`;
   const next = model.next + 1;
   const rename = (from: string, to: string) => (name: string) => (name === from ? to : name);
@@ -156,6 +166,14 @@ function change(model: Model, e: Edit): { model: Model; what: string; touched: s
       const what = `link ${a.name} and ${b.name} (l${model.next})`;
       return { model: { ...model, links: [...model.links, { id: model.next, a: a.name, b: b.name }], next }, what, touched: [`l${model.next}`] };
     }
+    case "recable": {
+      // The link's second end goes to another node, same interface name: another link on the first end.
+      const link = pick(model.links, e.pick);
+      const node = pick(model.nodes, e.node)!;
+      if (!link || node.name === link.a || node.name === link.b) return undefined;
+      const links = model.links.map((l) => (l === link ? { ...l, b: node.name } : l));
+      return { model: { ...model, links }, what: `cable ${link.a}'s l${link.id} to ${node.name} instead of ${link.b}`, touched: [`l${link.id}`] };
+    }
     case "removeLink": {
       const gone = pick(model.links, e.pick);
       return gone && { model: { ...model, links: model.links.filter((l) => l !== gone) }, what: `remove link l${gone.id}`, touched: [`l${gone.id}`] };
@@ -210,7 +228,7 @@ async function cables(): Promise<Map<string, string>> {
 /** Node → interface → addresses, for comparing what stays. */
 type Addresses = Record<string, Record<string, string[]>>;
 
-async function applyModel(model: Model, what: string, touchedSegments: string[], previous: Addresses | undefined): Promise<Addresses> {
+async function applyModel(model: Model, what: string, edited: Pick<Applied, "touched" | "renewed">, previous: Addresses | undefined): Promise<Addresses> {
   await stack.setConfig("topology", { value: JSON.stringify(topology(model)) });
   const existing = await cables();
   const touched: string[] = [];
@@ -222,7 +240,9 @@ async function applyModel(model: Model, what: string, touchedSegments: string[],
         if (!m || !type || m.op === "same" || m.op === "delete") return;
         // A segment the edit touched may change its cables in place: a LAN that reaches one more or one fewer
         // host changes its VXLAN ends' remotes, and its MTU (VXLAN's overhead) when it starts or stops spanning hosts.
-        if (type !== "Address" && m.op === "update" && touchedSegments.includes(segmentOf(m.urn))) return;
+        if (type !== "Address" && m.op === "update" && edited.touched.includes(segmentOf(m.urn))) return;
+        // A renamed node's links are new links (their identity names both ends): made anew, new subnet.
+        if (edited.renewed.includes(segmentOf(m.urn))) return;
         touched.push(`${m.op} ${type} ${m.urn.split("::").pop()}`);
       },
     }),
@@ -232,7 +252,7 @@ async function applyModel(model: Model, what: string, touchedSegments: string[],
   const addresses = up.outputs.addresses.value as Addresses;
   for (const [node, interfaces] of Object.entries(previous ?? {})) {
     for (const [ifname, list] of Object.entries(interfaces)) {
-      if (addresses[node]?.[ifname]) expect([what, node, ifname, addresses[node][ifname]]).toEqual([what, node, ifname, list]);
+      if (addresses[node]?.[ifname] && !edited.renewed.includes(ifname)) expect([what, node, ifname, addresses[node][ifname]]).toEqual([what, node, ifname, list]);
     }
   }
   expect([what, changes((await stack.preview()).changeSummary)]).toEqual([what, {}]);
@@ -245,12 +265,12 @@ test("edits to a Lab over three hosts change nothing they do not touch, and all 
     fc.asyncProperty(fc.array(edit, { minLength: STEPS, maxLength: STEPS }), async (sequence) => {
       try {
         let model = initial;
-        let addresses = await applyModel(model, "the first lab", [], undefined);
+        let addresses = await applyModel(model, "the first lab", { touched: [], renewed: [] }, undefined);
         for (const e of sequence) {
           const applied = apply(model, e);
           if (!applied) continue;
           model = applied.model;
-          addresses = await applyModel(model, applied.what, applied.touched, addresses);
+          addresses = await applyModel(model, applied.what, applied, addresses);
           edits++;
         }
       } finally {

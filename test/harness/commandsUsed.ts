@@ -225,26 +225,29 @@ function reachableTexts(checker: ts.TypeChecker, node: ts.Node, depth = 0, seen 
   if (depth > 4 || seen.has(node)) return [];
   seen.add(node);
   const texts: string[] = [];
-  const follow = (n: ts.Node) => {
-    for (const declaration of checker.getSymbolAtLocation(n)?.declarations ?? []) {
+  const followed = (n: ts.Node): string[] =>
+    (checker.getSymbolAtLocation(n)?.declarations ?? []).flatMap((declaration) => {
       const body =
         ts.isVariableDeclaration(declaration) || ts.isPropertyAssignment(declaration)
           ? declaration.initializer
           : ts.isFunctionDeclaration(declaration)
             ? declaration.body
             : undefined;
-      if (body && !declaration.getSourceFile().isDeclarationFile) texts.push(...reachableTexts(checker, body, depth + 1, seen));
-    }
-  };
+      return body && !declaration.getSourceFile().isDeclarationFile ? reachableTexts(checker, body, depth + 1, seen) : [];
+    });
+  const follow = (n: ts.Node) => texts.push(...followed(n));
   const visit = (n: ts.Node): void => {
     if (ts.isStringLiteral(n) || ts.isNoSubstitutionTemplateLiteral(n)) texts.push(n.text);
     else if (ts.isTemplateExpression(n)) {
-      texts.push([n.head.text, ...n.templateSpans.map((span) => span.literal.text)].join("$__x__"));
-      // A constant put in at the start of a line is script too (lines shared by several scripts).
+      // A constant put in at the start of a line is script too, in its place (lines shared by several
+      // scripts: the functions it defines are the script's).
+      let text = n.head.text;
       n.templateSpans.forEach((span, i) => {
         const before = i === 0 ? n.head.text : n.templateSpans[i - 1].literal.text;
-        if (ts.isIdentifier(span.expression) && (before === "" || before.endsWith("\n"))) follow(span.expression);
+        const lines = ts.isIdentifier(span.expression) && (before === "" || before.endsWith("\n")) ? followed(span.expression) : [];
+        text += (lines.length > 0 ? lines.join("\n") : "$__x__") + span.literal.text;
       });
+      texts.push(text);
     }
     else if (ts.isIdentifier(n)) follow(n);
     else if (ts.isPropertyAccessExpression(n)) {

@@ -621,3 +621,15 @@ test("all-pairs neighbour entries per host: each member of a segment resolves ev
   // core: two members on a and one on b, each resolving the other two; the link: one entry at each end.
   expect(neighbourEntries(plan)).toEqual({ a: 2 * 2 + 2, b: 2 });
 });
+
+test("the pictures show a pulled cable as down", () => {
+  const plan = planLab({
+    hosts: { a: { host: "198.18.0.10" } },
+    nodes: { n1: { host: "a" }, n2: { host: "a" } },
+    lans: { core: { members: ["n1:eth0", { endpoint: "n2:eth0", down: true }] } },
+    links: [{ endpoints: ["n1:eth1", "n2:eth1"], down: true }],
+  });
+  expect(plan.dot).toMatch(/"n2" -- "lan core" \[label="eth0 \.\d+\\ndown", style=dotted\];/);
+  expect(plan.dot).toMatch(/"n1" -- "n2" \[label="10\.1\.\d+\.\d+\/30\\ndown", .*style=dotted\];/);
+  expect(plan.mermaid).toMatch(/node_n2 -\.-\|"eth0 172\.16\.\d+\.\d+\/24 · down"\| lan_core/);
+});
