@@ -1,9 +1,9 @@
+import { z } from "zod";
 import { inNamespaceWords, partlyMade } from "../errors";
 import { canonicalCidr, cidr, interfaceName, namespaceName, networkOf, parseCidr } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { listLinks, runUnlessGone } from "../iproute";
 import { lockWaitSeconds, TAKE_HOST_LOCK } from "../holders";
-import { z } from "zod";
 import { defineKind, SUSPENDED } from "../kind";
 import { oneAtATime } from "../oneAtATime";
 import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
@@ -193,7 +193,7 @@ export const addressKind = defineKind({
     device: interfaceName.describe("Interface to put the address on."),
     address: cidr.describe("Address with prefix length, e.g. 192.168.15.1/24 or 2001:db8::1/64."),
     namespace: namespaceName.optional().describe("Namespace of the interface; the host's own when unset."),
-    suspended: z.boolean().optional().describe(`${SUSPENDED} (IPv6 addresses only: IPv4 ones stay on a down interface.)`),
+    suspended: z.boolean().optional().describe(`${SUSPENDED} (A Lab sets it on IPv6 addresses only: IPv4 ones stay on a down interface.)`),
   },
   replaceOn: ["device", "address", "namespace"],
   // The kernel holds an address once per device, whatever its prefix length: 2001:db8::1/64 → /48 goes first.
