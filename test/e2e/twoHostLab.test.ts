@@ -10,11 +10,11 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import type { Stack } from "@pulumi/pulumi/automation";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { PulumiWorkdir, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
-import { changes, projectStack, stopwatch, twoHostConfig } from "../harness/e2e";
+import { changes, projectStack, stepLog, stopwatch, twoHostConfig } from "../harness/e2e";
 import { nameMeeting } from "../harness/labSeats";
 
 jest.setTimeout(600_000);
@@ -90,16 +90,6 @@ function proveTraffic(): void {
   expect(ping(east, "pc1", bare("db", "eth0"))).toContain(" 1 received");
   expect(ping(east, "pc2", bare("web", "eth0"))).toContain(" 1 received");
   expect(ping(west, "db", bare("pc1", "eth0"))).toContain(" 1 received");
-}
-
-/** The steps an operation took on the Lab's children, other than "same": "op Type name". */
-function stepLog() {
-  const steps: string[] = [];
-  const onEvent = (event: EngineEvent) => {
-    const m = event.resOutputsEvent?.metadata;
-    if (m && m.op !== "same" && m.urn.includes("netns:index:Lab$")) steps.push(`${m.op} ${m.type.split(":").pop()} ${m.urn.split("::").pop()}`);
-  };
-  return { steps, onEvent };
 }
 
 test("up builds one lab over two hosts; ping crosses the tunnel and two routers, and a TCP fetch of 300 kB crosses it", async () => {

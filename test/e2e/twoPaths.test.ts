@@ -5,12 +5,12 @@
  * cable moves the client's traffic to the other router, a cut-off client fails `up`, and plugging the
  * cables back in makes it pass; destroy leaves no process, log or pid file. The tests run in order on one stack.
  */
-import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import type { Stack } from "@pulumi/pulumi/automation";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { PulumiWorkdir, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
 import { SERVICES_ROOT } from "../../provider/kinds/service";
-import { changes, projectStack, stopwatch, twoHostConfig } from "../harness/e2e";
+import { changes, projectStack, stepLog, stopwatch, twoHostConfig } from "../harness/e2e";
 import { running } from "../harness/testHost";
 
 jest.setTimeout(600_000);
@@ -32,16 +32,6 @@ const fetchFromClient = () =>
   a.sh(["ip", "netns", "exec", "client", "curl", "-s", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", `http://${serverAddress}:8080/`], { allowFailure: true }).trim();
 /** The client's way to the server: "dev eth0" (through r1) or "dev eth1" (through r2). */
 const clientRoute = () => a.sh(["ip", "-n", "client", "route", "get", serverAddress]).match(/dev (\S+)/)?.[1];
-
-/** The steps an operation took, other than "same": "op Type name". */
-function stepLog() {
-  const steps: string[] = [];
-  const onEvent = (event: EngineEvent) => {
-    const m = event.resOutputsEvent?.metadata;
-    if (m && m.op !== "same" && m.urn.includes("netns:index:Lab$")) steps.push(`${m.op} ${m.type.split(":").pop()} ${m.urn.split("::").pop()}`);
-  };
-  return { steps, onEvent };
-}
 
 beforeAll(async () => {
   requirePulumiCli();

@@ -1,5 +1,5 @@
 /** A stack of a project copied into a Pulumi workdir, with its config set, for end-to-end tests. */
-import { ConfigMap, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { ConfigMap, EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import type { PulumiWorkdir } from "../../scripts/pulumiWorkdir";
 import type { TestLab } from "../../scripts/throwawayHosts";
 import type { Program } from "./editDriver";
@@ -14,6 +14,16 @@ export async function projectStack(work: PulumiWorkdir, project: string, config:
 /** The operations of a summary other than "same", e.g. { create: 3 }. */
 export const changes = (summary: Record<string, number> | undefined) =>
   Object.fromEntries(Object.entries(summary ?? {}).filter(([op, n]) => op !== "same" && n > 0));
+
+/** The steps an operation took on a Lab's children, other than "same": "op Type name", as its events say. */
+export function stepLog() {
+  const steps: string[] = [];
+  const onEvent = (event: EngineEvent) => {
+    const m = event.resOutputsEvent?.metadata;
+    if (m && m.op !== "same" && m.urn.includes("netns:index:Lab$")) steps.push(`${m.op} ${m.type.split(":").pop()} ${m.urn.split("::").pop()}`);
+  };
+  return { steps, onEvent };
+}
 
 /** The config of a program over a lab's two hosts: hostA/hostKeyA, hostB/hostKeyB and the secret sshKey. */
 export function twoHostConfig(lab: TestLab): ConfigMap {

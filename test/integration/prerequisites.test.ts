@@ -25,7 +25,10 @@ function running(pid: number): boolean {
 }
 
 describe("scripts/prerequisites.sh", () => {
-  const present = ["ip", "ss", "bridge", "tc", "ssh", "ssh-keygen", "curl", "pgrep", "ps", "sysctl", "unshare", "nsenter", "openssl", "modprobe"];
+  const present = [
+    ...["ip", "ss", "bridge", "tc", "ssh", "ssh-keygen", "curl", "pgrep", "ps", "sysctl"],
+    ...["unshare", "nsenter", "setsid", "setpriv", "openssl", "modprobe"],
+  ];
   const hidden = ["iptables", "iptables-save", "ip6tables", "ip6tables-save", "sshd", "ping", "sudo", "conntrack", "dot"];
   const packages = "iptables openssh-server iputils-ping sudo conntrack graphviz";
   const realPath = (command: string) => execFileSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" }).trim();

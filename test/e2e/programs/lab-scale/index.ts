@@ -1,11 +1,13 @@
-// A Lab of 2 × PER_HOST nodes over two hosts: on each, a router and PER_HOST - 1 nodes on one LAN,
-// every node's default route via its router; the routers are joined by a link across the hosts and
-// each routes by default via the other. With `allPairs`, every node checks that it reaches every other.
+// A Lab of 2 × PER_HOST nodes over two hosts: on each, a router and PER_HOST - 1 nodes on LANs of at
+// most LAN_SIZE nodes (one LAN unless `lanSize` says), the router on each, every node's default route
+// via its router; the routers are joined by a link across the hosts and each routes by default via the
+// other. With `allPairs`, every node checks that it reaches every other.
 import * as pulumi from "@pulumi/pulumi";
 import * as netns from "pulumi-netns";
 
 const cfg = new pulumi.Config();
 const perHost = cfg.requireNumber("perHost");
+const lanSize = cfg.getNumber("lanSize") ?? perHost;
 const sshKey = cfg.requireSecret("sshKey");
 const sites = ["east", "west"] as const;
 const other = { east: "west", west: "east" } as const;
@@ -14,12 +16,13 @@ const nodes: netns.LabArgs["nodes"] = {};
 const lans: NonNullable<netns.LabArgs["lans"]> = {};
 for (const site of sites) {
   nodes[`r-${site}`] = { host: site, router: true, routes: [{ destination: "default", via: `r-${other[site]}` }] };
-  const members = [`r-${site}:lan0`];
   for (let i = 1; i < perHost; i++) {
+    const group = Math.floor((i - 1) / lanSize);
+    const lan = group === 0 ? site : `${site}-${group}`;
+    lans[lan] ??= { members: [`r-${site}:lan${group}`] };
     nodes[`${site}${i}`] = { host: site, routes: [{ destination: "default", via: `r-${site}` }] };
-    members.push(`${site}${i}:eth0`);
+    lans[lan].members.push(`${site}${i}:eth0`);
   }
-  lans[site] = { members };
 }
 
 const lab = new netns.Lab("scale", {
