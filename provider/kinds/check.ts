@@ -2,6 +2,7 @@ import { z } from "zod";
 import { CommandFailedError } from "../errors";
 import { ipAddress, namespaceName, port } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
+import { namespaceGone } from "../iproute";
 import { defineKind, neverCollides, Props } from "../kind";
 import { ownerToken } from "../owner";
 
@@ -125,10 +126,25 @@ export function unmet(spec: Pick<CheckSpec, "targets">, observed: Record<string,
   return spec.targets.filter((t) => observed[targetKey(t)] !== t.expect);
 }
 
+/** The longest one batch of PROBES_AT_ONCE may take: pings go 0.2 s apart; each connect may time out. */
+const batchSeconds = (spec: Pick<CheckSpec, "attempts" | "timeoutSeconds">, targets: CheckTarget[]) =>
+  targets.every((t) => t.protocol === "icmp") ? spec.attempts * 0.2 + spec.timeoutSeconds : spec.attempts * spec.timeoutSeconds;
+
+/**
+ * The targets probed, in as many commands as it takes for each to end within the host's command time
+ * limit. A namespace that is gone (a host rebooted) reaches nothing: refresh says so, and `up` makes it again first.
+ */
 async function runProbes(host: Host, spec: CheckSpec, targets: CheckTarget[]): Promise<ProbeResult[]> {
-  const result = await host.run(probeArgv(spec.namespace, targets, spec.attempts, spec.timeoutSeconds), { allowFailure: true });
-  if (result.exitCode !== 0) throw new CommandFailedError(host.label, result);
-  return parseProbes(result.stdout, targets.length);
+  const batches = Math.max(1, Math.floor(((host.commandTimeoutSeconds ?? 60) - 10) / batchSeconds(spec, targets)));
+  const results: ProbeResult[] = [];
+  for (let from = 0; from < targets.length; from += batches * PROBES_AT_ONCE) {
+    const part = targets.slice(from, from + batches * PROBES_AT_ONCE);
+    const result = await host.run(probeArgv(spec.namespace, part, spec.attempts, spec.timeoutSeconds), { allowFailure: true });
+    if (namespaceGone(result)) return targets.map(() => ({ ok: 0, attempts: spec.attempts, reason: `namespace "${spec.namespace}" is gone` }));
+    if (result.exitCode !== 0) throw new CommandFailedError(host.label, result);
+    results.push(...parseProbes(result.stdout, part.length));
+  }
+  return results;
 }
 
 /**

@@ -4,7 +4,7 @@ import { inNamespaceWords, partlyMade } from "../errors";
 import { canonicalCidr, interfaceName, ipAddress, namespaceName, networkCidr, parseCidr } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
-import { defineKind, neverCollides, SUSPENDED } from "../kind";
+import { defineKind, neverCollides, Observed, SUSPENDED } from "../kind";
 import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 /** Where a route records its owner (owner.ts): by the kernel's identity of it, as the id names it. */
@@ -96,6 +96,27 @@ async function removeRoute(host: Host, spec: RouteSpec, owner: string | undefine
   for (const argv of removeOwnerRecordArgvs(recordPath(spec), owner)) await host.run(argv);
 }
 
+/** Adds the route with its owner record, or takes over one that is there (see mayTakeOver); all or nothing. */
+async function install(host: Host, spec: RouteSpec, adopt: boolean, owner: string | undefined): Promise<Observed> {
+  const existing = await find(host, spec);
+  const record = recordPath(spec);
+  const what = existing && `a route to ${spec.destination} (metric ${existing.metric}, via ${existing.via ?? "-"} dev ${existing.device ?? "-"})`;
+  const { ours } = existing ? mayTakeOver(host.label, what!, await recordedTag(host, record), owner, adopt) : { ours: false };
+  // Taking one over sets the existing route to what the program says, atomically.
+  await host.run(inOneStep(routeArgv(existing ? "replace" : "add", spec), ...writeOwnerRecordArgvs(record, owner)));
+  try {
+    return await readBack(host, spec);
+  } catch (err) {
+    // All or nothing: a route that cannot be read back would stay on the host, unknown to state.
+    if (!existing || ours) {
+      await removeRoute(host, spec, owner).catch((cleanup) => {
+        throw partlyMade(err, `the route to ${spec.destination}`, cleanup);
+      });
+    }
+    throw err;
+  }
+}
+
 export const routeKind = defineKind({
   name: "Route",
   description: "A route in the main table (`ip route add`), including the default route, in a namespace or on the host.",
@@ -154,24 +175,7 @@ export const routeKind = defineKind({
   adoptable: true,
   async create(host, spec, adopt, owner) {
     const id = `${spec.namespace ?? ""}/${spec.destination}/${effectiveMetric(spec)}`;
-    if (spec.suspended) return { id, observed: {} };
-    const existing = await find(host, spec);
-    const record = recordPath(spec);
-    const what = existing && `a route to ${spec.destination} (metric ${existing.metric}, via ${existing.via ?? "-"} dev ${existing.device ?? "-"})`;
-    const { ours } = existing ? mayTakeOver(host.label, what!, await recordedTag(host, record), owner, adopt) : { ours: false };
-    // Taking one over sets the existing route to what the program says, atomically.
-    await host.run(inOneStep(routeArgv(existing ? "replace" : "add", spec), ...writeOwnerRecordArgvs(record, owner)));
-    try {
-      return { id, observed: await readBack(host, spec) };
-    } catch (err) {
-      // All or nothing: a route that cannot be read back would stay on the host, unknown to state.
-      if (!existing || ours) {
-        await removeRoute(host, spec, owner).catch((cleanup) => {
-          throw partlyMade(err, `the route to ${spec.destination}`, cleanup);
-        });
-      }
-      throw err;
-    }
+    return { id, observed: spec.suspended ? {} : await install(host, spec, adopt, owner) };
   },
   async read(host, _id, olds) {
     // The id never changes, but update may have moved the route to another metric: olds say where it is.
@@ -186,6 +190,8 @@ export const routeKind = defineKind({
       await removeRoute(host, olds as unknown as RouteSpec, owner);
       return {};
     }
+    // Back from suspended: made as create makes it, another's route of that name refused.
+    if (olds.suspended) return install(host, news, false, owner);
     // `replace` swaps the route in one step: a gateway change on the route carrying this very SSH
     // session must never leave a moment without a route (delete-then-add would cut the session off).
     await host.run(routeArgv("replace", news));
@@ -195,8 +201,6 @@ export const routeKind = defineKind({
       await runUnlessGone(host, routeArgv("del", { destination: news.destination, family: news.family, namespace: news.namespace, metric: oldMetric }));
       const moved = [...writeOwnerRecordArgvs(recordPath(news), owner), ...removeOwnerRecordArgvs(recordPath(olds as unknown as RouteSpec), owner)];
       if (moved.length > 0) await host.run(inOneStep(...moved));
-    } else if (olds.suspended) {
-      for (const argv of writeOwnerRecordArgvs(recordPath(news), owner)) await host.run(argv);
     }
     return readBack(host, news);
   },

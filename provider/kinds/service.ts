@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { CommandFailedError, inNamespaceWords, OwnedElsewhereError } from "../errors";
 import { namespaceName, port } from "../fields";
@@ -77,15 +78,20 @@ export function serviceArgv(spec: Pick<ServiceSpec, "namespace" | "command" | "s
 }
 
 /**
- * A process's start time in clock ticks since boot: with its pid, it names one process and never a later one
- * that reuses the pid. Nothing for a zombie, which is dead though not yet reaped (where PID 1 does not reap).
+ * `ticks PID`: a process's start time in clock ticks since boot; with its pid, it names one process and
+ * never a later one that reuses the pid. `-` for no process, and for a zombie, which is dead though not
+ * yet reaped (where PID 1 does not reap). `group PID`: its process group. `alive PID TICKS`: that very
+ * process runs.
  */
-const TICKS = `ticks() {
-  line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+const TICKS = `stat_field() {
+  field=$2
+  line=$(cat "/proc/$1/stat" 2>/dev/null) || { echo -; return; }
   line=\${line##*) }; set -- $line
-  case $1 in Z|X) return 1 ;; esac
-  echo "\${20}"
-}`;
+  case $1 in Z|X) echo - ;; *) eval "echo \\\${$field}" ;; esac
+}
+ticks() { stat_field "$1" 20; }
+group() { stat_field "$1" 3; }
+alive() { [ -n "$1" ] && [ "$2" != - ] && [ "$(ticks "$1")" = "$2" ]; }`;
 
 /**
  * The supervisor: $1 directory, $2 restart policy, $3 log cap in bytes, $4 working directory, then the
@@ -97,13 +103,15 @@ ${TICKS}
 printf '%s %s\\n' "$$" "$(ticks $$)" >"$dir/supervisor"
 stopping= child=
 trap 'stopping=1; [ -z "$child" ] || kill -s TERM "$child" 2>/dev/null' TERM INT HUP
-( while sleep 2; do
+# The log's keeper ends with the supervisor, or with the service's files.
+( while sleep 2 && [ -d "$dir" ] && kill -0 $$ 2>/dev/null; do
     size=$(stat -c %s "$dir/log" 2>/dev/null) || size=0
     [ "$size" -le "$cap" ] || { cp "$dir/log" "$dir/log.1"; : >"$dir/log"; }
   done ) </dev/null >/dev/null 2>&1 &
 rotator=$!
 trap 'kill "$rotator" 2>/dev/null' EXIT
-cd "\${cwd:-/}" || { echo "pulumi-netns: cannot enter the working directory $cwd" >>"$dir/log"; echo 1 >"$dir/exit"; exit 1; }
+# Not started: a pid file naming no process says so at once (start reports the log).
+cd "\${cwd:-/}" || { echo "pulumi-netns: cannot enter the working directory $cwd" >>"$dir/log"; echo 1 >"$dir/exit"; echo "0 - -" >"$dir/pid"; exit 1; }
 delay=1
 while [ -z "$stopping" ]; do
   began=$(date +%s)
@@ -112,6 +120,8 @@ while [ -z "$stopping" ]; do
   printf '%s %s %s\\n' "$child" "$(ticks "$child")" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$dir/pid.new" && mv -f "$dir/pid.new" "$dir/pid"
   code=0; wait "$child" || code=$?
   while [ -z "$stopping" ] && kill -0 "$child" 2>/dev/null; do wait "$child" && code=0 || code=$?; done
+  # Reaped: its pid may be another process's from now on.
+  child=
   [ -z "$stopping" ] || break
   echo "$code" >"$dir/exit"
   echo "pulumi-netns: the command exited with code $code" >>"$dir/log"
@@ -123,7 +133,7 @@ done`;
 
 /** Starts the supervisor, replacing files of an earlier run, and waits (5 s at most) until the command's pid is recorded. */
 const START = `dir=$1; shift
-mkdir -p "$dir" && rm -f "$dir/pid" "$dir/exit" "$dir/log.1" && : >"$dir/log"
+mkdir -p "$dir" && rm -f "$dir/pid" "$dir/exit" "$dir/log.1" && : >"$dir/log" || exit 1
 setsid -f sh -c "$@" </dev/null >/dev/null 2>&1
 i=0
 until [ -s "$dir/pid" ]; do
@@ -145,8 +155,8 @@ const STATUS = `dir=$1
 ${TICKS}
 read -r pid pidticks started <"$dir/pid" 2>/dev/null || exit 3
 read -r sup supticks <"$dir/supervisor" 2>/dev/null || sup=
-running=false; [ "$(ticks "$pid")" = "$pidticks" ] && running=true
-supervised=false; [ -n "$sup" ] && [ "$(ticks "$sup")" = "$supticks" ] && supervised=true
+running=false; ! alive "$pid" "$pidticks" || running=true
+supervised=false; ! alive "$sup" "$supticks" || supervised=true
 echo "$pid $started $running $supervised"`;
 
 export const statusArgv = (dir: string): Argv => ["sh", "-c", STATUS, "sh", dir];
@@ -173,19 +183,22 @@ const STOP = `dir=$1 grace=$2
 ${TICKS}
 read -r pid pidticks rest <"$dir/pid" 2>/dev/null || pid=
 read -r sup supticks <"$dir/supervisor" 2>/dev/null || sup=
-ours() { [ -n "$1" ] && [ "$(ticks "$1")" = "$2" ]; }
-group=; ! ours "$sup" "$supticks" || group=$sup
+# The group: the supervisor's, while it runs, or still the command's after the supervisor died.
+pgroup=
+if alive "$sup" "$supticks"; then pgroup=$sup
+elif alive "$pid" "$pidticks" && [ "$(group "$pid")" = "$sup" ]; then pgroup=$sup; fi
 signal() {
-  [ -z "$group" ] || kill -s "$1" -- "-$group" 2>/dev/null
-  ! ours "$pid" "$pidticks" || kill -s "$1" "$pid" 2>/dev/null
+  [ -z "$pgroup" ] || kill -s "$1" -- "-$pgroup" 2>/dev/null
+  ! alive "$pid" "$pidticks" || kill -s "$1" "$pid" 2>/dev/null
   true
 }
 signal TERM
 i=0
-while { ours "$sup" "$supticks" || ours "$pid" "$pidticks"; } && [ "$i" -lt $((grace * 10)) ]; do
+while { alive "$sup" "$supticks" || alive "$pid" "$pidticks"; } && [ "$i" -lt $((grace * 10)) ]; do
   sleep 0.1; i=$((i + 1))
 done
-# Also what the command left in the group (its own children).
+# Also what the command left in the group (its own children), while the group has members.
+[ -z "$pgroup" ] || kill -0 -- "-$pgroup" 2>/dev/null || pgroup=
 signal KILL
 rm -rf "$dir"`;
 
@@ -201,8 +214,8 @@ read -r sup supticks <"$dir/supervisor" 2>/dev/null || sup=
 end=$(( $(date +%s) + seconds ))
 while :; do
   if [ "$mode" = listening ]; then out=$("$@" 2>/dev/null) && [ -n "$out" ] && exit 0
-  else "$@" >/dev/null 2>&1 && exit 0; fi
-  [ -n "$sup" ] && [ "$(ticks "$sup")" = "$supticks" ] || exit 3
+  else timeout "$seconds" "$@" >/dev/null 2>&1 && exit 0; fi
+  alive "$sup" "$supticks" || exit 3
   [ "$(date +%s)" -lt "$end" ] || exit 2
   sleep 0.2
 done`;
@@ -251,23 +264,26 @@ async function waitUntilReady(host: Host, spec: ServiceSpec): Promise<void> {
 /** Starts the service (stopping an earlier run of it first) and waits until it is ready; a failed start leaves nothing running. */
 async function start(host: Host, spec: ServiceSpec, owner: string | undefined): Promise<Props> {
   await host.run(stopArgv(spec.namespace, spec.name, spec.stopTimeoutSeconds, undefined));
-  await host.run(startArgv(spec, owner));
   try {
+    await host.run(startArgv(spec, owner));
     await waitUntilReady(host, spec);
     const now = await status(host, spec.namespace, spec.name);
-    if (!now?.running) throw new Error(`${describe(host, spec)} exited right after it started${await logTail(host, spec)}`);
-    return observed(spec, now);
+    if (!up(now)) throw new Error(`${describe(host, spec)} exited right after it started${await logTail(host, spec)}`);
+    return observed(spec, now!);
   } catch (err) {
     await host.run(stopArgv(spec.namespace, spec.name, spec.stopTimeoutSeconds, owner));
     throw err;
   }
 }
 
+/** Running means supervised too: a command whose supervisor died is restarted under a new one. */
+const up = (now: ServiceStatus | undefined) => now !== undefined && now.running && now.supervised;
+
 /** What the host says of the service; `replaced` is cleared (null: unset) by every create and update. */
 const observed = (spec: Pick<ServiceSpec, "namespace" | "name">, now: ServiceStatus): Props => ({
   pid: now.pid,
   startTime: now.startTime,
-  running: now.running,
+  running: up(now),
   logPath: `${serviceDirectory(spec.namespace, spec.name)}/log`,
   replaced: null,
 });
@@ -288,7 +304,7 @@ export const serviceKind = defineKind({
   outputs: {
     pid: z.number().describe("Process id of the command (not of its supervisor)."),
     startTime: z.string().describe("When the command was started, UTC."),
-    running: z.boolean().describe("Whether that process is still running."),
+    running: z.boolean().describe("Whether that process is still running, under its supervisor."),
     replaced: z
       .boolean()
       .optional()
@@ -310,9 +326,11 @@ export const serviceKind = defineKind({
     return now && { ...observed(spec, now), ...(olds.replaced === true || now.pid !== olds.pid ? { replaced: true } : {}) };
   },
   async update(host, _id, olds, news) {
-    const unchanged = PROCESS_FIELDS.every((key) => JSON.stringify(olds[key]) === JSON.stringify(news[key]));
+    // As JSON (state has no undefined, a parsed record may lack a prototype), in any key order.
+    const plain = (value: unknown) => JSON.parse(JSON.stringify(value ?? null));
+    const unchanged = PROCESS_FIELDS.every((key) => isDeepStrictEqual(plain(olds[key]), plain(news[key])));
     const now = await status(host, news.namespace, news.name);
-    if (unchanged && now?.running) return observed(news, now);
+    if (unchanged && up(now)) return observed(news, now!);
     return start(host, news, objectOwner(REPLACE_ON, olds));
   },
   async delete(host, _id, olds) {

@@ -282,16 +282,14 @@ function allocateVnis(spanning: DemandSegment[], [from, to]: Interval, salt: str
 /** The resource that keeps a Lab's allocation; the shim's kind name for it. */
 export const LAB_ALLOCATION = "LabAllocation";
 
-/**
- * The LabAllocation resource's provider: nothing on any host. check allocates (keeping what `olds`, its
- * own last result, has) and puts the result among the inputs, so preview already shows it.
- */
 /** A new link that takes over an endpoint of one that went: the cable on that endpoint replaces the old one. */
 export interface Succession {
   /** The link that went. */
   from: string;
   /** The endpoint both name. */
   endpoint: string;
+  /** The link that went crossed hosts: its cable on the endpoint was named after the endpoint, not the link. */
+  spanning?: true;
 }
 
 /**
@@ -312,11 +310,16 @@ export function successions(previous: LabDemand | undefined, demand: LabDemand):
   for (const link of fresh) {
     const candidates = gone.filter((old) => shared(old, link));
     if (candidates.length !== 1 || fresh.filter((other) => shared(candidates[0], other)).length !== 1) continue;
-    result[link.id] = { from: candidates[0].id, endpoint: shared(candidates[0], link)! };
+    const [old] = candidates;
+    result[link.id] = { from: old.id, endpoint: shared(old, link)!, ...(old.spanning ? { spanning: true as const } : {}) };
   }
   return result;
 }
 
+/**
+ * The LabAllocation resource's provider: nothing on any host. check allocates (keeping what `olds`, its
+ * own last result, has) and puts the result among the inputs, so preview already shows it.
+ */
 export const labAllocationProvider = {
   async check(olds: Props, news: Props): Promise<{ inputs: Props; failures?: Failure[] }> {
     const demand = labDemand.safeParse(news.demand);

@@ -118,7 +118,8 @@ export class Lab extends pulumi.ComponentResource {
     const addressesOn = new Map<string, Address[]>();
     for (const segment of [...plan.links, ...plan.lans]) {
       const madeSegment = segmentMade(segment.id);
-      const succession = allocation.successions.apply((all) => all[segment.id]);
+      // A stack from before successions has none in its state until its allocation next changes.
+      const succession = allocation.successions.apply((all) => (all ?? {})[segment.id]);
       for (const { endpoint, node, host, addresses, device, down } of this.cable(name, segment, hosts, namespaceOf, madeSegment, succession, add)) {
         addressesOn.set(
           endpoint,
@@ -219,10 +220,13 @@ export class Lab extends pulumi.ComponentResource {
   ): (MemberPlan & { device: pulumi.Output<string> })[] {
     const child = { parent: this };
     const { mtu } = segment;
-    // Without a succession the alias is the cable's own name, which the engine looks up first anyway.
+    // The old cable's name: a link within a host named it after the link, one across hosts after the
+    // endpoint. Without a succession the alias is the cable's own name, which the engine looks up first anyway.
     const succeeding = (own: string, endpoint?: string) => ({
       ...child,
-      aliases: [succession.apply((s) => ({ name: `${name}/${s && (!endpoint || s.endpoint === endpoint) ? s.from : own}` }))],
+      aliases: [
+        succession.apply((s) => ({ name: `${name}/${s && (!endpoint || s.endpoint === endpoint) ? (s.spanning ? s.endpoint : s.from) : own}` })),
+      ],
     });
     if (segment.bridges.length === 0) {
       // Ends in the order of the link's identity: naming them the other way round replaces nothing.

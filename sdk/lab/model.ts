@@ -493,10 +493,12 @@ function planNode(spec: Spec, node: string, prefix: string, segments: SegmentPla
     if (usable.length === 0) refuse(where, `${about}: ${node} and ${peer} have no addresses of that family in common on ${member.endpoint}`);
     for (const f of usable) routes.push({ destination, via: withoutPrefix(addressIn(gateway, f)!), device: member.ifname, ...metricOf(route) });
   }
-  // Two routes to one place must differ in metric: the kernel keeps one route per destination and metric.
-  const keys = routes.map((r) => `${r.destination} ipv${isIP(r.via)}${r.metric !== undefined ? ` metric ${r.metric}` : ""}`);
-  const twice = keys.find((k, i) => keys.indexOf(k) !== i);
-  if (twice) refuse(where, `two routes to ${twice.replace(/ ipv(\d)(.*)/, " (IPv$1)$2")} (give one another metric)`);
+  // Two routes to one place must differ in metric: the kernel keeps one route per destination and metric
+  // (unset is 0 for IPv4, 1024 for IPv6, and IPv6 stores 0 as 1024).
+  const effectiveMetric = (r: RoutePlan) => (isIP(r.via) === 6 ? r.metric || 1024 : (r.metric ?? 0));
+  const keys = routes.map((r) => `${r.destination} ${isIP(r.via)} ${effectiveMetric(r)}`);
+  const twice = routes.find((_r, i) => keys.indexOf(keys[i]) !== i);
+  if (twice) refuse(where, `two routes to ${twice.destination} (IPv${isIP(twice.via)}) with metric ${effectiveMetric(twice)} (give one another metric)`);
 
   return {
     name: node,

@@ -59,13 +59,24 @@ test("a service starts ready, refresh sees it killed, update starts it again, de
   expect(alive(restarted.pid)).toBe(true);
   expect(await service.diff(web.id, restarted, web.news)).toMatchObject({ changes: false });
 
-  await service.delete(web.id, restarted);
+  // Its supervisor killed alone: the command runs on unsupervised, which is not running as asked; update
+  // stops it (its group, whose leader is gone) and starts it again under a new supervisor.
+  const supervisor = host.sh(["cat", `${SERVICES_ROOT}/netns/${ns}/web/supervisor`]).split(" ")[0];
+  host.sh(["kill", "-KILL", supervisor]);
+  const orphaned = await service.read(web.id, restarted);
+  expect(orphaned.props).toMatchObject({ pid: restarted.pid, running: false });
+  expect(alive(restarted.pid)).toBe(true);
+  const again = await service.update(web.id, orphaned.props, web.news);
+  expect(again.running).toBe(true);
   expect(alive(restarted.pid)).toBe(false);
+
+  await service.delete(web.id, again);
+  expect(alive(again.pid)).toBe(false);
   expect(host.sh(["sh", "-c", `ls -A ${SERVICES_ROOT}/netns/${ns}; ls -A /run/pulumi-netns/owner/service/netns/${ns} 2>/dev/null; true`]).trim()).toBe("");
   expect(host.sh(["pgrep", "-f", "http.server 8080"], { allowFailure: true }).trim()).toBe("");
   // Gone already: a second delete succeeds, and read says gone.
-  await service.delete(web.id, restarted);
-  expect(await service.read(web.id, restarted)).toEqual({ id: "", props: {} });
+  await service.delete(web.id, again);
+  expect(await service.read(web.id, again)).toEqual({ id: "", props: {} });
 });
 
 test("restart on failure, the log cap, user, environment and working directory", async () => {

@@ -160,7 +160,7 @@ describe("a topology that cannot work is refused, naming the node or link", () =
     expect(problems(spec([{ destination: "default", via: "192.0.2.1" }]))).toEqual(["node a: route to default via 192.0.2.1: 192.0.2.1 is on none of a's subnets"]);
     expect(problems(spec([{ destination: "default", via: "a" }]))).toEqual(["node a: route to default via a: a node cannot route via itself"]);
     expect(problems(spec([{ destination: "default", via: "r:e1" }, { destination: "default", via: "r:e2" }]))).toEqual([
-      "node a: two routes to default (IPv4) (give one another metric)",
+      "node a: two routes to default (IPv4) with metric 0 (give one another metric)",
     ]);
   });
 });
