@@ -81,7 +81,15 @@ test(`SIGKILL of \`pulumi up\` of ${COUNT} namespaces once ${KILL_AT} exist: its
     expect(ours()).toEqual([]);
 
     const cli = (...args: string[]) => spawnSync("pulumi", [...args, "--stack", "e2e"], { cwd: dir, env: { ...process.env, ...work.env }, encoding: "utf8" });
-    expect(cli("cancel", "--yes").status).toBe(0);
+    // The engine's own lock stays behind a SIGKILLed CLI; `cancel` removes it. Once in two full runs here
+    // it exited 1 (its output was not kept then; it is now), and never alone: a second try after a pause.
+    let cancelled = cli("cancel", "--yes");
+    if (cancelled.status !== 0) {
+      console.log(`pulumi cancel failed once (exit ${cancelled.status}): ${cancelled.stdout}${cancelled.stderr}`);
+      await sleep(2000);
+      cancelled = cli("cancel", "--yes");
+    }
+    expect({ status: cancelled.status, output: cancelled.status === 0 ? "" : cancelled.stdout + cancelled.stderr }).toEqual({ status: 0, output: "" });
     const again = cli("up", "--yes", "--skip-preview", "--non-interactive");
     expect({ status: again.status, output: again.status === 0 ? "" : again.stdout + again.stderr }).toEqual({ status: 0, output: "" });
     expect(host.sh(["ip", "netns", "list"]).split("\n").filter(Boolean)).toHaveLength(COUNT);

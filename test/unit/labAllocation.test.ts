@@ -188,8 +188,8 @@ describe("the LabAllocation provider", () => {
 });
 
 describe("successions: a new link that takes over an endpoint of a link that went", () => {
-  const link = (...members: string[]) => ({ kind: "link" as const, id: [...members].sort().join("--"), members });
-  const demand = (...segments: ReturnType<typeof link>[]) => ({ segments, salt: "" });
+  const link = (...members: string[]): LabDemand["segments"][number] => ({ kind: "link", id: [...members].sort().join("--"), members });
+  const demand = (...segments: LabDemand["segments"]) => ({ segments, salt: "" });
   const before = demand(link("n1:l4", "n3:l4"), link("n2:l5", "n3:l5"));
 
   test("a node renamed: each of its links is succeeded by the renamed one, at the endpoint that stays", () => {
@@ -204,6 +204,9 @@ describe("successions: a new link that takes over an endpoint of a link that wen
       "n1:l4--n2:l4": { from: "n1:l4--n3:l4", endpoint: "n1:l4" },
     });
     expect(successions(undefined, before)).toEqual({});
+    // The link that went crossed hosts: its cable on the endpoint was named after the endpoint.
+    const across = demand({ ...link("n1:l4", "n3:l4"), spanning: true });
+    expect(successions(across, demand(link("n1:l4", "n2:l4")))).toEqual({ "n1:l4--n2:l4": { from: "n1:l4--n3:l4", endpoint: "n1:l4", spanning: true } });
     expect(successions(before, before)).toEqual({});
     // Both new links take an endpoint of the one that went: neither may have its name.
     expect(successions(demand(link("n1:l4", "n3:l4")), demand(link("n1:l4", "n7:l1"), link("n3:l4", "n8:l1")))).toEqual({});
