@@ -56,7 +56,7 @@ export function inNamespace(namespace: string | undefined, argv: Argv): Argv {
 }
 
 const IP_FLAGS = new Set(["-j", "-d", "-4", "-6"]);
-const IP_OBJECTS = new Set(["link", "addr", "route", "netns"]);
+const IP_OBJECTS = new Set(["link", "addr", "route", "netns", "netconf"]);
 /** What `bridge` and `tc` may show (after an optional -j). */
 const SHOW_OBJECT = { bridge: "fdb show", tc: "qdisc show" };
 const SYSCTL_FLAGS = new Set(["-n", "-e"]);

@@ -14,6 +14,7 @@ type JsonSchema = {
   properties?: Record<string, JsonSchema>;
   required?: string[];
   items?: JsonSchema;
+  additionalProperties?: JsonSchema | boolean;
   anyOf?: JsonSchema[];
   enum?: unknown[];
   const?: unknown;
@@ -53,6 +54,10 @@ function property(js: JsonSchema, name: string, typeName: string, types: Record<
     const token = `${PACKAGE}:index:${typeName}`;
     types[token] = { type: "object", ...objectSpec(js, typeName, types, note, path) };
     return { ...spec, $ref: `#/types/${token}` };
+  }
+  // A record (interface name → settings) is a map in Pulumi's schema.
+  if (js.type === "object" && typeof js.additionalProperties === "object") {
+    return { ...spec, type: "object", additionalProperties: property(js.additionalProperties, name, typeName, types, note, path) };
   }
   if (js.type === "array") return { ...spec, type: "array", items: property(js.items ?? {}, name, typeName, types) };
   if (js.anyOf || js.enum || js.const !== undefined) {

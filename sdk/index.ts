@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { addressKind } from "../provider/kinds/address";
 import { bridgeKind } from "../provider/kinds/bridge";
 import { checkKind } from "../provider/kinds/check";
+import { labNodeKind } from "../provider/kinds/labNode";
 import { masqueradeKind } from "../provider/kinds/masquerade";
 import { namespaceKind } from "../provider/kinds/namespace";
 import { netemKind } from "../provider/kinds/netem";
@@ -134,6 +135,15 @@ export interface Check extends OutputsOf<typeof checkKind> {}
 export class Check extends pulumi.dynamic.Resource {
   constructor(name: string, args: CheckArgs, opts?: Options) {
     super(...registration(checkKind, name, args, opts));
+  }
+}
+
+export type LabNodeArgs = ArgsOf<typeof labNodeKind>;
+export interface LabNode extends OutputsOf<typeof labNodeKind> {}
+/** One Lab node as one resource: namespace, cable interfaces, addresses, routes and forwarding (the Lab makes these). */
+export class LabNode extends pulumi.dynamic.Resource {
+  constructor(name: string, args: LabNodeArgs, opts?: Options) {
+    super(...registration(labNodeKind, name, args, opts));
   }
 }
 

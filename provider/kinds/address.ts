@@ -6,7 +6,7 @@ import { listLinks, runUnlessGone } from "../iproute";
 import { lockWaitSeconds, TAKE_HOST_LOCK } from "../holders";
 import { defineKind, SUSPENDED } from "../kind";
 import { oneAtATime } from "../oneAtATime";
-import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, takenOver, writeOwnerRecordArgvs } from "../owner";
 
 interface AddressSpec {
   device: string;
@@ -221,7 +221,11 @@ export const addressKind = defineKind({
     if (!news.suspended && olds.suspended) await addOwned(host, news, false, owner);
     return {};
   },
-  delete: (host, _id, olds) => removeAddress(host, olds as unknown as AddressSpec, olds.owner as string | undefined),
+  async delete(host, _id, olds) {
+    const spec = olds as unknown as AddressSpec;
+    if (takenOver(await recordedTag(host, recordPath(spec)), addressKind.replaceOn, olds)) return;
+    await removeAddress(host, spec, olds.owner as string | undefined);
+  },
   async tag(host, _id, olds, owner) {
     for (const argv of writeOwnerRecordArgvs(recordPath(olds as unknown as AddressSpec), owner)) await host.run(argv);
   },

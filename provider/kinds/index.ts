@@ -3,6 +3,7 @@ import type { Kind } from "../kind";
 import { addressKind } from "./address";
 import { bridgeKind } from "./bridge";
 import { checkKind } from "./check";
+import { labNodeKind } from "./labNode";
 import { masqueradeKind } from "./masquerade";
 import { namespaceKind } from "./namespace";
 import { netemKind } from "./netem";
@@ -26,6 +27,7 @@ export const kinds = [
   netemKind,
   serviceKind,
   checkKind,
+  labNodeKind,
 ] as const satisfies readonly Kind<any>[];
 
 export function kindNamed(name: string): Kind {

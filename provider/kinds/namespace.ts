@@ -35,8 +35,7 @@ export const namespaceKind = defineKind({
     const holder = ownerToken(owner);
     let made = false;
     try {
-      ({ made } = await hold(host, recordPath(spec.name), holder, owner ?? "Namespace", `network namespace "${spec.name}"`,
-        () => namespaceIdentity(host, spec.name), ["ip", "netns", "add", spec.name], adopt));
+      ({ made } = await makeNamespace(host, spec.name, holder, owner, adopt));
       await setLoopback(host, spec.name, spec.loopbackUp);
       return { id: spec.name, observed: { ...(await observe(liveLinks(host), spec.name))!, holder } };
     } catch (err) {
@@ -69,7 +68,12 @@ export const namespaceKind = defineKind({
   },
 });
 
+/** Makes the namespace, or holds it when this holder made it already (or with `adopt`); `made`: this holder made it. */
+export function makeNamespace(host: Host, name: string, holder: string, owner: string | undefined, adopt: boolean): Promise<{ made: boolean }> {
+  return hold(host, recordPath(name), holder, owner ?? "Namespace", `network namespace "${name}"`, () => namespaceIdentity(host, name), ["ip", "netns", "add", name], adopt);
+}
+
 /** Leaves the namespace's holders; the last one deletes it (and with it everything inside). */
-async function releaseNamespace(host: Host, name: string, holder: string | undefined, deleteIfLast: boolean) {
+export async function releaseNamespace(host: Host, name: string, holder: string | undefined, deleteIfLast: boolean) {
   await release(host, recordPath(name), holder, () => namespaceIdentity(host, name), ["ip", "netns", "del", name], deleteIfLast);
 }

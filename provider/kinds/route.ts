@@ -5,7 +5,7 @@ import { canonicalCidr, interfaceName, ipAddress, namespaceName, networkCidr, pa
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind, neverCollides, Observed, SUSPENDED } from "../kind";
-import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, takenOver, writeOwnerRecordArgvs } from "../owner";
 
 /** Where a route records its owner (owner.ts): by the kernel's identity of it, as the id names it. */
 const recordPath = (spec: RouteSpec) =>
@@ -205,7 +205,11 @@ export const routeKind = defineKind({
     return readBack(host, news);
   },
   // Outputs hold the route as last read back, metric included, so this names exactly that route.
-  delete: (host, _id, olds) => removeRoute(host, olds as unknown as RouteSpec, olds.owner as string | undefined),
+  async delete(host, _id, olds) {
+    const spec = olds as unknown as RouteSpec;
+    if (takenOver(await recordedTag(host, recordPath(spec)), routeKind.replaceOn, olds)) return;
+    await removeRoute(host, spec, olds.owner as string | undefined);
+  },
   async tag(host, _id, olds, owner) {
     for (const argv of writeOwnerRecordArgvs(recordPath(olds as unknown as RouteSpec), owner)) await host.run(argv);
   },

@@ -4,7 +4,7 @@ import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { linkDeleteArgv, LinkSource, LinkState, linkState, listedLinks, liveLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind, Props } from "../kind";
-import { mayTakeOver, setAliasArgv, taggedLinks } from "../owner";
+import { mayTakeOver, setAliasArgv, taggedLinks, takenOver } from "../owner";
 
 const peer = z
   .object({
@@ -179,9 +179,10 @@ export const vethKind = defineKind({
     return (await observe(liveLinks(host), news)) ?? {};
   },
   async delete(host, _id, olds) {
-    // Only the pair itself, wherever its ends are now: a link that took the name since is someone else's.
+    // Only the pair itself, wherever its ends are now: a link that took the name since is someone else's,
+    // and so is a pair another owner took over.
     const pair = await locate(liveLinks(host), olds as unknown as VethSpec);
-    if (pair) await runUnlessGone(host, linkDeleteArgv(pair.near.namespace, pair.near.link.name));
+    if (pair && !takenOver(pair.near.link.alias, vethKind.replaceOn, olds)) await runUnlessGone(host, linkDeleteArgv(pair.near.namespace, pair.near.link.name));
   },
   async tag(host, _id, olds, owner) {
     await runUnlessGone(host, setAliasArgv(olds.namespace as string | undefined, olds.name as string, owner));

@@ -282,40 +282,6 @@ function allocateVnis(spanning: DemandSegment[], [from, to]: Interval, salt: str
 /** The resource that keeps a Lab's allocation; the shim's kind name for it. */
 export const LAB_ALLOCATION = "LabAllocation";
 
-/** A new link that takes over an endpoint of one that went: the cable on that endpoint replaces the old one. */
-export interface Succession {
-  /** The link that went. */
-  from: string;
-  /** The endpoint both name. */
-  endpoint: string;
-  /** The link that went crossed hosts: its cable on the endpoint was named after the endpoint, not the link. */
-  spanning?: true;
-}
-
-/**
- * For each link new in `demand` that takes over an endpoint of exactly one link gone since `previous` (a
- * node renamed, an interface cabled to another node), and is the only one to: which and where. The Lab
- * gives the cable on that endpoint the old link's name as an alias, so that the engine replaces the old
- * cable (old first) instead of making the new one beside it, which the kernel refuses: the interface's
- * name is taken until the old one goes, and removed resources go last.
- */
-export function successions(previous: LabDemand | undefined, demand: LabDemand): Record<string, Succession> {
-  if (!previous) return {};
-  const ids = (d: LabDemand) => new Set(d.segments.map((s) => s.id));
-  const [before, now] = [ids(previous), ids(demand)];
-  const gone = previous.segments.filter((s) => s.kind === "link" && !now.has(s.id));
-  const fresh = demand.segments.filter((s) => s.kind === "link" && !before.has(s.id));
-  const shared = (a: DemandSegment, b: DemandSegment) => a.members.find((m) => b.members.includes(m));
-  const result: Record<string, Succession> = {};
-  for (const link of fresh) {
-    const candidates = gone.filter((old) => shared(old, link));
-    if (candidates.length !== 1 || fresh.filter((other) => shared(candidates[0], other)).length !== 1) continue;
-    const [old] = candidates;
-    result[link.id] = { from: old.id, endpoint: shared(old, link)!, ...(old.spanning ? { spanning: true as const } : {}) };
-  }
-  return result;
-}
-
 /**
  * The LabAllocation resource's provider: nothing on any host. check allocates (keeping what `olds`, its
  * own last result, has) and puts the result among the inputs, so preview already shows it.
@@ -330,24 +296,20 @@ export const labAllocationProvider = {
     }
     const kept = labAllocations.safeParse(olds.allocations);
     const allocations = allocateLab(demand.data, kept.success ? kept.data : given.data);
-    const previousDemand = labDemand.safeParse(olds.demand);
-    return { inputs: { ...news, allocations, successions: successions(previousDemand.success ? previousDemand.data : undefined, demand.data) } };
+    return { inputs: { ...news, allocations } };
   },
-  /**
-   * Only the allocation counts. Successions kept from an earlier run stay harmless: while the allocation
-   * stands, so do the lab's links, and the links they name are still gone (an alias to nothing is no alias).
-   */
+  /** Only the allocation counts. */
   async diff(_id: string, olds: Props, news: Props) {
     return { changes: !isDeepStrictEqual(olds.allocations, news.allocations), replaces: [], deleteBeforeReplace: false };
   },
   async create(inputs: Props): Promise<{ id: string; outs: Props }> {
-    return { id: "allocations", outs: { allocations: inputs.allocations, successions: inputs.successions } };
+    return { id: "allocations", outs: { allocations: inputs.allocations } };
   },
   async read(id: string, props: Props) {
     return { id, props };
   },
   async update(_id: string, _olds: Props, news: Props): Promise<{ outs: Props }> {
-    return { outs: { allocations: news.allocations, successions: news.successions } };
+    return { outs: { allocations: news.allocations } };
   },
   async delete() {},
 };

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { LAB_ALLOCATION, LabAllocations, LabDemand, Succession } from "../../provider/lab/allocation";
+import { LAB_ALLOCATION, LabAllocations, LabDemand } from "../../provider/lab/allocation";
 import { shimFor } from "../resource";
 
 export interface LabAllocationArgs {
@@ -11,12 +11,10 @@ export interface LabAllocationArgs {
 export interface LabAllocation {
   /** Every subnet, address and VNI, with every seat of the last run kept. */
   readonly allocations: pulumi.Output<LabAllocations>;
-  /** New link → the link gone since the last run whose endpoint it takes over (see `successions`). */
-  readonly successions: pulumi.Output<Record<string, Succession>>;
 }
 /** A Lab's subnets, addresses and VNIs, kept where they were from one run to the next; nothing on any host. */
 export class LabAllocation extends pulumi.dynamic.Resource {
   constructor(name: string, args: LabAllocationArgs, opts?: pulumi.CustomResourceOptions) {
-    super(shimFor(LAB_ALLOCATION), name, { ...args, allocations: undefined, successions: undefined }, opts, "netns", LAB_ALLOCATION);
+    super(shimFor(LAB_ALLOCATION), name, { ...args, allocations: undefined }, opts, "netns", LAB_ALLOCATION);
   }
 }

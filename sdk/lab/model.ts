@@ -166,6 +166,11 @@ export interface SegmentPlan {
   impairment?: LinkImpairment;
   /** Per host the segment touches, its bridge; empty for a same-host link. */
   bridges: { host: string; name: string }[];
+  /**
+   * A same-host link's veth pair is made by its first node (by name) with the other end in the host's
+   * namespace under this name, until the second node takes it (see provider/kinds/labNode.ts).
+   */
+  park?: string;
   /** Set when the segment spans hosts. */
   vxlan?: { vni: number; port: number; ends: VxlanEndPlan[] };
 }
@@ -184,7 +189,8 @@ export interface NodePlan {
   router: boolean;
   interfaces: { ifname: string; segment: string; addresses: string[]; down?: true }[];
   routes: RoutePlan[];
-  sysctls: { key: string; value: string }[];
+  /** IP forwarding per family: a router has it in each family it has addresses in. */
+  forwarding: { ipv4: boolean; ipv6: boolean };
   services: Record<string, z.infer<typeof serviceSettings>>;
   /** What this node's Check probes: explicit expectations from it, and "all-pairs". */
   checks: CheckTarget[];
@@ -314,6 +320,7 @@ export function planLab(input: LabSpec): LabPlan {
       mtu: s.mtu ?? spanningMtu.get(s.id),
       ...(s.impairment ? { impairment: s.impairment } : {}),
       bridges: bridged ? hosts.map((host) => ({ host, name: device("b", s.id) })) : [],
+      ...(bridged ? {} : { park: device("p", s.id) }),
       ...(vni !== undefined
         ? {
             vxlan: {
@@ -424,6 +431,7 @@ function checkGeneratedNames(segments: SegmentPlan[], refuse: Refuse): void {
       ...s.bridges.map((b) => [b.host, b.name]),
       ...s.members.filter((m) => m.hostVeth).map((m) => [m.host, m.hostVeth!]),
       ...(s.vxlan?.ends ?? []).map((e) => [e.host, e.name]),
+      ...(s.park ? [[s.members[0].host, s.park]] : []),
     ];
     for (const [host, device] of names) {
       const other = seen.get(`${host}/${device}`);
@@ -433,7 +441,6 @@ function checkGeneratedNames(segments: SegmentPlan[], refuse: Refuse): void {
   }
 }
 
-const FORWARDING = { 4: "net.ipv4.ip_forward", 6: "net.ipv6.conf.all.forwarding" } as const;
 const withoutPrefix = (address: string) => address.split("/")[0];
 
 function planNode(spec: Spec, node: string, prefix: string, segments: SegmentPlan[], refuse: Refuse): NodePlan {
@@ -512,7 +519,7 @@ function planNode(spec: Spec, node: string, prefix: string, segments: SegmentPla
       ...(member.down ? { down: true as const } : {}),
     })),
     routes,
-    sysctls: n.router ? families.map((f) => ({ key: FORWARDING[f], value: "1" })) : [],
+    forwarding: { ipv4: (n.router ?? false) && families.includes(4), ipv6: (n.router ?? false) && families.includes(6) },
     services: n.services ?? {},
     checks: [],
   };

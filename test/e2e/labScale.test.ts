@@ -1,5 +1,5 @@
 /**
- * Scale: a Lab of 50 nodes over two throwaway hosts (215 resources) with the real Pulumi CLI: up, a
+ * Scale: a Lab of 50 nodes over two throwaway hosts (59 resources) with the real Pulumi CLI: up, a
  * ping between the hosts' far ends, an empty refresh, and destroy leaving both hosts as they were; then
  * the 50 nodes on smaller LANs with all-pairs checks (every node reaches every other), run again by
  * refresh. The wall times are printed.
@@ -37,29 +37,27 @@ test("a Lab of 50 nodes over two hosts comes up, carries traffic between them, r
   );
   const { lines: timings, timed } = stopwatch();
   try {
-    // Per host: 25 namespaces, a LAN (bridge, 25 veths, 25 addresses), 25 routes, forwarding on the router;
-    // the routers' link across the hosts (2 bridges, 2 vxlan ends, 2 veths, 2 addresses); the Lab and its
-    // allocation; the stack.
+    // 50 nodes (each one LabNode); per host a LAN's bridge; the routers' link across the hosts (2 bridges,
+    // 2 vxlan ends); the Lab and its allocation; the stack.
     const up = await timed("up", () => stack.up());
-    expect(changes(up.summary.resourceChanges)).toEqual({ create: 215 });
+    expect(changes(up.summary.resourceChanges)).toEqual({ create: 59 });
     expect(JSON.parse(east.sh(["ip", "-j", "netns", "list"]))).toHaveLength(25);
     expect(JSON.parse(west.sh(["ip", "-j", "netns", "list"]))).toHaveLength(25);
     const far = up.outputs.addresses.value.west24.eth0[0].split("/")[0];
     expect(east.sh(["ip", "netns", "exec", "east24", "ping", "-n", "-c", "1", "-W", "2", far], { allowFailure: true })).toContain(" 1 received");
     expect(changes((await timed("refresh", () => stack.refresh())).summary.resourceChanges)).toEqual({});
-    expect(changes((await timed("destroy", () => stack.destroy())).summary.resourceChanges)).toEqual({ delete: 215 });
+    expect(changes((await timed("destroy", () => stack.destroy())).summary.resourceChanges)).toEqual({ delete: 59 });
     expect([hostSnapshot(east), hostSnapshot(west)]).toEqual(before);
 
     // All pairs: 50 checks of 49 targets each (2,450 pairs, 3 pings each), made by up and run again by
     // refresh, with each host's nodes on LANs of 5 behind the router. One LAN per host would need 1,200
     // neighbour (ARP) entries, past the kernel's table that all namespaces share (gc_thresh3, 1,024 here),
     // and this machine's settings are not the tests' to change; LANs of 5 need about 300.
-    // Per host: 25 namespaces, 5 LANs (a bridge each), 29 veths and addresses (24 nodes, 5 router ports),
-    // 25 routes, forwarding; the link across the hosts (8); the stack, Lab and allocation; 50 checks.
+    // 50 nodes; per host 5 LANs (a bridge each); the link across the hosts (4); the stack, Lab and allocation; 50 checks.
     await stack.setAllConfig({ lanSize: { value: "5" }, allPairs: { value: "true" } });
-    expect(changes((await timed("up of the same 50 nodes on LANs of 5, with all-pairs checks", () => stack.up())).summary.resourceChanges)).toEqual({ create: 289 });
+    expect(changes((await timed("up of the same 50 nodes on LANs of 5, with all-pairs checks", () => stack.up())).summary.resourceChanges)).toEqual({ create: 117 });
     expect(changes((await timed("refresh with all-pairs checks", () => stack.refresh())).summary.resourceChanges)).toEqual({});
-    expect(changes((await timed("destroy", () => stack.destroy())).summary.resourceChanges)).toEqual({ delete: 289 });
+    expect(changes((await timed("destroy", () => stack.destroy())).summary.resourceChanges)).toEqual({ delete: 117 });
     expect([hostSnapshot(east), hostSnapshot(west)]).toEqual(before);
   } finally {
     console.log(`Lab scale, wall times:\n  ${timings.join("\n  ")}`);

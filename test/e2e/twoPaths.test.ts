@@ -50,9 +50,9 @@ afterAll(() => {
 
 test("up starts the web service once the lab is cabled, and the checks pass: the client goes through r1", async () => {
   const up = await timed("up", () => stack.up());
-  // Stack, Lab, allocation, 4 namespaces, 2 forwarding sysctls, 2 links (a veth and 2 addresses each), the
-  // LAN over two hosts (2 bridges, 2 vxlan ends, 3 veths, 3 addresses), 6 routes, the service, 4 checks.
-  expect(changes(up.summary.resourceChanges)).toEqual({ create: 36 });
+  // Stack, Lab, allocation, 4 nodes (each one LabNode: namespace, cables, addresses, routes, forwarding), the
+  // LAN over two hosts (2 bridges, 2 vxlan ends), the service, 4 checks.
+  expect(changes(up.summary.resourceChanges)).toEqual({ create: 16 });
   serverAddress = up.outputs.addresses.value.server.eth0[0].split("/")[0];
   expect(fetchFromClient()).toBe("200");
   expect(clientRoute()).toBe("eth0");
@@ -117,8 +117,8 @@ test("a pulled cable moves the client to r2 in place; a cut-off client fails up;
   const pulled = stepLog();
   await timed("up with a cable pulled", () => stack.up({ onEvent: pulled.onEvent }));
   const checks = ["client", "r1", "r2", "server"].map((n) => `update Check lab/${n}/expect`);
-  // The cable's veth in place; the route through it, which the kernel dropped, suspended in place.
-  expect(pulled.steps.sort()).toEqual(["update Veth lab/client:eth0--r1:eth0", "update Route lab/client/route/default/ipv4/metric100", ...checks].sort());
+  // Both ends of the cable, in place; the route through it, which the kernel dropped, kept in the client's state.
+  expect(pulled.steps.sort()).toEqual(["update LabNode lab/client", "update LabNode lab/r1", ...checks].sort());
   expect(clientRoute()).toBe("eth1");
   expect(fetchFromClient()).toBe("200");
   expect(changes((await stack.preview()).changeSummary)).toEqual({});
@@ -133,10 +133,9 @@ test("a pulled cable moves the client to r2 in place; a cut-off client fails up;
   // Everything in place, also after the failed up: the routes the kernel dropped are put back.
   expect(plugged.steps.sort()).toEqual(
     [
-      "update Veth lab/client:eth0--r1:eth0",
-      "update Veth lab/client:eth1--r2:eth0",
-      "update Route lab/client/route/default/ipv4/metric100",
-      "update Route lab/client/route/default/ipv4/metric200",
+      "update LabNode lab/client",
+      "update LabNode lab/r1",
+      "update LabNode lab/r2",
       ...checks,
     ].sort(),
   );

@@ -4,7 +4,7 @@
  * and VNI that was there before is where it was. And the LabAllocation provider: check keeps its olds.
  */
 import fc from "fast-check";
-import { allocateLab, LabAllocations, LabDemand, successions } from "../../provider/lab/allocation";
+import { allocateLab, LabAllocations, LabDemand } from "../../provider/lab/allocation";
 import { provider } from "../../provider";
 
 /** 16 LAN subnets, 16 link subnets, 16 VNIs, LANs of up to 6 host addresses: collisions on every few seats. */
@@ -168,7 +168,7 @@ describe("the LabAllocation provider", () => {
     expect((kept.inputs.allocations as LabAllocations).subnets.office).toEqual(["172.16.200.0/24"]);
     expect((kept.inputs.allocations as LabAllocations).addresses["a:e0"]).toEqual(["172.16.200.9/24"]);
     const created = await allocation.create(fresh.inputs);
-    expect(created.outs).toEqual({ allocations: fresh.inputs.allocations, successions: {} });
+    expect(created.outs).toEqual({ allocations: fresh.inputs.allocations });
     expect(await allocation.diff("allocations", created.outs, fresh.inputs)).toMatchObject({ changes: false, replaces: [] });
     expect(await allocation.diff("allocations", created.outs, kept.inputs)).toMatchObject({ changes: true, replaces: [] });
   });
@@ -184,31 +184,5 @@ describe("the LabAllocation provider", () => {
   test("a malformed demand is a check failure naming the property", async () => {
     const bad = await allocation.check({}, { demand: { segments: [{ kind: "lan", id: "x", members: [] }], salt: "" } });
     expect(bad.failures).toEqual([{ property: "demand", reason: expect.stringMatching(/^demand\.segments\.0\.members: /) }]);
-  });
-});
-
-describe("successions: a new link that takes over an endpoint of a link that went", () => {
-  const link = (...members: string[]): LabDemand["segments"][number] => ({ kind: "link", id: [...members].sort().join("--"), members });
-  const demand = (...segments: LabDemand["segments"]) => ({ segments, salt: "" });
-  const before = demand(link("n1:l4", "n3:l4"), link("n2:l5", "n3:l5"));
-
-  test("a node renamed: each of its links is succeeded by the renamed one, at the endpoint that stays", () => {
-    expect(successions(before, demand(link("n1:l4", "n6:l4"), link("n2:l5", "n6:l5")))).toEqual({
-      "n1:l4--n6:l4": { from: "n1:l4--n3:l4", endpoint: "n1:l4" },
-      "n2:l5--n6:l5": { from: "n2:l5--n3:l5", endpoint: "n2:l5" },
-    });
-  });
-
-  test("an interface cabled to another node; nothing for a first run, an unchanged lab, or two claims on one link", () => {
-    expect(successions(before, demand(link("n1:l4", "n2:l4"), link("n2:l5", "n3:l5")))).toEqual({
-      "n1:l4--n2:l4": { from: "n1:l4--n3:l4", endpoint: "n1:l4" },
-    });
-    expect(successions(undefined, before)).toEqual({});
-    // The link that went crossed hosts: its cable on the endpoint was named after the endpoint.
-    const across = demand({ ...link("n1:l4", "n3:l4"), spanning: true });
-    expect(successions(across, demand(link("n1:l4", "n2:l4")))).toEqual({ "n1:l4--n2:l4": { from: "n1:l4--n3:l4", endpoint: "n1:l4", spanning: true } });
-    expect(successions(before, before)).toEqual({});
-    // Both new links take an endpoint of the one that went: neither may have its name.
-    expect(successions(demand(link("n1:l4", "n3:l4")), demand(link("n1:l4", "n7:l1"), link("n3:l4", "n8:l1")))).toEqual({});
   });
 });

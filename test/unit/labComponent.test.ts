@@ -78,39 +78,25 @@ const plain = (r: Registered) => {
   return rest;
 };
 
-test("a plan becomes namespaces, forwarding, cables, bridges, VXLAN ends, addresses, netem and routes, named by identity", async () => {
+test("a plan becomes one LabNode per node, bridges, VXLAN ends and netem, named by identity", async () => {
   const { plan, children } = await build(twoHosts);
   expect([...children.keys()].sort()).toEqual(
     [
       "LabAllocation lab/allocations",
-      "Namespace lab/db",
-      "Namespace lab/gw",
-      "Namespace lab/pc",
-      "Namespace lab/web",
-      "Sysctl lab/gw/net.ipv4.ip_forward",
-      // LAN office on east: a bridge, a veth per member.
+      // Each node's namespace, cable interfaces, addresses, routes and forwarding.
+      "LabNode lab/db",
+      "LabNode lab/gw",
+      "LabNode lab/pc",
+      "LabNode lab/web",
+      // LAN office on east: a bridge.
       "Bridge lab/office/east",
-      "Veth lab/gw:lan0",
-      "Veth lab/pc:eth0",
-      "Address lab/gw:lan0/ipv4",
-      "Address lab/pc:eth0/ipv4",
-      // The link across hosts: a bridge and a VXLAN end per host, a veth per end, netem on both ends.
+      // The link across hosts: a bridge and a VXLAN end per host, netem on both ends.
       "Bridge lab/gw:wan0--web:eth0/east",
       "Bridge lab/gw:wan0--web:eth0/west",
       "Vxlan lab/gw:wan0--web:eth0/east",
       "Vxlan lab/gw:wan0--web:eth0/west",
-      "Veth lab/gw:wan0",
-      "Veth lab/web:eth0",
-      "Address lab/gw:wan0/ipv4",
-      "Address lab/web:eth0/ipv4",
       "Netem lab/gw:wan0",
       "Netem lab/web:eth0",
-      // The link within west: one veth pair between the namespaces.
-      "Veth lab/db:eth0--web:eth1",
-      "Address lab/web:eth1/ipv4",
-      "Address lab/db:eth0/ipv4",
-      "Route lab/pc/route/default/ipv4",
-      "Route lab/web/route/default/ipv4",
     ].sort(),
   );
   const wan = plan.links.find((l) => l.id === "gw:wan0--web:eth0")!;
@@ -129,45 +115,45 @@ test("a plan becomes namespaces, forwarding, cables, bridges, VXLAN ends, addres
   // Flood entries on two hosts too: a third host is one more remote, in place.
   expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!)).toMatchObject({ name: westEnd.name, local: "198.18.0.11", remotes: ["198.18.0.10"] });
   expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!).remote).toBeUndefined();
-  expect(plain(children.get("Veth lab/web:eth0")!)).toMatchObject({
-    name: "eth0",
-    namespace: "web",
-    mtu: 1450,
-    peer: { name: wan.members.find((m) => m.node === "web")!.hostVeth, master: wan.bridges[1].name },
+  // The link within west is one veth pair: db (first by name) makes it, web takes the end db parked.
+  const inWest = plan.links.find((l) => l.id === "db:eth0--web:eth1")!;
+  const addresses = plan.allocations.addresses;
+  const gwOnWan = addresses["gw:wan0"][0].split("/")[0];
+  expect(plain(children.get("LabNode lab/web")!)).toEqual({
+    name: "web",
+    interfaces: {
+      eth0: { bridge: { name: wan.bridges[1].name, hostEnd: wan.members.find((m) => m.node === "web")!.hostVeth }, mtu: 1450, up: true, addresses: addresses["web:eth0"] },
+      eth1: { pair: { park: inWest.park, role: "take" }, mtu: 1500, up: true, addresses: addresses["web:eth1"] },
+    },
+    routes: [{ destination: "default", via: gwOnWan, device: "eth0" }],
+    forwarding: { ipv4: false, ipv6: false },
+    owner: expect.any(String),
+    holder: undefined,
   });
-  // Ends in the order of the link's identity (db:eth0 before web:eth1), whichever way the program names them.
-  expect(plain(children.get("Veth lab/db:eth0--web:eth1")!)).toMatchObject({ name: "eth0", namespace: "db", peer: { name: "eth1", namespace: "web" } });
-  expect(plain(children.get("Address lab/web:eth1/ipv4")!)).toMatchObject({ namespace: "web", device: "eth1", address: plan.allocations.addresses["web:eth1"][0] });
+  expect(plain(children.get("LabNode lab/db")!).interfaces).toEqual({
+    eth0: { pair: { park: inWest.park, role: "make" }, mtu: 1500, up: true, addresses: addresses["db:eth0"] },
+  });
+  expect(plain(children.get("LabNode lab/gw")!).forwarding).toEqual({ ipv4: true, ipv6: false });
+  const gwOnLan = addresses["gw:lan0"][0].split("/")[0];
+  expect(plain(children.get("LabNode lab/pc")!).routes).toEqual([{ destination: "default", via: gwOnLan, device: "eth0" }]);
   expect(plain(children.get("Netem lab/web:eth0")!)).toMatchObject({ namespace: "web", device: "eth0", delayMs: 10, jitterMs: 1, lossPercent: 1 });
-  expect(plain(children.get("Sysctl lab/gw/net.ipv4.ip_forward")!)).toMatchObject({ namespace: "gw", key: "net.ipv4.ip_forward", value: "1" });
-  const gwOnLan = plan.allocations.addresses["gw:lan0"][0].split("/")[0];
-  expect(plain(children.get("Route lab/pc/route/default/ipv4")!)).toMatchObject({ namespace: "pc", destination: "default", via: gwOnLan, device: "eth0" });
   // The connection reaches each child as a secret.
-  expect(children.get("Namespace lab/web")!.inputs.connection).toMatchObject({ value: connection("198.18.0.11") });
+  expect(children.get("LabNode lab/web")!.inputs.connection).toMatchObject({ value: connection("198.18.0.11") });
 });
 
-test("one more link adds only its own children and leaves every other child's inputs as they were", async () => {
+test("one more link adds its own bridges and tunnel ends, and changes only the two nodes it joins", async () => {
   const { children: before } = await build(twoHosts);
   const { children: after } = await build({ ...twoHosts, links: [...twoHosts.links!, { endpoints: ["pc:eth1", "db:eth1"] }] });
   const added = [...after.keys()].filter((k) => !before.has(k)).sort();
-  expect(added).toEqual(
-    [
-      "Bridge lab/db:eth1--pc:eth1/east",
-      "Bridge lab/db:eth1--pc:eth1/west",
-      "Vxlan lab/db:eth1--pc:eth1/east",
-      "Vxlan lab/db:eth1--pc:eth1/west",
-      "Veth lab/pc:eth1",
-      "Veth lab/db:eth1",
-      "Address lab/pc:eth1/ipv4",
-      "Address lab/db:eth1/ipv4",
-    ].sort(),
-  );
-  for (const [key, child] of before) {
-    if (!key.startsWith("LabAllocation ")) expect([key, plain(after.get(key)!)]).toEqual([key, plain(child)]);
-  }
+  expect(added).toEqual(["Bridge lab/db:eth1--pc:eth1/east", "Bridge lab/db:eth1--pc:eth1/west", "Vxlan lab/db:eth1--pc:eth1/east", "Vxlan lab/db:eth1--pc:eth1/west"].sort());
+  const changed = [...before.keys()].filter((k) => !isDeepStrictEqual(plain(after.get(k)!), plain(before.get(k)!))).sort();
+  expect(changed).toEqual(["LabAllocation lab/allocations", "LabNode lab/db", "LabNode lab/pc"]);
+  const { eth1, ...kept } = plain(after.get("LabNode lab/pc")!).interfaces as Record<string, unknown>;
+  expect(kept).toEqual(plain(before.get("LabNode lab/pc")!).interfaces);
+  expect(eth1).toMatchObject({ bridge: { name: expect.any(String) }, up: true });
 });
 
-test("services, expectations, and cables that are down: both ends down, the IPv6 addresses and routes the kernel drops suspended", async () => {
+test("services, expectations, and cables that are down: both nodes' ends down", async () => {
   const http = { command: ["python3", "-m", "http.server", "80"], readiness: { tcpPort: 80 } };
   const args: LabArgs = {
     ...twoHosts,
@@ -178,15 +164,8 @@ test("services, expectations, and cables that are down: both ends down, the IPv6
     expect: ["all-pairs", { from: "gw", to: "web:80" }, { from: "gw", to: "pc", expect: "unreachable" }],
   };
   const { plan, children } = await build(args);
-  expect(plain(children.get("Veth lab/db:eth0--web:eth1")!)).toMatchObject({ up: false, peer: { up: false } });
-  expect(plain(children.get("Veth lab/pc:eth0")!)).toMatchObject({ up: false, peer: { up: false } });
-  expect(plain(children.get("Veth lab/gw:lan0")!)).toMatchObject({ up: true, peer: { up: true } });
-  // The kernel keeps IPv4 addresses on a down interface and drops IPv6 ones and the routes through it.
-  expect(plain(children.get("Address lab/pc:eth0/ipv4")!).suspended).toBeUndefined();
-  expect(plain(children.get("Address lab/pc:eth0/ipv6")!).suspended).toBe(true);
-  expect(plain(children.get("Address lab/gw:lan0/ipv6")!).suspended).toBeUndefined();
-  expect(plain(children.get("Route lab/pc/route/default/ipv4")!).suspended).toBe(true);
-  expect(plain(children.get("Route lab/web/route/default/ipv4")!).suspended).toBeUndefined();
+  const up = (children: Map<string, Registered>, node: string, ifname: string) => (plain(children.get(`LabNode lab/${node}`)!).interfaces as any)[ifname].up;
+  expect([up(children, "db", "eth0"), up(children, "web", "eth1"), up(children, "pc", "eth0"), up(children, "gw", "lan0")]).toEqual([false, false, false, true]);
 
   expect(plain(children.get("Service lab/web/service/http")!)).toMatchObject({ namespace: "web", name: "http", command: http.command, readiness: { tcpPort: 80 } });
   const address = (endpoint: string) => plan.allocations.addresses[endpoint][0].split("/")[0];
@@ -210,8 +189,7 @@ test("services, expectations, and cables that are down: both ends down, the IPv6
   // Up again: the same children, nothing suspended, and every check runs again.
   const { children: upAgain } = await build({ ...args, links: twoHosts.links, lans: twoHosts.lans });
   expect([...upAgain.keys()].sort()).toEqual([...children.keys()].sort());
-  expect([...upAgain.values()].filter((c) => c.inputs.suspended !== undefined)).toEqual([]);
-  expect(plain(upAgain.get("Veth lab/pc:eth0")!)).toMatchObject({ up: true, peer: { up: true } });
+  expect([up(upAgain, "db", "eth0"), up(upAgain, "web", "eth1"), up(upAgain, "pc", "eth0")]).toEqual([true, true, true]);
   expect(plain(upAgain.get("Check lab/gw/expect")!).triggers).not.toEqual(plain(children.get("Check lab/gw/expect")!).triggers);
 });
 
@@ -244,7 +222,7 @@ describe("what exists never moves: the LabAllocation keeps the last run's seats"
     const after = await build(grown);
     const office = (plan: LabPlan) => plan.lans.find((l) => l.id === "office")!;
     expect(office(after.plan)).toEqual(office(before.plan));
-    expect(plain(after.children.get("Address lab/pc:eth0/ipv4")!)).toEqual(plain(before.children.get("Address lab/pc:eth0/ipv4")!));
+    expect(plain(after.children.get("LabNode lab/pc")!)).toEqual(plain(before.children.get("LabNode lab/pc")!));
     expect(after.plan.lans.find((l) => l.id === rival)!.subnets).not.toEqual(office(before.plan).subnets);
   });
 
@@ -274,21 +252,21 @@ describe("what exists never moves: the LabAllocation keeps the last run's seats"
   });
 });
 
-test("one more host on a LAN over three adds only its own children; the other hosts' VXLAN ends gain it as a remote, in place", async () => {
+test("one more host on a LAN over three adds its bridge and tunnel end; the other hosts' VXLAN ends gain it as a remote, in place", async () => {
   const fourHosts: LabArgs = { ...twoHosts, hosts: { ...twoHosts.hosts, north: connection("198.18.0.12"), south: connection("198.18.0.13") } };
   const nodes = { ...twoHosts.nodes, far: { host: "north" }, deep: { host: "south" } };
   const wideLan = (...members: string[]): LabArgs => ({ ...fourHosts, nodes, lans: { office: { members } } });
   const { children: before } = await build(wideLan("gw:lan0", "pc:eth0", "db:eth1", "far:eth0"));
   const { children: after } = await build(wideLan("gw:lan0", "pc:eth0", "db:eth1", "far:eth0", "deep:eth0"));
   expect([...after.keys()].filter((k) => !before.has(k)).sort()).toEqual(
-    ["Bridge lab/office/south", "Vxlan lab/office/south", "Veth lab/deep:eth0", "Address lab/deep:eth0/ipv4"].sort(),
+    ["Bridge lab/office/south", "Vxlan lab/office/south"],
   );
   expect(plain(after.get("Vxlan lab/office/south")!)).toMatchObject({ local: "198.18.0.13", remotes: ["198.18.0.10", "198.18.0.11", "198.18.0.12"] });
   const changed = [...before.keys()].filter((k) => !isDeepStrictEqual(plain(after.get(k)!), plain(before.get(k)!))).sort();
-  expect(changed).toEqual(["LabAllocation lab/allocations", "Vxlan lab/office/east", "Vxlan lab/office/north", "Vxlan lab/office/west"]);
-  changed.shift();
+  // deep's node gains its interface.
+  expect(changed).toEqual(["LabAllocation lab/allocations", "LabNode lab/deep", "Vxlan lab/office/east", "Vxlan lab/office/north", "Vxlan lab/office/west"]);
   const vxlan = provider("Vxlan");
-  for (const key of changed) {
+  for (const key of changed.filter((k) => k.startsWith("Vxlan "))) {
     const [olds, news] = [before, after].map((children): Record<string, unknown> => ({ ...plain(children.get(key)!), connection: connection("198.18.0.10") }));
     expect({ ...news, remotes: undefined }).toEqual({ ...olds, remotes: undefined });
     expect(news.remotes).toEqual([...(olds.remotes as string[]), "198.18.0.13"].sort());

@@ -379,11 +379,8 @@ describe("routes and forwarding", () => {
   });
 
   test("routers forward in each family they have addresses in; others do not", () => {
-    expect(node(plan, "r").sysctls).toEqual([
-      { key: "net.ipv4.ip_forward", value: "1" },
-      { key: "net.ipv6.conf.all.forwarding", value: "1" },
-    ]);
-    expect(node(plan, "a").sysctls).toEqual([]);
+    expect(node(plan, "r").forwarding).toEqual({ ipv4: true, ipv6: true });
+    expect(node(plan, "a").forwarding).toEqual({ ipv4: false, ipv6: false });
     expect(node(plan, "r").interfaces.map((i) => i.ifname)).toEqual(["e1", "e2"]);
   });
 });

@@ -26,6 +26,15 @@ const valid: Record<string, Record<string, unknown>> = {
     user: "www-data",
     readiness: { tcpPort: 8080 },
   },
+  LabNode: {
+    name: "red",
+    interfaces: {
+      eth0: { bridge: { name: "br0", hostEnd: "h-red" }, addresses: ["10.0.0.2/24"] },
+      eth1: { pair: { park: "p-red", role: "make" }, mtu: 1400, up: false, addresses: ["10.1.0.1/30"] },
+    },
+    routes: [{ destination: "default", via: "10.0.0.1", device: "eth0" }],
+    forwarding: { ipv4: true },
+  },
   Check: { namespace: "red", from: "node a", targets: [{ address: "10.0.0.2", protocol: "tcp", port: 80, label: "web" }], triggers: ["1f2e"] },
 };
 
