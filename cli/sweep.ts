@@ -7,7 +7,7 @@
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { readFileSync } from "node:fs";
 import { Connection, connection as connectionSchema, targetIdentity, targetLabel } from "../provider/connection";
-import { findOrphans, removeOrphans, StateResource } from "../provider/sweep";
+import { findOrphans, removeOrphans, StateResource, stateResource } from "../provider/sweep";
 import { closeAllHosts, hostFor } from "../provider/ssh/pool";
 import { UsageError } from "./usage";
 
@@ -98,7 +98,7 @@ async function readState(workspace: LocalWorkspace, stack: string): Promise<Stac
   for (const resource of deployment.deployment?.resources ?? []) {
     const kind = KIND_TYPE.exec(resource.type)?.[1];
     if (!kind || !resource.id) continue;
-    state.resources.push({ kind, id: resource.id, holder: resource.outputs?.holder as string | undefined });
+    state.resources.push(stateResource(kind, resource.id, resource.outputs ?? {}));
     const parsed = connectionSchema.safeParse(revealed(resource.outputs?.connection));
     if (parsed.success) state.connections.push(parsed.data);
   }

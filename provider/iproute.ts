@@ -48,7 +48,7 @@ export interface IpLinkJson {
   link_netnsid?: number;
   linkinfo?: { info_kind?: string };
   /** Present in `ip addr` output. */
-  addr_info?: { local: string; prefixlen: number; scope?: string; tentative?: boolean; dadfailed?: boolean }[];
+  addr_info?: { local: string; prefixlen: number; scope?: string; dynamic?: boolean; tentative?: boolean; dadfailed?: boolean }[];
 }
 
 export function parseLinks(stdout: string): LinkState[] {

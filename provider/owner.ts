@@ -53,12 +53,13 @@ export function aliasOwner(alias: string | undefined, ownerValue: string | undef
 /**
  * Whether an object a resource made now carries another owner's tag: something took it over (a LabNode
  * took the objects of a Lab's finer resources when a stack moved to it), and the resource's delete leaves
- * it. A resource without an owner (from before owners) never knows, and deletes as it always did. `sweep`
+ * it. An object of a resource from before owners carried no tag, so any tag on it is another's. `sweep`
  * passes the object's own owner as `owner` (what the tag says), which is no other owner either.
  */
 export function takenOver(tag: string | undefined, replaceOn: readonly string[], props: Record<string, unknown>): boolean {
   const tagged = taggedOwner(tag);
-  return typeof props.owner === "string" && tagged !== undefined && tagged !== props.owner && tagged !== objectOwner(replaceOn, props);
+  if (tagged === undefined) return false;
+  return typeof props.owner !== "string" || (tagged !== props.owner && tagged !== objectOwner(replaceOn, props));
 }
 
 /** The owner a tag (an alias, an owner record's line) names; undefined when it is no tag of ours. */

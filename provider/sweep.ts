@@ -10,13 +10,25 @@ import { listLinks } from "./iproute";
 import { listMarks } from "./iptables";
 import type { Kind, Tagged, TagSource } from "./kind";
 import { kinds } from "./kinds";
-import { ownerStack } from "./owner";
+import { objectOwner, ownerStack } from "./owner";
 
-/** A resource of the stack's state, as the sweep tells it apart: its kind, id and holder token (if any). */
+/**
+ * A resource of the stack's state, as the sweep tells it apart: its kind, id and holder token (if any), and
+ * the owner its objects carry. A LabNode's namespace and interfaces are listed by the Namespace and Veth
+ * kinds: they are known by that owner.
+ */
 export interface StateResource {
   kind: string;
   id: string;
   holder?: string;
+  owner?: string;
+}
+
+/** A resource of state as the sweep needs it, from its kind, id and outputs. */
+export function stateResource(kindName: string, id: string, outputs: Record<string, unknown>): StateResource {
+  const kind = kinds.find((k) => k.name === kindName);
+  const owner = kind && objectOwner(kind.replaceOn, outputs);
+  return { kind: kindName, id, ...(typeof outputs.holder === "string" ? { holder: outputs.holder } : {}), ...(owner ? { owner } : {}) };
 }
 
 export interface Orphan extends Tagged {
@@ -37,12 +49,13 @@ const identity = (kind: string, id: string, holder: unknown) => JSON.stringify([
 export async function findOrphans(host: Host, stack: string, state: StateResource[]): Promise<Orphan[]> {
   const source = tagSource(host);
   const known = new Set(state.map((resource) => identity(resource.kind, resource.id, resource.holder)));
+  const owners = new Set(state.flatMap((resource) => (resource.owner ? [resource.owner] : [])));
   const found = await Promise.all(kinds.map(async (kind) => (await kind.tagged(host, source)).map((tagged) => ({ ...tagged, kind: kind as unknown as Kind }))));
   const seen = new Set<string>();
   // Dependents first (the kinds are listed in the order they are made): rules, then addresses, then links, then namespaces.
   return found.reverse().flat().filter((orphan) => {
     const key = identity(orphan.kind.name, orphan.id, orphan.olds.holder);
-    if (ownerStack(orphan.owner) !== stack || known.has(key) || seen.has(key)) return false;
+    if (ownerStack(orphan.owner) !== stack || known.has(key) || owners.has(orphan.owner) || seen.has(key)) return false;
     seen.add(key);
     return true;
   });

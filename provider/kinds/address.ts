@@ -158,7 +158,7 @@ export function promotingDeleteArgv(spec: AddressSpec, lockWait: number): Argv {
 }
 
 /** Where the address records its owner (owner.ts): an address has no tag of its own. */
-const recordPath = (spec: AddressSpec) => ownerRecordPath("addr", spec.namespace, spec.device, spec.address);
+export const recordPath = (spec: AddressSpec) => ownerRecordPath("addr", spec.namespace, spec.device, spec.address);
 
 /** The address and its owner record. */
 async function removeAddress(host: Host, spec: AddressSpec, owner: string | undefined): Promise<void> {

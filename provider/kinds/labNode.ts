@@ -17,14 +17,13 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { canonicalCidr, cidr, interfaceName, ipAddress, mtu, namespaceName, networkCidr } from "../fields";
 import { Argv, Host, inNamespace, inOneStep, listEveryNamespace } from "../host";
-import { IpLinkJson, linkDeleteArgv, LinkChange, linkSetArgv, listLinks, runUnlessGone } from "../iproute";
+import { IpLinkJson, LinkChange, linkSetArgv, listLinks, runUnlessGone } from "../iproute";
 import { defineKind, neverCollides, Props } from "../kind";
-import { HOLDERS_ROOT, namespaceIdentity } from "../holders";
-import { aliasOwner, objectOwner, ownerRecordPath, ownerTag, ownerToken, setAliasArgv } from "../owner";
-import { addressArgv } from "./address";
+import { aliasOwner, objectOwner, ownerTag, ownerToken, setAliasArgv } from "../owner";
+import { addressArgv, recordPath as addressRecordPath } from "./address";
 import { makeNamespace, releaseNamespace } from "./namespace";
-import { parseRoutes, RouteEntry, routeArgv } from "./route";
-import { sysctlWritesArgv } from "./sysctl";
+import { parseRoutes, recordPath as routeRecordPath, RouteEntry, routeArgv } from "./route";
+import { recordPath as sysctlRecordPath, sysctlGroup, sysctlWritesArgv } from "./sysctl";
 import { vethAddArgv } from "./veth";
 
 const labInterface = z
@@ -40,6 +39,8 @@ const labInterface = z
       .object({
         park: interfaceName.describe("Name of the other end in the host's namespace until the other node takes it."),
         role: z.enum(["make", "take"]).describe("make: this node makes the pair; take: it takes the end the other node parked."),
+        namespace: namespaceName.describe("The other node's namespace."),
+        interface: interfaceName.describe("The other end's name there."),
       })
       .optional()
       .describe("A cable to another node on the same host: one veth pair between the two namespaces."),
@@ -61,6 +62,7 @@ export type LabNodeRoute = z.input<typeof labRoute>;
 type Interface = z.infer<typeof labInterface>;
 type Route = z.infer<typeof labRoute>;
 
+/** A node's spec, as checked (defaults applied). */
 interface LabNodeSpec {
   name: string;
   interfaces: Record<string, Interface>;
@@ -68,12 +70,20 @@ interface LabNodeSpec {
   forwarding: { ipv4: boolean; ipv6: boolean };
 }
 
+/** A node's spec as a program gives it (the Lab's nodeSpec.ts). */
+export interface LabNodeInput {
+  name: string;
+  interfaces: Record<string, LabNodeInterface>;
+  routes: LabNodeRoute[];
+  forwarding: { ipv4: boolean; ipv6: boolean };
+}
+
 /** What is on the host for one node, however it was read (one command per part, or a refresh's listings). */
 export interface NodeState {
   /** The namespace's links with their addresses. */
   links: IpLinkJson[];
-  /** A link of the host's own namespace (a bridge cable's host end, a parked end). */
-  hostLink(name: string): IpLinkJson | undefined;
+  /** A link of another namespace: the host's own (undefined; a bridge cable's host end, a parked end) or the other node's of a pair. */
+  linkIn(namespace: string | undefined, name: string): IpLinkJson | undefined;
   routes: InstalledRoute[];
   forwarding: { ipv4: boolean; ipv6: boolean };
 }
@@ -83,30 +93,48 @@ export type InstalledRoute = RouteEntry & { family: 4 | 6 };
 const familyOf = (address: string) => (isIP(address.split("/")[0]) === 6 ? 6 : 4);
 const FORWARDING = { ipv4: "net.ipv4.ip_forward", ipv6: "net.ipv6.conf.all.forwarding" } as const;
 
-/** Record folders of a node's namespace: owner records of addresses and routes, sysctl holder records. */
-const recordFolders = (ns: string) => [ownerRecordPath("addr", ns), ownerRecordPath("route", ns), [HOLDERS_ROOT, "sysctl", "netns", ns].join("/")];
+/**
+ * The first update of a node that was a Lab's Namespace (a stack made before LabNode): the owner records of
+ * its addresses and routes now name this node, and the records of its forwarding go, so that the deletes
+ * of the Lab's old Address, Route and Sysctl resources, at the end of that same update, leave what this
+ * node took over (see takenOver in owner.ts). Its interfaces get its owner as their alias. Records to
+ * rewrite come first, then "--", then records to remove.
+ */
+const TAKE_OVER = `tag=$1
+shift
+while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
+  if [ -f "$1" ]; then printf '%s\\n' "$tag" >"$1" || exit; fi
+  shift
+done
+shift
+rm -f "$@"`;
+
+/** The records a node takes over from a Lab's older resources (TAKE_OVER): its addresses' and routes', and its forwarding's. */
+function recordsTaken(spec: LabNodeSpec): { owned: string[]; forwarding: string[] } {
+  const namespace = spec.name;
+  const addresses = Object.entries(spec.interfaces ?? {}).flatMap(([device, i]) => i.addresses.map((address) => addressRecordPath({ namespace, device, address })));
+  const routes = (spec.routes ?? []).map((r) => routeRecordPath({ ...r, namespace }));
+  return { owned: [...addresses, ...routes], forwarding: Object.values(FORWARDING).map((key) => sysctlRecordPath(sysctlGroup(key), namespace)) };
+}
+
+function takeOverArgv(spec: LabNodeSpec, owner: string): Argv {
+  const { owned, forwarding } = recordsTaken(spec);
+  return ["sh", "-c", TAKE_OVER, "sh", ownerTag(owner), ...owned, "--", ...forwarding];
+}
 
 /**
- * The first update of a node that was a Lab's Namespace (a stack made before LabNode): the addresses and
- * routes in it now carry this node's owner, and the sysctl records of its namespace go, so that the
- * deletes of the Lab's old Address, Route and Sysctl resources, at the end of that same update, leave
- * what this node took over (see takenOver in owner.ts). Its interfaces get its owner as their alias.
+ * Addresses the node manages: its interfaces' static global ones. Link-local IPv6 ones come with the
+ * interface, and dynamic ones (SLAAC, from a router advertisement of a service in the lab) from elsewhere.
  */
-const TAKE_OVER = `tag=$1 sysctls=$4
-rm -rf "$sysctls" || exit
-for dir in "$2" "$3"; do
-  if [ -d "$dir" ]; then find "$dir" -type f -exec sh -c 'for f; do printf "%s\\n" "$0" >"$f"; done' "$tag" {} + || exit; fi
-done`;
-const takeOverArgv = (ns: string, owner: string): Argv => ["sh", "-c", TAKE_OVER, "sh", ownerTag(owner), ...recordFolders(ns)];
-
-/** Addresses the node manages: global ones (link-local IPv6 ones come with the interface). */
 const globalAddresses = (link: IpLinkJson | undefined) =>
-  (link?.addr_info ?? []).filter((a) => (a.scope ?? "global") === "global").map((a) => canonicalCidr(`${a.local}/${a.prefixlen}`));
+  (link?.addr_info ?? []).filter((a) => (a.scope ?? "global") === "global" && !a.dynamic).map((a) => canonicalCidr(`${a.local}/${a.prefixlen}`));
 
 const isUp = (link: IpLinkJson) => (link.flags ?? []).includes("UP");
 
 /** The kernel's identity of a route: family, destination and metric (IPv6 stores none as 1024). */
-const routeKey = (family: 4 | 6, r: { destination: string; metric?: number }) => `${family} ${r.destination} ${family === 6 ? r.metric || 1024 : (r.metric ?? 0)}`;
+const IPV6_DEFAULT_METRIC = 1024;
+const routeKey = (family: 4 | 6, r: { destination: string; metric?: number }) =>
+  `${family} ${r.destination} ${family === 6 ? r.metric || IPV6_DEFAULT_METRIC : (r.metric ?? 0)}`;
 const installedKey = (r: InstalledRoute) => routeKey(r.family, r);
 const wantedKey = (r: Route) => routeKey(familyOf(r.via), r);
 
@@ -114,13 +142,26 @@ const wantedKey = (r: Route) => routeKey(familyOf(r.via), r);
 const suspended = (spec: LabNodeSpec, device: string, family: number) => spec.interfaces[device]?.up === false && family === 6;
 const routeSuspended = (spec: LabNodeSpec, route: Route) => spec.interfaces[route.device]?.up === false;
 
-/** The interface's cable is there as the spec says: a veth, and for a bridge cable, paired with its host end. */
+/**
+ * Deletes a link, done also when it is gone already: the two nodes of a pair update side by side, and
+ * either may delete it first (deleting one end deletes both).
+ */
+const LINK_GONE = 'ip "$@" link del dev "$0" 2>/dev/null || ! ip "$@" link show dev "$0" >/dev/null 2>&1';
+const deleteLinkArgv = (namespace: string | undefined, name: string): Argv => ["sh", "-c", LINK_GONE, name, ...(namespace ? ["-n", namespace] : [])];
+
+/** Two links are the two ends of one veth pair in two namespaces: each names the other's index. */
+const paired = (a: IpLinkJson, b: IpLinkJson | undefined) => b !== undefined && a.link_index === b.ifindex && b.link_index === a.ifindex;
+
+/**
+ * The interface's cable is there as the spec says: a veth paired with its host end on the bridge, or with
+ * the other node's end of the pair, or (before the other node takes it) with the end parked on the host.
+ */
 function cabled(state: NodeState, ifname: string, wanted: Interface): boolean {
   const link = state.links.find((l) => l.ifname === ifname);
   if (link?.linkinfo?.info_kind !== "veth") return false;
-  if (!wanted.bridge) return true;
-  const hostEnd = state.hostLink(wanted.bridge.hostEnd);
-  return hostEnd !== undefined && link.link_index === hostEnd.ifindex && hostEnd.link_index === link.ifindex;
+  if (wanted.bridge) return paired(link, state.linkIn(undefined, wanted.bridge.hostEnd));
+  const { park, namespace, interface: other } = wanted.pair!;
+  return paired(link, state.linkIn(namespace, other)) || paired(link, state.linkIn(undefined, park));
 }
 
 /**
@@ -135,7 +176,7 @@ export function convergeSteps(spec: LabNodeSpec, state: NodeState, owner: string
   for (const link of state.links) {
     const wanted = spec.interfaces[link.ifname];
     if (link.ifname === "lo") continue;
-    if (wanted ? !cabled(state, link.ifname, wanted) : ours(link) || previous?.interfaces?.[link.ifname]) steps.push(linkDeleteArgv(ns, link.ifname));
+    if (wanted ? !cabled(state, link.ifname, wanted) : ours(link) || previous?.interfaces?.[link.ifname]) steps.push(deleteLinkArgv(ns, link.ifname));
   }
   const tag = (ifname: string) => (owner === undefined ? [] : [setAliasArgv(ns, ifname, owner)]);
   const present = new Map(state.links.map((l) => [l.ifname, l]));
@@ -143,12 +184,15 @@ export function convergeSteps(spec: LabNodeSpec, state: NodeState, owner: string
   if (lo && !isUp(lo)) steps.push(linkSetArgv(ns, "lo", { up: true }));
   // IPv6 addresses go on once the interface is up: the kernel drops them from one that is down.
   const ipv6Added: Argv[] = [];
+  /** Interfaces whose routes go in this step: made again, or the last IPv4 address deleted takes them along. */
+  const routesGone = new Set<string>();
   for (const [ifname, wanted] of Object.entries(spec.interfaces)) {
     const link = cabled(state, ifname, wanted) ? present.get(ifname) : undefined;
+    if (!link) routesGone.add(ifname);
     if (!link) steps.push(...makeCable(spec.name, ifname, wanted, state), ...tag(ifname));
     else if (owner !== undefined && aliasOwner(link.ifalias, owner) !== "ours") steps.push(...tag(ifname));
     if (wanted.bridge) {
-      const hostEnd = link && state.hostLink(wanted.bridge.hostEnd);
+      const hostEnd = link && state.linkIn(undefined, wanted.bridge.hostEnd);
       const hostChange: LinkChange = {};
       if (!hostEnd || hostEnd.mtu !== wanted.mtu) hostChange.mtu = wanted.mtu;
       if (!hostEnd || hostEnd.master !== wanted.bridge.name) hostChange.master = wanted.bridge.name;
@@ -157,7 +201,10 @@ export function convergeSteps(spec: LabNodeSpec, state: NodeState, owner: string
     }
     const have = globalAddresses(link);
     const want = wanted.addresses.filter((a) => !suspended(spec, ifname, familyOf(a)));
-    for (const address of have.filter((a) => !want.includes(a))) steps.push(addressArgv("del", { namespace: ns, device: ifname, address }));
+    for (const address of have.filter((a) => !want.includes(a))) {
+      steps.push(addressArgv("del", { namespace: ns, device: ifname, address }));
+      if (familyOf(address) === 4) routesGone.add(ifname);
+    }
     for (const address of want.filter((a) => !have.includes(a))) {
       const add = addressArgv("add", { namespace: ns, device: ifname, address });
       // A lab's addresses are allocated to be unique: duplicate address detection would only delay them.
@@ -171,40 +218,38 @@ export function convergeSteps(spec: LabNodeSpec, state: NodeState, owner: string
   }
   steps.push(...ipv6Added);
   const wasNamespace = previous !== undefined && previous.interfaces === undefined;
-  if (wasNamespace && owner !== undefined) steps.push(takeOverArgv(ns, owner));
+  if (wasNamespace && owner !== undefined) steps.push(takeOverArgv(spec, owner));
   const writes = (["ipv4", "ipv6"] as const).filter((f) => spec.forwarding[f] !== state.forwarding[f]).map((f) => `${FORWARDING[f]}=${spec.forwarding[f] ? 1 : 0}`);
   if (writes.length > 0) steps.push(sysctlWritesArgv(writes, ns));
   const installed = new Map(state.routes.map((r) => [installedKey(r), r]));
   const wantedRoutes = new Set(spec.routes.map(wantedKey));
   for (const route of previous?.routes ?? []) {
-    // By its identity alone: a gateway changed by hand since must not fail the step.
-    const { destination, metric } = route;
-    if (!wantedRoutes.has(wantedKey(route)) && installed.has(wantedKey(route))) steps.push(routeArgv("del", { destination, metric, family: familyOf(route.via), namespace: ns }));
+    // By its identity alone (a gateway changed by hand since must not fail the step), with its metric as the
+    // kernel has it: without one, IPv6 deletes the route of the lowest metric to that destination.
+    const family = familyOf(route.via);
+    const metric = family === 6 ? route.metric || IPV6_DEFAULT_METRIC : (route.metric ?? 0);
+    if (!wantedRoutes.has(wantedKey(route)) && installed.has(wantedKey(route))) steps.push(routeArgv("del", { destination: route.destination, metric, family, namespace: ns }));
   }
   for (const route of spec.routes.filter((r) => !routeSuspended(spec, r))) {
     const now = installed.get(wantedKey(route));
-    // A cable made again in this step took the route through it along.
-    const remade = !cabled(state, route.device, spec.interfaces[route.device] ?? ({} as Interface));
-    if (!now || remade || now.via !== route.via || now.device !== route.device) steps.push(routeArgv("replace", { ...route, namespace: ns }));
+    if (!now || routesGone.has(route.device) || now.via !== route.via || now.device !== route.device) steps.push(routeArgv("replace", { ...route, namespace: ns }));
   }
   return steps;
 }
 
 /** The commands that make an interface's cable (its end in the namespace named `ifname`). */
 function makeCable(ns: string, ifname: string, wanted: Interface, state: NodeState): Argv[] {
-  if (wanted.bridge) {
-    // A host end whose namespace end is gone (moved away by hand) is a leftover of this cable.
-    const stale = state.hostLink(wanted.bridge.hostEnd) ? [linkDeleteArgv(undefined, wanted.bridge.hostEnd)] : [];
-    return [...stale, vethAddArgv({ name: ifname, namespace: ns, mtu: wanted.mtu, up: false, peer: { name: wanted.bridge.hostEnd, up: false } })];
+  if (wanted.bridge || wanted.pair!.role === "make") {
+    // The other end starts on the host: a host end on the bridge, or a pair's end parked for the other node.
+    // One there already is a leftover of this cable, whose end here is gone.
+    const hostEnd = wanted.bridge?.hostEnd ?? wanted.pair!.park;
+    const stale = state.linkIn(undefined, hostEnd) ? [deleteLinkArgv(undefined, hostEnd)] : [];
+    return [...stale, vethAddArgv({ name: ifname, namespace: ns, mtu: wanted.mtu, up: false, peer: { name: hostEnd, up: false } })];
   }
-  const { park, role } = wanted.pair!;
-  if (role === "make") {
-    const stale = state.hostLink(park) ? [linkDeleteArgv(undefined, park)] : [];
-    return [...stale, vethAddArgv({ name: ifname, namespace: ns, mtu: wanted.mtu, up: false, peer: { name: park, up: false } })];
-  }
+  const { park } = wanted.pair!;
   // Taken in two commands: renaming as it moves is refused by some kernels when the name is taken in the host's namespace.
   if (state.links.some((l) => l.ifname === park)) return [inNamespace(ns, ["ip", "link", "set", "dev", park, "name", ifname])];
-  if (!state.hostLink(park)) {
+  if (!state.linkIn(undefined, park)) {
     throw new Error(
       `interface "${ifname}" of node namespace "${ns}": its cable is made by the node at the other end, and its end is not parked as "${park}" ` +
         "on the host: run `pulumi up` again once that node is in place (after a `pulumi refresh` if its cable was removed by hand)",
@@ -222,7 +267,7 @@ export function observe(spec: LabNodeSpec, state: NodeState): Props {
     const link = state.links.find((l) => l.ifname === ifname)!;
     const have = globalAddresses(link);
     const kept = wanted.addresses.filter((a) => have.includes(a) || suspended(spec, ifname, familyOf(a)));
-    const bridge = wanted.bridge && { ...wanted.bridge, name: state.hostLink(wanted.bridge.hostEnd)?.master ?? "" };
+    const bridge = wanted.bridge && { ...wanted.bridge, name: state.linkIn(undefined, wanted.bridge.hostEnd)?.master ?? "" };
     interfaces[ifname] = {
       ...wanted,
       ...(bridge ? { bridge } : {}),
@@ -256,25 +301,29 @@ const routesArgv = (family: 4 | 6): Argv => ["ip", `-${family}`, "-j", "route", 
 const NETCONF_ARGV: Argv = ["ip", "-j", "netconf", "show"];
 const ADDR_ARGV: Argv = ["ip", "-j", "-d", "addr", "show"];
 
-/** Host-namespace links a spec's cables use. */
-const hostNames = (spec: LabNodeSpec) => Object.values(spec.interfaces).map((i) => i.bridge?.hostEnd ?? i.pair!.park);
+/** Links of other namespaces a spec's cables use: [namespace (undefined: the host's own), name]. */
+const linksElsewhere = (spec: LabNodeSpec): [string | undefined, string][] =>
+  Object.values(spec.interfaces).flatMap((i): [string | undefined, string][] =>
+    i.bridge ? [[undefined, i.bridge.hostEnd]] : [[undefined, i.pair!.park], [i.pair!.namespace, i.pair!.interface]],
+  );
 
 /** The node now, one command per part, side by side; undefined when its namespace is gone. */
 async function readLive(host: Host, spec: LabNodeSpec): Promise<NodeState | undefined> {
   const read = (argv: Argv) => runUnlessGone(host, argv, { readOnly: true });
   const ns = spec.name;
-  const [links, v4, v6, netconf, ...hostLinks] = await Promise.all([
+  const elsewhere = linksElsewhere(spec);
+  const [links, v4, v6, netconf, ...others] = await Promise.all([
     read(inNamespace(ns, ADDR_ARGV)),
     read(inNamespace(ns, routesArgv(4))),
     read(inNamespace(ns, routesArgv(6))),
     read(inNamespace(ns, NETCONF_ARGV)),
-    ...hostNames(spec).map((name) => read(["ip", "-j", "-d", "link", "show", "dev", name])),
+    ...elsewhere.map(([namespace, name]) => read(inNamespace(namespace, ["ip", "-j", "-d", "link", "show", "dev", name]))),
   ]);
   if (!links || !v4 || !v6 || !netconf) return undefined;
-  const host_ = hostLinks.flatMap((r) => (r ? (JSON.parse(r.stdout.trim() || "[]") as IpLinkJson[]) : []));
+  const found = others.map((r) => (r ? (JSON.parse(r.stdout.trim() || "[]") as IpLinkJson[])[0] : undefined));
   return {
     links: JSON.parse(links.stdout.trim() || "[]") as IpLinkJson[],
-    hostLink: (name) => host_.find((l) => l.ifname === name),
+    linkIn: (namespace, name) => found[elsewhere.findIndex(([n, l]) => n === namespace && l === name)],
     routes: [...inFamily(parseRoutes(v4.stdout, 4), 4), ...inFamily(parseRoutes(v6.stdout, 6), 6)],
     forwarding: parseForwarding(netconf.stdout),
   };
@@ -290,17 +339,16 @@ async function readListed(host: Host, name: string): Promise<NodeState | undefin
   ]);
   const own = links.get(name);
   if (!own) return undefined;
-  const hostLinks = links.get("") ?? [];
   return {
     links: own,
-    hostLink: (linkName) => hostLinks.find((l) => l.ifname === linkName),
+    linkIn: (namespace, linkName) => links.get(namespace ?? "")?.find((l) => l.ifname === linkName),
     routes: [...inFamily(v4.get(name) ?? [], 4), ...inFamily(v6.get(name) ?? [], 6)],
     forwarding: netconf.get(name) ?? { ipv4: false, ipv6: false },
   };
 }
 
-/** The owner this node's interfaces carry (owner.ts); its namespace's holder token is its hash. */
 const REPLACE_ON = ["name"];
+/** The owner this node's objects carry (owner.ts); its namespace's holder token is its hash. */
 const nodeOwner = (props: Props): string | undefined => objectOwner(REPLACE_ON, props);
 
 async function converge(host: Host, spec: LabNodeSpec, owner: string | undefined, previous?: LabNodeSpec): Promise<Props> {
@@ -332,9 +380,18 @@ export const labNodeKind = defineKind({
     for (const [i, route] of spec.routes.entries()) {
       if (!spec.interfaces[route.device]) ctx.addIssue({ code: "custom", path: ["routes", i, "device"], message: `"${route.device}" is none of the node's interfaces` });
     }
-    const parks = Object.values(spec.interfaces).map((i) => i.bridge?.hostEnd ?? i.pair?.park);
-    const twice = parks.find((p, i) => parks.indexOf(p) !== i);
+    const onHost = linksElsewhere(spec).flatMap(([namespace, name]) => (namespace === undefined ? [name] : []));
+    const twice = onHost.find((name, i) => onHost.indexOf(name) !== i);
     if (twice) ctx.addIssue({ code: "custom", path: ["interfaces"], message: `two interfaces use the host's "${twice}"` });
+    // The kernel keeps one route per family, destination and metric; the gateway gives the family.
+    const keys = spec.routes.map(wantedKey);
+    spec.routes.forEach((route, i) => {
+      if (route.destination !== "default" && familyOf(route.destination) !== familyOf(route.via)) {
+        ctx.addIssue({ code: "custom", path: ["routes", i, "via"], message: "the gateway and the destination must be the same IP family" });
+      } else if (keys.indexOf(keys[i]) !== i) {
+        ctx.addIssue({ code: "custom", path: ["routes", i], message: `a second route to ${route.destination} with that metric (give one another metric)` });
+      }
+    });
   },
   replaceOn: REPLACE_ON,
   collides: neverCollides,
@@ -355,15 +412,16 @@ export const labNodeKind = defineKind({
     const state = await readListed(host, id);
     return state && observe(olds as unknown as LabNodeSpec, state);
   },
-  update: (host, _id, olds, news) => converge(host, news, nodeOwner(olds), olds as unknown as LabNodeSpec),
+  // A node whose state has no owner (a Lab's Namespace from before owners) takes the one its program gives.
+  update: (host, _id, olds, news) => converge(host, news, nodeOwner(olds) ?? nodeOwner(news), olds as unknown as LabNodeSpec),
   async delete(host, id, olds) {
-    // Its cables first: a namespace's own interfaces go with it only once the kernel has freed it, which
-    // may be later than `ip netns del` returns, and a host end still there would clash with the next one.
-    const interfaces = Object.keys((olds.interfaces ?? {}) as Props);
-    await Promise.all(interfaces.map((ifname) => runUnlessGone(host, linkDeleteArgv(id, ifname))));
+    // Its cables first, in one step with the records it may have taken over: a namespace's interfaces go
+    // with it only once the kernel has freed it, which may be later than `ip netns del` returns, and a
+    // host end still there would clash with the next one.
+    const spec = olds as unknown as LabNodeSpec;
+    const cables = Object.keys(spec.interfaces ?? {}).map((ifname) => deleteLinkArgv(id, ifname));
+    await host.run(inOneStep(...cables, ["rm", "-f", ...recordsTaken(spec).owned]));
     await releaseNamespace(host, id, olds.holder as string | undefined, true);
-    // Records a node took over (TAKE_OVER) go with its namespace.
-    if ((await namespaceIdentity(host, id)) === undefined) await host.run(["rm", "-rf", ...recordFolders(id)]);
   },
   // Its namespace's holder record is a namespace's (the Namespace kind lists it for `sweep`), and every
   // other object it makes goes with the namespace.

@@ -8,7 +8,7 @@ import { defineKind, neverCollides, Observed, SUSPENDED } from "../kind";
 import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, takenOver, writeOwnerRecordArgvs } from "../owner";
 
 /** Where a route records its owner (owner.ts): by the kernel's identity of it, as the id names it. */
-const recordPath = (spec: RouteSpec) =>
+export const recordPath = (spec: RouteSpec) =>
   ownerRecordPath("route", spec.namespace, `ipv${routeFamily(spec)}`, spec.destination, String(effectiveMetric(spec)));
 
 type Family = 4 | 6;

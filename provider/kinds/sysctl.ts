@@ -203,7 +203,7 @@ export function settle(
   };
 }
 
-const recordPath = (group: SysctlGroup, namespace?: string) => holderPath("sysctl", namespace, group.name);
+export const recordPath = (group: SysctlGroup, namespace?: string) => holderPath("sysctl", namespace, group.name);
 
 interface Change {
   token?: string;

@@ -197,7 +197,7 @@ export const vethKind = defineKind({
         ? [{
             owner,
             id: `${namespace ?? ""}/${near.name}`,
-            olds: { name: near.name, namespace, peer: { name: far.link.name, namespace: far.namespace } },
+            olds: { name: near.name, namespace, peer: { name: far.link.name, namespace: far.namespace }, owner },
             what: `veth "${near.name}"${inNamespaceWords(namespace)} (its peer "${far.link.name}"${inNamespaceWords(far.namespace)})`,
           }]
         : [];

@@ -16,14 +16,19 @@ import { describeBytes, OUTPUT_CAP_BYTES, OutputCapError } from "./endMarkers";
 import { RemoteShell, ShellClosedError, ShellTimeoutError } from "./remoteShell";
 
 const IDLE_CLOSE_MS = 30_000;
-/** How long after it started a listing may answer again: a refresh, not a later look after a change made by hand. */
+/**
+ * How long after it ended a listing may answer again: a refresh, not a later look after a change made by
+ * hand. From its end, not its start: listing 500 namespaces takes seconds, and the engine asks for the next
+ * reads only when the ones waiting on a listing are answered.
+ */
 const LISTING_REUSE_MS = 2_000;
 const SHELL_START_TIMEOUT_MS = 20_000;
 
 /** A listing and what it may answer: reads while this process ran nothing but reads on the host since it started. */
 interface Listing {
   generation: number;
-  started: number;
+  /** When its answer came; unset while it runs (asks meanwhile share it). */
+  ended?: number;
   result: Promise<CommandResult>;
 }
 
@@ -91,11 +96,13 @@ class Target implements Host {
   /** Concurrent and recent asks for one listing share one run, as long as nothing else ran since it started. */
   private list(line: string): Promise<CommandResult> {
     const known = this.listings.get(line);
-    if (known && known.generation === this.changes.generation && Date.now() - known.started < LISTING_REUSE_MS) return known.result;
-    const listing: Listing = { generation: this.changes.generation, started: Date.now(), result: this.enqueue(line) };
+    const recent = known && (known.ended === undefined || Date.now() - known.ended < LISTING_REUSE_MS);
+    if (known && recent && known.generation === this.changes.generation) return known.result;
+    const listing: Listing = { generation: this.changes.generation, result: this.enqueue(line) };
     this.listings.set(line, listing);
-    // A failed run is not an answer to keep.
     listing.result.catch(() => undefined).then((result) => {
+      listing.ended = Date.now();
+      // A failed run is not an answer to keep.
       if (!result && this.listings.get(line) === listing) this.listings.delete(line);
     });
     return listing.result;

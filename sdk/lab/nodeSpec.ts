@@ -1,29 +1,23 @@
 /** A planned node as a LabNode's inputs (pure): its cables, addresses, routes and forwarding. */
-import type { LabNodeInterface, LabNodeRoute } from "../../provider/kinds/labNode";
+import type { LabNodeInput, LabNodeInterface } from "../../provider/kinds/labNode";
 import type { LabPlan, NodePlan, SegmentPlan } from "./model";
-
-export interface LabNodeSpec {
-  name: string;
-  interfaces: Record<string, LabNodeInterface>;
-  routes: LabNodeRoute[];
-  forwarding: { ipv4: boolean; ipv6: boolean };
-}
 
 const segmentOf = (plan: LabPlan, id: string) => [...plan.links, ...plan.lans].find((s) => s.id === id)!;
 
 /** The node of a same-host link that makes its veth pair: the first by name (the other is made after it). */
 export const pairMaker = (segment: SegmentPlan) => [...segment.members].map((m) => m.node).sort()[0];
 
-export function labNodeSpec(plan: LabPlan, node: NodePlan): LabNodeSpec {
+export function labNodeSpec(plan: LabPlan, node: NodePlan): LabNodeInput {
   const interfaces: Record<string, LabNodeInterface> = {};
   for (const i of node.interfaces) {
     const segment = segmentOf(plan, i.segment);
     const member = segment.members.find((m) => m.node === node.name && m.ifname === i.ifname)!;
     const bridge = segment.bridges.find((b) => b.host === node.host);
+    const other = segment.members.find((m) => m !== member)!;
     interfaces[i.ifname] = {
       ...(bridge
         ? { bridge: { name: bridge.name, hostEnd: member.hostVeth! } }
-        : { pair: { park: segment.park!, role: pairMaker(segment) === node.name ? "make" : "take" } }),
+        : { pair: { park: segment.park!, role: pairMaker(segment) === node.name ? "make" : "take", namespace: other.namespace, interface: other.ifname } }),
       mtu: segment.mtu ?? 1500,
       up: !i.down,
       addresses: i.addresses,

@@ -3,11 +3,11 @@
  * edits (nodes added, removed and renamed; LANs added and removed; members and links added, removed and
  * cabled to another node)
  * to a Lab whose every node is on one LAN spanning the hosts, with `expect: "all-pairs"`. After each
- * edit, the preview replaces or changes no Address, Veth or Vxlan that was there and stays, but for
- * in-place changes of the cables of a segment the edit touched (a LAN reaching one more or one fewer host:
- * its remotes, and its MTU when it starts or stops spanning hosts) and a link given another end (a renamed
- * node's, or cabled to another node: a link's identity names both ends, so it is a new link, made in
- * place of the old one); every other address stays put;
+ * edit, the preview replaces no node (LabNode) that stays, and replaces or changes no VXLAN end but in
+ * place for a segment the edit touched (a LAN reaching one more or one fewer host: its remotes, and its
+ * MTU when it starts or stops spanning hosts); after `up`, every interface that stays is the same one (its
+ * ifindex), but on a link given another end (a renamed node's, or cabled to another node: a link's
+ * identity names both ends, so it is a new link, made in place of the old one); every other address stays put;
  * `up` passes its all-pairs checks; a second preview is empty. Each run ends with destroy, leaving the
  * hosts as they were.
  *
@@ -208,7 +208,7 @@ afterAll(() => {
   work?.remove();
 });
 
-const CABLES = new Set(["Address", "Veth", "Vxlan"]);
+const WATCHED = new Set(["LabNode", "Vxlan"]);
 
 /** The segment a Lab child belongs to, from its name: "lab/n1:x4/ipv4" → "x4", "lab/core/b" → "core", "lab/n1:l7--n2:l7" → "l7". */
 function segmentOf(urn: string): string {
@@ -217,20 +217,37 @@ function segmentOf(urn: string): string {
   return ifname === "eth0" ? "core" : ifname;
 }
 
-/** The cable resources in the stack now, by URN, with their type's last word. */
-async function cables(): Promise<Map<string, string>> {
+/** The nodes and VXLAN ends in the stack now, by URN, with their type's last word. */
+async function watched(): Promise<Map<string, string>> {
   const { deployment } = await stack.exportStack();
   return new Map(
-    ((deployment.resources ?? []) as { urn: string; type: string }[]).map((r) => [r.urn, r.type.split(":").pop()!] as const).filter(([, type]) => CABLES.has(type)),
+    ((deployment.resources ?? []) as { urn: string; type: string }[]).map((r) => [r.urn, r.type.split(":").pop()!] as const).filter(([, type]) => WATCHED.has(type)),
   );
+}
+
+/** "node:ifname" → the interface's ifindex in the node's namespace: the same one after an edit means the same cable. */
+function interfaces(model: Model): Map<string, number> {
+  const seen = new Map<string, number>();
+  for (const node of model.nodes) {
+    const host = lab.hosts[HOSTS.indexOf(node.host as (typeof HOSTS)[number])];
+    for (const l of JSON.parse(host.sh(["ip", "-n", node.name, "-j", "link", "show"])) as { ifname: string; ifindex: number }[]) {
+      if (l.ifname !== "lo") seen.set(`${node.name}:${l.ifname}`, l.ifindex);
+    }
+  }
+  return seen;
 }
 
 /** Node → interface → addresses, for comparing what stays. */
 type Addresses = Record<string, Record<string, string[]>>;
 
-async function applyModel(model: Model, what: string, edited: Pick<Applied, "touched" | "renewed">, previous: Addresses | undefined): Promise<Addresses> {
+interface Made {
+  addresses: Addresses;
+  interfaces: Map<string, number>;
+}
+
+async function applyModel(model: Model, what: string, edited: Pick<Applied, "touched" | "renewed">, previous: Made | undefined): Promise<Made> {
   await stack.setConfig("topology", { value: JSON.stringify(topology(model)) });
-  const existing = await cables();
+  const existing = await watched();
   const touched: string[] = [];
   await timed(`preview: ${what}`, () =>
     stack.preview({
@@ -238,9 +255,11 @@ async function applyModel(model: Model, what: string, edited: Pick<Applied, "tou
         const m = event.resourcePreEvent?.metadata;
         const type = m && existing.get(m.urn);
         if (!m || !type || m.op === "same" || m.op === "delete") return;
-        // A segment the edit touched may change its cables in place: a LAN that reaches one more or one fewer
+        // A node that stays is edited in place, whatever the edit does to its cables (checked below, on the hosts).
+        if (type === "LabNode" && m.op === "update") return;
+        // A segment the edit touched may change its tunnel in place: a LAN that reaches one more or one fewer
         // host changes its VXLAN ends' remotes, and its MTU (VXLAN's overhead) when it starts or stops spanning hosts.
-        if (type !== "Address" && m.op === "update" && edited.touched.includes(segmentOf(m.urn))) return;
+        if (m.op === "update" && edited.touched.includes(segmentOf(m.urn))) return;
         // A renamed node's links are new links (their identity names both ends): made anew, new subnet.
         if (edited.renewed.includes(segmentOf(m.urn))) return;
         touched.push(`${m.op} ${type} ${m.urn.split("::").pop()}`);
@@ -249,14 +268,19 @@ async function applyModel(model: Model, what: string, edited: Pick<Applied, "tou
   );
   expect([what, touched]).toEqual([what, []]);
   const up = await timed(`up: ${what}`, () => stack.up());
-  const addresses = up.outputs.addresses.value as Addresses;
-  for (const [node, interfaces] of Object.entries(previous ?? {})) {
-    for (const [ifname, list] of Object.entries(interfaces)) {
-      if (addresses[node]?.[ifname] && !edited.renewed.includes(ifname)) expect([what, node, ifname, addresses[node][ifname]]).toEqual([what, node, ifname, list]);
+  const made = { addresses: up.outputs.addresses.value as Addresses, interfaces: interfaces(model) };
+  for (const [node, ifnames] of Object.entries(previous?.addresses ?? {})) {
+    for (const [ifname, list] of Object.entries(ifnames)) {
+      if (made.addresses[node]?.[ifname] && !edited.renewed.includes(ifname)) expect([what, node, ifname, made.addresses[node][ifname]]).toEqual([what, node, ifname, list]);
     }
   }
+  // No cable that stays is made again: each interface there before and after, on a segment the edit did not renew, is the same one.
+  for (const [endpoint, ifindex] of previous?.interfaces ?? []) {
+    const now = made.interfaces.get(endpoint);
+    if (now !== undefined && !edited.renewed.includes(endpoint.split(":")[1])) expect([what, endpoint, now]).toEqual([what, endpoint, ifindex]);
+  }
   expect([what, changes((await stack.preview()).changeSummary)]).toEqual([what, {}]);
-  return addresses;
+  return made;
 }
 
 test("edits to a Lab over three hosts change nothing they do not touch, and all pairs reach each other after each", async () => {
@@ -265,12 +289,12 @@ test("edits to a Lab over three hosts change nothing they do not touch, and all 
     fc.asyncProperty(fc.array(edit, { minLength: STEPS, maxLength: STEPS }), async (sequence) => {
       try {
         let model = initial;
-        let addresses = await applyModel(model, "the first lab", { touched: [], renewed: [] }, undefined);
+        let made = await applyModel(model, "the first lab", { touched: [], renewed: [] }, undefined);
         for (const e of sequence) {
           const applied = apply(model, e);
           if (!applied) continue;
           model = applied.model;
-          addresses = await applyModel(model, applied.what, applied, addresses);
+          made = await applyModel(model, applied.what, applied, made);
           edits++;
         }
       } finally {

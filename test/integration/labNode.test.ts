@@ -7,6 +7,9 @@
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import type { TestHost } from "../../scripts/throwawayHosts";
 import { closeAllHosts } from "../../provider";
+import { connection as connectionSchema } from "../../provider/connection";
+import { hostFor } from "../../provider/ssh/pool";
+import { findOrphans, removeOrphans, stateResource } from "../../provider/sweep";
 import type { Props } from "../../provider/kind";
 import { engine, recorder } from "../harness/engine";
 import { useTestHost } from "../harness/testHost";
@@ -41,7 +44,7 @@ function nodeA(over: Props = {}): Props {
     name: "lna",
     interfaces: {
       eth0: { bridge: { name: "lnbr", hostEnd: "lnh-a0" }, addresses: ["10.88.0.1/24", "fd00:88::1/64"] },
-      eth1: { pair: { park: "lnp-ab", role: "make" }, addresses: ["10.89.0.1/30"] },
+      eth1: { pair: { park: "lnp-ab", role: "make", namespace: "lnb", interface: "eth1" }, addresses: ["10.89.0.1/30"] },
     },
     routes: [{ destination: "10.90.0.0/16", via: "10.89.0.2", device: "eth1" }],
     forwarding: { ipv4: true },
@@ -55,7 +58,7 @@ function nodeB(over: Props = {}): Props {
     name: "lnb",
     interfaces: {
       eth0: { bridge: { name: "lnbr", hostEnd: "lnh-b0" }, addresses: ["10.88.0.2/24", "fd00:88::2/64"] },
-      eth1: { pair: { park: "lnp-ab", role: "take" }, addresses: ["10.89.0.2/30"] },
+      eth1: { pair: { park: "lnp-ab", role: "take", namespace: "lna", interface: "eth1" }, addresses: ["10.89.0.2/30"] },
     },
     routes: [{ destination: "default", via: "10.88.0.1", device: "eth0" }],
     ...over,
@@ -125,7 +128,7 @@ test("a LabNode's life: made, read, drift of each part repaired, edited in place
   const editedA = nodeA({
     interfaces: {
       eth0: { bridge: { name: "lnbr", hostEnd: "lnh-a0" }, mtu: 1400, addresses: ["10.88.0.3/24", "fd00:88::1/64"] },
-      eth1: { pair: { park: "lnp-ab", role: "make" }, up: false, addresses: ["10.89.0.1/30", "fd00:89::1/64"] },
+      eth1: { pair: { park: "lnp-ab", role: "make", namespace: "lnb", interface: "eth1" }, up: false, addresses: ["10.89.0.1/30", "fd00:89::1/64"] },
     },
     routes: [
       { destination: "10.90.0.0/16", via: "10.89.0.2", device: "eth1" },
@@ -145,7 +148,7 @@ test("a LabNode's life: made, read, drift of each part repaired, edited in place
   expect(await labNode.read(a.id, outsA)).toEqual({ id: a.id, props: outsA });
   expect(await labNode.diff(a.id, outsA, editedA)).toMatchObject({ changes: false });
   // Up again: the suspended IPv6 address and the route through the pair come back.
-  outsA = await labNode.update(a.id, outsA, nodeA({ interfaces: { ...(editedA.interfaces as Props), eth1: { pair: { park: "lnp-ab", role: "make" }, addresses: ["10.89.0.1/30", "fd00:89::1/64"] } } }));
+  outsA = await labNode.update(a.id, outsA, nodeA({ interfaces: { ...(editedA.interfaces as Props), eth1: { pair: { park: "lnp-ab", role: "make", namespace: "lnb", interface: "eth1" }, addresses: ["10.89.0.1/30", "fd00:89::1/64"] } } }));
   expect(inNs("lna", "addr", "show", "dev", "eth1")).toContain("fd00:89::1/64");
   expect(inNs("lna", "route", "show", "10.90.0.0/16")).toContain("via 10.89.0.2 dev eth1");
   expect(ping("lnb", "10.89.0.1")).toContain(" 1 received");
@@ -162,7 +165,8 @@ test("bad input names the property and nothing runs on the host", async () => {
   const before = hostSnapshot(host);
   const checked = await labNode.check(nodeA({ routes: [{ destination: "10.90.0.0/16", via: "10.89.0.2", device: "eth9" }] }));
   expect(checked.failures).toEqual([expect.objectContaining({ property: "routes.0.device" })]);
-  const both = await labNode.check(nodeA({ interfaces: { eth0: { bridge: { name: "lnbr", hostEnd: "x" }, pair: { park: "y", role: "make" } } }, routes: [] }));
+  const both = await labNode.check(nodeA({ interfaces: { eth0: { bridge: { name: "lnbr", hostEnd: "x" }, pair: { park: "y", role: "make", namespace: "lnb", interface: "eth1" } } }, routes: [] }));
+  expect(both.failures?.[0].reason).toMatch(/exactly one of bridge and pair/);
   expect(both.failures?.[0].property).toMatch(/^interfaces\.eth0/);
   expect(hostSnapshot(host)).toEqual(before);
 });
@@ -208,4 +212,20 @@ test("a Lab's Namespace taken over by its LabNode: the old cable, address, route
   await made.destroy();
   expect(hostSnapshot(host)).toEqual(before);
   expect(host.sh(["sh", "-c", "find /run/pulumi-netns -type f ! -name lock; true"])).toBe("");
+});
+
+test("sweep knows a LabNode in state by the owner its namespace and interfaces carry; forgotten, they are found and removed", async () => {
+  const before = hostSnapshot(host);
+  const owned = { owner: "abcdefabcdefabcd@lab/stack" };
+  await made.create(bridge, { connection, name: "lnbr" });
+  const a = await labNode.create(nodeA({ ...owned, routes: [] }));
+  const target = hostFor(connectionSchema.parse(connection));
+  expect(await findOrphans(target, "lab/stack", [stateResource("LabNode", a.id, a.outs)])).toEqual([]);
+  // State forgot it: its namespace (a Namespace's record) and its tagged interfaces are listed, and go.
+  const orphans = await findOrphans(target, "lab/stack", []);
+  expect(orphans.map((o) => `${o.kind.name} ${o.id}`).sort()).toEqual(["Namespace lna", "Veth lna/eth0", "Veth lna/eth1"]);
+  expect((await removeOrphans(target, orphans)).filter((r) => r.error)).toEqual([]);
+  await made.destroy();
+  closeAllHosts();
+  expect(hostSnapshot(host)).toEqual(before);
 });

@@ -123,7 +123,7 @@ test("a plan becomes one LabNode per node, bridges, VXLAN ends and netem, named 
     name: "web",
     interfaces: {
       eth0: { bridge: { name: wan.bridges[1].name, hostEnd: wan.members.find((m) => m.node === "web")!.hostVeth }, mtu: 1450, up: true, addresses: addresses["web:eth0"] },
-      eth1: { pair: { park: inWest.park, role: "take" }, mtu: 1500, up: true, addresses: addresses["web:eth1"] },
+      eth1: { pair: { park: inWest.park, role: "take", namespace: "db", interface: "eth0" }, mtu: 1500, up: true, addresses: addresses["web:eth1"] },
     },
     routes: [{ destination: "default", via: gwOnWan, device: "eth0" }],
     forwarding: { ipv4: false, ipv6: false },
@@ -131,7 +131,7 @@ test("a plan becomes one LabNode per node, bridges, VXLAN ends and netem, named 
     holder: undefined,
   });
   expect(plain(children.get("LabNode lab/db")!).interfaces).toEqual({
-    eth0: { pair: { park: inWest.park, role: "make" }, mtu: 1500, up: true, addresses: addresses["db:eth0"] },
+    eth0: { pair: { park: inWest.park, role: "make", namespace: "web", interface: "eth1" }, mtu: 1500, up: true, addresses: addresses["db:eth0"] },
   });
   expect(plain(children.get("LabNode lab/gw")!).forwarding).toEqual({ ipv4: true, ipv6: false });
   const gwOnLan = addresses["gw:lan0"][0].split("/")[0];

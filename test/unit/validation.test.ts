@@ -30,7 +30,7 @@ const valid: Record<string, Record<string, unknown>> = {
     name: "red",
     interfaces: {
       eth0: { bridge: { name: "br0", hostEnd: "h-red" }, addresses: ["10.0.0.2/24"] },
-      eth1: { pair: { park: "p-red", role: "make" }, mtu: 1400, up: false, addresses: ["10.1.0.1/30"] },
+      eth1: { pair: { park: "p-red", role: "make", namespace: "blue", interface: "eth0" }, mtu: 1400, up: false, addresses: ["10.1.0.1/30"] },
     },
     routes: [{ destination: "default", via: "10.0.0.1", device: "eth0" }],
     forwarding: { ipv4: true },
