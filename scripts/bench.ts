@@ -10,7 +10,7 @@
  *     resource.
  * Prints tables and, last, one line of JSON. A benchmark, not a test: nothing is asserted.
  *
- * `npm run bench -- --lab N[,N...] [--parallel P]`: per size, a Lab of N nodes over two throwaway hosts
+ * `npm run bench -- --lab N[,N...] [--parallel P] [--all-pairs K]`: per size, a Lab of N nodes over two throwaway hosts
  * (test/e2e/programs/lab-bench: routed groups of 50, the routers on one LAN across the hosts), with the
  * real CLI: `up`, `refresh`, `preview` (no changes) and `destroy` once each, the resource count, the state's
  * size, and the peak RSS of the CLI (the engine) and of the dynamic provider host. It proves what it
@@ -218,6 +218,8 @@ type Role = keyof typeof PROCESSES;
 interface EngineSettings {
   env: Record<string, string>;
   parallel?: number;
+  /** All pairs among the first this many nodes of group 0 (its router first): a Check per node, run by up and refresh. */
+  allPairs?: number;
 }
 
 interface LabRow {
@@ -250,6 +252,7 @@ async function benchLab(nodes: number, settings: EngineSettings): Promise<LabRow
       hostKeyB: { value: west.hostKey },
       sshKey: { value: lab.clientKey, secret: true },
       nodes: { value: String(nodes) },
+      ...(settings.allPairs ? { allPairsGroup: { value: "0" }, allPairsSize: { value: String(settings.allPairs) } } : {}),
     });
     const before = [hostSnapshot(east), hostSnapshot(west)];
     const options = settings.parallel !== undefined ? { parallel: settings.parallel } : {};
@@ -290,23 +293,30 @@ async function benchLab(nodes: number, settings: EngineSettings): Promise<LabRow
   }
 }
 
-function engineSettings(parallel: string | undefined): EngineSettings {
+function engineSettings(parallel: string | undefined, allPairs: string | undefined): EngineSettings {
   const env: Record<string, string> = {};
   for (const pair of (process.env.PNT_BENCH_ENGINE_ENV ?? "").split(/\s+/).filter(Boolean)) {
     const at = pair.indexOf("=");
     if (at < 1) throw new Error(`PNT_BENCH_ENGINE_ENV: "${pair}" is not KEY=VALUE`);
     env[pair.slice(0, at)] = pair.slice(at + 1);
   }
-  if (parallel === undefined) return { env };
-  if (!/^[1-9]\d*$/.test(parallel)) throw new Error(`--parallel takes a positive whole number, got ${parallel}`);
-  return { env, parallel: Number(parallel) };
+  const whole = (option: string, value: string | undefined) => {
+    if (value !== undefined && !/^[1-9]\d*$/.test(value)) throw new Error(`--${option} takes a positive whole number, got ${value}`);
+    return value === undefined ? {} : { [option === "all-pairs" ? "allPairs" : option]: Number(value) };
+  };
+  return { env, ...whole("parallel", parallel), ...whole("all-pairs", allPairs) };
 }
 
-async function benchLabs(sizesArg: string, parallel: string | undefined): Promise<void> {
+async function benchLabs(sizesArg: string, parallel: string | undefined, allPairs: string | undefined): Promise<void> {
   const sizes = sizesArg.split(",").map(Number);
-  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`usage: npm run bench -- --lab N[,N...] [--parallel P]  (got --lab ${sizesArg})`);
-  const settings = engineSettings(parallel);
-  const described = [...Object.entries(settings.env).map(([k, v]) => `${k}=${v}`), ...(settings.parallel ? [`--parallel ${settings.parallel}`] : [])].join(", ") || "default settings";
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`usage: npm run bench -- --lab N[,N...] [--parallel P] [--all-pairs K]  (got --lab ${sizesArg})`);
+  const settings = engineSettings(parallel, allPairs);
+  const described =
+    [
+      ...Object.entries(settings.env).map(([k, v]) => `${k}=${v}`),
+      ...(settings.parallel ? [`--parallel ${settings.parallel}`] : []),
+      ...(settings.allPairs ? [`all pairs among ${settings.allPairs} nodes of group 0`] : []),
+    ].join(", ") || "default settings";
   ensurePulumiCli();
   const tenths = (_key: string, value: unknown) => (typeof value === "number" ? Math.round(value * 10) / 10 : value);
   const rows: LabRow[] = [];
@@ -332,14 +342,17 @@ async function benchLabs(sizesArg: string, parallel: string | undefined): Promis
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ options: { lab: { type: "string" }, parallel: { type: "string" } }, allowPositionals: true });
-  if (values.lab !== undefined) return benchLabs(values.lab, values.parallel);
-  if (values.parallel !== undefined) throw new Error("--parallel goes with --lab (the namespace bench runs with default settings)");
+  const { values, positionals } = parseArgs({ options: { lab: { type: "string" }, parallel: { type: "string" }, "all-pairs": { type: "string" } }, allowPositionals: true });
+  if (values.lab !== undefined) return benchLabs(values.lab, values.parallel, values["all-pairs"]);
+  if (values.parallel !== undefined || values["all-pairs"] !== undefined) throw new Error("--parallel and --all-pairs go with --lab (the namespace bench runs with default settings)");
   return benchNamespaces(positionals[0]);
 }
 
 main().catch((err) => {
   // A failed CLI run carries its whole output: its end says why.
-  process.stderr.write(`bench: ${(err instanceof Error ? err.stack ?? err.message : String(err)).slice(-4000)}\n`);
+  const text = err instanceof Error ? err.stack ?? err.message : String(err);
+  // Pulumi's diagnostics come before its outputs, which for a big lab are long.
+  const diagnostics = /Diagnostics:[\s\S]*?(?=\n\s*Outputs:|$)/.exec(text)?.[0];
+  process.stderr.write(`bench: ${diagnostics ? `${diagnostics.slice(0, 8000)}\n` : ""}${text.slice(-4000)}\n`);
   process.exit(1);
 });

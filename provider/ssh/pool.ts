@@ -17,9 +17,10 @@ import { RemoteShell, ShellClosedError, ShellTimeoutError } from "./remoteShell"
 
 const IDLE_CLOSE_MS = 30_000;
 /**
- * How long after it ended a listing may answer again: a refresh, not a later look after a change made by
- * hand. From its end, not its start: listing 500 namespaces takes seconds, and the engine asks for the next
- * reads only when the ones waiting on a listing are answered.
+ * How long after the host's last listing ended a listing may answer again: a refresh, not a later look
+ * after a change made by hand. From the end of the last one, not its own start: listing 500 namespaces
+ * takes seconds, a read may wait on several listings, and the engine asks for the next reads only when the
+ * ones waiting are answered.
  */
 const LISTING_REUSE_MS = 2_000;
 const SHELL_START_TIMEOUT_MS = 20_000;
@@ -54,6 +55,7 @@ class Target implements Host {
    */
   private readonly changes: { generation: number };
   private readonly listings = new Map<string, Listing>();
+  private lastListingEnded = 0;
 
   constructor(
     private readonly connection: Connection,
@@ -96,12 +98,12 @@ class Target implements Host {
   /** Concurrent and recent asks for one listing share one run, as long as nothing else ran since it started. */
   private list(line: string): Promise<CommandResult> {
     const known = this.listings.get(line);
-    const recent = known && (known.ended === undefined || Date.now() - known.ended < LISTING_REUSE_MS);
+    const recent = known && (known.ended === undefined || Date.now() - Math.max(known.ended, this.lastListingEnded) < LISTING_REUSE_MS);
     if (known && recent && known.generation === this.changes.generation) return known.result;
     const listing: Listing = { generation: this.changes.generation, result: this.enqueue(line) };
     this.listings.set(line, listing);
     listing.result.catch(() => undefined).then((result) => {
-      listing.ended = Date.now();
+      listing.ended = this.lastListingEnded = Date.now();
       // A failed run is not an answer to keep.
       if (!result && this.listings.get(line) === listing) this.listings.delete(line);
     });

@@ -88,9 +88,13 @@ export class Lab extends pulumi.ComponentResource {
     this.plan = allocation.allocations.apply((kept) => planLab({ ...spec, previous: kept }));
     const made = <T>(pick: (made: LabPlan) => T) => this.plan.apply(pick);
     const connection = (host: string) => hosts[host];
-    /** Everything made on the hosts: the checks run once all of it is there. */
-    const onHosts: pulumi.Resource[] = [];
-    const add = <R extends pulumi.Resource>(resource: R) => (onHosts.push(resource), resource);
+    /**
+     * Bridges, tunnel ends and netem: what a check's packets may cross besides nodes. A check depends on
+     * these, the routers and the nodes at its ends, not on every resource: each dependency is a URN in its
+     * state, and all-pairs over 1,000 nodes would store a million.
+     */
+    const fabric: pulumi.Resource[] = [];
+    const add = <R extends pulumi.Resource>(resource: R) => (fabric.push(resource), resource);
 
     const segments = [...plan.links, ...plan.lans];
     const bridges = new Map<string, Bridge>();
@@ -134,19 +138,17 @@ export class Lab extends pulumi.ComponentResource {
       });
       nodes.set(
         n.name,
-        add(
-          new LabNode(
-            `${name}/${n.name}`,
-            {
-              connection: connection(n.host),
-              name: n.namespace,
-              interfaces: inputs.apply((i) => i.interfaces),
-              routes: inputs.apply((i) => i.routes),
-              forwarding: inputs.apply((i) => i.forwarding),
-            },
-            // A stack made before LabNode has the node's namespace as a Namespace of this name: the node takes it over, in place.
-            { parent: this, dependsOn: after, aliases: [{ type: "pulumi-nodejs:dynamic/netns:Namespace" }] },
-          ),
+        new LabNode(
+          `${name}/${n.name}`,
+          {
+            connection: connection(n.host),
+            name: n.namespace,
+            interfaces: inputs.apply((i) => i.interfaces),
+            routes: inputs.apply((i) => i.routes),
+            forwarding: inputs.apply((i) => i.forwarding),
+          },
+          // A stack made before LabNode has the node's namespace as a Namespace of this name: the node takes it over, in place.
+          { parent: this, dependsOn: after, aliases: [{ type: "pulumi-nodejs:dynamic/netns:Namespace" }] },
         ),
       );
     }
@@ -158,28 +160,34 @@ export class Lab extends pulumi.ComponentResource {
       }
     }
 
-    // Services start once the cabling is there (a server may bind one of its node's addresses).
-    const cabled = [...onHosts];
-    for (const n of plan.nodes) {
-      for (const [service, settings] of Object.entries(n.services)) {
-        add(
-          new Service(
-            `${name}/${n.name}/service/${service}`,
-            { connection: connection(n.host), namespace: nodes.get(n.name)!.name, name: service, ...settings },
-            { parent: this, dependsOn: cabled },
-          ),
-        );
-      }
-    }
+    // Services start once their node is there with its addresses (a server may bind one of them).
+    const services = new Map(
+      plan.nodes.map((n) => [
+        n.name,
+        Object.entries(n.services).map(
+          ([service, settings]) =>
+            new Service(
+              `${name}/${n.name}/service/${service}`,
+              { connection: connection(n.host), namespace: nodes.get(n.name)!.name, name: service, ...settings },
+              { parent: this, dependsOn: [nodes.get(n.name)!] },
+            ),
+        ),
+      ]),
+    );
 
-    // One Check per node that expects something, run again whenever anything in the Lab changes.
+    // One Check per node that expects something, run again whenever anything in the Lab changes, once
+    // what its packets may cross is there: the fabric, the routers, the nodes at both ends and their
+    // services (every node, for a target given as an address).
     const revision = made(planHash);
+    const routers = plan.nodes.filter((n) => n.router).map((n) => n.name);
     for (const n of plan.nodes.filter((node) => node.checks.length > 0)) {
       const targets = made((p) => p.nodes.find((m) => m.name === n.name)!.checks);
+      const ends = n.checks.map((t) => (t.label ?? "").split(":")[0]);
+      const reached = ends.every((end) => nodes.has(end)) ? [...new Set([n.name, ...ends, ...routers])] : [...nodes.keys()];
       new Check(
         `${name}/${n.name}/expect`,
         { connection: connection(n.host), namespace: nodes.get(n.name)!.name, from: `node ${n.name}`, targets, triggers: [revision] },
-        { parent: this, dependsOn: onHosts },
+        { parent: this, dependsOn: [...fabric, ...reached.flatMap((node) => [nodes.get(node)!, ...services.get(node)!])] },
       );
     }
 
