@@ -3,8 +3,8 @@
  * same zod schemas that validate inputs, so the document cannot drift from the code.
  */
 import { z } from "zod";
-import { SECRET_FIELDS } from "../provider/connection";
-import type { Kind } from "../provider/kind";
+import { connection, SECRET_FIELDS } from "../provider/connection";
+import { COMMON_INPUTS, Kind } from "../provider/kind";
 import { kinds } from "../provider/kinds";
 
 type JsonSchema = {
@@ -81,16 +81,24 @@ function objectSpec(js: JsonSchema, typeName: string, types: Record<string, unkn
   return { properties, required: js.required ?? [] };
 }
 
+/** What the provider adds to every resource (its connection, the owner from the URN): not a resource's input. */
+const withoutCommonInputs = (js: JsonSchema): JsonSchema => ({
+  ...js,
+  properties: Object.fromEntries(Object.entries(js.properties ?? {}).filter(([key]) => !(key in COMMON_INPUTS))),
+  required: (js.required ?? []).filter((key) => !(key in COMMON_INPUTS)),
+});
+
 export function packageSchema(version: string): Record<string, unknown> {
   const types: Record<string, unknown> = {};
   const resources: Record<string, unknown> = {};
+  const config = objectSpec(z.toJSONSchema(connection, { io: "input" }) as JsonSchema, "Provider", types);
   for (const kind of kinds) {
-    const inputs = z.toJSONSchema(kind.inputs, { io: "input", unrepresentable: "any" }) as JsonSchema;
+    const inputs = withoutCommonInputs(z.toJSONSchema(kind.inputs, { io: "input", unrepresentable: "any" }) as JsonSchema);
     const input = objectSpec(inputs, kind.name, types, editNoteFor(kind));
     const computed = z.toJSONSchema(z.object(kind.outputs ?? {}), { unrepresentable: "any" }) as JsonSchema;
     const output = objectSpec(computed, kind.name, types);
     resources[`${PACKAGE}:index:${kind.name}`] = {
-      description: `${kind.description}\n\nRuntime type token: \`pulumi-nodejs:dynamic/netns:${kind.name}\`.`,
+      description: `${kind.description}\n\nIn the TypeScript dynamic classes its type token is \`pulumi-nodejs:dynamic/netns:${kind.name}\` and it takes \`connection\`.`,
       inputProperties: input.properties,
       requiredInputs: input.required,
       properties: { ...input.properties, ...output.properties },
@@ -104,7 +112,19 @@ export function packageSchema(version: string): Record<string, unknown> {
     description: "Linux network namespaces, veth pairs, bridges, addresses, routes, sysctls and iptables NAT, managed over SSH.",
     keywords: ["pulumi", "linux", "netns", "network-namespace", "iptables", "category/network"],
     license: "Apache-2.0",
-    language: { nodejs: { packageName: "pulumi-netns" } },
+    language: {
+      nodejs: { packageName: "pulumi-netns" },
+      python: { packageName: "pulumi_netns", requires: { pulumi: ">=3.0.0,<4.0.0" } },
+    },
+    // The default provider reads these from stack config (netns:host, netns:privateKey, ...).
+    config: { variables: config.properties, defaults: config.required },
+    provider: {
+      description: "The SSH connection to one host; every resource given this provider is made there. Credentials are secrets.",
+      inputProperties: config.properties,
+      requiredInputs: config.required,
+      properties: config.properties,
+      required: config.required,
+    },
     types: Object.fromEntries(Object.entries(types).sort(([a], [b]) => a.localeCompare(b))),
     resources,
   };
@@ -133,6 +153,11 @@ export function referenceMarkdown(schema: Record<string, any>): string {
         (outputs.length ? `\n\nOutputs besides the inputs: ${outputs.map((o) => `\`${o}\` (${resource.properties[o].description})`).join("; ")}.` : ""),
     );
   }
+  sections.push(
+    `### Provider\n\n${schema.provider.description} The same properties are \`connection\` of every resource in the ` +
+      `TypeScript dynamic classes, and \`netns:KEY\` in stack config for the default provider.\n\n` +
+      table(schema.provider.inputProperties, schema.provider.requiredInputs),
+  );
   for (const [token, type] of Object.entries(schema.types as Record<string, any>)) {
     sections.push(`### ${token.split(":").pop()}\n\n${table(type.properties, type.required)}`);
   }

@@ -14,12 +14,15 @@ test("the committed schema.json matches the code (regenerate: npm run build && n
   expect(readme).toBe(withReference(readme, referenceMarkdown(committed)));
 });
 
-test("every kind is a resource; credentials are secret; required inputs are the ones without defaults", () => {
+test("every kind is a resource; the connection is the provider's, its credentials secret; required inputs are the ones without defaults", () => {
   const schema = packageSchema("0.0.0") as any;
   expect(Object.keys(schema.resources).sort()).toEqual(kinds.map((k) => `netns:index:${k.name}`).sort());
-  const connection = schema.types["netns:index:Connection"].properties;
+  const connection = schema.provider.inputProperties;
   for (const secret of ["privateKey", "password", "passphrase"]) expect(connection[secret].secret).toBe(true);
   expect(connection.host.secret).toBeUndefined();
-  expect(schema.resources["netns:index:PortForward"].requiredInputs.sort()).toEqual(["connection", "port", "protocol", "to"]);
+  expect(schema.provider.requiredInputs).toEqual(["host"]);
+  expect(schema.config.variables).toEqual(connection);
+  for (const resource of Object.values<any>(schema.resources)) expect(Object.keys(resource.inputProperties)).not.toContain("connection");
+  expect(schema.resources["netns:index:PortForward"].requiredInputs.sort()).toEqual(["port", "protocol", "to"]);
   expect(schema.resources["netns:index:Sysctl"].properties.previous.type).toBe("string");
 });
