@@ -1,19 +1,16 @@
 /**
- * The dynamic provider host serves the engine until it is killed, and nothing kills it when the engine
- * dies without shutting it down (a SIGKILLed `pulumi up`): it would live on, holding SSH connections.
- * So, in that host only, it exits once the engine's gRPC address refuses connections.
+ * A provider process (the dynamic provider host, or pulumi-resource-netns) serves the engine until it is
+ * killed, and nothing kills it when the engine dies without shutting it down (a SIGKILLed `pulumi up`):
+ * it would live on, holding SSH connections. So it exits once the engine's gRPC address refuses connections.
  */
 import { connect } from "node:net";
 import { closeAllHosts } from "./ssh/pool";
 
 const CHECK_EVERY_MS = 1000;
 
-/** The host's entry script; it takes the engine's address (127.0.0.1:PORT) as its first argument. */
-const DYNAMIC_PROVIDER_HOST = /[\\/]cmd[\\/]dynamic-provider[\\/]index\.js$/;
-
-export function exitWhenEngineGone(): void {
-  if (!require.main || !DYNAMIC_PROVIDER_HOST.test(require.main.filename)) return;
-  const match = /^(.+):(\d+)$/.exec(process.argv[2] ?? "");
+/** `engine` is the address (127.0.0.1:PORT) the process was started with, its first argument. */
+export function exitWhenEngineGone(engine: string | undefined): void {
+  const match = /^(.+):(\d+)$/.exec(engine ?? "");
   if (!match) return;
   const [, host, port] = match;
   const timer = setInterval(() => {

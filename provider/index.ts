@@ -11,7 +11,8 @@ import { LAB_ALLOCATION, labAllocationProvider } from "./lab/allocation";
 export { closeAllHosts } from "./ssh/pool";
 export { kinds } from "./kinds";
 
-exitWhenEngineGone();
+/** The dynamic provider host's entry script; the engine's address is its first argument. */
+if (require.main && /[\\/]cmd[\\/]dynamic-provider[\\/]index\.js$/.test(require.main.filename)) exitWhenEngineGone(process.argv[2]);
 
 export function provider(kindName: string) {
   if (kindName === LAB_ALLOCATION) return labAllocationProvider;

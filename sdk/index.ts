@@ -16,6 +16,8 @@ import { serviceKind } from "../provider/kinds/service";
 import { sysctlKind } from "../provider/kinds/sysctl";
 import { vethKind } from "../provider/kinds/veth";
 import { vxlanKind } from "../provider/kinds/vxlan";
+import { LabAllocation, LabAllocationArgs } from "./lab/allocation";
+import { ChildClasses, LabArgs, LabComponent } from "./lab/component";
 import { ArgsOf, OutputsOf, registration } from "./resource";
 
 export type { ConnectionArgs } from "./resource";
@@ -147,7 +149,19 @@ export class LabNode extends pulumi.dynamic.Resource {
   }
 }
 
-export { Lab, endImpairment } from "./lab/component";
+const labChildren = { Bridge, Vxlan, LabNode, Netem, Service, Check } as unknown as ChildClasses;
+
+/** A topology over one or more hosts as one component (sdk/lab/component.ts); each child carries its host's connection. */
+export class Lab extends LabComponent {
+  constructor(name: string, args: LabArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(name, args, opts, () => ({
+      make: (kind, child, host, childArgs, childOpts) => new labChildren[kind](child, { connection: args.hosts[host], ...childArgs }, childOpts),
+      allocation: (child, allocationArgs, childOpts) => new LabAllocation(child, allocationArgs as unknown as LabAllocationArgs, childOpts),
+    }));
+  }
+}
+
+export { endImpairment } from "./lab/component";
 export type { LabArgs, LabHost } from "./lab/component";
 export { LabTopologyError, planLab } from "./lab/model";
 export type { LabAllocations, LabPlan, LabSpec, LinkImpairment } from "./lab/model";

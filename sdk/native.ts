@@ -20,6 +20,8 @@ import { serviceKind } from "../provider/kinds/service";
 import { sysctlKind } from "../provider/kinds/sysctl";
 import { vethKind } from "../provider/kinds/veth";
 import { vxlanKind } from "../provider/kinds/vxlan";
+import type { LabAllocations } from "../provider/lab/allocation";
+import { ChildClasses, LabArgs, LabComponent } from "./lab/component";
 import type { ArgsOf, Inputs, OutputsOf } from "./resource";
 
 type Connection = z.input<typeof connection>;
@@ -74,3 +76,35 @@ export const Check = nativeClass(checkKind);
 export type Check = InstanceType<typeof Check>;
 export const LabNode = nativeClass(labNodeKind);
 export type LabNode = InstanceType<typeof LabNode>;
+
+/** A Lab's subnets, addresses and VNIs, kept from run to run (provider/lab/allocation.ts); nothing on any host. */
+class LabAllocation extends pulumi.CustomResource {
+  declare readonly allocations: pulumi.Output<LabAllocations>;
+  constructor(name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions) {
+    super("netns:index:LabAllocation", name, { ...args, allocations: undefined }, opts);
+  }
+}
+
+const labChildren = { Bridge, Vxlan, LabNode, Netem, Service, Check } as unknown as ChildClasses;
+
+/**
+ * A topology over one or more hosts as one component (sdk/lab/component.ts), on the native provider: one
+ * Provider per host (a child named LAB/HOST) from the host's connection, and the children on it.
+ */
+export class Lab extends LabComponent {
+  constructor(name: string, args: LabArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(name, args, opts, (lab) => {
+      const providers = Object.fromEntries(Object.entries(args.hosts).map(([host, c]) => [host, new Provider(`${name}/${host}`, c, { parent: lab })]));
+      return {
+        make: (kind, child, host, childArgs, childOpts) => new labChildren[kind](child, childArgs, { ...childOpts, provider: providers[host] }),
+        // It touches no host; any of the Lab's providers serves it.
+        allocation: (child, allocationArgs, childOpts) => new LabAllocation(child, allocationArgs, { ...childOpts, provider: Object.values(providers)[0] }),
+      };
+    });
+  }
+}
+
+export { endImpairment } from "./lab/component";
+export type { LabArgs, LabHost } from "./lab/component";
+export { LabTopologyError, planLab } from "./lab/model";
+export type { LabAllocations, LabPlan, LabSpec, LinkImpairment } from "./lab/model";

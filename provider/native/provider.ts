@@ -7,9 +7,10 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { connection as connectionSchema, Connection, sameConnection, targetIdentity } from "../connection";
-import * as controller from "../controller";
-import type { Kind, Props } from "../kind";
-import { kinds } from "../kinds";
+import type { DiffResult } from "../controller";
+import { provider } from "../index";
+import type { Props } from "../kind";
+import { LAB_ALLOCATION } from "../lab/allocation";
 import { containsUnknown, Failure, isRecord, UNKNOWN, validate } from "../validate";
 
 export const TYPE_PREFIX = "netns:index:";
@@ -54,7 +55,7 @@ export function checkConfig(news: Props): Failure[] {
 }
 
 /** A credential changes in place; another target machine replaces every resource of the provider. */
-export function diffConfig(olds: Props, news: Props): controller.DiffResult {
+export function diffConfig(olds: Props, news: Props): DiffResult {
   const [before, after] = [configInputs(olds), configInputs(news)];
   if (sameConnection(before, after)) return { changes: false, replaces: [], deleteBeforeReplace: false };
   const identity = (c: Props) => (containsUnknown([c.host, c.port, c.proxy]) ? undefined : targetIdentity(c as Connection));
@@ -69,11 +70,11 @@ export function ownerOfUrn(urn: string): string {
   return `${createHash("sha256").update(urn).digest("hex").slice(0, 16)}@${project}/${stack}`;
 }
 
-function kindOfUrn(urn: string): Kind {
+/** The type a URN names, without the package prefix ("Veth"); a LabAllocation is served too, on no host. */
+function typeOfUrn(urn: string): string {
   const type = urn.split("::")[2]?.split("$").pop() ?? "";
-  const kind = type.startsWith(TYPE_PREFIX) ? kinds.find((k) => k.name === type.slice(TYPE_PREFIX.length)) : undefined;
-  if (!kind) throw new Error(`pulumi-netns: unknown resource type "${type}"`);
-  return kind as unknown as Kind;
+  if (!type.startsWith(TYPE_PREFIX)) throw new Error(`pulumi-netns: unknown resource type "${type}"`);
+  return type.slice(TYPE_PREFIX.length);
 }
 
 /**
@@ -98,38 +99,47 @@ export class NativeProvider {
     this.target = parsed.data;
   }
 
-  private connected(props: Props): Props {
+  /** The dynamic provider's methods for the URN's type, and its props with the connection added (kinds only). */
+  private served(urn: string, props: Props): [ReturnType<typeof provider>, Props] {
+    const type = typeOfUrn(urn);
+    const plain = revealed(props) as Props;
+    if (type === LAB_ALLOCATION) return [provider(type), plain];
     if (!this.target) throw new Error("pulumi-netns: the provider has no known connection (host) yet");
-    return { ...props, connection: this.target };
+    return [provider(type), { ...plain, connection: this.target }];
   }
 
-  async check(urn: string, _olds: Props, news: Props) {
-    const kind = kindOfUrn(urn);
-    const { inputs, failures } = controller.check(kind, { ...(revealed(news) as Props), connection: CHECKED_ELSEWHERE, owner: ownerOfUrn(urn) });
+  async check(urn: string, olds: Props, news: Props) {
+    const type = typeOfUrn(urn);
+    const plain = revealed(news) as Props;
+    const given = type === LAB_ALLOCATION ? plain : { ...plain, connection: CHECKED_ELSEWHERE, owner: ownerOfUrn(urn) };
+    const { inputs, failures } = await provider(type).check(revealed(olds) as Props, given);
     return { inputs: withoutConnection(inputs), failures };
   }
 
   async diff(id: string, urn: string, olds: Props, news: Props) {
-    return controller.diff(kindOfUrn(urn), id, revealed(olds) as Props, revealed(news) as Props);
+    return provider(typeOfUrn(urn)).diff(id, revealed(olds) as Props, revealed(news) as Props);
   }
 
   async create(urn: string, inputs: Props) {
-    const { id, outs } = await controller.create(kindOfUrn(urn), this.connected(revealed(inputs) as Props));
+    const [methods, props] = this.served(urn, inputs);
+    const { id, outs } = await methods.create(props);
     return { id, outs: withoutConnection(outs) };
   }
 
   async read(id: string, urn: string, props: Props = {}) {
-    const kind = kindOfUrn(urn);
-    const read = await controller.read(kind, id, this.connected(revealed(props) as Props));
+    const [methods, connected] = this.served(urn, props);
+    const read = await methods.read(id, connected);
     return { id: read.id, props: withoutConnection(read.props) };
   }
 
   async update(id: string, urn: string, olds: Props, news: Props) {
-    const { outs } = await controller.update(kindOfUrn(urn), id, revealed(olds) as Props, this.connected(revealed(news) as Props));
+    const [methods, props] = this.served(urn, news);
+    const { outs } = await methods.update(id, revealed(olds) as Props, props);
     return { outs: withoutConnection(outs) };
   }
 
   async delete(id: string, urn: string, props: Props) {
-    await controller.remove(kindOfUrn(urn), id, this.connected(revealed(props) as Props));
+    const [methods, connected] = this.served(urn, props);
+    await methods.delete(id, connected);
   }
 }

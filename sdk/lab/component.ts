@@ -23,9 +23,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import type { z } from "zod";
 import type { connection } from "../../provider/connection";
-import { Bridge, Check, LabNode, Netem, Service, Vxlan } from "../index";
+import type { LabAllocations as Allocations } from "../../provider/lab/allocation";
 import type { Inputs } from "../resource";
-import { LabAllocation } from "./allocation";
 import { LabAllocations, LinkImpairment, LabPlan, LabSpec, NEIGHBOUR_TABLE_DEFAULT, neighbourEntries, planLab } from "./model";
 import { labNodeSpec, pairMaker } from "./nodeSpec";
 
@@ -52,7 +51,23 @@ export function endImpairment(link: LinkImpairment): LinkImpairment {
 const planHash = (plan: LabPlan) =>
   createHash("sha256").update(JSON.stringify([plan.nodes, plan.links, plan.lans])).digest("hex").slice(0, 16);
 
-export class Lab extends pulumi.ComponentResource {
+/** A child the Lab makes; the ones it refers to again have a `name` output. */
+type Child = pulumi.CustomResource & { name: pulumi.Output<string> };
+
+/** The classes of a door, by kind name. */
+export type ChildClasses = Record<string, new (name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions) => Child>;
+
+/**
+ * How a Lab's children reach their hosts, so that one Lab serves both doors: the dynamic classes take a
+ * connection in every resource, the native ones a provider per host. `make` registers a child of a kind on
+ * a host; the allocation touches no host.
+ */
+export interface LabDoor {
+  make(kind: string, name: string, host: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions): Child;
+  allocation(name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions): pulumi.CustomResource & { allocations: pulumi.Output<Allocations> };
+}
+
+export class LabComponent extends pulumi.ComponentResource {
   /** The plan: every namespace, cable, address and VNI, as plain data, with the addresses that are made. */
   readonly plan: pulumi.Output<LabPlan>;
   /** Node → interface → addresses with prefix length. */
@@ -66,9 +81,10 @@ export class Lab extends pulumi.ComponentResource {
   /** The topology as a Mermaid flowchart (renders in GitHub Markdown). */
   readonly topologyMermaid: pulumi.Output<string>;
 
-  constructor(name: string, args: LabArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: LabArgs, opts: pulumi.ComponentResourceOptions | undefined, doorFor: (lab: pulumi.Resource) => LabDoor) {
     super("netns:index:Lab", name, {}, opts);
     const { hosts, ...topology } = args;
+    const door = doorFor(this);
     const spec = { ...topology, hosts: Object.fromEntries(Object.entries(hosts).map(([h, c]) => [h, { host: c.host }])) };
     // A topology that cannot work throws here, before any resource is registered.
     const plan = planLab(spec);
@@ -84,10 +100,9 @@ export class Lab extends pulumi.ComponentResource {
       }
     }
     const child = { parent: this };
-    const allocation = new LabAllocation(`${name}/allocations`, { demand: plan.demand, ...(spec.previous ? { previous: spec.previous } : {}) }, child);
+    const allocation = door.allocation(`${name}/allocations`, { demand: plan.demand, ...(spec.previous ? { previous: spec.previous } : {}) }, child);
     this.plan = allocation.allocations.apply((kept) => planLab({ ...spec, previous: kept }));
     const made = <T>(pick: (made: LabPlan) => T) => this.plan.apply(pick);
-    const connection = (host: string) => hosts[host];
     /**
      * Bridges, tunnel ends and netem: what a check's packets may cross besides nodes. A check depends on
      * these, the routers and the nodes at its ends, not on every resource: each dependency is a URN in its
@@ -97,18 +112,19 @@ export class Lab extends pulumi.ComponentResource {
     const add = <R extends pulumi.Resource>(resource: R) => (fabric.push(resource), resource);
 
     const segments = [...plan.links, ...plan.lans];
-    const bridges = new Map<string, Bridge>();
+    const bridges = new Map<string, Child>();
     for (const segment of segments) {
       for (const b of segment.bridges) {
-        const bridge = add(new Bridge(`${name}/${segment.id}/${b.host}`, { connection: connection(b.host), name: b.name, mtu: segment.mtu }, child));
+        const bridge = add(door.make("Bridge", `${name}/${segment.id}/${b.host}`, b.host, { name: b.name, mtu: segment.mtu }, child));
         bridges.set(`${segment.id}/${b.host}`, bridge);
         const end = segment.vxlan?.ends.find((e) => e.host === b.host);
         if (!end) continue;
         add(
-          new Vxlan(
+          door.make(
+            "Vxlan",
             `${name}/${segment.id}/${b.host}`,
+            b.host,
             {
-              connection: connection(b.host),
               name: end.name,
               vni: made((p) => p.vnis[segment.id]),
               local: end.local,
@@ -126,7 +142,7 @@ export class Lab extends pulumi.ComponentResource {
     }
 
     // In name order, so that the first node of a link within a host (which makes the pair) exists first.
-    const nodes = new Map<string, LabNode>();
+    const nodes = new Map<string, Child>();
     for (const n of plan.nodes) {
       const inputs = made((p) => labNodeSpec(p, p.nodes.find((m) => m.name === n.name)!));
       const after = n.interfaces.flatMap((i): pulumi.Resource[] => {
@@ -138,10 +154,11 @@ export class Lab extends pulumi.ComponentResource {
       });
       nodes.set(
         n.name,
-        new LabNode(
+        door.make(
+          "LabNode",
           `${name}/${n.name}`,
+          n.host,
           {
-            connection: connection(n.host),
             name: n.namespace,
             interfaces: inputs.apply((i) => i.interfaces),
             routes: inputs.apply((i) => i.routes),
@@ -155,8 +172,8 @@ export class Lab extends pulumi.ComponentResource {
 
     for (const segment of segments.filter((s) => s.impairment)) {
       for (const m of segment.members) {
-        const args = { connection: connection(m.host), namespace: nodes.get(m.node)!.name, device: m.ifname, ...endImpairment(segment.impairment!) };
-        add(new Netem(`${name}/${m.endpoint}`, args, child));
+        const args = { namespace: nodes.get(m.node)!.name, device: m.ifname, ...endImpairment(segment.impairment!) };
+        add(door.make("Netem", `${name}/${m.endpoint}`, m.host, args, child));
       }
     }
 
@@ -166,9 +183,11 @@ export class Lab extends pulumi.ComponentResource {
         n.name,
         Object.entries(n.services).map(
           ([service, settings]) =>
-            new Service(
+            door.make(
+              "Service",
               `${name}/${n.name}/service/${service}`,
-              { connection: connection(n.host), namespace: nodes.get(n.name)!.name, name: service, ...settings },
+              n.host,
+              { namespace: nodes.get(n.name)!.name, name: service, ...settings },
               { parent: this, dependsOn: [nodes.get(n.name)!] },
             ),
         ),
@@ -184,9 +203,11 @@ export class Lab extends pulumi.ComponentResource {
       const targets = made((p) => p.nodes.find((m) => m.name === n.name)!.checks);
       const ends = n.checks.map((t) => (t.label ?? "").split(":")[0]);
       const reached = ends.every((end) => nodes.has(end)) ? [...new Set([n.name, ...ends, ...routers])] : [...nodes.keys()];
-      new Check(
+      door.make(
+        "Check",
         `${name}/${n.name}/expect`,
-        { connection: connection(n.host), namespace: nodes.get(n.name)!.name, from: `node ${n.name}`, targets, triggers: [revision] },
+        n.host,
+        { namespace: nodes.get(n.name)!.name, from: `node ${n.name}`, targets, triggers: [revision] },
         { parent: this, dependsOn: [...fabric, ...reached.flatMap((node) => [nodes.get(node)!, ...services.get(node)!])] },
       );
     }

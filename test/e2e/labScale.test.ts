@@ -63,3 +63,36 @@ test("a Lab of 50 nodes over two hosts comes up, carries traffic between them, r
     console.log(`Lab scale, wall times:\n  ${timings.join("\n  ")}`);
   }
 });
+
+test("the same Lab on the native provider: one Provider per host, the same objects, all pairs reached, small state, and a clean destroy", async () => {
+  const [east, west] = lab.hosts;
+  const before = [hostSnapshot(east), hostSnapshot(west)];
+  const { stack } = await projectStack(
+    work,
+    "lab-scale",
+    { ...twoHostConfig(lab), perHost: { value: "25" }, lanSize: { value: "5" }, allPairs: { value: "true" }, door: { value: "native" } },
+    join(REPO_ROOT, "test", "e2e", "programs", "lab-scale"),
+  );
+  const { lines: timings, timed } = stopwatch();
+  try {
+    // As above (117), and the Lab's two providers.
+    const up = await timed("native up, all-pairs", () => stack.up());
+    expect(changes(up.summary.resourceChanges)).toEqual({ create: 119 });
+    const far = up.outputs.addresses.value.west24.eth0[0].split("/")[0];
+    expect(east.sh(["ip", "netns", "exec", "east24", "ping", "-n", "-c", "1", "-W", "2", far], { allowFailure: true })).toContain(" 1 received");
+    expect(changes((await timed("native refresh", () => stack.refresh())).summary.resourceChanges)).toEqual({});
+    expect(changes((await timed("native preview", () => stack.preview())).changeSummary)).toEqual({});
+    const resources = (await stack.exportStack()).deployment.resources as { type: string }[];
+    expect(resources.filter((r) => r.type === "pulumi:providers:netns")).toHaveLength(2);
+    const size = (type: string) => {
+      const of = resources.filter((r) => r.type === type).map((r) => JSON.stringify(r).length);
+      return Math.round(of.reduce((a, b) => a + b, 0) / of.length);
+    };
+    timings.push(`state per resource: LabNode ${size("netns:index:LabNode")} B, Check ${size("netns:index:Check")} B, Bridge ${size("netns:index:Bridge")} B`);
+    expect(resources.filter((r) => /connection|__provider/.test(JSON.stringify(r)) && r.type !== "pulumi:providers:netns")).toEqual([]);
+    expect(changes((await timed("native destroy", () => stack.destroy())).summary.resourceChanges)).toEqual({ delete: 119 });
+    expect([hostSnapshot(east), hostSnapshot(west)]).toEqual(before);
+  } finally {
+    console.log(`Lab scale on the native provider:\n  ${timings.join("\n  ")}`);
+  }
+});

@@ -4,7 +4,7 @@
  * Provider for the host). Both make the same objects, carry the same traffic and leave the host as it
  * was; the native path keeps neither the provider's code nor the connection in a resource's state.
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
@@ -51,8 +51,6 @@ beforeAll(async () => {
   lab = await TestLab.create(2);
   work = PulumiWorkdir.create("e2e-two-doors");
   dir = work.copyProject("two-doors", join(REPO_ROOT, "test", "e2e", "programs", "two-doors"));
-  const manifest = join(dir, "Pulumi.yaml");
-  writeFileSync(manifest, readFileSync(manifest, "utf8").replace("NETNS_PLUGIN_DIR", join(REPO_ROOT, "bin")));
   before = hostSnapshot(lab.hosts[0]);
 });
 

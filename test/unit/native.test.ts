@@ -49,7 +49,8 @@ test("check validates a resource without a connection, adds its owner, and names
   expect(await provider.check(urn, {}, { name: "red" })).toEqual({ inputs: { name: "red", loopbackUp: true, owner: ownerOfUrn(urn) }, failures: undefined });
   const bad = await provider.check(urn, {}, { name: "no/slash" });
   expect(bad.failures).toEqual([{ property: "name", reason: expect.any(String) }]);
-  await expect(provider.check("urn:pulumi:dev::lab::netns:index:Nope::x", {}, {})).rejects.toThrow('unknown resource type "netns:index:Nope"');
+  await expect(provider.check("urn:pulumi:dev::lab::netns:index:Nope::x", {}, {})).rejects.toThrow('unknown resource kind "Nope"');
+  await expect(provider.check("urn:pulumi:dev::lab::aws:s3:Bucket::x", {}, {})).rejects.toThrow('unknown resource type "aws:s3:Bucket"');
 });
 
 test("nothing reaches a host before the provider knows its connection", async () => {

@@ -4,11 +4,14 @@
 // router; every other node routes by default via its own router. With `allPairsGroup`, every node of that
 // group (or of its first `allPairsSize`) checks that it reaches every other one of them.
 import * as pulumi from "@pulumi/pulumi";
-import * as netns from "pulumi-netns";
+import * as dynamic from "pulumi-netns";
+import * as native from "pulumi-netns/native";
 
 const GROUP_SIZE = 50;
 
 const cfg = new pulumi.Config();
+// The native provider (one Provider per host, made by the Lab) or the dynamic one (a connection in every resource).
+const netns = cfg.get("door") === "native" ? native : dynamic;
 const count = cfg.requireNumber("nodes");
 const allPairsGroup = cfg.getNumber("allPairsGroup");
 // The kernel's neighbour table is one per host (1,024 entries by default): all pairs of a whole group of 50 need 2,450.
@@ -21,8 +24,8 @@ if (groups > 256) throw new Error(`at most ${256 * GROUP_SIZE} nodes (one 10.0.G
 const router = (g: number) => `g${g}r`;
 const groupSubnet = (g: number) => `10.0.${g}.0/24`;
 
-const nodes: netns.LabArgs["nodes"] = {};
-const lans: NonNullable<netns.LabArgs["lans"]> = { core: { members: [] } };
+const nodes: dynamic.LabArgs["nodes"] = {};
+const lans: NonNullable<dynamic.LabArgs["lans"]> = { core: { members: [] } };
 const members: string[][] = [];
 for (let g = 0; g < groups; g++) {
   const host = g < groups / 2 ? "east" : "west";

@@ -3,17 +3,20 @@
 // via its router; the routers are joined by a link across the hosts and each routes by default via the
 // other. With `allPairs`, every node checks that it reaches every other.
 import * as pulumi from "@pulumi/pulumi";
-import * as netns from "pulumi-netns";
+import * as dynamic from "pulumi-netns";
+import * as native from "pulumi-netns/native";
 
 const cfg = new pulumi.Config();
+// The native provider (one Provider per host, made by the Lab) or the dynamic one (a connection in every resource).
+const netns = cfg.get("door") === "native" ? native : dynamic;
 const perHost = cfg.requireNumber("perHost");
 const lanSize = cfg.getNumber("lanSize") ?? perHost;
 const sshKey = cfg.requireSecret("sshKey");
 const sites = ["east", "west"] as const;
 const other = { east: "west", west: "east" } as const;
 
-const nodes: netns.LabArgs["nodes"] = {};
-const lans: NonNullable<netns.LabArgs["lans"]> = {};
+const nodes: dynamic.LabArgs["nodes"] = {};
+const lans: NonNullable<dynamic.LabArgs["lans"]> = {};
 for (const site of sites) {
   nodes[`r-${site}`] = { host: site, router: true, routes: [{ destination: "default", via: `r-${other[site]}` }] };
   for (let i = 1; i < perHost; i++) {
