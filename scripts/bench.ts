@@ -10,10 +10,11 @@
  *     resource.
  * Prints tables and, last, one line of JSON. A benchmark, not a test: nothing is asserted.
  *
- * `npm run bench -- --lab N[,N...] [--parallel P] [--all-pairs K]`: per size, a Lab of N nodes over two throwaway hosts
+ * `npm run bench -- --lab N[,N...] [--door dynamic,native] [--parallel P] [--all-pairs K]`: per size and provider (door;
+ * default dynamic), a Lab of N nodes over two throwaway hosts
  * (test/e2e/programs/lab-bench: routed groups of 50, the routers on one LAN across the hosts), with the
  * real CLI: `up`, `refresh`, `preview` (no changes) and `destroy` once each, the resource count, the state's
- * size, and the peak RSS of the CLI (the engine) and of the dynamic provider host. It proves what it
+ * size, and the peak RSS of the CLI (the engine) and of the provider process. It proves what it
  * measured: after up a ping crosses from the last group's router to the first's LAN, after destroy both
  * hosts are as they were. PNT_BENCH_ENGINE_ENV ("KEY=VALUE ...") adds to the CLI's environment and
  * `--parallel` goes to every operation, so that engine settings can be compared.
@@ -57,7 +58,7 @@ async function timed<T>(work: () => Promise<T>): Promise<number> {
 
 /** A process's command line, split into its arguments. */
 type ProcessMatch = (argv: string[]) => boolean;
-const isProvider: ProcessMatch = (argv) => argv.some((arg) => arg.includes("dynamic-provider"));
+const isProvider: ProcessMatch = (argv) => argv.some((arg) => arg.includes("dynamic-provider") || arg.endsWith("provider/native/main.js"));
 /** The CLI itself (the engine): Automation runs it by name from PATH. */
 const isCli: ProcessMatch = (argv) => /(^|\/)pulumi$/.test(argv[0]);
 /** The Node program that the language host runs (where the Lab plans and registers its resources). */
@@ -222,7 +223,11 @@ interface EngineSettings {
   allPairs?: number;
 }
 
+const DOORS = ["dynamic", "native"] as const;
+type Door = (typeof DOORS)[number];
+
 interface LabRow {
+  door: Door;
   nodes: number;
   resources: number;
   seconds: Record<LabOperation, number>;
@@ -232,7 +237,7 @@ interface LabRow {
   peakMB: Record<Role, number>;
 }
 
-async function benchLab(nodes: number, settings: EngineSettings): Promise<LabRow> {
+async function benchLab(nodes: number, door: Door, settings: EngineSettings): Promise<LabRow> {
   const lab = await TestLab.create(2);
   const work = PulumiWorkdir.create(`bench-lab-${nodes}`);
   const watches = Object.fromEntries(
@@ -252,6 +257,7 @@ async function benchLab(nodes: number, settings: EngineSettings): Promise<LabRow
       hostKeyB: { value: west.hostKey },
       sshKey: { value: lab.clientKey, secret: true },
       nodes: { value: String(nodes) },
+      door: { value: door },
       ...(settings.allPairs ? { allPairsGroup: { value: "0" }, allPairsSize: { value: String(settings.allPairs) } } : {}),
     });
     const before = [hostSnapshot(east), hostSnapshot(west)];
@@ -285,7 +291,7 @@ async function benchLab(nodes: number, settings: EngineSettings): Promise<LabRow
     // Its error shows what destroy left.
     deepStrictEqual([hostSnapshot(east), hostSnapshot(west)], before);
     const peakMB = Object.fromEntries(Object.entries(watches).map(([role, watch]) => [role, watch.peakMB()])) as Record<Role, number>;
-    return { nodes, resources, seconds, cpuSeconds, stateBytes: bytes, peakMB };
+    return { door, nodes, resources, seconds, cpuSeconds, stateBytes: bytes, peakMB };
   } finally {
     for (const watch of Object.values(watches)) watch.stop();
     lab.destroy();
@@ -307,9 +313,13 @@ function engineSettings(parallel: string | undefined, allPairs: string | undefin
   return { env, ...whole("parallel", parallel), ...whole("all-pairs", allPairs) };
 }
 
-async function benchLabs(sizesArg: string, parallel: string | undefined, allPairs: string | undefined): Promise<void> {
+const LAB_USAGE = "usage: npm run bench -- --lab N[,N...] [--door dynamic,native] [--parallel P] [--all-pairs K]";
+
+async function benchLabs(sizesArg: string, doorsArg: string, parallel: string | undefined, allPairs: string | undefined): Promise<void> {
   const sizes = sizesArg.split(",").map(Number);
-  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`usage: npm run bench -- --lab N[,N...] [--parallel P] [--all-pairs K]  (got --lab ${sizesArg})`);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`${LAB_USAGE}  (got --lab ${sizesArg})`);
+  const doors = doorsArg.split(",") as Door[];
+  if (doors.some((door) => !DOORS.includes(door))) throw new Error(`${LAB_USAGE}  (got --door ${doorsArg})`);
   const settings = engineSettings(parallel, allPairs);
   const described =
     [
@@ -321,15 +331,18 @@ async function benchLabs(sizesArg: string, parallel: string | undefined, allPair
   const tenths = (_key: string, value: unknown) => (typeof value === "number" ? Math.round(value * 10) / 10 : value);
   const rows: LabRow[] = [];
   for (const nodes of sizes) {
-    const row = await benchLab(nodes, settings);
-    process.stderr.write(`bench: lab ${nodes} CPU seconds by operation ${JSON.stringify(row.cpuSeconds, tenths)}\n`);
-    rows.push(row);
+    for (const door of doors) {
+      const row = await benchLab(nodes, door, settings);
+      process.stderr.write(`bench: lab ${nodes} (${door}) CPU seconds by operation ${JSON.stringify(row.cpuSeconds, tenths)}\n`);
+      rows.push(row);
+    }
   }
   process.stdout.write(`\nLab, two hosts, groups of ${LAB_GROUP_SIZE}; ${described}; each operation once\n`);
   printTable([
-    ["nodes", "resources", ...LAB_OPERATIONS, "state MB", "state B/res", "CLI peak", "provider peak"],
+    ["nodes", "provider", "resources", ...LAB_OPERATIONS, "state MB", "state B/res", "CLI peak", "provider peak"],
     ...rows.map((row) => [
       String(row.nodes),
+      row.door,
       String(row.resources),
       ...LAB_OPERATIONS.map((op) => `${row.seconds[op].toFixed(1)} s`),
       (row.stateBytes / 1e6).toFixed(2),
@@ -342,9 +355,14 @@ async function benchLabs(sizesArg: string, parallel: string | undefined, allPair
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ options: { lab: { type: "string" }, parallel: { type: "string" }, "all-pairs": { type: "string" } }, allowPositionals: true });
-  if (values.lab !== undefined) return benchLabs(values.lab, values.parallel, values["all-pairs"]);
-  if (values.parallel !== undefined || values["all-pairs"] !== undefined) throw new Error("--parallel and --all-pairs go with --lab (the namespace bench runs with default settings)");
+  const { values, positionals } = parseArgs({
+    options: { lab: { type: "string" }, door: { type: "string" }, parallel: { type: "string" }, "all-pairs": { type: "string" } },
+    allowPositionals: true,
+  });
+  if (values.lab !== undefined) return benchLabs(values.lab, values.door ?? "dynamic", values.parallel, values["all-pairs"]);
+  if (values.parallel !== undefined || values["all-pairs"] !== undefined || values.door !== undefined) {
+    throw new Error("--door, --parallel and --all-pairs go with --lab (the namespace bench runs with default settings)");
+  }
   return benchNamespaces(positionals[0]);
 }
 
