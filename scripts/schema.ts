@@ -6,6 +6,7 @@ import { z } from "zod";
 import { connection, SECRET_FIELDS } from "../provider/connection";
 import { COMMON_INPUTS, Kind } from "../provider/kind";
 import { kinds } from "../provider/kinds";
+import { labSpec } from "../sdk/lab/model";
 
 type JsonSchema = {
   type?: string;
@@ -60,6 +61,10 @@ function property(js: JsonSchema, name: string, typeName: string, types: Record<
     return { ...spec, type: "object", additionalProperties: property(js.additionalProperties, name, typeName, types, note, path) };
   }
   if (js.type === "array") return { ...spec, type: "array", items: property(js.items ?? {}, name, typeName, types) };
+  // A value of one of several shapes (a LAN member: "node:if" or { endpoint, down }).
+  if (js.anyOf && new Set(js.anyOf.map((option) => option.type)).size > 1) {
+    return { ...spec, oneOf: js.anyOf.map((option) => property(option, name, typeName, types, note, path)) };
+  }
   if (js.anyOf || js.enum || js.const !== undefined) {
     const choices = (js.anyOf ?? []).map((c) => c.const).filter((c) => c !== undefined);
     const allowed = [...(js.enum ?? []), ...choices];
@@ -88,6 +93,32 @@ const withoutCommonInputs = (js: JsonSchema): JsonSchema => ({
   required: (js.required ?? []).filter((key) => !(key in COMMON_INPUTS)),
 });
 
+/**
+ * The Lab as a component for other languages (the native provider's construct): its topology as
+ * sdk/lab/model.ts checks it, each host a connection, and its outputs.
+ */
+function labComponent(types: Record<string, unknown>) {
+  const js = z.toJSONSchema(labSpec, { io: "input", unrepresentable: "any" }) as JsonSchema;
+  const hosts = { type: "object", description: "Host name (as nodes refer to it) → its SSH connection.", additionalProperties: z.toJSONSchema(connection, { io: "input" }) as JsonSchema };
+  const input = objectSpec({ ...js, properties: { ...js.properties, hosts } }, "Lab", types);
+  const text = (description: string) => ({ type: "string", description });
+  const outputs = {
+    addresses: { type: "object", additionalProperties: { type: "object", additionalProperties: { type: "array", items: { type: "string" } } }, description: "Node → interface → addresses with prefix length." },
+    vnis: { type: "object", additionalProperties: { type: "integer" }, description: "Segment (link or LAN across hosts) → VNI." },
+    allocations: { type: "object", additionalProperties: { $ref: "pulumi.json#/Any" }, description: "Every subnet, address and VNI; give it as `previous` to a new stack of this lab to keep them." },
+    topologyDot: text("The topology as Graphviz DOT."),
+    topologyMermaid: text("The topology as a Mermaid flowchart."),
+  };
+  return {
+    isComponent: true,
+    description: "A lab topology over one or more hosts (nodes, links, LANs, services, expectations) as one component; see the README's Lab section.",
+    inputProperties: input.properties,
+    requiredInputs: input.required,
+    properties: outputs,
+    required: Object.keys(outputs),
+  };
+}
+
 export function packageSchema(version: string): Record<string, unknown> {
   const types: Record<string, unknown> = {};
   const resources: Record<string, unknown> = {};
@@ -105,6 +136,7 @@ export function packageSchema(version: string): Record<string, unknown> {
       required: [...input.required, ...Object.keys(output.properties)].filter((key) => key !== "adopt"),
     };
   }
+  resources[`${PACKAGE}:index:Lab`] = labComponent(types);
   return {
     name: PACKAGE,
     displayName: "pulumi-netns",
@@ -144,8 +176,24 @@ export function referenceMarkdown(schema: Record<string, any>): string {
         return `| \`${name}\` | ${typeName(p)} | ${need} | ${p.secret ? "**secret.** " : ""}${text} |`;
       }),
     ].join("\n");
+  // The resources and the provider, and the types they use; the Lab component has its own README section.
+  const plain = Object.entries(schema.resources as Record<string, any>).filter(([, resource]) => !resource.isComponent);
+  const used = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(walk);
+    if (typeof value !== "object" || value === null) return;
+    for (const [key, field] of Object.entries(value)) {
+      const token = key === "$ref" && typeof field === "string" ? field.replace("#/types/", "") : undefined;
+      if (token && !used.has(token)) {
+        used.add(token);
+        walk(schema.types[token]);
+      }
+      walk(field);
+    }
+  };
+  walk([plain, schema.provider]);
   const sections: string[] = [];
-  for (const [token, resource] of Object.entries(schema.resources as Record<string, any>)) {
+  for (const [token, resource] of plain) {
     const name = token.split(":").pop()!;
     const outputs = Object.keys(resource.properties).filter((key) => !(key in resource.inputProperties));
     sections.push(
@@ -158,7 +206,7 @@ export function referenceMarkdown(schema: Record<string, any>): string {
       `TypeScript dynamic classes, and \`netns:KEY\` in stack config for the default provider.\n\n` +
       table(schema.provider.inputProperties, schema.provider.requiredInputs),
   );
-  for (const [token, type] of Object.entries(schema.types as Record<string, any>)) {
+  for (const [token, type] of Object.entries(schema.types as Record<string, any>).filter(([token]) => used.has(token))) {
     sections.push(`### ${token.split(":").pop()}\n\n${table(type.properties, type.required)}`);
   }
   return sections.join("\n\n");

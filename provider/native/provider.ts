@@ -5,6 +5,7 @@
  * from the URN the engine names. Neither is kept in a resource's state.
  */
 import { createHash } from "node:crypto";
+import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { connection as connectionSchema, Connection, sameConnection, targetIdentity } from "../connection";
 import type { DiffResult } from "../controller";
@@ -49,8 +50,14 @@ export function configInputs(raw: Props): Props {
   );
 }
 
+/**
+ * A provider may have no host: the default provider of a program whose resources all name their own
+ * (a Lab makes one per host) is configured from an empty stack config. Only a resource that uses it fails.
+ */
+const hostless = connectionSchema.partial({ host: true });
+
 export function checkConfig(news: Props): Failure[] {
-  const result = validate(connectionSchema, configInputs(news));
+  const result = validate(hostless, configInputs(news));
   return result.ok ? [] : result.failures;
 }
 
@@ -85,18 +92,31 @@ const CHECKED_ELSEWHERE = { host: "provider.invalid" };
 
 const withoutConnection = ({ connection: _connection, ...rest }: Props): Props => rest;
 
+/** A component the provider builds for another language's program (`construct`), by type token. */
+export type Construct = (name: string, inputs: pulumi.Inputs, options: pulumi.ComponentResourceOptions) => Promise<pulumi.provider.ConstructResult>;
+
 export class NativeProvider {
   private target?: Connection;
 
-  constructor(readonly version: string, readonly schema: string) {}
+  constructor(
+    readonly version: string,
+    readonly schema: string,
+    private readonly components: Record<string, Construct> = {},
+  ) {}
+
+  async construct(name: string, type: string, inputs: pulumi.Inputs, options: pulumi.ComponentResourceOptions) {
+    const build = this.components[type];
+    if (!build) throw new Error(`pulumi-netns: unknown component type "${type}"`);
+    return build(name, inputs, options);
+  }
 
   configure(raw: Props): void {
     const inputs = configInputs(raw);
     // A preview may configure with values still unknown; no resource operation reaches a host then.
     if (containsUnknown(inputs)) return;
-    const parsed = connectionSchema.safeParse(inputs);
+    const parsed = hostless.safeParse(inputs);
     if (!parsed.success) throw new Error(`invalid provider configuration: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-    this.target = parsed.data;
+    if (parsed.data.host !== undefined) this.target = parsed.data as Connection;
   }
 
   /** The dynamic provider's methods for the URN's type, and its props with the connection added (kinds only). */
@@ -104,7 +124,9 @@ export class NativeProvider {
     const type = typeOfUrn(urn);
     const plain = revealed(props) as Props;
     if (type === LAB_ALLOCATION) return [provider(type), plain];
-    if (!this.target) throw new Error("pulumi-netns: the provider has no known connection (host) yet");
+    if (!this.target) {
+      throw new Error("pulumi-netns: this resource's provider has no host: give it a netns.Provider (opts.provider), or set the default provider's `pulumi config set netns:host ...`");
+    }
     return [provider(type), { ...plain, connection: this.target }];
   }
 

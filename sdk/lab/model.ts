@@ -74,7 +74,7 @@ export type LabExpectation = z.input<typeof expectation>;
 /** A LAN member: its endpoint, or the endpoint and whether its cable is pulled. */
 const lanMember = z.union([endpoint, z.object({ endpoint, down: z.boolean().optional() }).strict()]);
 
-const labSpec = z.object({
+export const labSpec = z.object({
   /** Host name → SSH connection; only `host` is read here (the underlay address, unless `underlay` says). */
   hosts: z.record(name, z.looseObject({ host: hostName })),
   nodes: z.record(

@@ -6,12 +6,14 @@ import { isDeepStrictEqual } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
 import { provider } from "../../provider";
 import { endImpairment, Lab, LabArgs, LabPlan, LabTopologyError, planLab } from "../../sdk";
+import * as native from "../../sdk/native";
 import { nameMeeting } from "../harness/labSeats";
 
 interface Registered {
   type: string;
   name: string;
   inputs: Record<string, unknown>;
+  provider?: string;
 }
 
 let registered: Registered[] = [];
@@ -22,7 +24,7 @@ beforeAll(() => {
   pulumi.runtime.setMocks(
     {
       newResource: async (args) => {
-        registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+        registered.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
         if (!args.type.endsWith(":LabAllocation")) return { id: `${args.name}-id`, state: args.inputs };
         // Mocks skip the provider: run its check as the engine does, with the last run's result as olds.
         const { inputs } = await provider("LabAllocation").check(allocationState.get(args.name) ?? {}, args.inputs);
@@ -59,9 +61,9 @@ const valueOf = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => out
  * Builds a lab and waits until every child is registered; returns the children by "Type name" and the
  * plan as made. Each build is the next run of one stack: its LabAllocation sees the last build's.
  */
-async function build(args: LabArgs): Promise<{ lab: Lab; plan: LabPlan; children: Map<string, Registered> }> {
+async function build(args: LabArgs, door: typeof Lab = Lab): Promise<{ lab: Lab; plan: LabPlan; children: Map<string, Registered> }> {
   registered = [];
-  const lab = new Lab("lab", args);
+  const lab = new door("lab", args);
   const children = [...((lab as unknown as { __childResources?: Set<pulumi.Resource> }).__childResources ?? [])];
   await new Promise((resolve) => pulumi.all(children.map((c) => c.urn)).apply(resolve));
   const plan = await valueOf(lab.plan);
@@ -287,4 +289,25 @@ test("a topology that cannot work is refused before any child is registered", ()
   const lans = { office: { members: ["gw:lan0", "web:eth9", "far:eth0"], mtu: 1500 } };
   expect(() => new Lab("bad", { ...twoHosts, hosts: threeHosts, nodes, lans })).toThrow(LabTopologyError);
   expect(registered.filter((r) => r.type !== "netns:index:Lab")).toEqual([]);
+});
+
+test("on the native provider the same children are made, each through its host's Provider, without a connection", async () => {
+  const dynamic = await build(twoHosts);
+  const made = await build(twoHosts, native.Lab as unknown as typeof Lab);
+  const providers = [...made.children.values()].filter((r) => r.type === "pulumi:providers:netns");
+  expect(providers.map((p) => [p.name, p.inputs.host])).toEqual([
+    ["lab/east", "198.18.0.10"],
+    ["lab/west", "198.18.0.11"],
+  ]);
+  const children = [...made.children.values()].filter((r) => r.type.startsWith("netns:index:"));
+  expect(children.map((r) => `${r.type.split(":").pop()} ${r.name}`).sort()).toEqual([...dynamic.children.keys()].sort());
+  for (const child of children) {
+    expect(child.inputs.connection).toBeUndefined();
+    const host = child.type.endsWith(":LabAllocation") ? "east" : child.name.split("/")[1] === "db" || child.name.split("/")[1] === "web" ? "west" : undefined;
+    if (host) expect(child.provider).toContain(`pulumi:providers:netns::lab/${host}::`);
+  }
+  const nodes = children.filter((r) => r.type === "netns:index:LabNode");
+  // The dynamic classes send the owner; the native provider derives it from the URN.
+  const withoutOwner = (r: Registered) => ({ ...plain(r), owner: undefined });
+  expect(nodes.map(withoutOwner)).toEqual(nodes.map((n) => withoutOwner(dynamic.children.get(`LabNode ${n.name}`)!)));
 });

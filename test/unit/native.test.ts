@@ -19,7 +19,9 @@ test("provider config sent as JSON text (as generated SDKs send it) is read as v
 
 test("bad provider config names the property", () => {
   expect(checkConfig({ host: "h", port: "70000" })).toEqual([{ property: "port", reason: expect.stringContaining("65535") }]);
-  expect(checkConfig({})).toEqual([{ property: "host", reason: expect.any(String) }]);
+  // The default provider of a program whose resources name their own providers has no host.
+  expect(checkConfig({})).toEqual([]);
+  expect(checkConfig({ host: "" })).toEqual([{ property: "host", reason: expect.any(String) }]);
   expect(checkConfig({ host: "h", privateKey: secret("KEY") })).toEqual([]);
 });
 
@@ -56,6 +58,8 @@ test("check validates a resource without a connection, adds its owner, and names
 test("nothing reaches a host before the provider knows its connection", async () => {
   const provider = new NativeProvider("0.0.0", "{}");
   provider.configure({ host: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" });
-  await expect(provider.create("urn:pulumi:dev::lab::netns:index:Namespace::red", { name: "red" })).rejects.toThrow("no known connection");
+  await expect(provider.create("urn:pulumi:dev::lab::netns:index:Namespace::red", { name: "red" })).rejects.toThrow("provider has no host");
+  provider.configure({});
+  await expect(provider.create("urn:pulumi:dev::lab::netns:index:Namespace::red", { name: "red" })).rejects.toThrow("netns:host");
   expect(() => provider.configure({ host: "h", port: 0 })).toThrow("invalid provider configuration: port");
 });
