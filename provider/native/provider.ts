@@ -12,19 +12,15 @@ import type { DiffResult } from "../controller";
 import { provider } from "../index";
 import type { Props } from "../kind";
 import { LAB_ALLOCATION } from "../lab/allocation";
-import { containsUnknown, Failure, isRecord, UNKNOWN, validate } from "../validate";
+import { containsUnknown, Failure, isRecord, isSecretWrapper, UNKNOWN, validate } from "../validate";
 
 export const TYPE_PREFIX = "netns:index:";
-
-/** The engine's marker of a secret value, as it arrives once the provider accepts secrets. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
 
 /** The value with every secret wrapper replaced by what it holds (the engine re-marks outputs itself). */
 export function revealed(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(revealed);
   if (!isRecord(value)) return value;
-  if (value[SECRET_SIG] === SECRET_VALUE) return revealed(value.value);
+  if (isSecretWrapper(value)) return revealed(value.value);
   return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, revealed(field)]));
 }
 

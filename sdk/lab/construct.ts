@@ -3,19 +3,15 @@
  * program's `netns:index:Lab`. The children are the native resources, one Provider per host.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { isRecord } from "../../provider/validate";
+import { isRecord, isSecretWrapper } from "../../provider/validate";
 import { Lab } from "../native";
 import type { LabArgs } from "./component";
 
-/** The engine's marker of a secret nested in an input (the provider server unwraps only the top level). */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
-
-/** Nested secrets as secret Outputs, so that they stay secret in the children's state. */
+/** Nested secrets (the provider server unwraps only the top level) as secret Outputs, so that they stay secret in the children's state. */
 function withSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withSecrets);
   if (!isRecord(value)) return value;
-  if (value[SECRET_SIG] === SECRET_VALUE) return pulumi.secret(withSecrets(value.value));
+  if (isSecretWrapper(value)) return pulumi.secret(withSecrets(value.value));
   return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, withSecrets(field)]));
 }
 
