@@ -49,7 +49,9 @@ function property(js: JsonSchema, name: string, typeName: string, types: Record<
   const spec: Property = {};
   const edit = note?.(path, js, required);
   if (js.description) spec.description = edit ? `${js.description} ${edit}` : js.description;
-  if (js.default !== undefined) spec.default = js.default;
+  // Pulumi's schema takes only a primitive as a default.
+  if (js.default !== undefined && typeof js.default !== "object") spec.default = js.default;
+  else if (js.default !== undefined) spec.description = `${spec.description ?? ""} Default: \`${JSON.stringify(js.default)}\`.`.trim();
   if ((SECRET_FIELDS as readonly string[]).includes(name)) spec.secret = true;
   if (js.type === "object" && js.properties) {
     const token = `${PACKAGE}:index:${typeName}`;
