@@ -7,6 +7,7 @@
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { readFileSync } from "node:fs";
 import { Connection, connection as connectionSchema, targetIdentity, targetLabel } from "../provider/connection";
+import { configInputs } from "../provider/native/provider";
 import { findOrphans, removeOrphans, StateResource, stateResource } from "../provider/sweep";
 import { closeAllHosts, hostFor } from "../provider/ssh/pool";
 import { UsageError } from "./usage";
@@ -71,7 +72,9 @@ export function parseTarget(target: string): { user?: string; host: string; port
   return { user, host: host.replace(/^\[|\]$/g, ""), ...(port ? { port: Number(port) } : {}) };
 }
 
-const KIND_TYPE = /(?:^|[/:])netns:(\w+)$/;
+/** A resource of a kind: `pulumi-nodejs:dynamic/netns:Veth` (dynamic) or `netns:index:Veth` (native). */
+const KIND_TYPE = /(?:^|[/:])netns:(?:index:)?(\w+)$/;
+const NATIVE_PROVIDER = "pulumi:providers:netns";
 
 /** `stack export --show-secrets` gives a secret as its signature key and its value as JSON text. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -96,8 +99,15 @@ async function readState(workspace: LocalWorkspace, stack: string): Promise<Stac
   }
   const state: StackState = { resources: [], connections: [] };
   for (const resource of deployment.deployment?.resources ?? []) {
+    // A native stack names its hosts once, in its providers (a default one may have none).
+    if (resource.type === NATIVE_PROVIDER) {
+      const fields = Object.fromEntries(Object.entries(resource.outputs ?? {}).map(([key, value]) => [key, revealed(value)]));
+      const parsed = connectionSchema.safeParse(configInputs(fields));
+      if (parsed.success) state.connections.push(parsed.data);
+      continue;
+    }
     const kind = KIND_TYPE.exec(resource.type)?.[1];
-    if (!kind || !resource.id) continue;
+    if (!kind || !resource.id || kind === "Lab") continue;
     state.resources.push(stateResource(kind, resource.id, resource.outputs ?? {}));
     const parsed = connectionSchema.safeParse(revealed(resource.outputs?.connection));
     if (parsed.success) state.connections.push(parsed.data);

@@ -6,6 +6,9 @@ import { isRecord } from "./validate";
 /** Fields that carry secrets: marked secret in the schema, never printed (the SDK makes the whole connection secret). */
 export const SECRET_FIELDS = ["privateKey", "passphrase", "password"] as const;
 
+/** A provider's secret properties: the credentials, and the jump host as a whole (it carries its own). */
+export const PROVIDER_SECRETS = [...SECRET_FIELDS, "proxy"] as const;
+
 const endpoint = {
   host: hostName.describe("Host name or IP address of the SSH server."),
   port: port.default(22).describe("SSH port."),

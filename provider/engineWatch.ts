@@ -8,9 +8,9 @@ import { closeAllHosts } from "./ssh/pool";
 
 const CHECK_EVERY_MS = 1000;
 
-/** `engine` is the address (127.0.0.1:PORT) the process was started with, its first argument. */
-export function exitWhenEngineGone(engine: string | undefined): void {
-  const match = /^(.+):(\d+)$/.exec(engine ?? "");
+/** `args` are the process's arguments: flags (`--logtostderr`, `-v=9`, `--tracing URL`), then the engine's address. */
+export function exitWhenEngineGone(args: string[]): void {
+  const match = /^(.+):(\d+)$/.exec(args[args.length - 1] ?? "");
   if (!match) return;
   const [, host, port] = match;
   const timer = setInterval(() => {

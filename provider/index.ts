@@ -12,7 +12,7 @@ export { closeAllHosts } from "./ssh/pool";
 export { kinds } from "./kinds";
 
 /** The dynamic provider host's entry script; the engine's address is its first argument. */
-if (require.main && /[\\/]cmd[\\/]dynamic-provider[\\/]index\.js$/.test(require.main.filename)) exitWhenEngineGone(process.argv[2]);
+if (require.main && /[\\/]cmd[\\/]dynamic-provider[\\/]index\.js$/.test(require.main.filename)) exitWhenEngineGone(process.argv.slice(2));
 
 export function provider(kindName: string) {
   if (kindName === LAB_ALLOCATION) return labAllocationProvider;

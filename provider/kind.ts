@@ -13,6 +13,10 @@ import { containsUnknown } from "./validate";
 
 export type Props = Record<string, unknown>;
 
+/** The package's type token of a resource or component ("netns:index:Veth"), as schema.json names it. */
+export const TYPE_PREFIX = "netns:index:";
+export const typeToken = (name: string) => `${TYPE_PREFIX}${name}`;
+
 /** Output listing the property paths the program set, so that diff can tell one it stopped setting. */
 export const SET_PROPERTIES = "setProperties";
 

@@ -8,7 +8,14 @@ export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** The engine's wrapper of a secret value, as a provider that accepts secrets receives it: { SIG: SECRET, value }. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-export const isSecretWrapper = (v: Record<string, unknown>): v is { value: unknown } => v[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270";
+const SECRET = "1b47061264138c4ac30d75fd1eb44270";
+export const isSecretWrapper = (v: Record<string, unknown>): v is { value: unknown } => v[SECRET_SIG] === SECRET;
+export const secretWrapper = (value: unknown) => ({ [SECRET_SIG]: SECRET, value });
+
+export function containsSecret(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(containsSecret);
+  return isRecord(value) && (isSecretWrapper(value) || Object.values(value).some(containsSecret));
+}
 
 export interface Failure {
   property: string;

@@ -3,7 +3,7 @@
  * same zod schemas that validate inputs, so the document cannot drift from the code.
  */
 import { z } from "zod";
-import { connection, SECRET_FIELDS } from "../provider/connection";
+import { connection, PROVIDER_SECRETS, SECRET_FIELDS } from "../provider/connection";
 import { COMMON_INPUTS, Kind } from "../provider/kind";
 import { kinds } from "../provider/kinds";
 import { labSpec } from "../sdk/lab/model";
@@ -125,6 +125,7 @@ export function packageSchema(version: string): Record<string, unknown> {
   const types: Record<string, unknown> = {};
   const resources: Record<string, unknown> = {};
   const config = objectSpec(z.toJSONSchema(connection, { io: "input" }) as JsonSchema, "Provider", types);
+  for (const key of PROVIDER_SECRETS) (config.properties[key] as Property).secret = true;
   for (const kind of kinds) {
     const inputs = withoutCommonInputs(z.toJSONSchema(kind.inputs, { io: "input", unrepresentable: "any" }) as JsonSchema);
     const input = objectSpec(inputs, kind.name, types, editNoteFor(kind));
@@ -151,7 +152,8 @@ export function packageSchema(version: string): Record<string, unknown> {
       python: { packageName: "pulumi_netns", requires: { pulumi: ">=3.0.0,<4.0.0" } },
     },
     // The default provider reads these from stack config (netns:host, netns:privateKey, ...).
-    config: { variables: config.properties, defaults: config.required },
+    // No default is required: a program whose resources all name their provider leaves the default one without a host.
+    config: { variables: config.properties, defaults: [] },
     provider: {
       description: "The SSH connection to one host; every resource given this provider is made there. Credentials are secrets.",
       inputProperties: config.properties,

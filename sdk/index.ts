@@ -157,6 +157,8 @@ export class Lab extends LabComponent {
     super(name, args, opts, () => ({
       make: (kind, child, host, childArgs, childOpts) => new labChildren[kind](child, { connection: args.hosts[host], ...childArgs }, childOpts),
       allocation: (child, allocationArgs, childOpts) => new LabAllocation(child, allocationArgs as unknown as LabAllocationArgs, childOpts),
+      // A stack made before LabNode has the node's namespace as a Namespace of this name: the node takes it over, in place.
+      nodeAliases: [{ type: "pulumi-nodejs:dynamic/netns:Namespace" }],
     }));
   }
 }

@@ -5,8 +5,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
-import { connection, SECRET_FIELDS } from "../provider/connection";
-import type { Kind } from "../provider/kind";
+import { connection, PROVIDER_SECRETS } from "../provider/connection";
+import { Kind, typeToken } from "../provider/kind";
 import { addressKind } from "../provider/kinds/address";
 import { bridgeKind } from "../provider/kinds/bridge";
 import { checkKind } from "../provider/kinds/check";
@@ -20,9 +20,9 @@ import { serviceKind } from "../provider/kinds/service";
 import { sysctlKind } from "../provider/kinds/sysctl";
 import { vethKind } from "../provider/kinds/veth";
 import { vxlanKind } from "../provider/kinds/vxlan";
-import type { LabAllocations } from "../provider/lab/allocation";
+import { LAB_ALLOCATION, LabAllocations } from "../provider/lab/allocation";
 import { ChildClasses, LabArgs, LabComponent } from "./lab/component";
-import type { ArgsOf, Inputs, OutputsOf } from "./resource";
+import { ArgsOf, Inputs, outputKeys, OutputsOf } from "./resource";
 
 type Connection = z.input<typeof connection>;
 /** How to reach the host over SSH: `host`, and a credential (privateKey, password or agent). */
@@ -31,7 +31,7 @@ export type ProviderArgs = { [P in keyof Connection]: Inputs<Connection[P]> };
 /** The connection to one host; every resource given this provider is made there. Credentials are secrets. */
 export class Provider extends pulumi.ProviderResource {
   constructor(name: string, args: ProviderArgs, opts?: pulumi.ResourceOptions) {
-    const secrets = Object.fromEntries(SECRET_FIELDS.filter((key) => args[key] !== undefined).map((key) => [key, pulumi.secret(args[key]!)]));
+    const secrets = Object.fromEntries(PROVIDER_SECRETS.filter((key) => args[key] !== undefined).map((key) => [key, pulumi.secret(args[key]!)]));
     super("netns", name, { ...args, ...secrets }, opts);
   }
 }
@@ -42,10 +42,9 @@ type NativeClass<K extends Kind<any>> = new (name: string, args: NativeArgsOf<K>
 
 /** One class for a kind: its inputs, and every output it reports, under the schema's type token. */
 function nativeClass<K extends Kind<any>>(kind: K): NativeClass<K> {
-  const outputs = [...Object.keys(kind.shape), ...Object.keys(kind.outputs ?? {})];
   return class extends pulumi.CustomResource {
     constructor(name: string, args: NativeArgsOf<K>, opts?: pulumi.CustomResourceOptions) {
-      super(`netns:index:${kind.name}`, name, { ...Object.fromEntries(outputs.map((key) => [key, undefined])), ...args }, opts);
+      super(typeToken(kind.name), name, { ...Object.fromEntries(outputKeys(kind).map((key) => [key, undefined])), ...args }, opts);
     }
   } as unknown as NativeClass<K>;
 }
@@ -81,7 +80,7 @@ export type LabNode = InstanceType<typeof LabNode>;
 class LabAllocation extends pulumi.CustomResource {
   declare readonly allocations: pulumi.Output<LabAllocations>;
   constructor(name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions) {
-    super("netns:index:LabAllocation", name, { ...args, allocations: undefined }, opts);
+    super(typeToken(LAB_ALLOCATION), name, { ...args, allocations: undefined }, opts);
   }
 }
 
@@ -99,6 +98,7 @@ export class Lab extends LabComponent {
         make: (kind, child, host, childArgs, childOpts) => new labChildren[kind](child, childArgs, { ...childOpts, provider: providers[host] }),
         // It touches no host; any of the Lab's providers serves it.
         allocation: (child, allocationArgs, childOpts) => new LabAllocation(child, allocationArgs, { ...childOpts, provider: Object.values(providers)[0] }),
+        nodeAliases: [],
       };
     });
   }

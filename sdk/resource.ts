@@ -15,6 +15,9 @@ export type ArgsOf<K extends Kind<any>> = K extends Kind<infer Shape> ? { [P in 
 /** How to reach a host: `host`, and a credential (privateKey, password or agent). */
 export type ConnectionArgs = Inputs<z.input<typeof connection>>;
 
+/** Every output a resource of the kind reports: its properties, read back, and what the provider computes. */
+export const outputKeys = (kind: Kind<any>) => [...Object.keys(kind.shape), ...Object.keys(kind.outputs ?? {})];
+
 /** One shim per kind, so Pulumi serializes each kind's provider once, not once per resource. */
 const shims = new Map<string, pulumi.dynamic.ResourceProvider>();
 export function shimFor(kind: string): pulumi.dynamic.ResourceProvider {
@@ -34,9 +37,8 @@ export function registration(
   args: { connection: unknown },
   opts?: pulumi.CustomResourceOptions,
 ): [pulumi.dynamic.ResourceProvider, string, pulumi.Inputs, pulumi.CustomResourceOptions, string, string] {
-  const outputs = [...Object.keys(kind.shape), ...Object.keys(kind.outputs ?? {})];
   const props = {
-    ...Object.fromEntries(outputs.map((key) => [key, undefined])),
+    ...Object.fromEntries(outputKeys(kind).map((key) => [key, undefined])),
     ...args,
     connection: pulumi.secret(args.connection as pulumi.Input<Record<string, unknown>>),
     owner: ownerOf(kind, name, opts),

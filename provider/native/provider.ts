@@ -10,18 +10,32 @@ import { z } from "zod";
 import { connection as connectionSchema, Connection, sameConnection, targetIdentity } from "../connection";
 import type { DiffResult } from "../controller";
 import { provider } from "../index";
-import type { Props } from "../kind";
+import { Props, TYPE_PREFIX } from "../kind";
 import { LAB_ALLOCATION } from "../lab/allocation";
-import { containsUnknown, Failure, isRecord, isSecretWrapper, UNKNOWN, validate } from "../validate";
+import { containsSecret, containsUnknown, Failure, isRecord, isSecretWrapper, secretWrapper, UNKNOWN, validate } from "../validate";
 
-export const TYPE_PREFIX = "netns:index:";
 
-/** The value with every secret wrapper replaced by what it holds (the engine re-marks outputs itself). */
+/** The value with every secret wrapper replaced by what it holds, for the kinds (which see plain values). */
 export function revealed(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(revealed);
   if (!isRecord(value)) return value;
   if (isSecretWrapper(value)) return revealed(value.value);
   return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, revealed(field)]));
+}
+
+/**
+ * `out` with each property marked secret where the same property of `given` holds a secret (objects
+ * property by property): a provider that accepts secrets must return them marked, or the engine stores
+ * them in plaintext. As the engine does for providers that do not (annotateSecrets).
+ */
+export function secretsAsIn(out: Props, given: Props): Props {
+  return Object.fromEntries(
+    Object.entries(out).map(([key, value]) => {
+      const before = given[key];
+      if (isRecord(value) && isRecord(before) && !isSecretWrapper(before)) return [key, secretsAsIn(value, before)];
+      return [key, containsSecret(before) ? secretWrapper(value) : value];
+    }),
+  );
 }
 
 /** Fields of the connection that are not strings: generated SDKs send provider config as JSON text. */
@@ -48,22 +62,35 @@ export function configInputs(raw: Props): Props {
 
 /**
  * A provider may have no host: the default provider of a program whose resources all name their own
- * (a Lab makes one per host) is configured from an empty stack config. Only a resource that uses it fails.
+ * (a Lab makes one per host) is configured from an empty stack config. A resource given it is refused.
  */
 const hostless = connectionSchema.partial({ host: true });
 
-export function checkConfig(news: Props): Failure[] {
-  const result = validate(hostless, configInputs(news));
-  return result.ok ? [] : result.failures;
+const NO_HOST =
+  "this resource's provider has no host: give it a netns.Provider (opts.provider), or set the default provider's host (`pulumi config set netns:host ...`)";
+
+export function checkConfig(olds: Props, news: Props): Failure[] {
+  const given = configInputs(news);
+  const result = validate(hostless, given);
+  if (!result.ok) return result.failures;
+  // Without a host its resources could be neither replaced nor deleted: they would be deleted first, in vain.
+  if (configInputs(olds).host !== undefined && given.host === undefined) {
+    return [{ property: "host", reason: "a provider that had a host keeps one (destroy its resources first, with the host still set)" }];
+  }
+  return [];
 }
+
+/** Where the objects are; a change here is another machine. */
+const TARGET_FIELDS = ["host", "port", "proxy"] as const;
 
 /** A credential changes in place; another target machine replaces every resource of the provider. */
 export function diffConfig(olds: Props, news: Props): DiffResult {
   const [before, after] = [configInputs(olds), configInputs(news)];
   if (sameConnection(before, after)) return { changes: false, replaces: [], deleteBeforeReplace: false };
-  const identity = (c: Props) => (containsUnknown([c.host, c.port, c.proxy]) ? undefined : targetIdentity(c as Connection));
-  const moved = identity(after) === undefined || identity(before) !== identity(after);
-  return { changes: true, replaces: moved ? ["host"] : [], deleteBeforeReplace: moved };
+  const target = (c: Props) => targetIdentity(c as Connection);
+  // A field moves the target when taking just its new value gives another target.
+  const moved = TARGET_FIELDS.filter((key) => containsUnknown(after[key]) || target({ ...before, [key]: after[key] }) !== target(before));
+  return { changes: true, replaces: [...moved], deleteBeforeReplace: moved.length > 0 };
 }
 
 /** `HASH@PROJECT/STACK` (provider/owner.ts) of the resource a URN names. */
@@ -92,7 +119,8 @@ const withoutConnection = ({ connection: _connection, ...rest }: Props): Props =
 export type Construct = (name: string, inputs: pulumi.Inputs, options: pulumi.ComponentResourceOptions) => Promise<pulumi.provider.ConstructResult>;
 
 export class NativeProvider {
-  private target?: Connection;
+  /** The connection; "none" for a provider configured without a host; unset before Configure. */
+  private target?: Connection | "none";
 
   constructor(
     readonly version: string,
@@ -106,13 +134,12 @@ export class NativeProvider {
     return build(name, inputs, options);
   }
 
+  /** The engine configures only with known values (a preview with unknown ones skips Configure). */
   configure(raw: Props): void {
-    const inputs = configInputs(raw);
-    // A preview may configure with values still unknown; no resource operation reaches a host then.
-    if (containsUnknown(inputs)) return;
-    const parsed = hostless.safeParse(inputs);
+    const parsed = hostless.safeParse(configInputs(raw));
+    // Only the property and the reason: a value may be a credential.
     if (!parsed.success) throw new Error(`invalid provider configuration: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-    if (parsed.data.host !== undefined) this.target = parsed.data as Connection;
+    this.target = parsed.data.host === undefined ? "none" : (parsed.data as Connection);
   }
 
   /** The dynamic provider's methods for the URN's type, and its props with the connection added (kinds only). */
@@ -120,18 +147,17 @@ export class NativeProvider {
     const type = typeOfUrn(urn);
     const plain = revealed(props) as Props;
     if (type === LAB_ALLOCATION) return [provider(type), plain];
-    if (!this.target) {
-      throw new Error("pulumi-netns: this resource's provider has no host: give it a netns.Provider (opts.provider), or set the default provider's `pulumi config set netns:host ...`");
-    }
+    if (this.target === undefined || this.target === "none") throw new Error(`pulumi-netns: ${NO_HOST}`);
     return [provider(type), { ...plain, connection: this.target }];
   }
 
   async check(urn: string, olds: Props, news: Props) {
     const type = typeOfUrn(urn);
+    if (type !== LAB_ALLOCATION && this.target === "none") return { inputs: news, failures: [{ property: "", reason: NO_HOST }] };
     const plain = revealed(news) as Props;
     const given = type === LAB_ALLOCATION ? plain : { ...plain, connection: CHECKED_ELSEWHERE, owner: ownerOfUrn(urn) };
     const { inputs, failures } = await provider(type).check(revealed(olds) as Props, given);
-    return { inputs: withoutConnection(inputs), failures };
+    return { inputs: secretsAsIn(withoutConnection(inputs), news), failures };
   }
 
   async diff(id: string, urn: string, olds: Props, news: Props) {
@@ -141,19 +167,19 @@ export class NativeProvider {
   async create(urn: string, inputs: Props) {
     const [methods, props] = this.served(urn, inputs);
     const { id, outs } = await methods.create(props);
-    return { id, outs: withoutConnection(outs) };
+    return { id, outs: secretsAsIn(withoutConnection(outs), inputs) };
   }
 
   async read(id: string, urn: string, props: Props = {}) {
     const [methods, connected] = this.served(urn, props);
     const read = await methods.read(id, connected);
-    return { id: read.id, props: withoutConnection(read.props) };
+    return { id: read.id, props: secretsAsIn(withoutConnection(read.props), props) };
   }
 
   async update(id: string, urn: string, olds: Props, news: Props) {
     const [methods, props] = this.served(urn, news);
     const { outs } = await methods.update(id, revealed(olds) as Props, props);
-    return { outs: withoutConnection(outs) };
+    return { outs: secretsAsIn(withoutConnection(outs), news) };
   }
 
   async delete(id: string, urn: string, props: Props) {

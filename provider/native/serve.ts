@@ -33,10 +33,10 @@ function configMethods(provider: NativeProvider) {
   return {
     checkConfig: handled((request) => {
       const response = new proto.CheckResponse();
-      // The inputs go back as they came, secrets still marked, so state keeps them encrypted.
+      // The inputs go back as they came (the engine marks the secret ones again).
       response.setInputs(request.getNews());
       response.setFailuresList(
-        checkConfig(toJs(request.getNews())).map((f) => {
+        checkConfig(toJs(request.getOlds()), toJs(request.getNews())).map((f) => {
           const failure = new proto.CheckFailure();
           failure.setProperty(f.property);
           failure.setReason(f.reason);
@@ -60,7 +60,7 @@ function configMethods(provider: NativeProvider) {
       const response = new proto.ConfigureResponse();
       response.setAcceptsecrets(true);
       response.setAcceptresources(true);
-      response.setAcceptoutputs(false);
+      response.setAcceptoutputs(true);
       return response;
     }),
   };

@@ -23,7 +23,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import type { z } from "zod";
 import type { connection } from "../../provider/connection";
-import type { LabAllocations as Allocations } from "../../provider/lab/allocation";
+import { typeToken } from "../../provider/kind";
 import type { Inputs } from "../resource";
 import { LabAllocations, LinkImpairment, LabPlan, LabSpec, NEIGHBOUR_TABLE_DEFAULT, neighbourEntries, planLab } from "./model";
 import { labNodeSpec, pairMaker } from "./nodeSpec";
@@ -54,8 +54,9 @@ const planHash = (plan: LabPlan) =>
 /** A child the Lab makes; the ones it refers to again have a `name` output. */
 type Child = pulumi.CustomResource & { name: pulumi.Output<string> };
 
-/** The classes of a door, by kind name. */
-export type ChildClasses = Record<string, new (name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions) => Child>;
+/** The kinds a Lab makes on its hosts, each door's classes of them. */
+type ChildKind = "Bridge" | "Vxlan" | "LabNode" | "Netem" | "Service" | "Check";
+export type ChildClasses = Record<ChildKind, new (name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions) => Child>;
 
 /**
  * How a Lab's children reach their hosts, so that one Lab serves both doors: the dynamic classes take a
@@ -63,8 +64,10 @@ export type ChildClasses = Record<string, new (name: string, args: Record<string
  * a host; the allocation touches no host.
  */
 export interface LabDoor {
-  make(kind: string, name: string, host: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions): Child;
-  allocation(name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions): pulumi.CustomResource & { allocations: pulumi.Output<Allocations> };
+  make(kind: ChildKind, name: string, host: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions): Child;
+  allocation(name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions): pulumi.CustomResource & { allocations: pulumi.Output<LabAllocations> };
+  /** What a node's LabNode was before, in stacks of this door made by an earlier release. */
+  nodeAliases: pulumi.Alias[];
 }
 
 export class LabComponent extends pulumi.ComponentResource {
@@ -82,7 +85,7 @@ export class LabComponent extends pulumi.ComponentResource {
   readonly topologyMermaid: pulumi.Output<string>;
 
   constructor(name: string, args: LabArgs, opts: pulumi.ComponentResourceOptions | undefined, doorFor: (lab: pulumi.Resource) => LabDoor) {
-    super("netns:index:Lab", name, {}, opts);
+    super(typeToken("Lab"), name, {}, opts);
     const { hosts, ...topology } = args;
     const door = doorFor(this);
     const spec = { ...topology, hosts: Object.fromEntries(Object.entries(hosts).map(([h, c]) => [h, { host: c.host }])) };
@@ -164,8 +167,7 @@ export class LabComponent extends pulumi.ComponentResource {
             routes: inputs.apply((i) => i.routes),
             forwarding: inputs.apply((i) => i.forwarding),
           },
-          // A stack made before LabNode has the node's namespace as a Namespace of this name: the node takes it over, in place.
-          { parent: this, dependsOn: after, aliases: [{ type: "pulumi-nodejs:dynamic/netns:Namespace" }] },
+          { parent: this, dependsOn: after, aliases: door.nodeAliases },
         ),
       );
     }

@@ -4,6 +4,7 @@
  * Provider for the host). Both make the same objects, carry the same traffic and leave the host as it
  * was; the native path keeps neither the provider's code nor the connection in a resource's state.
  */
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
@@ -77,6 +78,13 @@ test("native door: the same objects on the host, drift caught and repaired, smal
   expect(made.native).toEqual(made.dynamic);
   expect(changes((await stack.preview()).changeSummary)).toEqual({});
   expect(changes((await stack.refresh()).summary.resourceChanges)).toEqual({});
+  // sweep reads a native stack: its host from the provider, every object accounted for.
+  const swept = spawnSync("node", [join(REPO_ROOT, "dist", "cli", "main.js"), "sweep", "--stack", "native"], { cwd: dir, env: { ...process.env, ...work.env }, encoding: "utf8" });
+  expect({ status: swept.status, stdout: swept.stdout, stderr: swept.stderr }).toEqual({
+    status: 0,
+    stdout: `stack two-doors/native: 13 resources in its state\nroot@${lab.hosts[0].address}:22: nothing left over\n`,
+    stderr: "",
+  });
 
   lab.hosts[0].sh(["ip", "-n", "blue", "addr", "del", "192.168.15.2/24", "dev", "veth-blue"]);
   // The kernel drops the default route through it too.

@@ -1,4 +1,4 @@
-import { checkConfig, configInputs, diffConfig, NativeProvider, ownerOfUrn, revealed } from "../../provider/native/provider";
+import { checkConfig, configInputs, diffConfig, NativeProvider, ownerOfUrn, revealed, secretsAsIn } from "../../provider/native/provider";
 import { owner } from "../../provider/owner";
 
 const secret = (value: unknown) => ({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value });
@@ -17,23 +17,32 @@ test("provider config sent as JSON text (as generated SDKs send it) is read as v
   });
 });
 
-test("bad provider config names the property", () => {
-  expect(checkConfig({ host: "h", port: "70000" })).toEqual([{ property: "port", reason: expect.stringContaining("65535") }]);
+test("bad provider config names the property; a provider that had a host keeps one", () => {
+  expect(checkConfig({}, { host: "h", port: "70000" })).toEqual([{ property: "port", reason: expect.stringContaining("65535") }]);
   // The default provider of a program whose resources name their own providers has no host.
-  expect(checkConfig({})).toEqual([]);
-  expect(checkConfig({ host: "" })).toEqual([{ property: "host", reason: expect.any(String) }]);
-  expect(checkConfig({ host: "h", privateKey: secret("KEY") })).toEqual([]);
+  expect(checkConfig({}, {})).toEqual([]);
+  expect(checkConfig({}, { host: "" })).toEqual([{ property: "host", reason: expect.any(String) }]);
+  expect(checkConfig({}, { host: "h", privateKey: secret("KEY") })).toEqual([]);
+  expect(checkConfig({ host: "h" }, {})).toEqual([{ property: "host", reason: expect.stringContaining("keeps one") }]);
 });
 
-test("a credential changes the provider in place; another host, port or jump host replaces its resources", () => {
+test("a credential changes the provider in place; another host, port or jump host replaces its resources, naming what moved", () => {
   const base = { host: "a", privateKey: "k1" };
   expect(diffConfig(base, { ...base })).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
   expect(diffConfig(base, { host: "a", port: "22", privateKey: "k1" }).changes).toBe(false);
   expect(diffConfig(base, { ...base, privateKey: "k2" })).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
-  for (const moved of [{ host: "b" }, { port: 2222 }, { proxy: { host: "j" } }]) {
-    expect(diffConfig(base, { ...base, ...moved })).toMatchObject({ changes: true, replaces: ["host"] });
-  }
+  expect(diffConfig(base, { ...base, host: "b" })).toEqual({ changes: true, replaces: ["host"], deleteBeforeReplace: true });
+  expect(diffConfig(base, { ...base, port: 2222 })).toMatchObject({ replaces: ["port"] });
+  expect(diffConfig(base, { ...base, proxy: { host: "j" } })).toMatchObject({ replaces: ["proxy"] });
+  expect(diffConfig({ ...base, proxy: { host: "j" } }, { ...base, proxy: { host: "j", privateKey: "k3" } })).toMatchObject({ replaces: [] });
   expect(diffConfig(base, { ...base, host: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" })).toMatchObject({ replaces: ["host"] });
+});
+
+test("what the program marked secret comes back marked, property by property, as the engine would mark it", () => {
+  const given = { name: "web", environment: { TOKEN: secret("t"), MODE: "x" }, command: secret(["sh", "-c", "serve"]) };
+  const out = { name: "web", environment: { TOKEN: "t", MODE: "x" }, command: ["sh", "-c", "serve"], pid: 7 };
+  expect(secretsAsIn(out, given)).toEqual({ name: "web", environment: { TOKEN: secret("t"), MODE: "x" }, command: secret(["sh", "-c", "serve"]), pid: 7 });
+  expect(secretsAsIn({ list: ["a", "b"] }, { list: ["a", secret("b")] })).toEqual({ list: secret(["a", "b"]) });
 });
 
 test("the owner comes from the URN: stable, and in the shape objects carry", () => {
@@ -55,11 +64,15 @@ test("check validates a resource without a connection, adds its owner, and names
   await expect(provider.check("urn:pulumi:dev::lab::aws:s3:Bucket::x", {}, {})).rejects.toThrow('unknown resource type "aws:s3:Bucket"');
 });
 
-test("nothing reaches a host before the provider knows its connection", async () => {
+test("a resource on a provider without a host is refused in check, saying how to give one", async () => {
   const provider = new NativeProvider("0.0.0", "{}");
-  provider.configure({ host: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" });
-  await expect(provider.create("urn:pulumi:dev::lab::netns:index:Namespace::red", { name: "red" })).rejects.toThrow("provider has no host");
   provider.configure({});
-  await expect(provider.create("urn:pulumi:dev::lab::netns:index:Namespace::red", { name: "red" })).rejects.toThrow("netns:host");
+  const urn = "urn:pulumi:dev::lab::netns:index:Namespace::red";
+  expect((await provider.check(urn, {}, { name: "red" })).failures).toEqual([{ property: "", reason: expect.stringContaining("netns:host") }]);
+  await expect(provider.create(urn, { name: "red" })).rejects.toThrow("no host");
+  // A Lab's allocation touches no host.
+  expect((await provider.check("urn:pulumi:dev::lab::netns:index:Lab$netns:index:LabAllocation::lab/allocations", {}, { demand: {} })).failures).not.toEqual([
+    { property: "", reason: expect.stringContaining("netns:host") },
+  ]);
   expect(() => provider.configure({ host: "h", port: 0 })).toThrow("invalid provider configuration: port");
 });
