@@ -19,6 +19,8 @@ who="${1:-pulumi-netns}"
 # "package: commands that prove it": every command the project runs from that package (checked against
 # the code by test/unit/prerequisitesCover.test.ts; Debian's minimal base system needs no entry).
 # python3 by path: the lab proof runs /usr/bin/python3, and a python3 shim on PATH (pyenv) is not Debian's.
+# python3-venv has no command: its proof is the ensurepip module it adds (python3.X-venv), without which
+# `python3 -m venv` fails; the Python language host runs that for a project with `virtualenv:`.
 requirements=(
 	"iproute2: ip ss bridge tc"
 	"iptables: iptables iptables-save ip6tables ip6tables-save"
@@ -28,6 +30,7 @@ requirements=(
 	"sudo: sudo"
 	"curl: curl"
 	"python3: /usr/bin/python3"
+	"python3-venv: /usr/lib/python3.*/ensurepip"
 	"procps: pgrep ps kill sysctl"
 	"util-linux: unshare nsenter setsid setpriv"
 	"openssl: openssl"

@@ -3,9 +3,11 @@ module pulumi-netns/scripts/pulumi-cli
 go 1.25.11
 
 // Build module for the Pulumi CLI, used by scripts/setup-pulumi.sh. Not part of the
-// project's own code: it only pins github.com/pulumi/pulumi/{pkg,sdk}/v3 at the same
+// provider's code: it pins github.com/pulumi/pulumi/{pkg,sdk}/v3 at the same
 // version as the npm package @pulumi/pulumi (3.248.0) so `go build` can produce the
-// `pulumi` binary reproducibly (go.sum is committed).
+// `pulumi` binary reproducibly (go.sum is committed). It also holds ./pulumi-netns-gen-sdk, a
+// small SDK generator of ours over pkg/v3's codegen packages (the language hosts built here from
+// sdk v3.68.0 cannot generate SDKs), built with the CLI.
 //
 // pkg/v3's go.mod has two replace directives, which are ignored when pkg/v3 is a
 // dependency:
@@ -15,6 +17,11 @@ go 1.25.11
 replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
 
 tool github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+
+require (
+	github.com/blang/semver v3.5.1+incompatible
+	github.com/pulumi/pulumi/pkg/v3 v3.248.0
+)
 
 require (
 	cel.dev/expr v0.25.1 // indirect
@@ -76,7 +83,6 @@ require (
 	github.com/aymerick/douceur v0.2.0 // indirect
 	github.com/bahlo/generic-list-go v0.2.0 // indirect
 	github.com/bazelbuild/buildtools v0.0.0-20260211083412-859bfffeef82 // indirect
-	github.com/blang/semver v3.5.1+incompatible // indirect
 	github.com/buger/jsonparser v1.1.2 // indirect
 	github.com/ccojocar/zxcvbn-go v1.0.1 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
@@ -151,6 +157,7 @@ require (
 	github.com/hashicorp/hcl/v2 v2.24.0 // indirect
 	github.com/hashicorp/vault/api v1.22.0 // indirect
 	github.com/hexops/gotextdiff v1.0.3 // indirect
+	github.com/iancoleman/strcase v0.3.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/jedib0t/go-pretty/v6 v6.7.10 // indirect
 	github.com/jonboulle/clockwork v0.4.0 // indirect
@@ -206,7 +213,6 @@ require (
 	github.com/pulumi/appdash v0.0.0-20231130102222-75f619a67231 // indirect
 	github.com/pulumi/esc v0.25.0 // indirect
 	github.com/pulumi/inflector v0.1.1 // indirect
-	github.com/pulumi/pulumi/pkg/v3 v3.248.0 // indirect
 	github.com/pulumi/pulumi/sdk/v3 v3.248.0 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/rogpeppe/go-internal v1.14.1 // indirect

@@ -20,7 +20,18 @@ const DEBIAN_BASE = new Set(
 );
 
 /** Not Debian's: the machine's Node.js and Go, and the Pulumi CLI that scripts/setup-pulumi.sh builds with Go. */
-const PROVIDED = new Set(["node", "npm", "npx", "go", "pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"]);
+const PROVIDED = new Set([
+  "node",
+  "npm",
+  "npx",
+  "go",
+  "pulumi",
+  "pulumi-language-nodejs",
+  "pulumi-language-python",
+  "pulumi-language-yaml",
+  "pulumi-resource-pulumi-nodejs",
+  "pulumi-netns-gen-sdk",
+]);
 
 /** The table of scripts/prerequisites.sh: command name (of a path, its last part) → package. */
 function prerequisitesTable(script: string): Map<string, string> {
