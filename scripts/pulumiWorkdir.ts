@@ -17,7 +17,8 @@ export const REPO_ROOT = (() => {
   }
   throw new Error(`no pulumi-netns checkout above ${__dirname}`);
 })();
-const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts"];
+/** What a project's copy leaves out: its stacks' config, and what installing made (node_modules, a Python venv). */
+const NOT_COPIED = /(^|\/)(Pulumi\.[^/]+\.yaml|node_modules|venv|__pycache__)$/;
 
 /** Fails with one clear sentence when the CLI is missing. */
 export function requirePulumiCli(): void {
@@ -71,7 +72,7 @@ export class PulumiWorkdir {
   copyProject(name: string, source = join(REPO_ROOT, "examples", name)): string {
     const target = join(this.dir, name);
     mkdirSync(target, { recursive: true });
-    for (const file of PROJECT_FILES) cpSync(join(source, file), join(target, file));
+    cpSync(source, target, { recursive: true, filter: (path) => !NOT_COPIED.test(path) });
     return target;
   }
 

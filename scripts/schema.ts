@@ -149,7 +149,7 @@ export function packageSchema(version: string): Record<string, unknown> {
     license: "Apache-2.0",
     language: {
       nodejs: { packageName: "pulumi-netns" },
-      python: { packageName: "pulumi_netns", requires: { pulumi: ">=3.0.0,<4.0.0" } },
+      python: { packageName: "pulumi_netns", requires: { pulumi: ">=3.0.0,<4.0.0" }, respectSchemaVersion: true },
     },
     // The default provider reads these from stack config (netns:host, netns:privateKey, ...).
     // No default is required: a program whose resources all name their provider leaves the default one without a host.

@@ -14,16 +14,19 @@ jest.setTimeout(900_000);
 
 let lab: TestLab;
 let work: PulumiWorkdir;
+let nativeWork: PulumiWorkdir;
 
 beforeAll(async () => {
   requirePulumiCli();
   lab = await TestLab.create(2);
   work = PulumiWorkdir.create("e2e-lab-scale");
+  nativeWork = PulumiWorkdir.create("e2e-lab-scale-native");
 });
 
 afterAll(() => {
   lab?.destroy();
   work?.remove();
+  nativeWork?.remove();
 });
 
 test("a Lab of 50 nodes over two hosts comes up, carries traffic between them, refreshes clean and goes away", async () => {
@@ -68,7 +71,7 @@ test("the same Lab on the native provider: one Provider per host, the same objec
   const [east, west] = lab.hosts;
   const before = [hostSnapshot(east), hostSnapshot(west)];
   const { stack } = await projectStack(
-    work,
+    nativeWork,
     "lab-scale",
     { ...twoHostConfig(lab), perHost: { value: "25" }, lanSize: { value: "5" }, allPairs: { value: "true" }, door: { value: "native" } },
     join(REPO_ROOT, "test", "e2e", "programs", "lab-scale"),
