@@ -9,12 +9,52 @@
  * Like the engine's checkpoint, `live` changes only when an operation's result is back, and a replaced
  * resource stays condemned until its delete is: an apply that dies half way (haltAfterCommands) leaves
  * what the engine's state would, and the next apply finishes the job.
- * Each resource has an owner, as the SDK gives it (a hash of its key).
+ * Each resource has an owner, as the SDK gives it (a hash of its key). The provider is reached through a
+ * door: the dynamic provider's methods, or the native provider's, as the engine calls them.
  */
 import { createHash } from "node:crypto";
 import { provider } from "../../provider";
-import type { Props } from "../../provider/kind";
-import { UNKNOWN } from "../../provider/validate";
+import type { DiffResult } from "../../provider/controller";
+import { Props, typeToken } from "../../provider/kind";
+import { NativeProvider } from "../../provider/native/provider";
+import { Failure, UNKNOWN } from "../../provider/validate";
+
+/** A provider's methods for the resource of a program's key. */
+export interface Door {
+  check(kind: string, key: string, inputs: Props): Promise<{ inputs: Props; failures?: Failure[] }>;
+  diff(kind: string, key: string, id: string, olds: Props, news: Props): Promise<DiffResult>;
+  create(kind: string, key: string, inputs: Props): Promise<{ id: string; outs: Props }>;
+  read(kind: string, key: string, id: string, props: Props): Promise<{ id: string; props: Props }>;
+  update(kind: string, key: string, id: string, olds: Props, news: Props): Promise<{ outs: Props }>;
+  delete(kind: string, key: string, id: string, props: Props): Promise<void>;
+}
+
+const ownerOf = (key: string) => `${createHash("sha256").update(key).digest("hex").slice(0, 16)}@edits/driver`;
+
+/** The dynamic provider: each resource carries its connection, and its owner as the SDK sends it. */
+export const dynamicDoor: Door = {
+  check: (kind, key, inputs) => provider(kind).check({}, { ...inputs, owner: ownerOf(key) }),
+  diff: (kind, _key, id, olds, news) => provider(kind).diff(id, olds, news),
+  create: (kind, _key, inputs) => provider(kind).create(inputs),
+  read: (kind, _key, id, props) => provider(kind).read(id, props),
+  update: (kind, _key, id, olds, news) => provider(kind).update(id, olds, news),
+  delete: (kind, _key, id, props) => provider(kind).delete(id, props),
+};
+
+/** The native provider, configured with the host's connection; resources come without theirs, named by URN. */
+export function nativeDoor(connection: Props): Door {
+  const native = new NativeProvider("0.0.0", "{}");
+  native.configure(connection);
+  const urn = (kind: string, key: string) => `urn:pulumi:driver::edits::${typeToken(kind)}::${key}`;
+  return {
+    check: (kind, key, { connection: _connection, ...inputs }) => native.check(urn(kind, key), {}, inputs),
+    diff: (kind, key, id, olds, news) => native.diff(id, urn(kind, key), olds, news),
+    create: (kind, key, inputs) => native.create(urn(kind, key), inputs),
+    read: (kind, key, id, props) => native.read(id, urn(kind, key), props),
+    update: (kind, key, id, olds, news) => native.update(id, urn(kind, key), olds, news),
+    delete: (kind, key, id, props) => native.delete(id, urn(kind, key), props),
+  };
+}
 
 export interface Declared {
   /** The program's logical name of the resource (stable across edits). */
@@ -49,19 +89,6 @@ function setPath(props: Props, path: string, value: unknown): Props {
   return copy;
 }
 
-const ownerOf = (key: string) => `${createHash("sha256").update(key).digest("hex").slice(0, 16)}@edits/driver`;
-
-/** check's inputs, also when it fails on values still unknown (the engine plans with them all the same). */
-async function checkedAsPlanned(declared: Declared, inputs: Props): Promise<Props> {
-  return (await provider(declared.kind).check({}, { ...inputs, owner: ownerOf(declared.key) })).inputs;
-}
-
-async function checked(declared: Declared, inputs: Props = declared.inputs): Promise<Props> {
-  const { kind, key } = declared;
-  const result = await provider(kind).check({}, { ...inputs, owner: ownerOf(key) });
-  if (result.failures) throw new Error(`${kind} check failed: ${result.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
-  return result.inputs;
-}
 
 /** Deletes in reverse dependency order: a resource goes only after everything that depends on it. */
 function dependentsFirst(resources: Live[]): Live[] {
@@ -75,18 +102,31 @@ function dependentsFirst(resources: Live[]): Live[] {
 }
 
 export class EditDriver {
+  constructor(private readonly door: Door = dynamicDoor) {}
+
   readonly live = new Map<string, Live>();
   /** Replaced by a new object of the same key, whose delete has not been done (the engine's `delete: true`). */
   readonly condemned: Live[] = [];
   readonly log: string[] = [];
 
+  /** check's inputs, also when it fails on values still unknown (the engine plans with them all the same). */
+  private async checkedAsPlanned(declared: Declared, inputs: Props): Promise<Props> {
+    return (await this.door.check(declared.kind, declared.key, inputs)).inputs;
+  }
+
+  private async checked(declared: Declared): Promise<Props> {
+    const result = await this.door.check(declared.kind, declared.key, declared.inputs);
+    if (result.failures) throw new Error(`${declared.kind} check failed: ${result.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+    return result.inputs;
+  }
+
   private async remove(resource: Live): Promise<void> {
     this.log.push(`delete ${resource.key} ${resource.id}`);
-    await provider(resource.kind).delete(resource.id, resource.outs);
+    await this.door.delete(resource.kind, resource.key, resource.id, resource.outs);
   }
 
   private async create(declared: Declared, inputs: Props): Promise<void> {
-    const { id, outs } = await provider(declared.kind).create(inputs);
+    const { id, outs } = await this.door.create(declared.kind, declared.key, inputs);
     this.log.push(`create ${declared.key} ${id}`);
     this.live.set(declared.key, { key: declared.key, kind: declared.kind, id, outs, inputs, deps: declared.deps });
   }
@@ -107,13 +147,13 @@ export class EditDriver {
     for (const declared of program) {
       const current = this.live.get(declared.key);
       if (!current) continue;
-      const news = await checked(declared);
-      const diff = await provider(declared.kind).diff(current.id, current.outs, news);
+      const news = await this.checked(declared);
+      const diff = await this.door.diff(declared.kind, declared.key, current.id, current.outs, news);
       let replacedFirst = diff.replaces.length > 0 && diff.deleteBeforeReplace;
       const fromReplaced = Object.entries(declared.flows).filter(([, source]) => dbr.has(source));
       if (!replacedFirst && fromReplaced.length > 0) {
         const unknown = fromReplaced.reduce((inputs, [path]) => setPath(inputs, path, UNKNOWN), declared.inputs);
-        const planned = await provider(declared.kind).diff(current.id, current.outs, await checkedAsPlanned(declared, unknown));
+        const planned = await this.door.diff(declared.kind, declared.key, current.id, current.outs, await this.checkedAsPlanned(declared, unknown));
         replacedFirst = planned.replaces.length > 0 && planned.deleteBeforeReplace;
       }
       if (replacedFirst) dbr.add(declared.key);
@@ -121,7 +161,7 @@ export class EditDriver {
 
     for (const declared of program) {
       const current = this.live.get(declared.key);
-      const news = await checked(declared);
+      const news = await this.checked(declared);
       if (!current) {
         await this.create(declared, news);
         ops[declared.key] = deletedFirst.has(declared.key) ? "replace" : "create";
@@ -141,12 +181,12 @@ export class EditDriver {
         ops[declared.key] = "replace";
         continue;
       }
-      const diff = await provider(declared.kind).diff(current.id, current.outs, news);
+      const diff = await this.door.diff(declared.kind, declared.key, current.id, current.outs, news);
       if (!diff.changes) {
         this.live.set(declared.key, { ...current, inputs: news, deps: declared.deps });
         ops[declared.key] = "same";
       } else if (diff.replaces.length === 0) {
-        const { outs } = await provider(declared.kind).update(current.id, current.outs, news);
+        const { outs } = await this.door.update(declared.kind, declared.key, current.id, current.outs, news);
         this.log.push(`update ${declared.key} ${current.id}`);
         this.live.set(declared.key, { ...current, outs, inputs: news, deps: declared.deps });
         ops[declared.key] = "update";
@@ -182,12 +222,12 @@ export class EditDriver {
   async unconverged(): Promise<string[]> {
     const problems: string[] = [];
     for (const r of this.live.values()) {
-      const read = await provider(r.kind).read(r.id, r.outs);
+      const read = await this.door.read(r.kind, r.key, r.id, r.outs);
       if (read.id === "") {
         problems.push(`${r.key} (${r.kind} ${r.id}) is gone from the host`);
         continue;
       }
-      const diff = await provider(r.kind).diff(r.id, read.props, r.inputs);
+      const diff = await this.door.diff(r.kind, r.key, r.id, read.props, r.inputs);
       if (diff.changes) {
         const { connection: _read, ...seen } = read.props;
         const { connection: _asked, ...asked } = r.inputs;

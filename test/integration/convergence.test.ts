@@ -9,6 +9,9 @@
  * Seeded: a failure prints the seed and path (PNT_EDIT_SEED=... PNT_EDIT_PATH=... reproduces it), and
  * the shrunk sequence goes into convergence.regressions.json, which runs first, every time.
  * PNT_EDIT_SHRINK=1 shrinks a failure to a minimal sequence. Longer runs: PNT_EDIT_RUNS (default 10) sequences of PNT_EDIT_STEPS (default 20) programs.
+ * The same runs on the native provider (the engine's protocol, the connection its configuration, the owner
+ * from the URN): PNT_EDIT_NATIVE_RUNS (default 5) sequences; PNT_EDIT_DOOR=native puts the seeded and
+ * regression runs there too.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,10 +20,13 @@ import { closeAllHosts } from "../../provider";
 import { haltAfterCommands } from "../../provider/ssh/pool";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
-import { EditDriver } from "../harness/editDriver";
+import { dynamicDoor, EditDriver, nativeDoor } from "../harness/editDriver";
 import { completeSpec, programSpec, ProgramSpec, toProgram } from "../harness/programs";
 
 const RUNS = Number(process.env.PNT_EDIT_RUNS ?? 10);
+const NATIVE_RUNS = Number(process.env.PNT_EDIT_NATIVE_RUNS ?? 5);
+type DoorName = "dynamic" | "native";
+const DOOR = (process.env.PNT_EDIT_DOOR ?? "dynamic") as DoorName;
 const STEPS = Number(process.env.PNT_EDIT_STEPS ?? 20);
 
 /** Settings the programs touch, directly or as the kernel's side effects of forwarding. */
@@ -54,11 +60,11 @@ function markedRuleOwners(host: TestHost): string[] {
 const killsSeen = { died: 0, ranToEnd: 0 };
 
 /** Applies the programs one by one (a step with a kill point first dies there); throws with the step, the driver's log and what diverged. */
-async function runSequence(specs: ProgramSpec[], expectSlots: string[][] = [], kills: (number | null)[] = []): Promise<void> {
+async function runSequence(specs: ProgramSpec[], expectSlots: string[][] = [], kills: (number | null)[] = [], door: DoorName = DOOR): Promise<void> {
   // The second host is only a VXLAN's remote end.
   const lab = await TestLab.create(2);
   const [host, peer] = lab.hosts;
-  const driver = new EditDriver();
+  const driver = new EditDriver(door === "native" ? nativeDoor(host.connection()) : dynamicDoor);
   try {
     const before = snapshot(host);
     for (const [step, spec] of specs.entries()) {
@@ -119,20 +125,28 @@ for (const regression of regressions) {
 /** A step's kill point, in about one step of four: the command after whose result the provider dies. */
 const killPoint = fc.option(fc.integer({ min: 1, max: 60 }), { freq: 3 });
 
-test(`every edit converges: ${RUNS} random sequences of ${STEPS} programs on a real host, some killed half way`, async () => {
-  const seed = process.env.PNT_EDIT_SEED ? Number(process.env.PNT_EDIT_SEED) : undefined;
+/** Random sequences through one door; a failure names the door with its seed. */
+async function everyEditConverges(door: DoorName, runs: number, seed?: number): Promise<void> {
   const step = fc.record({ spec: programSpec, kill: killPoint });
+  const before = killsSeen.died;
   await fc.assert(
     fc.asyncProperty(fc.array(step, { minLength: STEPS, maxLength: STEPS }), (steps) =>
       runSequence(
         steps.map((s) => s.spec),
         [],
         steps.map((s) => s.kill),
+        door,
       ),
     ),
     // Shrinking replays sequences on real hosts for minutes: only when asked (PNT_EDIT_SHRINK=1).
-    { numRuns: RUNS, seed, path: process.env.PNT_EDIT_PATH, verbose: true, endOnFailure: !process.env.PNT_EDIT_SHRINK },
+    { numRuns: runs, seed, path: process.env.PNT_EDIT_PATH, verbose: true, endOnFailure: !process.env.PNT_EDIT_SHRINK },
   );
-  console.log(`kill steps: ${killsSeen.died} died half way, ${killsSeen.ranToEnd} ran to their end before their kill point`);
-  expect(killsSeen.died).toBeGreaterThan(0);
-}, 30 * 60_000);
+  console.log(`${door}: kill steps: ${killsSeen.died} died half way, ${killsSeen.ranToEnd} ran to their end before their kill point`);
+  expect(killsSeen.died).toBeGreaterThan(before);
+}
+
+const seed = process.env.PNT_EDIT_SEED ? Number(process.env.PNT_EDIT_SEED) : undefined;
+
+test(`every edit converges: ${RUNS} random sequences of ${STEPS} programs on a real host, some killed half way (${DOOR})`, () => everyEditConverges(DOOR, RUNS, seed), 30 * 60_000);
+
+test(`every edit converges on the native provider too: ${NATIVE_RUNS} random sequences of ${STEPS} programs, some killed half way`, () => everyEditConverges("native", NATIVE_RUNS), 30 * 60_000);
