@@ -67,6 +67,16 @@ test("refresh reports a drift the program does not list and up repairs it", asyn
   expect(await proveBridgeLab(lab.hosts[0], lab.hosts[1], ips)).toHaveLength(5);
 });
 
+test("state: a resource's own properties under 1 KB (the rule kinds' list of rules aside), no connection", async () => {
+  const resources = (await stack.exportStack()).deployment.resources as { type: string; inputs: object; outputs: object }[];
+  const kinds = resources.filter((r) => r.type.startsWith("netns:index:"));
+  expect(kinds).toHaveLength(13);
+  // The engine adds its URN, provider reference, times and the Python program's stack trace (about 1.7 KB).
+  const own = (r: (typeof kinds)[number]) => JSON.stringify({ inputs: r.inputs, outputs: { ...r.outputs, rules: undefined } }).length;
+  expect(kinds.map((r) => ({ type: r.type, size: own(r) })).filter(({ size }) => size >= 1024)).toEqual([]);
+  expect(kinds.filter((r) => /connection|__provider/.test(JSON.stringify(r)))).toEqual([]);
+});
+
 test("the state files hold no private key, and destroy leaves the host as it was", async () => {
   const stateDir = join(work.dir, "state");
   const stateFiles = readdirSync(stateDir, { recursive: true, withFileTypes: true })
