@@ -48,7 +48,8 @@ function property(js: JsonSchema, name: string, typeName: string, types: Record<
   const spec: Property = {};
   const edit = note?.(path, js, required);
   if (js.description) spec.description = edit ? `${js.description} ${edit}` : js.description;
-  if (js.default !== undefined) spec.default = js.default;
+  // Pulumi's schema takes a default only of a primitive type (`pulumi import` refuses the package otherwise).
+  if (js.default !== undefined && js.default !== null && typeof js.default !== "object") spec.default = js.default;
   if ((SECRET_FIELDS as readonly string[]).includes(name)) spec.secret = true;
   if (js.type === "object" && js.properties) {
     const token = `${PACKAGE}:index:${typeName}`;
@@ -81,6 +82,13 @@ function objectSpec(js: JsonSchema, typeName: string, types: Record<string, unkn
   return { properties, required: js.required ?? [] };
 }
 
+/** How `pulumi import` names a resource of the kind (on the native provider), or why it cannot. */
+function importNote(kind: Kind<any>): string {
+  return "idForm" in kind.importing
+    ? `Import (native provider): \`pulumi import netns:index:${kind.name} NAME ID\`, ID being ${kind.importing.idForm}.`
+    : `Import: not possible, as ${kind.importing.refused}`;
+}
+
 export function packageSchema(version: string): Record<string, unknown> {
   const types: Record<string, unknown> = {};
   const resources: Record<string, unknown> = {};
@@ -90,7 +98,7 @@ export function packageSchema(version: string): Record<string, unknown> {
     const computed = z.toJSONSchema(z.object(kind.outputs ?? {}), { unrepresentable: "any" }) as JsonSchema;
     const output = objectSpec(computed, kind.name, types);
     resources[`${PACKAGE}:index:${kind.name}`] = {
-      description: `${kind.description}\n\nRuntime type token: \`pulumi-nodejs:dynamic/netns:${kind.name}\`.`,
+      description: `${kind.description}\n\n${importNote(kind)}\n\nRuntime type token: \`pulumi-nodejs:dynamic/netns:${kind.name}\`.`,
       inputProperties: input.properties,
       requiredInputs: input.required,
       properties: { ...input.properties, ...output.properties },
@@ -128,8 +136,9 @@ export function referenceMarkdown(schema: Record<string, any>): string {
   for (const [token, resource] of Object.entries(schema.resources as Record<string, any>)) {
     const name = token.split(":").pop()!;
     const outputs = Object.keys(resource.properties).filter((key) => !(key in resource.inputProperties));
+    const [summary, importing] = String(resource.description).split("\n\n");
     sections.push(
-      `### ${name}\n\n${String(resource.description).split("\n")[0]}\n\n${table(resource.inputProperties, resource.requiredInputs)}` +
+      `### ${name}\n\n${summary}\n\n${importing}\n\n${table(resource.inputProperties, resource.requiredInputs)}` +
         (outputs.length ? `\n\nOutputs besides the inputs: ${outputs.map((o) => `\`${o}\` (${resource.properties[o].description})`).join("; ")}.` : ""),
     );
   }

@@ -110,7 +110,10 @@ export class NativeProvider {
   }
 
   async diff(id: string, urn: string, olds: Props, news: Props) {
-    return controller.diff(kindOfUrn(urn), id, revealed(olds) as Props, revealed(news) as Props);
+    // News are checked inputs, but for a refresh's diff right after `pulumi import`: then they are the inputs
+    // import read, as a program gives them (no defaults). Checking them again changes checked ones in nothing.
+    const { inputs } = await this.check(urn, {}, news);
+    return controller.diff(kindOfUrn(urn), id, revealed(olds) as Props, inputs);
   }
 
   async create(urn: string, inputs: Props) {
@@ -120,6 +123,11 @@ export class NativeProvider {
 
   async read(id: string, urn: string, props: Props = {}) {
     const kind = kindOfUrn(urn);
+    // `pulumi import` (and the `import` resource option) reads with the id alone: the object is found from it.
+    if (Object.keys(props).length === 0) {
+      const { outs, inputs } = await controller.imported(kind, id, this.connected({ owner: ownerOfUrn(urn) }));
+      return { id, props: withoutConnection(outs), inputs };
+    }
     const read = await controller.read(kind, id, this.connected(revealed(props) as Props));
     return { id: read.id, props: withoutConnection(read.props) };
   }
