@@ -3,6 +3,7 @@
  * and the shared SSH host. Kinds see validated specs and a Host; nothing else.
  */
 import { isDeepStrictEqual } from "node:util";
+import { z } from "zod";
 import { compactConnection, Connection, connection as connectionSchema, sameConnection, targetIdentity } from "./connection";
 import { Kind, Props, SET_PROPERTIES } from "./kind";
 import { objectOwner } from "./owner";
@@ -176,6 +177,80 @@ export async function read(kind: Kind, id: string, props: Props): Promise<{ id: 
   const observed = await kind.read(hostOf(props), id, props);
   if (!observed) return { id: "", props: {} };
   return { id, props: defined({ ...props, ...observed }) };
+}
+
+/** The properties an import id names, checked like inputs; an error naming the form the kind's ids take. */
+export function importIdentity(kind: Kind, id: string): Props {
+  const { importing } = kind;
+  if ("refused" in importing) throw new Error(`${kind.name} cannot be imported: ${importing.refused}`);
+  const expected = `${kind.name} id must be ${importing.idForm}`;
+  const named = importing.identify(id);
+  if (!named) throw new Error(`${expected}; got "${id}"`);
+  const schema = z.object(Object.fromEntries(Object.keys(named).map((key) => [key, kind.shape[key]])));
+  const result = validate(schema, named);
+  if (!result.ok) throw new Error(`${expected}; in "${id}", ${result.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+  return defined(result.value as Props);
+}
+
+/** Leaf paths ("peer.name") of a value; arrays are leaves. */
+const leafPaths = (value: unknown, path = ""): string[] =>
+  isRecord(value) ? Object.keys(value).flatMap((key) => leafPaths(value[key], path ? `${path}.${key}` : key)) : value === undefined ? [] : [path];
+
+/** A copy without the leaf at `path`, and without the objects that leaves empty. */
+function withoutPath(props: Props, path: string): Props {
+  const [key, ...rest] = path.split(".");
+  if (rest.length === 0 || !isRecord(props[key])) {
+    const { [key]: _removed, ...others } = props;
+    return others;
+  }
+  const inner = withoutPath(props[key] as Props, rest.join("."));
+  return Object.keys(inner).length > 0 ? { ...props, [key]: inner } : withoutPath(props, key);
+}
+
+/**
+ * What a program gives to declare an imported object: `given` without each property that its default or
+ * canonical spelling gives anyway (check yields the same inputs without it), or that is at the value it
+ * goes back to when unset (`resetTo`: a veth's MTU of 1500).
+ */
+function programInputs(kind: Kind, given: Props, common: Props): Props {
+  const checked = (props: Props) => kind.inputs.safeParse({ ...common, ...props });
+  let lean = given;
+  for (const path of leafPaths(given)) {
+    const candidate = withoutPath(lean, path);
+    const reset = kind.resetTo?.[path];
+    const atReset = reset !== undefined && reset !== null && isDeepStrictEqual(valueAt(given, path), reset);
+    const without = checked(candidate);
+    if (atReset || (without.success && isDeepStrictEqual(without.data, checked(lean).data))) lean = candidate;
+  }
+  return lean;
+}
+
+/**
+ * `pulumi import`: the object an id names, read from the host. `outs` are its outputs as state keeps them
+ * after a create (every input as check spells it, what was read besides, the paths set, the owner), `inputs`
+ * what a program declaring it gives (programInputs), so that its check and diff find nothing to change.
+ * `common` carries the connection and the owner. Nothing is written (the engine reads in previews too): the
+ * object gets no owner tag or holder record, and none later, since the owner in `outs` asks for no update.
+ */
+export async function imported(kind: Kind, id: string, common: Props): Promise<{ outs: Props; inputs: Props }> {
+  const identity = importIdentity(kind, id);
+  const host = hostOf(common);
+  const importing = kind.importing as Exclude<Kind["importing"], { refused: string }>;
+  const discovered = importing.discover ? await importing.discover(host, id, identity) : identity;
+  const observed = discovered && (await kind.read(host, id, { ...common, ...discovered }));
+  if (!discovered || !observed) throw new Error(`${host.label}: there is no ${kind.name} "${id}" to import`);
+  const found: Props = { ...discovered, ...observed };
+  const given = defined(Object.fromEntries(Object.keys(kind.shape).map((key) => [key, found[key]])));
+  const result = validate(kind.inputs, { ...common, ...given });
+  if (!result.ok) {
+    const reasons = result.failures.map((f) => `${f.property}: ${f.reason}`).join("; ");
+    throw new Error(`${host.label}: the ${kind.name} "${id}" on the host is not one a ${kind.name} resource can declare (${reasons})`);
+  }
+  const inputs = result.value as Props;
+  const declared = programInputs(kind, given, common);
+  // The paths set are those the program sets: one left at the value it goes back to when unset is not.
+  const set = kind.inputs.parse({ ...common, ...declared }) as Props;
+  return { outs: withSetPaths(kind, set, defined(overlay(found, inputs) as Props)), inputs: declared };
 }
 
 export async function update(kind: Kind, id: string, olds: Props, raw: Props): Promise<{ outs: Props }> {

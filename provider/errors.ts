@@ -56,7 +56,7 @@ export class AlreadyExistsError extends Error {
   constructor(target: string, what: string) {
     super(
       `${target}: ${what} already exists. Set \`adopt: true\` on the resource to take it over ` +
-        `(Pulumi's import does not work for dynamic resources), or remove it from the host.`,
+        `(or, on the native provider, \`pulumi import\` it), or remove it from the host.`,
     );
     this.name = "AlreadyExistsError";
   }

@@ -200,11 +200,18 @@ export async function release(
   deleteArgv: Argv,
   deleteIfLast = true,
 ): Promise<void> {
-  await transact<HolderRecord>(host, path, async (record) => {
-    const identity = await identify();
-    if (identity === undefined) return { next: undefined };
-    const { next, last } = leave(currentRecord(record, identity), token);
-    return { next, command: last && deleteIfLast ? deleteArgv : undefined };
+  const leaving = () =>
+    transact<HolderRecord>(host, path, async (record) => {
+      const identity = await identify();
+      if (identity === undefined) return { next: undefined };
+      const { next, last } = leave(currentRecord(record, identity), token);
+      return { next, command: last && deleteIfLast ? deleteArgv : undefined };
+    });
+  // A delete that failed because the object went meanwhile (with its namespace, deleted side by side by a
+  // program without dependencies, as one made by `pulumi import` is) is done: only its record is left to go.
+  await leaving().catch(async (err) => {
+    if ((await identify()) !== undefined) throw err;
+    await leaving();
   });
 }
 

@@ -4,7 +4,9 @@
  *
  * A rule belongs to a resource through its comment `pulumi-netns:<id>`, never through its shape: read
  * and delete list every chain a rule of ours may be in (this release's or an earlier one's) and act on
- * each line carrying the mark, so a rule whose shape changed between releases is still found.
+ * each line carrying the mark, so a rule whose shape changed between releases is still found. The one
+ * exception is a rule set made by hand and imported (`pulumi import`): it has no mark, and belongs to
+ * its resource by its exact shape (ruleKind.ts decides, with `owns`).
  *
  *   nat    PREROUTING / OUTPUT   DNAT                 (PortForward)
  *   nat    POSTROUTING           MASQUERADE           (Masquerade, PortForward's hairpin)
@@ -124,6 +126,19 @@ export interface FoundMark {
   id: string;
 }
 
+/** The id in a rule's mark (`pulumi-netns:<id>`), undefined for a rule without one. */
+export function markOf(rule: Rule): string | undefined {
+  const at = rule.spec.indexOf("--comment");
+  const comment = at < 0 ? undefined : rule.spec[at + 1];
+  return comment?.startsWith(ownerMark("")) ? comment.slice(ownerMark("").length) : undefined;
+}
+
+/** The value a rule gives an option, as `iptables -S` prints it ("-s" → "10.0.0.0/24"); undefined without it. */
+export function optionValue(rule: Rule, option: string): string | undefined {
+  const at = rule.spec.indexOf(option);
+  return at < 0 ? undefined : rule.spec[at + 1];
+}
+
 /** Every mark of every rule on the host, once per namespace and family (the listings a refresh takes). */
 export async function listMarks(host: Host): Promise<FoundMark[]> {
   const found = new Map<string, FoundMark>();
@@ -131,10 +146,7 @@ export async function listMarks(host: Host): Promise<FoundMark[]> {
     for (const table of ["nat", "filter"] as const) {
       const listed = await listEveryNamespace(host, iptablesArgv(family, table, ["-S"]), (text) => parseListing(text, family, table));
       for (const [namespace, rules] of listed) {
-        for (const rule of rules) {
-          const comment = rule.spec[rule.spec.indexOf("--comment") + 1];
-          if (!rule.spec.includes("--comment") || !comment.startsWith(ownerMark(""))) continue;
-          const id = comment.slice(ownerMark("").length);
+        for (const id of rules.flatMap((rule) => markOf(rule) ?? [])) {
           found.set(JSON.stringify([namespace, family, id]), { namespace: namespace || undefined, family, id });
         }
       }
@@ -144,9 +156,7 @@ export async function listMarks(host: Host): Promise<FoundMark[]> {
 }
 
 /** Exact match on the comment: the mark of pf-abc is not the mark of pf-abcd. */
-export function isOwnedBy(rule: Rule, id: string): boolean {
-  return rule.spec.some((word, i) => word === ownerMark(id) && rule.spec[i - 1] === "--comment");
-}
+export const isOwnedBy = (rule: Rule, id: string): boolean => markOf(rule) === id;
 
 const jumpsTo = (rule: Rule, chain: string) => rule.spec.at(-2) === "-j" && rule.spec.at(-1) === chain;
 
@@ -195,13 +205,16 @@ const listedChain: ChainReader = async (host, family, table, chain, namespace) =
   return listed.get(namespace ?? "")?.filter((rule) => rule.chain === chain);
 };
 
-async function listOwned(host: Host, id: string, family: Family, namespace?: string, readChain: ChainReader = listChain): Promise<Listing | undefined> {
+/** Which rules are a resource's (see the header). */
+export type Owns = (rule: Rule) => boolean;
+
+async function listOwned(host: Host, owns: Owns, family: Family, namespace?: string, readChain: ChainReader = listChain): Promise<Listing | undefined> {
   const owned: Rule[] = [];
   let placement = { placed: false, position: 1 };
   for (const { table, chain } of OWNED_CHAINS) {
     const rules = await readChain(host, family, table, chain, namespace);
     if (!rules) return undefined;
-    owned.push(...rules.filter((rule) => isOwnedBy(rule, id)));
+    owned.push(...rules.filter(owns));
     if (chain === "FORWARD") placement = jumpPlacement(rules);
   }
   return { owned, jumpPlaced: placement.placed, jumpPosition: placement.position };
@@ -224,19 +237,24 @@ export function desiredLines(rules: Rule[]): string[] {
   return [...rules, ...(usesForwardChain(rules) ? [forwardJump(rules[0].family)] : [])].map(renderRule);
 }
 
+/** The rules `owns` picks in every chain a rule of ours may be in, from a refresh's listing; undefined when the namespace is gone. */
+export async function ownedRules(host: Host, owns: Owns, family: Family, namespace?: string): Promise<Rule[] | undefined> {
+  return (await listOwned(host, owns, family, namespace, listedChain))?.owned;
+}
+
 /**
  * What is on the host: the desired lines that are present (in desired order), then every other rule
- * with the mark (duplicates too), then the shared jump when it is in place. Undefined when the namespace is gone.
+ * the resource owns (duplicates too), then the shared jump when it is in place. Undefined when the namespace is gone.
  */
 export async function observeRules(
   host: Host,
-  id: string,
+  owns: Owns,
   family: Family,
   desired: Rule[],
   namespace?: string,
   { fromListing = false } = {},
 ): Promise<string[] | undefined> {
-  const listing = await listOwned(host, id, family, namespace, fromListing ? listedChain : listChain);
+  const listing = await listOwned(host, owns, family, namespace, fromListing ? listedChain : listChain);
   if (!listing) return undefined;
   const extra = without(listing.owned, desired);
   const lines = [...without(desired, without(desired, listing.owned)), ...extra].map(renderRule);
@@ -312,15 +330,15 @@ async function deleteRule(host: Host, rule: Rule, namespace?: string): Promise<"
 }
 
 /**
- * Makes the rules marked with `id` exactly `desired` (all of one family): adds what is missing, removes
- * every other marked rule (older shapes, moved copies, duplicates), repairs the shared jump. With
+ * Makes the rules the resource owns exactly `desired` (all of one family): adds what is missing, removes
+ * every other rule it owns (older shapes, moved copies, duplicates), repairs the shared jump. With
  * `desired` empty this is delete. On failure, rules this call added are removed again. Returns whether
  * anything changed; for a delete, a namespace that is gone counts as nothing to do.
  */
-export function convergeRules(host: Host, id: string, family: Family, desired: Rule[], namespace?: string): Promise<boolean> {
+export function convergeRules(host: Host, owns: Owns, family: Family, desired: Rule[], namespace?: string): Promise<boolean> {
   // The shared chain and jump: one at a time per host, namespace and family.
   return oneAtATime(`${host.label} ${namespace ?? ""} ${family}`, async () => {
-    const before = await listOwned(host, id, family, namespace);
+    const before = await listOwned(host, owns, family, namespace);
     if (!before && desired.length > 0) throw new Error(`${host.label}: network namespace "${namespace}" does not exist`);
     if (!before) return false;
     let changed = false;

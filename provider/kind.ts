@@ -52,6 +52,49 @@ export interface TagSource {
   marks(): Promise<FoundMark[]>;
 }
 
+/**
+ * How `pulumi import KIND NAME ID` finds an object of this kind on the host, or why it cannot. The id names
+ * the object's identity (its namespace and name, say); the kind reads the rest, so that the engine gets
+ * every input and a program declaring them shows no change.
+ */
+export type Importing =
+  | {
+      /** The forms an import id takes, for the error a malformed one gets, e.g. "[NAMESPACE]/NAME". */
+      idForm: string;
+      /**
+       * The properties an id names, keyed like the inputs (the controller checks each against its schema);
+       * undefined when the id is not of the form. Pure: nothing reaches a host.
+       */
+      identify(id: string): Props | undefined;
+      /**
+       * What `read` needs beyond the identity (a veth's peer, a rule set's shape), and outputs an object
+       * found by hand has (a sysctl's previous value), read from the host; undefined when the object is not
+       * there. Without it, the identity is all `read` needs.
+       */
+      discover?(host: Host, id: string, identity: Props): Promise<Props | undefined>;
+    }
+  | {
+      /** Why objects of this kind cannot be imported, as one sentence. */
+      refused: string;
+    };
+
+/**
+ * An id of the form create gives most kinds, NAMESPACE/REST with an empty NAMESPACE for the host's own
+ * ("/veth0"): the namespace, when there is one, and the rest. Undefined without a slash or a rest.
+ */
+export function splitNamespace(id: string): { namespace?: string; rest: string } | undefined {
+  const slash = id.indexOf("/");
+  if (slash < 0 || slash === id.length - 1) return undefined;
+  const namespace = id.slice(0, slash);
+  return { ...(namespace ? { namespace } : {}), rest: id.slice(slash + 1) };
+}
+
+/** What an id NAMESPACE/NAME names: the namespace, and NAME as the property `key` ("name", "device", "key"). */
+export function namespacedIdentity(id: string, key: string): Props | undefined {
+  const parts = splitNamespace(id);
+  return parts && { namespace: parts.namespace, [key]: parts.rest };
+}
+
 export interface KindDefinition<Shape extends z.ZodRawShape> {
   /** Resource type name, e.g. "Namespace"; also the SDK class name. */
   name: string;
@@ -92,6 +135,8 @@ export interface KindDefinition<Shape extends z.ZodRawShape> {
    * first update after the upgrade; nothing when the object is gone. Rule kinds have none: their mark is their id.
    */
   tag?(host: Host, id: string, olds: Props, owner: string): Promise<void>;
+  /** How `pulumi import` names and finds an object of this kind. */
+  importing: Importing;
   /** Every object of this kind on the host that carries an owner, for `sweep` (what state forgot). */
   tagged(host: Host, source: TagSource): Promise<Tagged[]>;
   /** Output keys that differ from what `news` asks for, beyond the plain property comparison. */

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { connection, PROVIDER_SECRETS, SECRET_FIELDS } from "../provider/connection";
-import { COMMON_INPUTS, Kind } from "../provider/kind";
+import { COMMON_INPUTS, Kind, typeToken } from "../provider/kind";
 import { kinds } from "../provider/kinds";
 import { labSpec } from "../sdk/lab/model";
 
@@ -49,9 +49,9 @@ function property(js: JsonSchema, name: string, typeName: string, types: Record<
   const spec: Property = {};
   const edit = note?.(path, js, required);
   if (js.description) spec.description = edit ? `${js.description} ${edit}` : js.description;
-  // Pulumi's schema takes only a primitive as a default.
-  if (js.default !== undefined && typeof js.default !== "object") spec.default = js.default;
-  else if (js.default !== undefined) spec.description = `${spec.description ?? ""} Default: \`${JSON.stringify(js.default)}\`.`.trim();
+  // Pulumi's schema takes a default only of a primitive type (gen-sdk and `pulumi import` refuse the package otherwise).
+  if (js.default !== undefined && js.default !== null && typeof js.default !== "object") spec.default = js.default;
+  else if (js.default !== undefined && js.default !== null) spec.description = `${spec.description ?? ""} Default: \`${JSON.stringify(js.default)}\`.`.trim();
   if ((SECRET_FIELDS as readonly string[]).includes(name)) spec.secret = true;
   if (js.type === "object" && js.properties) {
     const token = `${PACKAGE}:index:${typeName}`;
@@ -121,6 +121,13 @@ function labComponent(types: Record<string, unknown>) {
   };
 }
 
+/** How `pulumi import` names a resource of the kind (on the native provider), or why it cannot. */
+function importNote(kind: Kind<any>): string {
+  return "idForm" in kind.importing
+    ? `Import (native provider): \`pulumi import ${typeToken(kind.name)} NAME ID\`, ID being ${kind.importing.idForm}.`
+    : `Import: not possible, as ${kind.importing.refused}`;
+}
+
 export function packageSchema(version: string): Record<string, unknown> {
   const types: Record<string, unknown> = {};
   const resources: Record<string, unknown> = {};
@@ -132,7 +139,7 @@ export function packageSchema(version: string): Record<string, unknown> {
     const computed = z.toJSONSchema(z.object(kind.outputs ?? {}), { unrepresentable: "any" }) as JsonSchema;
     const output = objectSpec(computed, kind.name, types);
     resources[`${PACKAGE}:index:${kind.name}`] = {
-      description: `${kind.description}\n\nIn the TypeScript dynamic classes its type token is \`pulumi-nodejs:dynamic/netns:${kind.name}\` and it takes \`connection\`.`,
+      description: `${kind.description}\n\n${importNote(kind)}\n\nIn the TypeScript dynamic classes its type token is \`pulumi-nodejs:dynamic/netns:${kind.name}\` and it takes \`connection\`.`,
       inputProperties: input.properties,
       requiredInputs: input.required,
       properties: { ...input.properties, ...output.properties },
@@ -200,8 +207,9 @@ export function referenceMarkdown(schema: Record<string, any>): string {
   for (const [token, resource] of plain) {
     const name = token.split(":").pop()!;
     const outputs = Object.keys(resource.properties).filter((key) => !(key in resource.inputProperties));
+    const [summary, importing] = String(resource.description).split("\n\n");
     sections.push(
-      `### ${name}\n\n${String(resource.description).split("\n")[0]}\n\n${table(resource.inputProperties, resource.requiredInputs)}` +
+      `### ${name}\n\n${summary}\n\n${importing}\n\n${table(resource.inputProperties, resource.requiredInputs)}` +
         (outputs.length ? `\n\nOutputs besides the inputs: ${outputs.map((o) => `\`${o}\` (${resource.properties[o].description})`).join("; ")}.` : ""),
     );
   }

@@ -4,7 +4,7 @@ import { canonicalCidr, cidr, interfaceName, namespaceName, networkOf, parseCidr
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { listLinks, runUnlessGone } from "../iproute";
 import { lockWaitSeconds, TAKE_HOST_LOCK } from "../holders";
-import { defineKind, SUSPENDED } from "../kind";
+import { defineKind, splitNamespace, SUSPENDED } from "../kind";
 import { oneAtATime } from "../oneAtATime";
 import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, takenOver, writeOwnerRecordArgvs } from "../owner";
 
@@ -122,11 +122,15 @@ async function deleteFromDevice(host: Host, spec: AddressSpec): Promise<void> {
   const addresses = parseAddresses(result.stdout);
   if (!addresses.includes(canonicalCidr(spec.address))) return;
   if (parseCidr(spec.address)!.family === 4 && !addresses.some((a) => a !== canonicalCidr(spec.address) && parseCidr(a)!.family === 4)) {
-    const before = (await host.run(deviceRoutesArgv(spec), { readOnly: true })).stdout;
+    // The device or its namespace may go meanwhile (a program without dependencies deletes them side by
+    // side, as one made by `pulumi import` does): the address and its routes went with it.
+    const before = await runUnlessGone(host, deviceRoutesArgv(spec), { readOnly: true });
+    if (!before) return;
     await runUnlessGone(host, addressArgv("del", spec));
-    const after = (await host.run(deviceRoutesArgv(spec), { readOnly: true })).stdout;
+    const after = await runUnlessGone(host, deviceRoutesArgv(spec), { readOnly: true });
+    if (!after) return;
     // A route that needed the address (a gateway in its subnet) cannot come back, and should not.
-    for (const argv of routesToRestore(before, after, spec)) await host.run(argv, { allowFailure: true });
+    for (const argv of routesToRestore(before.stdout, after.stdout, spec)) await host.run(argv, { allowFailure: true });
     return;
   }
   if (sameSubnet(addresses, spec.address).length === 0) {
@@ -202,6 +206,14 @@ export const addressKind = defineKind({
     olds.device === news.device &&
     parseCidr(String(olds.address))?.address === parseCidr(String(news.address))?.address,
   adoptable: true,
+  importing: {
+    idForm: "[NAMESPACE]/DEVICE/ADDRESS/PREFIX",
+    identify(id) {
+      const parts = splitNamespace(id);
+      const slash = parts ? parts.rest.indexOf("/") : -1;
+      return parts && slash > 0 ? { namespace: parts.namespace, device: parts.rest.slice(0, slash), address: parts.rest.slice(slash + 1) } : undefined;
+    },
+  },
   async create(host, spec, adopt, owner) {
     const id = `${spec.namespace ?? ""}/${spec.device}/${spec.address}`;
     if (spec.suspended) return { id, observed: {} };

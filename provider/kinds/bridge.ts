@@ -4,7 +4,7 @@ import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { hold, holderPath, namespaceIdentity, recordedHolders, release, retag } from "../holders";
 import { linkDeleteArgv, linkSetArgv, LinkSource, LinkState, listedLinks, liveLinks, parseLinks, readLink, reconcileLink } from "../iproute";
-import { defineKind, neverCollides, SET_PROPERTIES } from "../kind";
+import { defineKind, neverCollides, namespacedIdentity, SET_PROPERTIES } from "../kind";
 import { ownerToken } from "../owner";
 
 /** Without the MTU: one given at creation does not stick (see pinMtuArgvs). */
@@ -29,6 +29,9 @@ async function readBridge(links: LinkSource, namespace: string | undefined, name
 }
 
 const recordPath = (spec: { name: string; namespace?: string }) => holderPath("link", spec.namespace, spec.name);
+
+/** NAME, or NAMESPACE/NAME for a bridge in a namespace (earlier releases gave every bridge its NAME alone). */
+const bridgeId = (spec: { name: string; namespace?: string }) => (spec.namespace ? `${spec.namespace}/${spec.name}` : spec.name);
 
 /** What a bridge whose MTU was never set would have: its smallest port's, 1500 without ports. */
 async function portsMtu(host: Host, namespace: string | undefined, name: string): Promise<number> {
@@ -59,6 +62,8 @@ export const bridgeKind = defineKind({
   resetTo: { mtu: null },
   outputs: { holder: z.string().describe("This resource's token in the holder record on the host (under /run/pulumi-netns).") },
   adoptable: true,
+  // Imported, it holds no record on the host: destroy deletes it unless another program holds it.
+  importing: { idForm: "[NAMESPACE/]NAME", identify: (id) => (id.includes("/") ? namespacedIdentity(id, "name") : { name: id }) },
   async create(host, spec, adopt, owner) {
     const holder = ownerToken(owner);
     let made = false;
@@ -75,7 +80,7 @@ export const bridgeKind = defineKind({
       if (spec.mtu !== undefined) for (const argv of pinMtuArgvs(spec.namespace, spec.name, spec.mtu)) await host.run(argv);
       const link = (await readLink(host, spec.namespace, spec.name))!;
       await reconcileLink(host, spec.namespace, spec.name, link, { up: spec.up, mtu: spec.mtu });
-      return { id: spec.name, observed: { ...observed((await readLink(host, spec.namespace, spec.name))!), holder } };
+      return { id: bridgeId(spec), observed: { ...observed((await readLink(host, spec.namespace, spec.name))!), holder } };
     } catch (err) {
       // What this resource made goes again; an adopted bridge stays.
       await releaseBridge(host, spec, holder, made).catch((cleanup) => {
@@ -109,7 +114,7 @@ export const bridgeKind = defineKind({
   async tagged(_host, source) {
     return recordedHolders(await source.records(), "link").map(({ record, token, owner }) => ({
       owner,
-      id: record.names[0],
+      id: bridgeId({ name: record.names[0], namespace: record.namespace }),
       olds: { name: record.names[0], namespace: record.namespace, holder: token },
       what: `bridge "${record.names[0]}"${inNamespaceWords(record.namespace)}`,
     }));

@@ -205,6 +205,9 @@ export const checkKind = defineKind({
     observed: z.record(z.string(), z.string()).describe('Target ("icmp 10.0.0.2", "tcp 10.0.0.2:80") → what was seen: "reachable", "unreachable", or reachable over a limit.'),
   },
   adoptable: false,
+  importing: {
+    refused: "a Check is no object on the host but probes, run by create, update and refresh. Declare it in the program instead; `pulumi up` runs it.",
+  },
   async create(host, spec, _adopt, owner) {
     return { id: `check-${ownerToken(owner)}`, observed: await verify(host, spec) };
   },

@@ -347,6 +347,35 @@ async function readListed(host: Host, name: string): Promise<NodeState | undefin
   };
 }
 
+/**
+ * A node's cables and routes as its namespace holds them, for `pulumi import` (read fills in MTUs, states,
+ * addresses and forwarding): each veth whose other end is on a bridge on the host, each route with a
+ * gateway (the kernel's own routes have none). Pure; an interface a LabNode cannot declare is an error.
+ */
+export function importedNodeSpec(name: string, state: NodeState, links: Map<string, IpLinkJson[]>): Props {
+  const interfaces: Record<string, Props> = {};
+  for (const link of state.links.filter((l) => l.ifname !== "lo")) {
+    const which = `interface "${link.ifname}" of namespace "${name}"`;
+    if (link.linkinfo?.info_kind !== "veth") throw new Error(`${which} is a ${link.linkinfo?.info_kind ?? "plain"} link: a LabNode's interfaces are veth cables`);
+    const hostEnd = links.get("")?.find((candidate) => paired(link, candidate));
+    if (!hostEnd) {
+      const node = [...links].find(([namespace, listed]) => namespace !== "" && namespace !== name && listed.some((l) => paired(link, l)))?.[0];
+      throw new Error(
+        node
+          ? `${which} is cabled to namespace "${node}": which node makes such a cable and where it parks it only a Lab knows; import its ends as a Namespace and a Veth instead`
+          : `${which} has its other end in no namespace with a name`,
+      );
+    }
+    if (!hostEnd.master) throw new Error(`${which} has its host end "${hostEnd.ifname}" on no bridge`);
+    // Read adds its addresses.
+    interfaces[link.ifname] = { bridge: { name: hostEnd.master, hostEnd: hostEnd.ifname }, addresses: [] };
+  }
+  const routes = state.routes.flatMap((r) =>
+    r.via && r.device ? [{ destination: r.destination, via: r.via, device: r.device, ...(r.metric !== (r.family === 6 ? IPV6_DEFAULT_METRIC : 0) ? { metric: r.metric } : {}) }] : [],
+  );
+  return { name, interfaces, routes };
+}
+
 const REPLACE_ON = ["name"];
 /** The owner this node's objects carry (owner.ts); its namespace's holder token is its hash. */
 const nodeOwner = (props: Props): string | undefined => objectOwner(REPLACE_ON, props);
@@ -397,6 +426,15 @@ export const labNodeKind = defineKind({
   collides: neverCollides,
   outputs: { holder: z.string().describe("This resource's token in the namespace's holder record (under /run/pulumi-netns).") },
   adoptable: false,
+  importing: {
+    idForm: "NAME (the namespace)",
+    identify: (id) => ({ name: id }),
+    // Imported, its namespace holds no record on the host: destroy deletes it unless another program holds it.
+    async discover(host, _id, identity) {
+      const state = await readListed(host, identity.name as string);
+      return state && importedNodeSpec(identity.name as string, state, await listLinks(host));
+    },
+  },
   async create(host, spec, _adopt, owner) {
     const holder = ownerToken(owner);
     const { made } = await makeNamespace(host, spec.name, holder, owner, false);

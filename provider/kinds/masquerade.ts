@@ -1,5 +1,6 @@
 import { interfaceName, namespaceName, networkCidr, parseCidr } from "../fields";
-import { FORWARD_CHAIN, ownerComment, Rule, ruleNetwork } from "../iptables";
+import { FORWARD_CHAIN, optionValue, Rule, ruleNetwork } from "../iptables";
+import { Props, splitNamespace } from "../kind";
 import { acceptForward, defineRuleKind } from "../ruleKind";
 
 export interface MasqueradeSpec {
@@ -13,26 +14,47 @@ export interface MasqueradeSpec {
  * filter PULUMI-NETNS-FWD (acceptForward): SRC going out, and replies coming back, are accepted,
  * so the NAT also works on hosts whose FORWARD policy is DROP (Docker's).
  */
-export function masqueradeRules(spec: MasqueradeSpec, id: string): Rule[] {
+export function masqueradeRules(spec: MasqueradeSpec, mark: string[]): Rule[] {
   const family = parseCidr(spec.source)!.family;
   const source = ruleNetwork(spec.source);
   const out = spec.outInterface ? ["-o", spec.outInterface] : [];
   const back = spec.outInterface ? ["-i", spec.outInterface] : [];
   const rules: Rule[] = [
-    { family, table: "nat", chain: "POSTROUTING", spec: ["-s", source, "!", "-d", source, ...out, ...ownerComment(id), "-j", "MASQUERADE"] },
+    { family, table: "nat", chain: "POSTROUTING", spec: ["-s", source, "!", "-d", source, ...out, ...mark, "-j", "MASQUERADE"] },
   ];
   if (spec.acceptForward) {
     rules.push(
-      { family, table: "filter", chain: FORWARD_CHAIN, spec: ["-s", source, ...out, ...ownerComment(id), "-j", "ACCEPT"] },
+      { family, table: "filter", chain: FORWARD_CHAIN, spec: ["-s", source, ...out, ...mark, "-j", "ACCEPT"] },
       {
         family,
         table: "filter",
         chain: FORWARD_CHAIN,
-        spec: ["-d", source, ...back, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...ownerComment(id), "-j", "ACCEPT"],
+        spec: ["-d", source, ...back, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...mark, "-j", "ACCEPT"],
       },
     );
   }
   return rules;
+}
+
+/** An import id [NAMESPACE/]SOURCE: a network (one slash) after an optional namespace. */
+export function masqueradeIdentity(id: string): Props | undefined {
+  const parts: { namespace?: string; rest: string } | undefined = id.split("/").length === 3 ? splitNamespace(id) : { rest: id };
+  return parts && parseCidr(parts.rest) ? { namespace: parts.namespace, source: parts.rest } : undefined;
+}
+
+/**
+ * What MASQUERADE rules with a source may be made from (a PortForward's hairpin rule, which matches
+ * DNATed flows, is none), with and without the accepts.
+ */
+export function masqueradeCandidates(identity: { source?: string }, found: Rule[]) {
+  return found
+    .filter((rule) => rule.table === "nat" && rule.chain === "POSTROUTING" && rule.spec.at(-1) === "MASQUERADE" && !rule.spec.includes("--ctstate"))
+    .flatMap((from) => {
+      const source = optionValue(from, "-s");
+      const outInterface = optionValue(from, "-o");
+      if (!source || (identity.source !== undefined && source !== ruleNetwork(identity.source))) return [];
+      return [true, false].map((accept) => ({ spec: { source, ...(outInterface ? { outInterface } : {}), acceptForward: accept }, from }));
+    });
 }
 
 export const masqueradeKind = defineRuleKind({
@@ -49,4 +71,7 @@ export const masqueradeKind = defineRuleKind({
   },
   idPrefix: "masq",
   rules: masqueradeRules,
+  handMadeForm: "[NAMESPACE/]SOURCE",
+  identifyHandMade: masqueradeIdentity,
+  candidates: masqueradeCandidates,
 });

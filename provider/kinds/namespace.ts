@@ -31,6 +31,8 @@ export const namespaceKind = defineKind({
   collides: neverCollides,
   outputs: { holder: z.string().describe("This resource's token in the holder record on the host (under /run/pulumi-netns).") },
   adoptable: true,
+  // Imported, it holds no record on the host: destroy deletes it unless another program holds it.
+  importing: { idForm: "NAME", identify: (id) => ({ name: id }) },
   async create(host, spec, adopt, owner) {
     const holder = ownerToken(owner);
     let made = false;

@@ -7,7 +7,7 @@ import { CommandFailedError, inNamespaceWords } from "../errors";
 import { interfaceName, namespaceName } from "../fields";
 import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
-import { defineKind, neverCollides } from "../kind";
+import { defineKind, namespacedIdentity, neverCollides } from "../kind";
 import { mayTakeOver, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 /** Where the qdisc records its owner (owner.ts). */
@@ -100,15 +100,18 @@ export function parseRootQdisc(stdout: string): RootQdisc {
   // tc lists nothing for an interface that was never up: it still has the kernel's "noop".
   if (!root) return { kind: "noop", isDefault: true };
   const o = root.options;
+  // tc prints times and fractions with six significant digits, and so many the value in the inputs' units
+  // has: a loss of 0.07 reads 7 %, not 7.000000000000001.
+  const scaled = (value: number | undefined, factor: number) => Number(((value ?? 0) * factor).toPrecision(6));
   const netem =
     root.kind === "netem" && o
       ? {
-          delayMs: (o.delay?.delay ?? 0) * 1000,
-          jitterMs: (o.delay?.jitter ?? 0) * 1000,
-          lossPercent: (o["loss-random"]?.loss ?? 0) * 100,
-          corruptPercent: (o.corrupt?.corrupt ?? 0) * 100,
-          duplicatePercent: (o.duplicate?.duplicate ?? 0) * 100,
-          reorderPercent: (o.reorder?.reorder ?? 0) * 100,
+          delayMs: scaled(o.delay?.delay, 1000),
+          jitterMs: scaled(o.delay?.jitter, 1000),
+          lossPercent: scaled(o["loss-random"]?.loss, 100),
+          corruptPercent: scaled(o.corrupt?.corrupt, 100),
+          duplicatePercent: scaled(o.duplicate?.duplicate, 100),
+          reorderPercent: scaled(o.reorder?.reorder, 100),
           rateKbit: ((o.rate?.rate ?? 0) * 8) / 1000,
           limit: o.limit,
         }
@@ -195,6 +198,7 @@ export const netemKind = defineKind({
   replaceOn: ["device", "namespace"],
   collides: neverCollides,
   adoptable: true,
+  importing: { idForm: "[NAMESPACE]/DEVICE", identify: (id) => namespacedIdentity(id, "device") },
   async create(host, spec, adopt, owner) {
     const root = await readRoot(host, spec);
     if (!root) throw new Error(`${host.label}: interface "${spec.device}" does not exist${inNamespaceWords(spec.namespace)}`);

@@ -2,7 +2,8 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { canonicalAddress, interfaceName, ipAddress, namespaceName, networkCidr, parseCidr } from "../fields";
 import { Argv, inNamespace } from "../host";
-import { FORWARD_CHAIN, ownerComment, Rule, ruleAddress, ruleNetwork } from "../iptables";
+import { FORWARD_CHAIN, optionValue, Rule, ruleAddress, ruleNetwork } from "../iptables";
+import { Props, splitNamespace } from "../kind";
 import { acceptForward, defineRuleKind } from "../ruleKind";
 
 export interface Endpoint {
@@ -41,13 +42,13 @@ export interface PortForwardSpec {
  *   drop an answer from an address it never spoke to). Other clients keep their source address.
  * filter PULUMI-NETNS-FWD (acceptForward): the forwarded flow and its replies.
  */
-export function portForwardRules(spec: PortForwardSpec, id: string): Rule[] {
+export function portForwardRules(spec: PortForwardSpec, mark: string[]): Rule[] {
   const to = parseEndpoint(spec.to)!;
   const family = isIP(to.address) as 4 | 6;
   const toPort = String(to.port ?? spec.port);
   const target = ruleAddress(to.address);
   const toText = family === 6 ? `[${canonicalAddress(to.address)}]:${toPort}` : `${to.address}:${toPort}`;
-  const dnat = [...ownerComment(id), "-j", "DNAT", "--to-destination", toText];
+  const dnat = [...mark, "-j", "DNAT", "--to-destination", toText];
   const toHost = spec.destination ? ["-d", ruleAddress(spec.destination)] : [];
   // iptables -S prints -s/-d/-i/-o and -p first, then the matches in the order given.
   const local = spec.destination ? [] : ["-m", "addrtype", "--dst-type", "LOCAL"];
@@ -70,24 +71,59 @@ export function portForwardRules(spec: PortForwardSpec, id: string): Rule[] {
       family,
       table: "nat",
       chain: "POSTROUTING",
-      spec: ["-s", ruleNetwork(spec.hairpinNetwork), ...toFlow, "-m", "conntrack", "--ctstate", "DNAT", ...ownerComment(id), "-j", "MASQUERADE"],
+      spec: ["-s", ruleNetwork(spec.hairpinNetwork), ...toFlow, "-m", "conntrack", "--ctstate", "DNAT", ...mark, "-j", "MASQUERADE"],
     });
   }
   if (spec.acceptForward) {
     rules.push(
-      { family, table: "filter", chain: FORWARD_CHAIN, spec: [...toFlow, "-m", "conntrack", "--ctstate", "DNAT", ...ownerComment(id), "-j", "ACCEPT"] },
+      { family, table: "filter", chain: FORWARD_CHAIN, spec: [...toFlow, "-m", "conntrack", "--ctstate", "DNAT", ...mark, "-j", "ACCEPT"] },
       {
         family,
         table: "filter",
         chain: FORWARD_CHAIN,
         spec: [
           "-s", target, "-p", spec.protocol, "-m", spec.protocol, "--sport", toPort,
-          "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...ownerComment(id), "-j", "ACCEPT",
+          "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...mark, "-j", "ACCEPT",
         ],
       },
     );
   }
   return rules;
+}
+
+/** An import id [NAMESPACE/]PROTOCOL/PORT, e.g. "tcp/80" or "red/udp/53". */
+export function portForwardIdentity(id: string): Props | undefined {
+  const parts: { namespace?: string; rest: string } | undefined = id.split("/").length === 3 ? splitNamespace(id) : { rest: id };
+  const match = parts && /^(tcp|udp)\/(\d{1,5})$/.exec(parts.rest);
+  return match ? { namespace: parts!.namespace, protocol: match[1], port: Number(match[2]) } : undefined;
+}
+
+/**
+ * What the DNAT rules in PREROUTING for the identity's port may be made from: their own matches, with and
+ * without the accepts and the host's own connections (OUTPUT), with each hairpin network a MASQUERADE of
+ * DNATed flows names and with none; the defaults first.
+ */
+export function portForwardCandidates(identity: { protocol?: string; port?: number }, found: Rule[]) {
+  const hairpins = found
+    .filter((rule) => rule.table === "nat" && rule.chain === "POSTROUTING" && optionValue(rule, "--ctstate") === "DNAT")
+    .flatMap((rule) => optionValue(rule, "-s") ?? []);
+  return found
+    .filter((rule) => rule.table === "nat" && rule.chain === "PREROUTING" && optionValue(rule, "-j") === "DNAT")
+    .flatMap((from) => {
+      const protocol = optionValue(from, "-p");
+      const port = Number(optionValue(from, "--dport"));
+      const to = optionValue(from, "--to-destination");
+      if ((protocol !== "tcp" && protocol !== "udp") || !(port >= 1 && port <= 65535) || !to || !parseEndpoint(to)) return [];
+      if (identity.protocol !== undefined && (protocol !== identity.protocol || port !== identity.port)) return [];
+      const destination = optionValue(from, "-d")?.replace(/\/(32|128)$/, "");
+      const inInterface = optionValue(from, "-i");
+      const matches = { protocol, port, to, ...(destination ? { destination } : {}), ...(inInterface ? { inInterface } : {}) };
+      return [true, false].flatMap((acceptForward) =>
+        [true, false].flatMap((fromHost) =>
+          [...hairpins, undefined].map((hairpinNetwork) => ({ spec: { ...matches, acceptForward, fromHost, ...(hairpinNetwork ? { hairpinNetwork } : {}) }, from })),
+        ),
+      );
+    });
 }
 
 /**
@@ -147,5 +183,8 @@ export const portForwardKind = defineRuleKind({
   },
   idPrefix: "pf",
   rules: portForwardRules,
+  handMadeForm: "[NAMESPACE/]PROTOCOL/PORT",
+  identifyHandMade: portForwardIdentity,
+  candidates: portForwardCandidates,
   conntrackFlush: portForwardConntrackFlush,
 });

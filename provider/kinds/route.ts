@@ -4,7 +4,7 @@ import { inNamespaceWords, partlyMade } from "../errors";
 import { canonicalCidr, interfaceName, ipAddress, namespaceName, networkCidr, parseCidr } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
-import { defineKind, neverCollides, Observed, SUSPENDED } from "../kind";
+import { defineKind, neverCollides, Observed, Props, splitNamespace, SUSPENDED } from "../kind";
 import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, takenOver, writeOwnerRecordArgvs } from "../owner";
 
 /** Where a route records its owner (owner.ts): by the kernel's identity of it, as the id names it. */
@@ -33,6 +33,24 @@ export function routeFamily(spec: Pick<RouteSpec, "destination" | "family" | "vi
 /** The kernel's metric when none is given: 0 for IPv4; IPv6 has no metric 0 and stores 1024 instead. */
 const IPV6_DEFAULT_METRIC = 1024;
 const effectiveMetric = (spec: RouteSpec) => (routeFamily(spec) === 6 ? spec.metric || IPV6_DEFAULT_METRIC : spec.metric ?? 0);
+
+/**
+ * What an import id NAMESPACE/DESTINATION/METRIC names. "default" is IPv4's default route, as for `ip route`;
+ * IPv6's is "::/0" (create's ids spell both "default").
+ */
+export function routeIdentity(id: string): Props | undefined {
+  const parts = splitNamespace(id);
+  const slash = parts ? parts.rest.lastIndexOf("/") : -1;
+  if (!parts || slash <= 0 || !/^\d+$/.test(parts.rest.slice(slash + 1))) return undefined;
+  const destination = parts.rest.slice(0, slash);
+  const everything = parseCidr(destination)?.prefix === 0;
+  return {
+    namespace: parts.namespace,
+    destination: everything ? "default" : destination,
+    ...(everything ? { family: parseCidr(destination)!.family } : {}),
+    metric: Number(parts.rest.slice(slash + 1)),
+  };
+}
 
 export function routeArgv(verb: "add" | "replace" | "del", spec: RouteSpec): Argv {
   const argv = ["ip", `-${routeFamily(spec)}`, "route", verb, spec.destination];
@@ -173,6 +191,7 @@ export const routeKind = defineKind({
   replaceOn: ["destination", "family", "namespace"],
   collides: neverCollides,
   adoptable: true,
+  importing: { idForm: "[NAMESPACE]/DESTINATION/METRIC (DESTINATION: a network, default for IPv4's default route, ::/0 for IPv6's)", identify: routeIdentity },
   async create(host, spec, adopt, owner) {
     const id = `${spec.namespace ?? ""}/${spec.destination}/${effectiveMetric(spec)}`;
     return { id, observed: spec.suspended ? {} : await install(host, spec, adopt, owner) };

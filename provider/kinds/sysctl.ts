@@ -4,7 +4,7 @@ import { Argv, Host, inNamespace } from "../host";
 import { namespaceGone } from "../iproute";
 import { CommandFailedError, inNamespaceWords } from "../errors";
 import { currentRecord, HolderRecord, holderPath, namespaceIdentity, recordedHolders, transact } from "../holders";
-import { defineKind, neverCollides } from "../kind";
+import { defineKind, namespacedIdentity, neverCollides } from "../kind";
 import { ownerToken } from "../owner";
 
 /** sysctl prints multi-value settings separated by tabs; compare with single spaces. */
@@ -284,6 +284,15 @@ export const sysctlKind = defineKind({
     holder: z.string().describe("This resource's token in the holder record on the host (under /run/pulumi-netns)."),
   },
   adoptable: false,
+  importing: {
+    idForm: "[NAMESPACE]/KEY",
+    identify: (id) => namespacedIdentity(id, "key"),
+    // Imported, it holds no record: the value found is the one destroy puts back (after an update changed it).
+    async discover(host, _id, identity) {
+      const value = await readValue(host, identity.key as string, identity.namespace as string | undefined);
+      return value === undefined ? undefined : { ...identity, previous: value };
+    },
+  },
   async create(host, spec, _adopt, owner) {
     // A create run again after an interruption holds under the same token: it sets the same holding again.
     const holder = ownerToken(owner);

@@ -2,8 +2,8 @@ import { z } from "zod";
 import { inNamespaceWords, partlyMade } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
-import { linkDeleteArgv, LinkSource, LinkState, linkState, listedLinks, liveLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
-import { defineKind, Props } from "../kind";
+import { IpLinkJson, linkDeleteArgv, LinkSource, LinkState, linkState, listedLinks, listLinks, liveLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
+import { defineKind, namespacedIdentity, Props } from "../kind";
 import { mayTakeOver, setAliasArgv, taggedLinks, takenOver } from "../owner";
 
 const peer = z
@@ -61,6 +61,15 @@ async function findPeer(links: LinkSource, end: End, name: string): Promise<End 
   for (const namespace of candidates) {
     const link = await links.link(namespace, name);
     if (link && arePeers(end.link, link, sameNamespace(namespace, end.namespace))) return { namespace, link };
+  }
+  return undefined;
+}
+
+/** The end of a listing of every namespace that pairs with `near` (in `namespace`), wherever it is. */
+function peerIn(links: Map<string, IpLinkJson[]>, namespace: string | undefined, near: LinkState): End | undefined {
+  for (const [listedIn, listed] of links) {
+    const link = listed.map(linkState).find((candidate) => arePeers(near, candidate, sameNamespace(namespace, listedIn)));
+    if (link) return { namespace: listedIn || undefined, link };
   }
   return undefined;
 }
@@ -139,6 +148,22 @@ export const vethKind = defineKind({
     return [...(namespaceMoved ? ["namespace"] : []), ...(peerMoved || peerMtu ? ["peer"] : [])];
   },
   adoptable: true,
+  importing: {
+    idForm: "[NAMESPACE]/NAME (either end)",
+    identify: (id) => namespacedIdentity(id, "name"),
+    // The other end, found by the kernel's pairing, wherever it is.
+    async discover(host, _id, identity) {
+      const { name, namespace } = identity as { name: string; namespace?: string };
+      const links = await listLinks(host);
+      const near = links.get(namespace ?? "")?.find((link) => link.ifname === name);
+      if (!near) return undefined;
+      const end = linkState(near);
+      if (end.kind !== "veth") throw new Error(`${host.label}: interface "${name}"${inNamespaceWords(namespace)} is a ${end.kind ?? "plain"} link, not a veth`);
+      const far = peerIn(links, namespace, end);
+      if (!far) throw new Error(`${host.label}: the other end of veth "${name}"${inNamespaceWords(namespace)} is in a namespace without a name (none under /var/run/netns)`);
+      return { ...identity, peer: { name: far.link.name, namespace: far.namespace } };
+    },
+  },
   async create(host, spec, adopt, owner) {
     const [near, far] = await Promise.all([
       readLink(host, spec.namespace, spec.name),
@@ -189,10 +214,9 @@ export const vethKind = defineKind({
   },
   async tagged(_host, source) {
     const links = await source.links();
-    const ends = [...links].flatMap(([namespace, listed]) => listed.map((link) => ({ namespace: namespace || undefined, link: linkState(link) })));
     return taggedLinks(links, "veth").flatMap(({ owner, namespace, link }) => {
       const near = linkState(link);
-      const far = ends.find((end) => arePeers(near, end.link, sameNamespace(namespace, end.namespace)));
+      const far = peerIn(links, namespace, near);
       return far
         ? [{
             owner,

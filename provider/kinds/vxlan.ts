@@ -13,8 +13,8 @@ import { z } from "zod";
 import { AlreadyExistsError, CommandFailedError, inNamespaceWords, partlyMade } from "../errors";
 import { canonicalAddress, interfaceName, ipAddress, mtu, namespaceName, port } from "../fields";
 import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
-import { linkDeleteArgv, linkShowArgv, readLink, reconcileLink, runUnlessGone } from "../iproute";
-import { defineKind } from "../kind";
+import { linkDeleteArgv, linkShowArgv, listLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
+import { defineKind, namespacedIdentity } from "../kind";
 import { mayTakeOver, setAliasArgv, taggedLinks } from "../owner";
 
 /** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
@@ -158,7 +158,28 @@ interface VxlanJson {
   mtu: number;
   flags?: string[];
   master?: string;
-  linkinfo?: { info_kind?: string; info_data?: { id: number; port: number; local?: string; local6?: string; remote?: string; remote6?: string } };
+  /** Present when the device was made in another namespace than the one it is in (where its socket is). */
+  link_netnsid?: number;
+  linkinfo?: {
+    info_kind?: string;
+    info_data?: { id: number; port: number; local?: string; local6?: string; remote?: string; remote6?: string; link?: string; link_index?: number };
+  };
+}
+
+export interface Underlay {
+  /** `dev` as `ip` names it, looking its index up in the device's namespace ("ifN" when nothing has index N there, or `index`). */
+  name?: string;
+  index?: number;
+  /** The device was made in another namespace: the underlay is there, and `name` is whatever has its index here. */
+  madeElsewhere: boolean;
+}
+
+/** The underlay of a vxlan device from `ip -d -j link show`; undefined for a device made without `dev`. */
+export function parseUnderlay(stdout: string): Underlay | undefined {
+  const [link] = JSON.parse(stdout.trim() || "[]") as VxlanJson[];
+  const info = link?.linkinfo?.info_data;
+  if (info?.link === undefined && info?.link_index === undefined) return undefined;
+  return { name: info.link, index: info.link_index, madeElsewhere: link.link_netnsid !== undefined };
 }
 
 /** One link from `ip -d -j link show`, or undefined when it is not a vxlan device. */
@@ -304,6 +325,26 @@ export const vxlanKind = defineKind({
   collides: (olds, news) =>
     (olds.vni === news.vni && olds.dstport === news.dstport) || (olds.name === news.name && olds.namespace === news.namespace),
   adoptable: true,
+  importing: {
+    idForm: "[NAMESPACE]/NAME",
+    identify: (id) => namespacedIdentity(id, "name"),
+    // The underlay device, and whether the device has a fixed remote or (read then) flood entries.
+    async discover(host, _id, identity) {
+      const { name, namespace } = identity as { name: string; namespace?: string };
+      const shown = await runUnlessGone(host, linkShowArgv(namespace, name), { readOnly: true });
+      if (!shown) return undefined;
+      const found = parseVxlan(shown.stdout);
+      if (!found) throw new Error(`${host.label}: ${interfaceIn(namespace, name)} is not a vxlan device`);
+      const underlay = parseUnderlay(shown.stdout);
+      const links = await listLinks(host);
+      // A Vxlan is made from the host's namespace: the underlay of one in a namespace is there, known by its index.
+      const indexIn = (u: Underlay) => u.index ?? links.get(namespace!)?.find((l) => l.ifname === u.name)?.ifindex ?? Number(/^if(\d+)$/.exec(u.name ?? "")?.[1]);
+      const index = namespace && underlay?.madeElsewhere ? indexIn(underlay) : undefined;
+      const device = namespace ? links.get("")?.find((l) => l.ifindex === index)?.ifname : underlay?.madeElsewhere === false ? underlay.name : undefined;
+      if (!device) throw new Error(`${host.label}: ${interfaceIn(namespace, name)} has no underlay device (\`dev\`) in the host's namespace, which a Vxlan names`);
+      return { ...identity, device, ...(found.remote ? {} : { remotes: [] }) };
+    },
+  },
   async create(host, spec, adopt, owner) {
     const existing = await readLink(host, spec.namespace, spec.name);
     const { ours } = existing ? mayTakeOver(host.label, interfaceIn(spec.namespace, spec.name), existing.alias, owner, adopt) : { ours: false };

@@ -8,8 +8,10 @@ import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { connection as connectionSchema, Connection, sameConnection, targetIdentity } from "../connection";
+import * as controller from "../controller";
 import type { DiffResult } from "../controller";
 import { provider } from "../index";
+import { kindNamed } from "../kinds";
 import { Props, TYPE_PREFIX } from "../kind";
 import { LAB_ALLOCATION } from "../lab/allocation";
 import { containsSecret, containsUnknown, Failure, isRecord, isSecretWrapper, secretWrapper, UNKNOWN, validate } from "../validate";
@@ -161,7 +163,12 @@ export class NativeProvider {
   }
 
   async diff(id: string, urn: string, olds: Props, news: Props) {
-    return provider(typeOfUrn(urn)).diff(id, revealed(olds) as Props, revealed(news) as Props);
+    const type = typeOfUrn(urn);
+    // News are checked inputs, but for a refresh's diff right after `pulumi import`: then they are the inputs
+    // import read, as a program gives them (no defaults). Checking them again changes checked ones in nothing.
+    // (A LabAllocation's check allocates from its olds: its news are always its own.)
+    const checked = type === LAB_ALLOCATION ? news : (await this.check(urn, {}, news)).inputs;
+    return provider(type).diff(id, revealed(olds) as Props, revealed(checked) as Props);
   }
 
   async create(urn: string, inputs: Props) {
@@ -171,6 +178,12 @@ export class NativeProvider {
   }
 
   async read(id: string, urn: string, props: Props = {}) {
+    // `pulumi import` (and the `import` resource option) reads with the id alone: the object is found from it.
+    if (Object.keys(props).length === 0) {
+      const [, common] = this.served(urn, { owner: ownerOfUrn(urn) });
+      const { outs, inputs } = await controller.imported(kindNamed(typeOfUrn(urn)), id, common);
+      return { id, props: withoutConnection(outs), inputs };
+    }
     const [methods, connected] = this.served(urn, props);
     const read = await methods.read(id, connected);
     return { id: read.id, props: secretsAsIn(withoutConnection(read.props), props) };

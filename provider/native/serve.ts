@@ -1,8 +1,9 @@
 /**
  * Serves the native provider over gRPC through @pulumi/pulumi's own provider server, which does the
  * resource methods (and construct) but, in 3.248, drops the provider's configuration: its Configure
- * ignores the request and CheckConfig/DiffConfig are unimplemented. So the three config methods are put
- * on the service before it is registered, on the grpc-js that @pulumi/pulumi itself loads.
+ * ignores the request and CheckConfig/DiffConfig are unimplemented. And its Read fails on the request
+ * `pulumi import` sends, which has an id and no properties. So these four methods are put on the service
+ * before it is registered, on the grpc-js that @pulumi/pulumi itself loads.
  */
 import { dirname } from "node:path";
 import * as pulumiProvider from "@pulumi/pulumi/provider";
@@ -15,21 +16,23 @@ type Call = { request: any };
 const pulumiDir = dirname(require.resolve("@pulumi/pulumi/package.json"));
 const grpc = require(require.resolve("@grpc/grpc-js", { paths: [pulumiDir] }));
 const proto = require(require.resolve("@pulumi/pulumi/proto/provider_pb"));
+const structProto = require(require.resolve("google-protobuf/google/protobuf/struct_pb", { paths: [pulumiDir] }));
 
 const toJs = (struct: { toJavaScript(): Props } | undefined): Props => struct?.toJavaScript() ?? {};
 
-/** A handler that answers with what `work` returns, or with its error. */
+/** A handler that answers with what `work` returns (or resolves to), or with its error. */
 const handled =
   (work: (request: any) => unknown) =>
   (call: Call, callback: Callback): void => {
-    try {
-      callback(null, work(call.request));
-    } catch (e) {
-      callback(e);
-    }
+    Promise.resolve()
+      .then(() => work(call.request))
+      .then(
+        (response) => callback(null, response),
+        (e) => callback(e),
+      );
   };
 
-function configMethods(provider: NativeProvider) {
+function replacedMethods(provider: NativeProvider) {
   return {
     checkConfig: handled((request) => {
       const response = new proto.CheckResponse();
@@ -52,6 +55,14 @@ function configMethods(provider: NativeProvider) {
       response.setChanges(result.changes ? proto.DiffResponse.DiffChanges.DIFF_SOME : proto.DiffResponse.DiffChanges.DIFF_NONE);
       response.setReplacesList(result.replaces);
       response.setDeletebeforereplace(result.deleteBeforeReplace);
+      return response;
+    }),
+    read: handled(async (request) => {
+      const result = await provider.read(request.getId(), request.getUrn(), toJs(request.getProperties()));
+      const response = new proto.ReadResponse();
+      response.setId(result.id);
+      response.setProperties(structProto.Struct.fromJavaScript(result.props));
+      if (result.inputs) response.setInputs(structProto.Struct.fromJavaScript(result.inputs));
       return response;
     }),
     configure: handled((request) => {
@@ -77,7 +88,7 @@ export function serve(provider: NativeProvider, args: string[]): Promise<void> {
   const addService = grpc.Server.prototype.addService;
   grpc.Server.prototype.addService = function (service: unknown, implementation: Record<string, unknown>) {
     grpc.Server.prototype.addService = addService;
-    return addService.call(this, service, Object.assign(implementation, configMethods(provider)));
+    return addService.call(this, service, Object.assign(implementation, replacedMethods(provider)));
   };
   return pulumiProvider.main(provider as unknown as pulumiProvider.Provider, args);
 }

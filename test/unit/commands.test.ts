@@ -1,7 +1,7 @@
 /** Pure command building: exact argv arrays, as CNI's portmap tests its rules. */
 import { byNamespace, inEveryNamespace, inNamespace, isReadCommand } from "../../provider/host";
 import { linkDeleteArgv, linkSetArgv, linkShowArgv } from "../../provider/iproute";
-import { desiredLines, forwardJump, jumpPlacement, listArgv, renderRule, ruleArgv } from "../../provider/iptables";
+import { desiredLines, forwardJump, jumpPlacement, listArgv, ownerComment, renderRule, ruleArgv } from "../../provider/iptables";
 import { addressArgv, deviceRoutesArgv } from "../../provider/kinds/address";
 import { bridgeAddArgv, pinMtuArgvs } from "../../provider/kinds/bridge";
 import { masqueradeRules } from "../../provider/kinds/masquerade";
@@ -128,7 +128,7 @@ test("read-only runs: only a fixed list of read verbs, looked through namespace 
 });
 
 test("masquerade rules carry the owner comment, in iptables -S form; FORWARD accepts go to the shared chain", () => {
-  const rules = masqueradeRules({ source: "192.168.15.0/24", acceptForward: true }, "masq-1");
+  const rules = masqueradeRules({ source: "192.168.15.0/24", acceptForward: true }, ownerComment("masq-1"));
   expect(desiredLines(rules)).toEqual([
     "iptables -t nat -A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment pulumi-netns:masq-1 -j MASQUERADE",
     "iptables -t filter -A PULUMI-NETNS-FWD -s 192.168.15.0/24 -m comment --comment pulumi-netns:masq-1 -j ACCEPT",
@@ -141,7 +141,7 @@ test("masquerade rules carry the owner comment, in iptables -S form; FORWARD acc
   ]);
   expect(ruleArgv("-I", forwardJump(6), undefined, 2)).toEqual(["ip6tables", "-w", "10", "-t", "filter", "-I", "FORWARD", "2", "-j", "PULUMI-NETNS-FWD"]);
   expect(listArgv(4, "nat", "POSTROUTING", "red")).toEqual(["ip", "netns", "exec", "red", "iptables", "-w", "10", "-t", "nat", "-S", "POSTROUTING"]);
-  const out = masqueradeRules({ source: "2001:DB8:0::/64", outInterface: "eth0", acceptForward: false }, "m");
+  const out = masqueradeRules({ source: "2001:DB8:0::/64", outInterface: "eth0", acceptForward: false }, ownerComment("m"));
   expect(desiredLines(out)).toEqual([
     "ip6tables -t nat -A POSTROUTING -s 2001:db8::/64 ! -d 2001:db8::/64 -o eth0 -m comment --comment pulumi-netns:m -j MASQUERADE",
   ]);
@@ -150,7 +150,7 @@ test("masquerade rules carry the owner comment, in iptables -S form; FORWARD acc
 test("port forward rules always name the protocol, catch only traffic to the host, and cover local traffic but loopback", () => {
   const rules = portForwardRules(
     { protocol: "tcp", port: 80, to: "192.168.15.2:8080", acceptForward: true, fromHost: true },
-    "pf-1",
+    ownerComment("pf-1"),
   );
   expect(desiredLines(rules)).toEqual([
     "iptables -t nat -A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -m comment --comment pulumi-netns:pf-1 -j DNAT --to-destination 192.168.15.2:8080",
@@ -161,14 +161,14 @@ test("port forward rules always name the protocol, catch only traffic to the hos
   ]);
   const scoped = portForwardRules(
     { protocol: "udp", port: 53, to: "[2001:DB8::2]", inInterface: "eth0", acceptForward: false, fromHost: true },
-    "pf-2",
+    ownerComment("pf-2"),
   );
   expect(desiredLines(scoped)).toEqual([
     "ip6tables -t nat -A PREROUTING -i eth0 -p udp -m addrtype --dst-type LOCAL -m udp --dport 53 -m comment --comment pulumi-netns:pf-2 -j DNAT --to-destination [2001:db8::2]:53",
   ]);
   const toAddress = portForwardRules(
     { protocol: "udp", port: 5353, to: "10.0.0.2:53", destination: "198.18.0.10", acceptForward: false, fromHost: true },
-    "pf-3",
+    ownerComment("pf-3"),
   );
   expect(desiredLines(toAddress)).toEqual([
     "iptables -t nat -A PREROUTING -d 198.18.0.10/32 -p udp -m udp --dport 5353 -m comment --comment pulumi-netns:pf-3 -j DNAT --to-destination 10.0.0.2:53",
@@ -179,7 +179,7 @@ test("port forward rules always name the protocol, catch only traffic to the hos
 test("port forward hairpin: only DNATed connections from the target's own network are masqueraded", () => {
   const rules = portForwardRules(
     { protocol: "tcp", port: 80, to: "192.168.15.2", hairpinNetwork: "192.168.15.0/24", acceptForward: false, fromHost: false },
-    "pf-h",
+    ownerComment("pf-h"),
   );
   expect(rules.map(renderRule)).toEqual([
     "iptables -t nat -A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -m comment --comment pulumi-netns:pf-h -j DNAT --to-destination 192.168.15.2:80",

@@ -120,6 +120,8 @@ class Address(pulumi.CustomResource):
         """
         An IP address with its prefix length on an interface (`ip addr add`).
 
+        Import (native provider): `pulumi import netns:index:Address NAME ID`, ID being [NAMESPACE]/DEVICE/ADDRESS/PREFIX.
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Address` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -138,6 +140,8 @@ class Address(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         An IP address with its prefix length on an interface (`ip addr add`).
+
+        Import (native provider): `pulumi import netns:index:Address NAME ID`, ID being [NAMESPACE]/DEVICE/ADDRESS/PREFIX.
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Address` and it takes `connection`.
 

@@ -123,6 +123,8 @@ class Bridge(pulumi.CustomResource):
         """
         A Linux bridge (`ip link add NAME type bridge`), optionally inside a namespace. Programs that share one (one creates it, others adopt it) are recorded as its holders; the last one to go deletes it.
 
+        Import (native provider): `pulumi import netns:index:Bridge NAME ID`, ID being [NAMESPACE/]NAME.
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Bridge` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -141,6 +143,8 @@ class Bridge(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         A Linux bridge (`ip link add NAME type bridge`), optionally inside a namespace. Programs that share one (one creates it, others adopt it) are recorded as its holders; the last one to go deletes it.
+
+        Import (native provider): `pulumi import netns:index:Bridge NAME ID`, ID being [NAMESPACE/]NAME.
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Bridge` and it takes `connection`.
 

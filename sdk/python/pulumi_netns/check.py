@@ -142,6 +142,8 @@ class Check(pulumi.CustomResource):
         """
         Declared reachability from a namespace: ICMP, a TCP connect or a UDP reply, each target expected reachable or unreachable, with optional limits on loss and round trip. Create and update fail `pulumi up` when a target is not as expected; refresh runs the probes again, so `pulumi refresh --expect-no-changes` tells whether the lab still works.
 
+        Import: not possible, as a Check is no object on the host but probes, run by create, update and refresh. Declare it in the program instead; `pulumi up` runs it.
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Check` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -161,6 +163,8 @@ class Check(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         Declared reachability from a namespace: ICMP, a TCP connect or a UDP reply, each target expected reachable or unreachable, with optional limits on loss and round trip. Create and update fail `pulumi up` when a target is not as expected; refresh runs the probes again, so `pulumi refresh --expect-no-changes` tells whether the lab still works.
+
+        Import: not possible, as a Check is no object on the host but probes, run by create, update and refresh. Declare it in the program instead; `pulumi up` runs it.
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Check` and it takes `connection`.
 

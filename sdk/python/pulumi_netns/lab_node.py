@@ -104,6 +104,8 @@ class LabNode(pulumi.CustomResource):
         """
         One node of a Lab as one resource: its network namespace, the interfaces of its cables (to a bridge on the host, or a veth pair to another node on the host), their addresses, its routes and forwarding, made in one remote step and read back in one. The Lab component makes these; a program may too.
 
+        Import (native provider): `pulumi import netns:index:LabNode NAME ID`, ID being NAME (the namespace).
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:LabNode` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -121,6 +123,8 @@ class LabNode(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         One node of a Lab as one resource: its network namespace, the interfaces of its cables (to a bridge on the host, or a veth pair to another node on the host), their addresses, its routes and forwarding, made in one remote step and read back in one. The Lab component makes these; a program may too.
+
+        Import (native provider): `pulumi import netns:index:LabNode NAME ID`, ID being NAME (the namespace).
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:LabNode` and it takes `connection`.
 

@@ -104,6 +104,8 @@ class Masquerade(pulumi.CustomResource):
         """
         Source NAT for a network (iptables nat POSTROUTING MASQUERADE), so namespaces reach beyond the host.
 
+        Import (native provider): `pulumi import netns:index:Masquerade NAME ID`, ID being masq-MARK (rules pulumi-netns made, by their mark) or [NAMESPACE/]SOURCE (rules made by hand).
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Masquerade` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -121,6 +123,8 @@ class Masquerade(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         Source NAT for a network (iptables nat POSTROUTING MASQUERADE), so namespaces reach beyond the host.
+
+        Import (native provider): `pulumi import netns:index:Masquerade NAME ID`, ID being masq-MARK (rules pulumi-netns made, by their mark) or [NAMESPACE/]SOURCE (rules made by hand).
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Masquerade` and it takes `connection`.
 
@@ -218,7 +222,7 @@ class Masquerade(pulumi.CustomResource):
     @pulumi.getter
     def rules(self) -> pulumi.Output[Sequence[_builtins.str]]:
         """
-        The rules carrying this resource's mark on the host, as `iptables -S` prints them, and the shared jump to PULUMI-NETNS-FWD when in place.
+        The rules carrying this resource's mark on the host (imported from rules made by hand: those of its exact shape, unmarked), as `iptables -S` prints them, and the shared jump to PULUMI-NETNS-FWD when in place.
         """
         return pulumi.get(self, "rules")
 

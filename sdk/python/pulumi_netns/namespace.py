@@ -89,6 +89,8 @@ class Namespace(pulumi.CustomResource):
         """
         A named network namespace (`ip netns add`), with its loopback interface brought up. Programs that share one (one creates it, others adopt it) are recorded as its holders; the last one to go deletes it.
 
+        Import (native provider): `pulumi import netns:index:Namespace NAME ID`, ID being NAME.
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Namespace` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -105,6 +107,8 @@ class Namespace(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         A named network namespace (`ip netns add`), with its loopback interface brought up. Programs that share one (one creates it, others adopt it) are recorded as its holders; the last one to go deletes it.
+
+        Import (native provider): `pulumi import netns:index:Namespace NAME ID`, ID being NAME.
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Namespace` and it takes `connection`.
 

@@ -237,6 +237,8 @@ class Netem(pulumi.CustomResource):
         """
         Link impairment on an interface (`tc qdisc replace dev X root netem`): delay, jitter, loss, corruption, duplication, reordering and a rate limit. netem acts on packets leaving the interface only; impair both ends of a cable for both directions.
 
+        Import (native provider): `pulumi import netns:index:Netem NAME ID`, ID being [NAMESPACE]/DEVICE.
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Netem` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -261,6 +263,8 @@ class Netem(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         Link impairment on an interface (`tc qdisc replace dev X root netem`): delay, jitter, loss, corruption, duplication, reordering and a rate limit. netem acts on packets leaving the interface only; impair both ends of a cable for both directions.
+
+        Import (native provider): `pulumi import netns:index:Netem NAME ID`, ID being [NAMESPACE]/DEVICE.
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Netem` and it takes `connection`.
 

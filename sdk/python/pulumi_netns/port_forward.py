@@ -189,6 +189,8 @@ class PortForward(pulumi.CustomResource):
         """
         Destination NAT from a host port to an address and port, e.g. into a namespace (iptables DNAT).
 
+        Import (native provider): `pulumi import netns:index:PortForward NAME ID`, ID being pf-MARK (rules pulumi-netns made, by their mark) or [NAMESPACE/]PROTOCOL/PORT (rules made by hand).
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:PortForward` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -211,6 +213,8 @@ class PortForward(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         Destination NAT from a host port to an address and port, e.g. into a namespace (iptables DNAT).
+
+        Import (native provider): `pulumi import netns:index:PortForward NAME ID`, ID being pf-MARK (rules pulumi-netns made, by their mark) or [NAMESPACE/]PROTOCOL/PORT (rules made by hand).
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:PortForward` and it takes `connection`.
 
@@ -369,7 +373,7 @@ class PortForward(pulumi.CustomResource):
     @pulumi.getter
     def rules(self) -> pulumi.Output[Sequence[_builtins.str]]:
         """
-        The rules carrying this resource's mark on the host, as `iptables -S` prints them, and the shared jump to PULUMI-NETNS-FWD when in place.
+        The rules carrying this resource's mark on the host (imported from rules made by hand: those of its exact shape, unmarked), as `iptables -S` prints them, and the shared jump to PULUMI-NETNS-FWD when in place.
         """
         return pulumi.get(self, "rules")
 

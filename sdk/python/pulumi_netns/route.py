@@ -189,6 +189,8 @@ class Route(pulumi.CustomResource):
         """
         A route in the main table (`ip route add`), including the default route, in a namespace or on the host.
 
+        Import (native provider): `pulumi import netns:index:Route NAME ID`, ID being [NAMESPACE]/DESTINATION/METRIC (DESTINATION: a network, default for IPv4's default route, ::/0 for IPv6's).
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Route` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -211,6 +213,8 @@ class Route(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         A route in the main table (`ip route add`), including the default route, in a namespace or on the host.
+
+        Import (native provider): `pulumi import netns:index:Route NAME ID`, ID being [NAMESPACE]/DESTINATION/METRIC (DESTINATION: a network, default for IPv4's default route, ::/0 for IPv6's).
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Route` and it takes `connection`.
 

@@ -230,6 +230,8 @@ class Service(pulumi.CustomResource):
         """
         A long-running process in a namespace, supervised on the host without systemd: restarted by policy, its output in a log file with a size cap. Create waits for its readiness check; refresh sees a dead or replaced process; destroy stops its whole process group (TERM, then KILL) and removes its files.
 
+        Import: not possible, as a Service's supervisor, pid records and log are what pulumi-netns makes when it starts the command, and a process started another way has none of them to read back. Declare the Service in the program instead (after stopping that process); `pulumi up` starts it.
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Service` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -254,6 +256,8 @@ class Service(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         A long-running process in a namespace, supervised on the host without systemd: restarted by policy, its output in a log file with a size cap. Create waits for its readiness check; refresh sees a dead or replaced process; destroy stops its whole process group (TERM, then KILL) and removes its files.
+
+        Import: not possible, as a Service's supervisor, pid records and log are what pulumi-netns makes when it starts the command, and a process started another way has none of them to read back. Declare the Service in the program instead (after stopping that process); `pulumi up` starts it.
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Service` and it takes `connection`.
 

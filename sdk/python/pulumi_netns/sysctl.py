@@ -84,6 +84,8 @@ class Sysctl(pulumi.CustomResource):
         """
         A kernel setting such as net.ipv4.ip_forward, set while the resource exists. Resources that share a setting are recorded as its holders on the host; the last one to go restores the value found by the first.
 
+        Import (native provider): `pulumi import netns:index:Sysctl NAME ID`, ID being [NAMESPACE]/KEY.
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Sysctl` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -100,6 +102,8 @@ class Sysctl(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         A kernel setting such as net.ipv4.ip_forward, set while the resource exists. Resources that share a setting are recorded as its holders on the host; the last one to go restores the value found by the first.
+
+        Import (native provider): `pulumi import netns:index:Sysctl NAME ID`, ID being [NAMESPACE]/KEY.
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Sysctl` and it takes `connection`.
 

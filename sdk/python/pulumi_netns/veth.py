@@ -141,6 +141,8 @@ class Veth(pulumi.CustomResource):
         """
         A veth pair (a virtual cable). Each end may live in a namespace; the other end may be enslaved to a bridge.
 
+        Import (native provider): `pulumi import netns:index:Veth NAME ID`, ID being [NAMESPACE]/NAME (either end).
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Veth` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -160,6 +162,8 @@ class Veth(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         A veth pair (a virtual cable). Each end may live in a namespace; the other end may be enslaved to a bridge.
+
+        Import (native provider): `pulumi import netns:index:Veth NAME ID`, ID being [NAMESPACE]/NAME (either end).
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Veth` and it takes `connection`.
 

@@ -241,6 +241,8 @@ class Vxlan(pulumi.CustomResource):
         """
         A VXLAN device: a layer-2 cable to another host over UDP (`ip link add NAME type vxlan`), or with `remotes` one host's port on a segment over several hosts; optionally placed in a namespace and on a bridge.
 
+        Import (native provider): `pulumi import netns:index:Vxlan NAME ID`, ID being [NAMESPACE]/NAME.
+
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Vxlan` and it takes `connection`.
 
         :param str resource_name: The name of the resource.
@@ -266,6 +268,8 @@ class Vxlan(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         A VXLAN device: a layer-2 cable to another host over UDP (`ip link add NAME type vxlan`), or with `remotes` one host's port on a segment over several hosts; optionally placed in a namespace and on a bridge.
+
+        Import (native provider): `pulumi import netns:index:Vxlan NAME ID`, ID being [NAMESPACE]/NAME.
 
         In the TypeScript dynamic classes its type token is `pulumi-nodejs:dynamic/netns:Vxlan` and it takes `connection`.
 
