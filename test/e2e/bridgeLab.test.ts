@@ -7,13 +7,13 @@
  * on one stack.
  */
 import { execFileSync } from "node:child_process";
-import { appendFileSync, cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
+import { appendFileSync, cpSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { proveBridgeLab } from "../../scripts/labProof";
 import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestHost, TestLab } from "../../scripts/throwawayHosts";
-import { changes, projectStack } from "../harness/e2e";
+import { changes, projectStack, stateText } from "../harness/e2e";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { connection } from "../../provider/connection";
 
@@ -107,11 +107,7 @@ test("neither `pulumi stack export`, the state files nor the stack config hold t
     env: { ...process.env, ...work.env },
     encoding: "utf8",
   });
-  const stateDir = join(work.dir, "state");
-  const stateFiles = readdirSync(stateDir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => readFileSync(join(entry.parentPath, entry.name), "utf8"))
-    .join("\n");
+  const stateFiles = stateText(work);
   expect(stateFiles).toContain("netns:Namespace");
   const config = readFileSync(join(projectDir, "Pulumi.e2e.yaml"), "utf8");
   const keyBody = lab.clientKey.split("\n").filter((l) => l && !l.startsWith("-----"));

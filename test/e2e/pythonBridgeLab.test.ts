@@ -4,14 +4,14 @@
  * against a throwaway host. Up with real traffic, an empty preview, a drift caught by refresh and
  * repaired by up, no private key in the state files, and destroy leaving the host as it was.
  */
-import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { proveBridgeLab } from "../../scripts/labProof";
 import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestLab } from "../../scripts/throwawayHosts";
-import { changes, projectStack } from "../harness/e2e";
+import { changes, projectStack, stateText } from "../harness/e2e";
 
 // The first up makes the venv and installs the pulumi wheel from PyPI.
 jest.setTimeout(600_000);
@@ -78,11 +78,7 @@ test("state: a resource's own properties under 1 KB (the rule kinds' list of rul
 });
 
 test("the state files hold no private key, and destroy leaves the host as it was", async () => {
-  const stateDir = join(work.dir, "state");
-  const stateFiles = readdirSync(stateDir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => readFileSync(join(entry.parentPath, entry.name), "utf8"))
-    .join("\n");
+  const stateFiles = stateText(work);
   expect(stateFiles).toContain("netns:index:Veth");
   expect(stateFiles).not.toContain("PRIVATE KEY");
   expect(changes((await stack.destroy()).summary.resourceChanges)).toEqual({ delete: 15 });

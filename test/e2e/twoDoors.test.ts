@@ -5,14 +5,13 @@
  * was; the native path keeps neither the provider's code nor the connection in a resource's state.
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { proveBridgeLab } from "../../scripts/labProof";
 import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestLab } from "../../scripts/throwawayHosts";
-import { changes } from "../harness/e2e";
+import { changes, stateText } from "../harness/e2e";
 
 jest.setTimeout(300_000);
 
@@ -104,11 +103,7 @@ test("native door: the same objects on the host, drift caught and repaired, smal
   // The key is the provider's, once, as a secret (the Automation API's export shows it decrypted).
   const provider = resources.find((r) => r.type === "pulumi:providers:netns")! as unknown as { inputs: Record<string, Record<string, string>> };
   expect(provider.inputs.privateKey.plaintext).toContain("PRIVATE KEY");
-  const stateDir = join(work.dir, "state");
-  const stateFiles = readdirSync(stateDir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => readFileSync(join(entry.parentPath, entry.name), "utf8"))
-    .join("\n");
+  const stateFiles = stateText(work);
   expect(stateFiles).toContain("netns:index:Veth");
   expect(stateFiles).not.toContain("PRIVATE KEY");
 

@@ -4,12 +4,12 @@
  * service reached), refresh and preview empty, no private key in the state files, and destroy leaving
  * both hosts as they were.
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hostSnapshot } from "../../scripts/hostSnapshot";
 import { PulumiWorkdir, requirePulumiCli } from "../../scripts/pulumiWorkdir";
 import { TestLab } from "../../scripts/throwawayHosts";
-import { changes, projectStack, twoHostConfig } from "../harness/e2e";
+import { changes, projectStack, stateText, twoHostConfig } from "../harness/e2e";
 
 jest.setTimeout(600_000);
 
@@ -48,11 +48,7 @@ test("a YAML program's Lab comes up over two hosts, checks what it declares, ref
 
   expect(changes((await stack.refresh()).summary.resourceChanges)).toEqual({});
   expect(changes((await stack.preview()).changeSummary)).toEqual({});
-  const stateDir = join(work.dir, "state");
-  const stateFiles = readdirSync(stateDir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => readFileSync(join(entry.parentPath, entry.name), "utf8"))
-    .join("\n");
+  const stateFiles = stateText(work);
   expect(stateFiles).toContain("netns:index:LabNode");
   expect(stateFiles).not.toContain("PRIVATE KEY");
   expect(changes((await stack.destroy()).summary.resourceChanges)).toEqual({ delete: types.length - 1 });

@@ -1,4 +1,6 @@
 /** A stack of a project copied into a Pulumi workdir, with its config set, for end-to-end tests. */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ConfigMap, EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import type { PulumiWorkdir } from "../../scripts/pulumiWorkdir";
 import type { TestLab } from "../../scripts/throwawayHosts";
@@ -9,6 +11,15 @@ export async function projectStack(work: PulumiWorkdir, project: string, config:
   const stack = await LocalWorkspace.createStack({ stackName: "e2e", workDir: dir }, { envVars: work.env });
   await stack.setAllConfig(config);
   return { stack, dir } as { stack: Stack; dir: string };
+}
+
+/** Every file of the workdir's state backend, as text: what must never hold a secret in plaintext. */
+export function stateText(work: PulumiWorkdir): string {
+  const dir = join(work.dir, "state");
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => readFileSync(join(entry.parentPath, entry.name), "utf8"))
+    .join("\n");
 }
 
 /** The operations of a summary other than "same", e.g. { create: 3 }. */
