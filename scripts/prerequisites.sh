@@ -2,7 +2,7 @@
 # The one list of Debian packages that `npm run demo`, `npm run bench`, `npm test` and .ci/run need:
 # their throwaway hosts are network namespaces on this machine, each with its own sshd, and the labs
 # built there are proven with ping, curl, a python3 web server, iptables and conntrack. netem, which
-# this machine's kernel may lack, is proven inside User-Mode Linux (scripts/uml-run.sh).
+# this machine's kernel may lack, is proven inside User-Mode Linux (test/harness/uml-run.sh).
 #
 #   bash scripts/prerequisites.sh [WHO]     WHO names the caller in messages ("npm run demo")
 #

@@ -10,11 +10,11 @@ import { execFileSync } from "node:child_process";
 import { appendFileSync, cpSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Stack } from "@pulumi/pulumi/automation";
-import { proveBridgeLab } from "../../scripts/labProof";
-import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { proveBridgeLab } from "../harness/labProof";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../harness/pulumiWorkdir";
+import { TestHost, TestLab } from "../harness/throwawayHosts";
 import { changes, projectStack, stateText } from "../harness/e2e";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
+import { hostSnapshot } from "../harness/hostSnapshot";
 import { connection } from "../../provider/connection";
 
 jest.setTimeout(300_000);

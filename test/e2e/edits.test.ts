@@ -7,9 +7,9 @@
 import fc from "fast-check";
 import { join } from "node:path";
 import { closeAllHosts } from "../../provider";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
-import { TestLab } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../harness/pulumiWorkdir";
+import { TestLab } from "../harness/throwawayHosts";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { changes, forProject, projectStack } from "../harness/e2e";
 import { EditDriver, Operation } from "../harness/editDriver";

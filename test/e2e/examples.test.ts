@@ -1,9 +1,9 @@
 /** examples/veth-pair and examples/multi-host, up and destroy with the real Pulumi CLI. */
 import { join } from "node:path";
-import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
-import { TestLab } from "../../scripts/throwawayHosts";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../harness/pulumiWorkdir";
+import { TestLab } from "../harness/throwawayHosts";
 import { changes, projectStack, twoHostConfig } from "../harness/e2e";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
+import { hostSnapshot } from "../harness/hostSnapshot";
 
 jest.setTimeout(300_000);
 

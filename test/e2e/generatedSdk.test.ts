@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
+import { REPO_ROOT, requirePulumiCli } from "../harness/pulumiWorkdir";
 
 const files = (dir: string): Record<string, string> =>
   Object.fromEntries(

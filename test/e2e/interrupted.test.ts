@@ -10,9 +10,9 @@
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
-import { TestLab } from "../../scripts/throwawayHosts";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../harness/pulumiWorkdir";
+import { TestLab } from "../harness/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
 import { changes, forProject, projectStack } from "../harness/e2e";
 import { EVERY_KIND, toProgram } from "../harness/programs";
 

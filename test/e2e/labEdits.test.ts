@@ -17,9 +17,9 @@
 import { join } from "node:path";
 import type { Stack } from "@pulumi/pulumi/automation";
 import fc from "fast-check";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
-import { TestLab } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../harness/pulumiWorkdir";
+import { TestLab } from "../harness/throwawayHosts";
 import { changes, projectStack, stopwatch, twoHostConfig } from "../harness/e2e";
 
 const RUNS = Number(process.env.PNT_LAB_EDIT_RUNS ?? 2);

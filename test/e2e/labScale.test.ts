@@ -5,9 +5,9 @@
  * refresh. The wall times are printed.
  */
 import { join } from "node:path";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
-import { TestLab } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../harness/pulumiWorkdir";
+import { TestLab } from "../harness/throwawayHosts";
 import { changes, projectStack, stopwatch, twoHostConfig } from "../harness/e2e";
 
 jest.setTimeout(900_000);

@@ -9,9 +9,9 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Stack } from "@pulumi/pulumi/automation";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../harness/pulumiWorkdir";
+import { TestHost, TestLab } from "../harness/throwawayHosts";
 import { changes, projectStack, stepLog, twoHostConfig } from "../harness/e2e";
 
 jest.setTimeout(600_000);

@@ -7,10 +7,10 @@
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Stack } from "@pulumi/pulumi/automation";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { proveBridgeLab } from "../../scripts/labProof";
-import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
-import { TestLab } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { proveBridgeLab } from "../harness/labProof";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../harness/pulumiWorkdir";
+import { TestLab } from "../harness/throwawayHosts";
 import { changes, projectStack, stateText } from "../harness/e2e";
 
 // The first up makes the venv and installs the pulumi wheel from PyPI.

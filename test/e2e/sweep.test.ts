@@ -7,9 +7,9 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
-import { TestLab } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../harness/pulumiWorkdir";
+import { TestLab } from "../harness/throwawayHosts";
 import { forProject, projectStack } from "../harness/e2e";
 import { EVERY_KIND, toProgram } from "../harness/programs";
 

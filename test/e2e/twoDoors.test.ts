@@ -7,10 +7,10 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { proveBridgeLab } from "../../scripts/labProof";
-import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
-import { TestLab } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { proveBridgeLab } from "../harness/labProof";
+import { PulumiWorkdir, REPO_ROOT, requirePulumiCli } from "../harness/pulumiWorkdir";
+import { TestLab } from "../harness/throwawayHosts";
 import { changes, stateText } from "../harness/e2e";
 
 jest.setTimeout(300_000);

@@ -1,12 +1,12 @@
 /**
  * The two-host Lab's impairment (20 ms of netem on the link across hosts) through the real Pulumi CLI
  * needs a kernel with netem, which this project's machines lack: twoHostLab.test.ts runs here inside
- * User-Mode Linux (scripts/uml-run.sh), up, the impairment and destroy only: ~5 minutes (the whole file
+ * User-Mode Linux (test/harness/uml-run.sh), up, the impairment and destroy only: ~5 minutes (the whole file
  * took ~10 in UML; its other tests run on this machine's kernel anyway).
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT, requirePulumiCli } from "../../scripts/pulumiWorkdir";
+import { REPO_ROOT, requirePulumiCli } from "../harness/pulumiWorkdir";
 import { jestUnderUml } from "../harness/uml";
 
 const RUN_TIMEOUT_S = 600;

@@ -6,9 +6,9 @@
  * cables back in makes it pass; destroy leaves no process, log or pid file. The tests run in order on one stack.
  */
 import type { Stack } from "@pulumi/pulumi/automation";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { PulumiWorkdir, requirePulumiCli } from "../../scripts/pulumiWorkdir";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { PulumiWorkdir, requirePulumiCli } from "../harness/pulumiWorkdir";
+import { TestHost, TestLab } from "../harness/throwawayHosts";
 import { SERVICES_ROOT } from "../../provider/kinds/service";
 import { changes, projectStack, stepLog, stopwatch, twoHostConfig } from "../harness/e2e";
 import { running } from "../harness/testHost";

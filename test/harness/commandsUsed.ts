@@ -322,8 +322,8 @@ function typescriptCommands(root: string, files: string[]): CommandUse[] {
 
 /** Every command of the repository at `root`: its TypeScript, its shell scripts, and .ci/run. */
 export function commandsUsed(root: string): CommandUse[] {
-  const tsFiles = ["provider", "scripts", "sdk", "test", "examples"].flatMap((dir) => filesUnder(root, dir, (name) => name.endsWith(".ts") && !name.endsWith(".d.ts")));
-  const shellFiles = [...filesUnder(root, "scripts", (name) => name.endsWith(".sh")), ".ci/run"];
+  const tsFiles = ["provider", "sdk", "cli", "tools", "test", "examples"].flatMap((dir) => filesUnder(root, dir, (name) => name.endsWith(".ts") && !name.endsWith(".d.ts")));
+  const shellFiles = [...["scripts", "test"].flatMap((dir) => filesUnder(root, dir, (name) => name.endsWith(".sh"))), ".ci/run"];
   const shellUses = shellFiles.flatMap((file) => shellCommands(readFileSync(join(root, file), "utf8")).map((command) => ({ command, file })));
   return [...typescriptCommands(root, tsFiles), ...shellUses].map((use) => ({ ...use, file: relative(root, join(root, use.file)) }));
 }

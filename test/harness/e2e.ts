@@ -2,8 +2,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigMap, EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import type { PulumiWorkdir } from "../../scripts/pulumiWorkdir";
-import type { TestLab } from "../../scripts/throwawayHosts";
+import type { PulumiWorkdir } from "./pulumiWorkdir";
+import type { TestLab } from "./throwawayHosts";
 import type { Program } from "./editDriver";
 
 export async function projectStack(work: PulumiWorkdir, project: string, config: ConfigMap, source?: string) {

@@ -5,7 +5,7 @@
  * and the inputs a program declaring it gives. A second namespace is cabled as a LabNode is; a bridge
  * sits inside a namespace. The rules have the shapes Masquerade and PortForward make, without a mark.
  */
-import type { TestHost } from "../../scripts/throwawayHosts";
+import type { TestHost } from "./throwawayHosts";
 
 export interface HandMade {
   type: string;

@@ -1,6 +1,6 @@
 /** One throwaway host for a test file: made before its tests, removed after them, also when they fail. */
 import { closeAllHosts } from "../../provider";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { TestHost, TestLab } from "./throwawayHosts";
 
 /** Whether a process runs on the host: a zombie (killed, not yet reaped where PID 1 does not reap) does not. */
 export function running(host: TestHost, pid: unknown): boolean {

@@ -18,8 +18,8 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { closeAllHosts } from "../../provider";
 import { haltAfterCommands } from "../../provider/ssh/pool";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { TestHost, TestLab } from "../harness/throwawayHosts";
 import { dynamicDoor, EditDriver, nativeDoor } from "../harness/editDriver";
 import { completeSpec, programSpec, ProgramSpec, toProgram } from "../harness/programs";
 

@@ -14,8 +14,8 @@ import type { Host } from "../../provider/host";
 import { vxlanKind } from "../../provider/kinds/vxlan";
 import { hostFor } from "../../provider/ssh/pool";
 import { engine, recorder } from "../harness/engine";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { TestHost, TestLab } from "../harness/throwawayHosts";
 import { kernelHasNetem } from "../harness/kernel";
 
 let lab: TestLab;

@@ -3,7 +3,7 @@
  * their IPv6 addresses (IPv4 ones stay); Route and Address `suspended` follow that in place, and put them
  * back once the cable is up again.
  */
-import type { TestHost } from "../../scripts/throwawayHosts";
+import type { TestHost } from "../harness/throwawayHosts";
 import { engine, recorder } from "../harness/engine";
 import { useTestHost } from "../harness/testHost";
 

@@ -6,8 +6,8 @@
  * Netem is proven on its own host, and inside UML (importUnderUml.test.ts), whose kernel has netem.
  */
 import { closeAllHosts } from "../../provider";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import type { TestHost } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import type { TestHost } from "../harness/throwawayHosts";
 import type { Props } from "../../provider/kind";
 import { NativeProvider } from "../../provider/native/provider";
 import { HandMade, makeHandMadeLab } from "../harness/handMadeLab";

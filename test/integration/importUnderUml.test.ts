@@ -1,5 +1,5 @@
 /**
- * import.test.ts's netem proof inside User-Mode Linux (scripts/uml-run.sh), whose kernel has netem (but no
+ * import.test.ts's netem proof inside User-Mode Linux (test/harness/uml-run.sh), whose kernel has netem (but no
  * iptables nat, so the hand-made lab's other tests are skipped there): a qdisc made by hand imports,
  * declares with no change, updates, and its delete restores the default.
  */

@@ -4,7 +4,7 @@
  */
 import { readlinkSync } from "node:fs";
 import { closeAllHosts, provider } from "../../provider";
-import { TestLab } from "../../scripts/throwawayHosts";
+import { TestLab } from "../harness/throwawayHosts";
 
 let lab: TestLab;
 

@@ -4,8 +4,8 @@
  * off its bridge, an interface or the pair deleted by hand) read back as drift and repaired in place;
  * in-place edits (address, MTU, a pulled cable, routes, forwarding); delete leaving the host as it was.
  */
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import type { TestHost } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import type { TestHost } from "../harness/throwawayHosts";
 import { closeAllHosts } from "../../provider";
 import { connection as connectionSchema } from "../../provider/connection";
 import { hostFor } from "../../provider/ssh/pool";

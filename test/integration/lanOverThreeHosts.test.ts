@@ -8,8 +8,8 @@
  */
 import { closeAllHosts } from "../../provider";
 import type { Props } from "../../provider/kind";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { TestHost, TestLab } from "../harness/throwawayHosts";
 import { engine, recorder } from "../harness/engine";
 
 let lab: TestLab;

@@ -1,6 +1,6 @@
 /**
  * Proofs of crossHost.test.ts and resources.test.ts that need another kernel than this project's machines run, given inside
- * User-Mode Linux (scripts/uml-run.sh) on throwaway hosts made inside UML (UML gets no network device):
+ * User-Mode Linux (test/harness/uml-run.sh) on throwaway hosts made inside UML (UML gets no network device):
  * netem (CONFIG_NET_SCH_NETEM is unset here, no modules), and Debian 12's kernel 6.1, which UML runs,
  * where `ip link add name N netns NS` looked N up in the host's own namespace (Vxlan, Veth). One boot.
  */

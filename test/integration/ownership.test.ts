@@ -9,8 +9,8 @@ import { closeAllHosts } from "../../provider";
 import { connection as connectionSchema } from "../../provider/connection";
 import { hostFor } from "../../provider/ssh/pool";
 import { findOrphans } from "../../provider/sweep";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import type { TestHost } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import type { TestHost } from "../harness/throwawayHosts";
 import { engine } from "../harness/engine";
 import { useTestHost } from "../harness/testHost";
 

@@ -10,8 +10,8 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ts from "typescript";
-import { REPO_ROOT } from "../../scripts/pulumiWorkdir";
-import { KeptLab, keptHostRunning, TestLab } from "../../scripts/throwawayHosts";
+import { REPO_ROOT } from "../harness/pulumiWorkdir";
+import { KeptLab, keptHostRunning, TestLab } from "../harness/throwawayHosts";
 
 const BASH = execFileSync("sh", ["-c", "command -v bash"], { encoding: "utf8" }).trim();
 
@@ -99,7 +99,7 @@ describe("scripts/prerequisites.sh", () => {
   });
 });
 
-describe("scripts/leftovers.sh (.ci/run's LEFTOVERS)", () => {
+describe("test/harness/leftovers.sh (.ci/run's LEFTOVERS)", () => {
   test("reports only what is new since the snapshot, not namespaces the machine had before", () => {
     const tag = `pnt-precheck-${randomBytes(2).toString("hex")}`;
     const dir = mkdtempSync(join(tmpdir(), "pnt-leftovers-"));

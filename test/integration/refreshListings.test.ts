@@ -10,7 +10,7 @@ import { byNamespace, inEveryNamespace, LISTING_PARTS, listEveryNamespace } from
 import type { Props } from "../../provider/kind";
 import { findOrphans } from "../../provider/sweep";
 import { engine } from "../harness/engine";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { TestHost, TestLab } from "../harness/throwawayHosts";
 
 let lab: TestLab;
 let host: TestHost;

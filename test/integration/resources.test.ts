@@ -4,7 +4,7 @@
  */
 import { closeAllHosts } from "../../provider";
 import { engine } from "../harness/engine";
-import type { TestHost } from "../../scripts/throwawayHosts";
+import type { TestHost } from "../harness/throwawayHosts";
 import { useTestHost } from "../harness/testHost";
 
 let host: TestHost;

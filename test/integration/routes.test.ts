@@ -9,7 +9,7 @@ import { connection as connectionSchema } from "../../provider/connection";
 import type { CommandResult, Host } from "../../provider/host";
 import { routeKind } from "../../provider/kinds/route";
 import { hostFor } from "../../provider/ssh/pool";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { TestHost, TestLab } from "../harness/throwawayHosts";
 import { engine } from "../harness/engine";
 
 let lab: TestLab;

@@ -9,7 +9,7 @@
 import { closeAllHosts } from "../../provider";
 import type { Props } from "../../provider/kind";
 import { engine } from "../harness/engine";
-import { TestHost, TestLab } from "../../scripts/throwawayHosts";
+import { TestHost, TestLab } from "../harness/throwawayHosts";
 
 let lab: TestLab;
 let h0: TestHost;

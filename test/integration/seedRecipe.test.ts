@@ -6,9 +6,9 @@
 import { closeAllHosts } from "../../provider";
 import type { Props } from "../../provider/kind";
 import { engine } from "../harness/engine";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { proveBridgeLab } from "../../scripts/labProof";
-import { TestLab } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { proveBridgeLab } from "../harness/labProof";
+import { TestLab } from "../harness/throwawayHosts";
 
 let lab: TestLab;
 

@@ -3,8 +3,8 @@
  * the provider as the engine drives it; what is done by hand (a kill, a blocked port) is what refresh sees.
  */
 import { SERVICES_ROOT } from "../../provider/kinds/service";
-import type { TestHost } from "../../scripts/throwawayHosts";
-import { PLAIN_USER } from "../../scripts/throwawayHosts";
+import type { TestHost } from "../harness/throwawayHosts";
+import { PLAIN_USER } from "../harness/throwawayHosts";
 import { engine, recorder } from "../harness/engine";
 import { running, useTestHost } from "../harness/testHost";
 

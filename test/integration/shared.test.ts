@@ -4,7 +4,7 @@
  * adopting two unrelated ends, an end moved to another namespace by hand.
  */
 import { engine } from "../harness/engine";
-import type { TestHost } from "../../scripts/throwawayHosts";
+import type { TestHost } from "../harness/throwawayHosts";
 import { useTestHost } from "../harness/testHost";
 
 let host: TestHost;

@@ -5,7 +5,7 @@ import { CommandFailedError, ConnectionError, OutputTooLargeError } from "../../
 import type { Host } from "../../provider/host";
 import { fingerprint } from "../../provider/ssh/hostkeys";
 import { closeAllHosts, hostFor } from "../../provider/ssh/pool";
-import { PLAIN_USER, SUDO_USER, TestLab, USER_PASSWORD } from "../../scripts/throwawayHosts";
+import { PLAIN_USER, SUDO_USER, TestLab, USER_PASSWORD } from "../harness/throwawayHosts";
 
 let lab: TestLab;
 

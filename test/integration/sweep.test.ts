@@ -7,8 +7,8 @@ import { closeAllHosts } from "../../provider";
 import { connection as connectionSchema } from "../../provider/connection";
 import { findOrphans, removeOrphans, StateResource } from "../../provider/sweep";
 import { hostFor } from "../../provider/ssh/pool";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import type { TestHost } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import type { TestHost } from "../harness/throwawayHosts";
 import { engine, recorder } from "../harness/engine";
 import { useTestHost } from "../harness/testHost";
 

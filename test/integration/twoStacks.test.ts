@@ -6,9 +6,9 @@
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { hostSnapshot } from "../../scripts/hostSnapshot";
-import { REPO_ROOT } from "../../scripts/pulumiWorkdir";
-import type { TestHost } from "../../scripts/throwawayHosts";
+import { hostSnapshot } from "../harness/hostSnapshot";
+import { REPO_ROOT } from "../harness/pulumiWorkdir";
+import type { TestHost } from "../harness/throwawayHosts";
 import { useTestHost } from "../harness/testHost";
 
 let host: TestHost;

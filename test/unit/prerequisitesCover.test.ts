@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { REPO_ROOT } from "../../scripts/pulumiWorkdir";
+import { REPO_ROOT } from "../harness/pulumiWorkdir";
 import { CommandUse, commandsUsed, shellCommands } from "../harness/commandsUsed";
 
 /**
@@ -62,18 +62,18 @@ test("the guard finds the commands of the provider, the harness, the UML scripts
   expect(files("flock")).toContain("provider/holders.ts");
   expect(files("iptables")).toContain("provider/iptables.ts");
   expect(files("ip6tables")).toContain("provider/iptables.ts");
-  expect(files("unshare")).toContain("scripts/throwawayHosts.ts");
-  expect(files("/usr/sbin/sshd")).toContain("scripts/throwawayHosts.ts");
-  expect(files("modprobe")).toContain("scripts/uml-init.sh");
-  expect(files("/usr/bin/linux")).toContain("scripts/uml-run.sh");
-  expect(files("curl")).toContain("scripts/labProof.ts");
-  expect(files("pulumi")).toContain("scripts/demo.ts");
+  expect(files("unshare")).toContain("test/harness/throwawayHosts.ts");
+  expect(files("/usr/sbin/sshd")).toContain("test/harness/throwawayHosts.ts");
+  expect(files("modprobe")).toContain("test/harness/uml-init.sh");
+  expect(files("/usr/bin/linux")).toContain("test/harness/uml-run.sh");
+  expect(files("curl")).toContain("test/harness/labProof.ts");
+  expect(files("pulumi")).toContain("tools/demo.ts");
 });
 
 test("a table without one of its packages fails the guard, naming the command and the file", () => {
   const withoutKmod = script.replace(/^\t"kmod: .*"\n/m, "");
   expect(withoutKmod).not.toBe(script);
-  expect(uncovered(uses, prerequisitesTable(withoutKmod))).toEqual(["modprobe (run in scripts/uml-init.sh)"]);
+  expect(uncovered(uses, prerequisitesTable(withoutKmod))).toEqual(["modprobe (run in test/harness/uml-init.sh)"]);
   const withoutConntrack = script.replace(/^\t"conntrack: .*"\n/m, "");
   expect(uncovered(uses, prerequisitesTable(withoutConntrack))).toEqual(
     expect.arrayContaining(["conntrack (run in provider/iptables.ts)", "conntrack (run in provider/kinds/portForward.ts)"]),

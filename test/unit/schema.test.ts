@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { kinds } from "../../provider/kinds";
-import { packageSchema, referenceMarkdown, withReference } from "../../scripts/schema";
+import { packageSchema, referenceMarkdown, withReference } from "../../tools/schema";
 
 const root = join(__dirname, "..", "..");
 

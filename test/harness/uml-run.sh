@@ -6,7 +6,7 @@
 # ones the command makes (throwaway hosts in network namespaces inside UML). The command runs as
 # root in the current directory with this environment; its output is printed, its exit code returned.
 #
-#   bash scripts/uml-run.sh COMMAND [ARG...]
+#   bash test/harness/uml-run.sh COMMAND [ARG...]
 #
 # UML_RUN_TIMEOUT (seconds, default 1200) bounds the whole run; UML is killed on timeout, on a signal
 # and on exit, so no UML process outlives this script.

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 
-/** This checkout's root, whether running from scripts/ (tests) or dist/scripts/ (compiled). */
+/** This checkout's root, whether running from test/harness/ (tests) or dist/test/harness/ (compiled). */
 export const REPO_ROOT = (() => {
   for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
     const manifest = join(dir, "package.json");

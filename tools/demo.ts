@@ -13,10 +13,10 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { shellQuote } from "../provider/shell";
-import { proveBridgeLab } from "./labProof";
-import { ensurePulumiCli, PulumiWorkdir } from "./pulumiWorkdir";
-import { hostSnapshot } from "./hostSnapshot";
-import { KeptLab, keptHostRunning, TestLab } from "./throwawayHosts";
+import { proveBridgeLab } from "../test/harness/labProof";
+import { ensurePulumiCli, PulumiWorkdir } from "../test/harness/pulumiWorkdir";
+import { hostSnapshot } from "../test/harness/hostSnapshot";
+import { KeptLab, keptHostRunning, TestLab } from "../test/harness/throwawayHosts";
 
 /** A kept demo: the lab's hosts, and the Pulumi project and state that built the lab on them. */
 interface KeptDemo {

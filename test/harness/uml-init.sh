@@ -1,5 +1,5 @@
 #!/bin/bash
-# PID 1 inside the UML kernel that scripts/uml-run.sh boots. Everything mounted here exists only
+# PID 1 inside the UML kernel that test/harness/uml-run.sh boots. Everything mounted here exists only
 # inside UML; the root is this machine's filesystem (hostfs), so /run and /tmp get a private tmpfs
 # and nothing the command writes there reaches the machine (nor is any mount point made on it).
 # UML_RUN_DIR (a kernel argument) holds the command, its environment, and receives its output and

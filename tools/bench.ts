@@ -27,9 +27,9 @@ import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { connection as connectionSchema } from "../provider/connection";
 import { closeAllHosts, provider } from "../provider";
 import { hostFor } from "../provider/ssh/pool";
-import { hostSnapshot } from "./hostSnapshot";
-import { ensurePulumiCli, PulumiWorkdir, REPO_ROOT } from "./pulumiWorkdir";
-import { TestLab } from "./throwawayHosts";
+import { hostSnapshot } from "../test/harness/hostSnapshot";
+import { ensurePulumiCli, PulumiWorkdir, REPO_ROOT } from "../test/harness/pulumiWorkdir";
+import { TestLab } from "../test/harness/throwawayHosts";
 
 const COMMANDS = 200;
 

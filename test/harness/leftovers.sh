@@ -5,8 +5,8 @@
 # checkout's .work/. `.ci/run` lists them before and after the tests and fails only on what is new,
 # so what the machine had before is not blamed on the run.
 #
-#   bash scripts/leftovers.sh > BEFORE          one line per thing, sorted
-#   bash scripts/leftovers.sh --since BEFORE    prints what is new since BEFORE; exit 1 if anything
+#   bash test/harness/leftovers.sh > BEFORE          one line per thing, sorted
+#   bash test/harness/leftovers.sh --since BEFORE    prints what is new since BEFORE; exit 1 if anything
 set -euo pipefail
 checkout=$(cd "$(dirname "$0")/.." && pwd)
 

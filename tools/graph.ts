@@ -10,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { requirePulumiCli } from "./pulumiWorkdir";
+import { requirePulumiCli } from "../test/harness/pulumiWorkdir";
 
 const USAGE = "usage: npm run graph -- PROGRAM_DIR [--stack NAME] [--out FILE.svg]  |  npm run graph -- --dot FILE.dot [--out FILE.svg]";
 

@@ -4,7 +4,7 @@
  * files of services (their pid files, logs and owner records).
  * Kernel noise (counters, IPv6 DAD progress, an empty table iptables-nft created) is left out.
  */
-import { SERVICES_ROOT } from "../provider/kinds/service";
+import { SERVICES_ROOT } from "../../provider/kinds/service";
 import type { TestHost } from "./throwawayHosts";
 
 export function hostSnapshot(host: TestHost): Record<string, unknown> {

@@ -12,7 +12,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Argv } from "../provider/host";
+import type { Argv } from "../../provider/host";
 
 export const SUDO_USER = "pntsudo";
 export const PLAIN_USER = "pntplain";
