@@ -17,10 +17,10 @@ import { RemoteShell, ShellClosedError, ShellTimeoutError } from "./remoteShell"
 
 const IDLE_CLOSE_MS = 30_000;
 /**
- * How long after the host's last listing ended a listing may answer again: a refresh, not a later look
- * after a change made by hand. From the end of the last one, not its own start: listing 500 namespaces
- * takes seconds, a read may wait on several listings, and the engine asks for the next reads only when the
- * ones waiting are answered.
+ * How long a listing may go unasked and still answer: a refresh's reads keep it (the engine asks for the
+ * next reads only when the ones waiting are answered, and a big stack's reads go on for many seconds), a
+ * later look after a change made by hand does not. Counted from the end of the host's last listing when
+ * that is later: listing 500 namespaces takes seconds, and a read waits on several listings.
  */
 const LISTING_REUSE_MS = 2_000;
 const SHELL_START_TIMEOUT_MS = 20_000;
@@ -28,8 +28,8 @@ const SHELL_START_TIMEOUT_MS = 20_000;
 /** A listing and what it may answer: reads while this process ran nothing but reads on the host since it started. */
 interface Listing {
   generation: number;
-  /** When its answer came; unset while it runs (asks meanwhile share it). */
-  ended?: number;
+  /** When it last answered: its end, then each ask it served; unset while it runs (asks meanwhile share it). */
+  answered?: number;
   result: Promise<CommandResult>;
 }
 
@@ -98,12 +98,16 @@ class Target implements Host {
   /** Concurrent and recent asks for one listing share one run, as long as nothing else ran since it started. */
   private list(line: string): Promise<CommandResult> {
     const known = this.listings.get(line);
-    const recent = known && (known.ended === undefined || Date.now() - Math.max(known.ended, this.lastListingEnded) < LISTING_REUSE_MS);
-    if (known && recent && known.generation === this.changes.generation) return known.result;
+    const now = Date.now();
+    const recent = known && (known.answered === undefined || now - Math.max(known.answered, this.lastListingEnded) < LISTING_REUSE_MS);
+    if (known && recent && known.generation === this.changes.generation) {
+      if (known.answered !== undefined) known.answered = now;
+      return known.result;
+    }
     const listing: Listing = { generation: this.changes.generation, result: this.enqueue(line) };
     this.listings.set(line, listing);
     listing.result.catch(() => undefined).then((result) => {
-      listing.ended = this.lastListingEnded = Date.now();
+      listing.answered = this.lastListingEnded = Date.now();
       // A failed run is not an answer to keep.
       if (!result && this.listings.get(line) === listing) this.listings.delete(line);
     });

@@ -121,6 +121,54 @@ test("a refresh sends the same few listings for 1 namespace as for 20, whatever 
 });
 
 /**
+ * A Lab's shape: a bridge and COUNT LabNodes on it, each checking that it reaches the next, and a
+ * service in the first node. Listed node, check, node, check…, so that reads of each kind interleave.
+ */
+async function buildLab(count: number): Promise<Made[]> {
+  const made: Made[] = [];
+  const make = async (kindName: string, inputs: Props) => {
+    const kind = engine(kindName);
+    const { id, outs } = await kind.create({ connection, ...inputs });
+    made.push({ kind, id, outs });
+  };
+  await make("Bridge", { name: "br-lab" });
+  const address = (i: number) => `10.63.0.${i + 1}`;
+  for (let i = 0; i < count; i++) {
+    const interfaces = { eth0: { bridge: { name: "br-lab", hostEnd: `lh${i}` }, addresses: [`${address(i)}/24`] } };
+    await make("LabNode", { name: `ln${i}`, interfaces, routes: [{ destination: "10.64.0.0/16", via: "10.63.0.254", device: "eth0" }] });
+  }
+  for (let i = 0; i < count; i++) await make("Check", { namespace: `ln${i}`, from: `ln${i}`, targets: [{ address: address((i + 1) % count) }] });
+  await make("Service", { name: "idle", namespace: "ln0", command: ["sleep", "600"], restart: "never" });
+  const [bridge, ...rest] = made;
+  const nodes = rest.slice(0, count);
+  const others = rest.slice(count);
+  return [bridge, ...nodes.flatMap((node, i) => [node, ...(others[i] ? [others[i]] : [])]), ...others.slice(count)];
+}
+
+test("a Lab's refresh lists each part of every namespace once, however its checks' probes and services' looks interleave", async () => {
+  const counts: number[] = [];
+  for (const count of [2, 12]) {
+    const made = await buildLab(count);
+    try {
+      closeAllHosts();
+      let ids: string[] = [];
+      const sent = await commandsSent(async () => {
+        ids = await refresh(made);
+      });
+      expect(ids.filter((id) => id === "")).toEqual([]);
+      // Every probe ran, each a read that keeps the listings.
+      expect(sent.filter((command) => command.includes("received"))).toHaveLength(count);
+      // Links with addresses, IPv4 and IPv6 routes, forwarding: each in LISTING_PARTS parts, once.
+      expect(sent.filter(isListing)).toHaveLength(4 * LISTING_PARTS);
+      counts.push(sent.filter(isListing).length);
+    } finally {
+      await teardown(made);
+    }
+  }
+  expect(counts[0]).toBe(counts[1]);
+});
+
+/**
  * One namespace's lab, its veth read once (a listing) and then set down by hand, which that listing does
  * not know; `work` gets the namespace and the veth, and the lab is removed after.
  */
@@ -175,6 +223,23 @@ test("a listing older than the reuse window lists again", async () => {
     host.sh(["ip", "-n", "cnt0", "link", "set", "eth0", "down"]);
     await new Promise((resolve) => setTimeout(resolve, 2_100));
     expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: false } });
+  } finally {
+    await teardown(made);
+  }
+});
+
+test("a listing asked again within the reuse window keeps answering, past the window's length (a long refresh's reads)", async () => {
+  const made = await build(1);
+  const veth = made[2];
+  try {
+    closeAllHosts();
+    const sent = await commandsSent(async () => {
+      for (let i = 0; i < 4; i++) {
+        await veth.kind.read(veth.id, veth.outs);
+        await new Promise((resolve) => setTimeout(resolve, 1_200));
+      }
+    });
+    expect(sent.filter(isListing)).toHaveLength(LISTING_PARTS);
   } finally {
     await teardown(made);
   }
