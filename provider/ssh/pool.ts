@@ -5,6 +5,7 @@
  * Lives in the installed package, never in serialized provider state.
  */
 import { createHash } from "node:crypto";
+import { appendFileSync } from "node:fs";
 import type { Connection } from "../connection";
 import { targetIdentity, targetLabel } from "../connection";
 import { CommandFailedError, ConnectionError, OutputTooLargeError } from "../errors";
@@ -37,6 +38,18 @@ interface Job {
   line: string;
   resolve(result: CommandResult): void;
   reject(err: Error): void;
+}
+
+/**
+ * PULUMI_NETNS_DEBUG=1: each command, when it ended and how long it took, on stderr; =FILE (an absolute
+ * path): appended to FILE instead, since a native provider's stderr reaches only the engine's own log.
+ */
+function debugLine(text: string): void {
+  const target = process.env.PULUMI_NETNS_DEBUG;
+  if (!target) return;
+  const line = `[pulumi-netns] ${new Date().toISOString()} ${text}\n`;
+  if (target.startsWith("/")) appendFileSync(target, line);
+  else process.stderr.write(line);
 }
 
 class Target implements Host {
@@ -143,9 +156,7 @@ class Target implements Host {
         }
         if (this.shells.has(shell)) this.idle.push(shell);
         const durationMs = Date.now() - started;
-        if (process.env.PULUMI_NETNS_DEBUG) {
-          process.stderr.write(`[pulumi-netns] ${this.label} exit=${out.exitCode} ${durationMs}ms: ${job.line}\n`);
-        }
+        debugLine(`${this.label} exit=${out.exitCode} ${durationMs}ms: ${job.line}`);
         job.resolve({ command: job.line, durationMs, ...out });
         this.pump();
       },

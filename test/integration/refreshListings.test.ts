@@ -4,6 +4,9 @@
  * run in between; and a listing never answers a read after this process changed the host. Its
  * listings change nothing: a namespace of someone else's gets no iptables tables from them.
  */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { closeAllHosts, hostFor } from "../../provider/ssh/pool";
 import { connection as connectionSchema } from "../../provider/connection";
 import { byNamespace, inEveryNamespace, LISTING_PARTS, listEveryNamespace } from "../../provider/host";
@@ -293,4 +296,20 @@ test("a refresh only reads: a foreign namespace without iptables tables has none
   } finally {
     host.sh(["ip", "netns", "del", "foreign"]);
   }
+});
+
+test("PULUMI_NETNS_DEBUG=FILE appends each command with its time to FILE (a native provider's stderr reaches no one)", async () => {
+  const log = join(mkdtempSync(join(tmpdir(), "pnt-debug-")), "commands.log");
+  const pooled = hostFor(connectionSchema.parse(connection));
+  process.env.PULUMI_NETNS_DEBUG = log;
+  try {
+    await pooled.run(["ip", "-j", "netns", "list"], { readOnly: true });
+    await pooled.run(["ip", "-j", "link", "show", "dev", "lo"], { readOnly: true });
+  } finally {
+    delete process.env.PULUMI_NETNS_DEBUG;
+  }
+  const lines = readFileSync(log, "utf8").trim().split("\n");
+  expect(lines).toHaveLength(2);
+  expect(lines[1]).toMatch(/^\[pulumi-netns\] \d{4}-\d\d-\d\dT[\d:.]+Z \S+ exit=0 \d+ms: ip -j link show dev lo$/);
+  rmSync(dirname(log), { recursive: true });
 });
