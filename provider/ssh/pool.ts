@@ -18,19 +18,29 @@ import { RemoteShell, ShellClosedError, ShellTimeoutError } from "./remoteShell"
 
 const IDLE_CLOSE_MS = 30_000;
 /**
- * How long a listing may go unasked and still answer: a refresh's reads keep it (the engine asks for the
- * next reads only when the ones waiting are answered, and a big stack's reads go on for many seconds), a
- * later look after a change made by hand does not. Counted from the end of the host's last listing when
- * that is later: listing 500 namespaces takes seconds, and a read waits on several listings.
+ * How long this process may go without a listing answering, on any host, and its listings still answer:
+ * a refresh keeps reading (the engine asks for the next reads only when the ones waiting are answered,
+ * and a big stack's reads go on for many seconds, waiting on one host's listing while another's rests),
+ * a later look after a change made by hand does not.
  */
 const LISTING_REUSE_MS = 2_000;
+
+/**
+ * This process's listings, on every host: a reading spell (as a refresh's) lasts while listings run or
+ * answered within LISTING_REUSE_MS; a listing answers only in the spell it was taken in.
+ */
+const reading = { spell: 0, running: 0, lastAnswered: 0 };
+const stillReading = (now: number) => reading.running > 0 || now - reading.lastAnswered < LISTING_REUSE_MS;
+
 const SHELL_START_TIMEOUT_MS = 20_000;
 
 /** A listing and what it may answer: reads while this process ran nothing but reads on the host since it started. */
 interface Listing {
   generation: number;
-  /** When it last answered: its end, then each ask it served; unset while it runs (asks meanwhile share it). */
-  answered?: number;
+  /** The reading spell it was taken in. */
+  spell: number;
+  /** Asks while it runs share it. */
+  running: boolean;
   result: Promise<CommandResult>;
 }
 
@@ -68,7 +78,6 @@ class Target implements Host {
    */
   private readonly changes: { generation: number };
   private readonly listings = new Map<string, Listing>();
-  private lastListingEnded = 0;
 
   constructor(
     private readonly connection: Connection,
@@ -108,19 +117,22 @@ class Target implements Host {
     }
   }
 
-  /** Concurrent and recent asks for one listing share one run, as long as nothing else ran since it started. */
+  /** Asks for one listing share one run while this process keeps reading, as long as nothing else ran since it started. */
   private list(line: string): Promise<CommandResult> {
     const known = this.listings.get(line);
     const now = Date.now();
-    const recent = known && (known.answered === undefined || now - Math.max(known.answered, this.lastListingEnded) < LISTING_REUSE_MS);
-    if (known && recent && known.generation === this.changes.generation) {
-      if (known.answered !== undefined) known.answered = now;
+    const spell = stillReading(now) ? reading.spell : ++reading.spell;
+    if (known && known.generation === this.changes.generation && (known.running || known.spell === spell)) {
+      if (!known.running) reading.lastAnswered = now;
       return known.result;
     }
-    const listing: Listing = { generation: this.changes.generation, result: this.enqueue(line) };
+    const listing: Listing = { generation: this.changes.generation, spell, result: this.enqueue(line), running: true };
     this.listings.set(line, listing);
+    reading.running++;
     listing.result.catch(() => undefined).then((result) => {
-      listing.answered = this.lastListingEnded = Date.now();
+      listing.running = false;
+      reading.running--;
+      reading.lastAnswered = Date.now();
       // A failed run is not an answer to keep.
       if (!result && this.listings.get(line) === listing) this.listings.delete(line);
     });

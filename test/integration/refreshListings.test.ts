@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { closeAllHosts, hostFor } from "../../provider/ssh/pool";
 import { connection as connectionSchema } from "../../provider/connection";
 import { byNamespace, inEveryNamespace, LISTING_PARTS, listEveryNamespace } from "../../provider/host";
+import { listLinks } from "../../provider/iproute";
 import type { Props } from "../../provider/kind";
 import { findOrphans } from "../../provider/sweep";
 import { engine } from "../harness/engine";
@@ -245,6 +246,33 @@ test("a listing asked again within the reuse window keeps answering, past the wi
     expect(sent.filter(isListing)).toHaveLength(LISTING_PARTS);
   } finally {
     await teardown(made);
+  }
+});
+
+test("a host's listing keeps answering while the refresh waits on another host's listings (no ping-pong between hosts)", async () => {
+  // Another spelling of the connection is another pooled target: it stands for a second host here.
+  const [a, b] = [connection, { ...connection, commandTimeout: 59 }].map((c) => hostFor(connectionSchema.parse(c)));
+  host.sh(["sh", "-c", "for i in $(seq 1 400); do echo netns add many$i; done | ip -batch -"]);
+  try {
+    closeAllHosts();
+    // Eight listings of 400 namespaces on b: seconds, longer than the reuse window.
+    const slow = ["link", "addr"].flatMap((object) => ["-4", "-6", "-d", "-j"].map((flag) => ["ip", flag, object, "show"]));
+    let bStillListing = false;
+    const sent = await commandsSent(async () => {
+      await listLinks(a);
+      const answered = Date.now();
+      let bDone = false;
+      const bReads = Promise.all(slow.map((argv) => listEveryNamespace(b, argv, (text) => text))).then(() => (bDone = true));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, answered + 2_300 - Date.now())));
+      bStillListing = !bDone;
+      await listLinks(a);
+      await bReads;
+    });
+    expect(bStillListing).toBe(true);
+    // a's links were listed once (and b's once): the read 2.3 s after a's answer shared it.
+    expect(sent.filter((command) => isListing(command) && command.endsWith("ip -j -d addr show"))).toHaveLength(LISTING_PARTS);
+  } finally {
+    host.sh(["sh", "-c", "for i in $(seq 1 400); do echo netns del many$i; done | ip -batch -"]);
   }
 });
 
