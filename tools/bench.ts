@@ -5,7 +5,8 @@
  *  3. `pulumi up`, `refresh`, `preview` (no changes) and `destroy` of N namespaces on one bridge (3N + 1
  *     resources, test/e2e/programs/scale) with the real CLI and default settings: the engine's floor (the
  *     same program and graph with do-nothing dynamic resources) and pulumi-netns, in one run.
- *     Each operation runs for both variants back to back; refresh and preview several times (REPEATS),
+ *     Each operation runs for both variants back to back (with --in-turn: the floor's whole life, then
+ *     pulumi-netns's); refresh and preview several times (REPEATS),
  *     counting with their median. Also the peak RSS of the dynamic provider host and the state's size per
  *     resource.
  * Prints tables and, last, one line of JSON. A benchmark, not a test: nothing is asserted.
@@ -114,7 +115,7 @@ function printTable(lines: string[][]): void {
   for (const line of lines) process.stdout.write(`| ${line.map((cell, i) => cell.padEnd(widths[i])).join(" | ")} |\n`);
 }
 
-async function benchNamespaces(given: string | undefined): Promise<void> {
+async function benchNamespaces(given: string | undefined, inTurn: boolean): Promise<void> {
   const count = Number(given ?? 200);
   if (!Number.isInteger(count) || count < 1) throw new Error(`usage: npm run bench [-- N]  (N namespaces, default 200; got ${given})`);
   ensurePulumiCli();
@@ -162,16 +163,23 @@ async function benchNamespaces(given: string | undefined): Promise<void> {
           floor: { value: String(variant === "floor") },
         });
       }
-      // Each operation runs for both variants back to back (the repeated ones in turn), so that both meet
-      // the machine in the same state: one variant's runs minutes after the other's differed by 10-20%.
-      const measure = async (operation: Operation, work: (stack: Stack) => Promise<unknown>) => {
-        for (let i = 0; i < REPEATS[operation]; i++) for (const run of runs) run.samples[operation].push(await timed(() => work(run.stack)));
+      // By default each operation runs for both variants back to back (the repeated ones in turn), so that
+      // both meet the machine in the same state: one variant's runs minutes after the other's differed by
+      // 10-20%. With --in-turn, each variant's whole life runs before the next one's (as two stacks run by hand).
+      const work: Record<Operation, (stack: Stack) => Promise<unknown>> = {
+        up: (stack) => stack.up(),
+        refresh: (stack) => stack.refresh(),
+        preview: (stack) => stack.preview(),
+        destroy: (stack) => stack.destroy(),
       };
-      await measure("up", (stack) => stack.up());
-      const bytesPerResource = runs.map((run) => stateBytes(join(run.work.dir, "state")) / resources);
-      await measure("refresh", (stack) => stack.refresh());
-      await measure("preview", (stack) => stack.preview());
-      await measure("destroy", (stack) => stack.destroy());
+      const bytesPerResource: number[] = [];
+      const measure = async (operation: Operation, some: Run[]) => {
+        for (let i = 0; i < REPEATS[operation]; i++) {
+          for (const run of some) run.samples[operation].push(await timed(() => work[operation](run.stack)));
+        }
+        if (operation === "up") for (const run of some) bytesPerResource[runs.indexOf(run)] = stateBytes(join(run.work.dir, "state")) / resources;
+      };
+      for (const some of inTurn ? runs.map((run) => [run]) : [runs]) for (const operation of OPERATIONS) await measure(operation, some);
       runs.forEach((run, i) => {
         run.memory.stop();
         table[run.variant] = {
@@ -191,7 +199,8 @@ async function benchNamespaces(given: string | undefined): Promise<void> {
   const width = Math.max(...Object.keys(results).map((k) => k.length));
   for (const [what, value] of Object.entries(results)) process.stdout.write(`${what.padEnd(width)}  ${value.toFixed(1).padStart(9)}\n`);
   process.stdout.write(
-    `\nN=${count} (${3 * count + 1} resources), one host, default settings; refresh and preview: median of ${REPEATS.refresh} and ${REPEATS.preview} runs\n`,
+    `\nN=${count} (${3 * count + 1} resources), one host, default settings, ${inTurn ? "each variant's whole life in turn" : "each operation for both variants back to back"}; ` +
+      `refresh and preview: median of ${REPEATS.refresh} and ${REPEATS.preview} runs\n`,
   );
   const header = ["", ...OPERATIONS, "state B/res", "provider RSS"];
   const lines = [header];
@@ -206,7 +215,7 @@ async function benchNamespaces(given: string | undefined): Promise<void> {
   }
   printTable(lines);
   const rounded = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v * 10) / 10]));
-  process.stdout.write(`${JSON.stringify({ ...rounded(results), count, ...Object.fromEntries(Object.entries(table).map(([k, v]) => [k, rounded(v)])) })}\n`);
+  process.stdout.write(`${JSON.stringify({ ...rounded(results), count, inTurn, ...Object.fromEntries(Object.entries(table).map(([k, v]) => [k, rounded(v)])) })}\n`);
 }
 
 /** Nodes per group in test/e2e/programs/lab-bench, whose routers are named gGr. */
@@ -356,14 +365,23 @@ async function benchLabs(sizesArg: string, doorsArg: string, parallel: string | 
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
-    options: { lab: { type: "string" }, door: { type: "string" }, parallel: { type: "string" }, "all-pairs": { type: "string" } },
+    options: {
+      lab: { type: "string" },
+      door: { type: "string" },
+      parallel: { type: "string" },
+      "all-pairs": { type: "string" },
+      "in-turn": { type: "boolean" },
+    },
     allowPositionals: true,
   });
-  if (values.lab !== undefined) return benchLabs(values.lab, values.door ?? "dynamic", values.parallel, values["all-pairs"]);
+  if (values.lab !== undefined) {
+    if (values["in-turn"]) throw new Error("--in-turn goes with the namespace bench (npm run bench -- [N] --in-turn)");
+    return benchLabs(values.lab, values.door ?? "dynamic", values.parallel, values["all-pairs"]);
+  }
   if (values.parallel !== undefined || values["all-pairs"] !== undefined || values.door !== undefined) {
     throw new Error("--door, --parallel and --all-pairs go with --lab (the namespace bench runs with default settings)");
   }
-  return benchNamespaces(positionals[0]);
+  return benchNamespaces(positionals[0], values["in-turn"] ?? false);
 }
 
 main().catch((err) => {
