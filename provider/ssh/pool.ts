@@ -18,12 +18,13 @@ import { RemoteShell, ShellClosedError, ShellTimeoutError } from "./remoteShell"
 
 const IDLE_CLOSE_MS = 30_000;
 /**
- * How long this process may go without a listing answering, on any host, and its listings still answer:
- * a refresh keeps reading (the engine asks for the next reads only when the ones waiting are answered,
- * and a big stack's reads go on for many seconds, waiting on one host's listing while another's rests),
- * a later look after a change made by hand does not.
+ * How long this process may go without a listing answering, on any host, and its listings still answer.
+ * A refresh keeps reading, but not evenly: the engine asks for the next reads only when the ones waiting
+ * are answered, so all its slots may wait seconds on one host's listing of hundreds of namespaces; and a
+ * native provider serves one host per process, which then hears nothing. Fifteen seconds cover that; a
+ * provider process serves one CLI operation, so only a change made by hand during it can go unseen.
  */
-const LISTING_REUSE_MS = 2_000;
+export const LISTING_REUSE_MS = 15_000;
 
 /**
  * This process's listings, on every host: a reading spell (as a refresh's) lasts while listings run or

@@ -24,7 +24,7 @@ function connect(h: TestHost): void {
   provider.configure(h.connection());
 }
 
-/** A change by hand: the provider's next read must not get a listing from before it (reads share one for 2 s). */
+/** A change by hand: the provider's next read must not get a listing from before it (a refresh's reads share one). */
 const byHand = (argv: string[]) => {
   host.sh(argv);
   closeAllHosts();

@@ -27,8 +27,8 @@ const made = recorder();
 afterEach(() => made.destroy());
 
 /**
- * A change by hand: the provider's next read must not get a listing from before it (a refresh shares one
- * listing for two seconds), so its connections start afresh.
+ * A change by hand: the provider's next read must not get a listing from before it (a refresh's reads
+ * share one), so its connections start afresh.
  */
 const byHand = (argv: string[]) => {
   const out = host.sh(argv);
