@@ -39,8 +39,8 @@ const markId = (prefix: string) => new RegExp(`^${prefix}-[0-9a-f]{12,16}(@[A-Za
 
 type RuleSpec<Shape extends z.ZodRawShape> = z.infer<z.ZodObject<Shape>> & { namespace?: string };
 
-export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
-  name: string;
+export function defineRuleKind<Shape extends z.ZodRawShape, Name extends string>(definition: {
+  name: Name;
   description: string;
   shape: Shape;
   refine?: KindDefinition<Shape>["refine"];
@@ -60,7 +60,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
   candidates(identity: Props, found: Rule[]): { spec: Props; from: Rule }[];
   /** A `conntrack -D` to run whenever the rules change, so that flows older than the change follow it. */
   conntrackFlush?(spec: RuleSpec<Shape>): Argv | undefined;
-}): Kind<Shape> {
+}): Kind<Shape, Name> {
   // A resource imported from rules made by hand keeps the import id, which names them; they stay unmarked.
   const handMade = (id: string) => definition.identifyHandMade(id) !== undefined;
   const rulesOf = (props: Props, id: string) => definition.rules(props as RuleSpec<Shape>, handMade(id) ? [] : ownerComment(id));

@@ -1,24 +1,11 @@
 import { z } from "zod";
 import { CommandFailedError } from "../errors";
-import { ipAddress, namespaceName, port } from "../fields";
+import { namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { namespaceGone } from "../iproute";
 import { defineKind, neverCollides, Props } from "../kind";
+import { CheckTarget, checkTarget, targetKey } from "../kindSettings";
 import { ownerToken } from "../owner";
-
-const target = z
-  .object({
-    address: ipAddress.describe("Address to reach."),
-    protocol: z.enum(["icmp", "tcp", "udp"]).default("icmp").describe("icmp: ping; tcp: a connect; udp: a datagram that gets a reply."),
-    port: port.optional().describe("Port, for tcp and udp."),
-    expect: z.enum(["reachable", "unreachable"]).default("reachable").describe("What must be seen."),
-    label: z.string().max(200).optional().describe('How messages name the target (e.g. "web:8080"); the address when unset.'),
-    maxLossPercent: z.number().min(0).max(100).optional().describe("Reachable means at most this share of attempts lost (default: any but all)."),
-    maxRttMs: z.number().positive().optional().describe("Reachable means a mean round trip of at most this; icmp only (tcp and udp have no round trip measured)."),
-  })
-  .refine((t) => (t.protocol === "icmp") === (t.port === undefined), { message: "tcp and udp need a port; icmp takes none", path: ["port"] });
-
-export type CheckTarget = z.infer<typeof target>;
 
 /** One target's result: attempts that got through, attempts made, the mean ICMP round trip, the last failure's words. */
 export interface ProbeResult {
@@ -109,10 +96,6 @@ export function seen(result: ProbeResult, limits: Pick<CheckTarget, "maxLossPerc
   return "reachable";
 }
 
-/** The key of a target in `observed`: protocol, address and port. */
-export const targetKey = (t: Pick<CheckTarget, "protocol" | "address" | "port">) =>
-  `${t.protocol} ${t.address.includes(":") && t.port ? `[${t.address}]` : t.address}${t.port ? `:${t.port}` : ""}`;
-
 export interface CheckSpec {
   namespace?: string;
   from?: string;
@@ -188,7 +171,7 @@ export const checkKind = defineKind({
   shape: {
     namespace: namespaceName.optional().describe("Namespace the probes run in; the host's own when unset."),
     from: z.string().max(200).optional().describe('How messages name the source (e.g. "node h1").'),
-    targets: z.array(target).min(1).max(4096).describe("Where to probe, and what to expect of each."),
+    targets: z.array(checkTarget).min(1).max(4096).describe("Where to probe, and what to expect of each."),
     attempts: z.number().int().min(1).max(100).default(3).describe("Pings or connects per target."),
     timeoutSeconds: z.number().int().min(1).max(30).default(2).describe("Seconds one attempt waits for its answer."),
     triggers: z.array(z.string()).optional().describe("Any change of these runs the check again on the next `up` (a Lab passes its plan's hash)."),

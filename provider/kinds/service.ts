@@ -1,9 +1,10 @@
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { CommandFailedError, inNamespaceWords, OwnedElsewhereError } from "../errors";
-import { namespaceName, port } from "../fields";
+import { namespaceName } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { defineKind, Props } from "../kind";
+import { serviceSettingsShape } from "../kindSettings";
 import { aliasOwner, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 /**
@@ -15,49 +16,10 @@ import { aliasOwner, objectOwner, ownerRecordPath, ownerRecords, recordedTag, re
  */
 export const SERVICES_ROOT = "/run/pulumi-netns-services";
 
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "an environment variable name is letters, digits and _ (not first)" });
-const noNul = z.string().refine((s) => !s.includes("\0"), { message: "may not contain a NUL byte" });
-
-const readiness = z
-  .object({
-    tcpPort: port.optional().describe("Ready once something listens on this TCP port in the namespace."),
-    command: z.array(noNul).min(1).optional().describe("Ready once this command (argv, run in the namespace) exits 0."),
-    timeoutSeconds: z.number().int().min(1).max(600).default(30).describe("How long create waits for readiness before it fails."),
-  })
-  .refine((r) => (r.tcpPort === undefined) !== (r.command === undefined), { message: "set exactly one of tcpPort and command" })
-  .describe("When the service counts as started: create (and so every resource that depends on it) waits for it.");
-
 const shape = {
   name: namespaceName.describe("Service name, unique per namespace on the host; names its runtime directory."),
   namespace: namespaceName.optional().describe("Namespace to run in; the host's own when unset."),
-  command: z
-    .array(noNul)
-    .min(1)
-    // env would read a first word with "=" as one more variable.
-    .refine((argv) => argv.length === 0 || (!argv[0].startsWith("-") && !argv[0].includes("=")), { message: "the command's first word may not start with '-' or hold '='" })
-    .describe("The command as argv (never parsed by a shell unless `shell` is set)."),
-  shell: z.boolean().default(false).describe("Run `command` (its words joined by spaces) through `sh -c`."),
-  environment: z.record(envName, noNul).optional().describe("Environment variables added for the command."),
-  workingDirectory: z
-    .string()
-    .regex(/^\/[^\0\n]*$/, { message: "must be an absolute path" })
-    .optional()
-    .describe("Directory the command starts in; / when unset."),
-  user: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, { message: "not a valid user name" })
-    .optional()
-    .describe("Run as this user (and its group and groups); root when unset."),
-  restart: z.enum(["never", "on-failure", "always"]).default("on-failure").describe("When the supervisor starts the command again after it exits."),
-  readiness: readiness.optional(),
-  logMaxBytes: z
-    .number()
-    .int()
-    .min(4096)
-    .max(1 << 30)
-    .default(1 << 20)
-    .describe("The log is cut when it grows past this size (the part before it kept as log.1)."),
-  stopTimeoutSeconds: z.number().int().min(1).max(300).default(10).describe("Seconds between TERM and KILL when the service stops."),
+  ...serviceSettingsShape,
 };
 
 export type ServiceSpec = z.infer<z.ZodObject<typeof shape>>;

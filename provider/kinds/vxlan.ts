@@ -15,12 +15,8 @@ import { canonicalAddress, interfaceName, ipAddress, mtu, namespaceName, port } 
 import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { linkDeleteArgv, linkShowArgv, listLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind, namespacedIdentity } from "../kind";
+import { defaultVxlanMtu, VXLAN_PORT } from "../kindSettings";
 import { mayTakeOver, setAliasArgv, taggedLinks } from "../owner";
-
-/** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
-export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
-/** IANA's port; the kernel's own default is Linux's pre-standard 8472. */
-export const VXLAN_PORT = 4789;
 
 interface VxlanSpec {
   name: string;
@@ -138,9 +134,6 @@ export function parseFloodRemotes(stdout: string, device: Pick<VxlanState, "vni"
     (e.port ?? device.dstport) === device.dstport && (e.vni ?? device.vni) === device.vni && e.viaIf === undefined && e.viaIfIndex === undefined;
   return entries.flatMap((e) => (e.mac === FLOOD_MAC && e.dst && isIP(e.dst) && ours(e) ? [canonicalAddress(e.dst)] : [])).sort();
 }
-
-/** Inner MTU that fits the underlay (of `underlayAddress`'s family): larger frames would be dropped without a word. */
-export const defaultVxlanMtu = (underlayMtu: number, underlayAddress: string) => underlayMtu - VXLAN_OVERHEAD[isIP(underlayAddress) === 6 ? 6 : 4];
 
 export interface VxlanState {
   vni: number;

@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { isRecord, isSecretWrapper } from "../../provider/validate";
-import { Lab } from "../native";
+import { Lab } from "../doors/native";
 import type { LabArgs } from "./component";
 
 type EngineOutput = pulumi.Output<unknown> & { isKnown: Promise<boolean>; isSecret: Promise<boolean>; promise(): Promise<unknown> };

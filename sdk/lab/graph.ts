@@ -4,7 +4,7 @@
  * labelled with interface and address; what crosses hosts is dashed and shows its VNI; an impaired link
  * shows its impairment; a cable that is down is dotted and says so.
  */
-import type { LabPlan, MemberPlan, SegmentPlan } from "./model";
+import type { LabPlan, MemberPlan, SegmentPlan } from "./plan";
 
 type Drawable = Pick<LabPlan, "hosts" | "nodes" | "links" | "lans">;
 

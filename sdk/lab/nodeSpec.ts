@@ -1,6 +1,6 @@
 /** A planned node as a LabNode's inputs (pure): its cables, addresses, routes and forwarding. */
 import type { LabNodeInput, LabNodeInterface } from "../../provider/kinds/labNode";
-import type { LabPlan, NodePlan, SegmentPlan } from "./model";
+import type { LabPlan, NodePlan, SegmentPlan } from "./plan";
 
 const segmentOf = (plan: LabPlan, id: string) => [...plan.links, ...plan.lans].find((s) => s.id === id)!;
 

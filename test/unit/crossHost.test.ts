@@ -1,7 +1,6 @@
 /** Vxlan and Netem: exact argv, parsers on captured output, defaults and read-back rounding. */
 import { asAsked, defaultLimit, netemDeleteArgv, netemReplaceArgv, parseRootQdisc } from "../../provider/kinds/netem";
 import {
-  defaultVxlanMtu,
   explainAddFailure,
   floodChangesArgv,
   floodShowArgv,
@@ -17,6 +16,7 @@ import {
   vxlanListArgv,
 } from "../../provider/kinds/vxlan";
 import { AlreadyExistsError, CommandFailedError } from "../../provider/errors";
+import { defaultVxlanMtu } from "../../provider/kindSettings";
 import { scriptedHost } from "../harness/scriptedHost";
 
 const vxlanSpec = { name: "vx0", vni: 4242, local: "198.18.0.10", remote: "198.18.0.11", dstport: 4789, device: "eth0", up: true };

@@ -1,7 +1,11 @@
-/** The Lab topology model: validation, addressing, VNIs, names, routes, pictures, and stability. */
+/** The Lab's planner and renderer: validation, addressing, VNIs, names, routes, pictures, and stability. */
 import { addressToBits, bitsToAddress } from "../../provider/fields";
 import { allocateSeats } from "../../provider/lab/addressing";
-import { LabPlan, LabSpec, LabTopologyError, neighbourEntries, planLab, SegmentPlan } from "../../sdk/lab/model";
+import { LabTopologyError } from "../../provider/lab/allocation";
+import { topologyDot, topologyMermaid } from "../../sdk/lab/graph";
+import type { LabPlan, SegmentPlan } from "../../sdk/lab/plan";
+import { neighbourEntries, planLab } from "../../sdk/lab/planner";
+import type { LabSpec } from "../../sdk/lab/spec";
 
 const hosts = { h1: { host: "198.18.0.2", privateKey: "K" }, h2: { host: "198.18.0.3" }, h3: { host: "198.18.0.4" } };
 
@@ -398,7 +402,7 @@ describe("pictures", () => {
   });
 
   test("DOT: hosts as clusters, routers bold, LANs as ellipses (in their host when on one), host crossings dashed with their VNI, impairment on the link", () => {
-    expect(plan.dot).toBe(
+    expect(topologyDot(plan)).toBe(
       [
         "graph lab {",
         "  graph [rankdir=LR, fontname=Helvetica, nodesep=0.6, ranksep=1.6];",
@@ -431,13 +435,13 @@ describe("pictures", () => {
       pools: { vni: { from: 4242, to: 4242 } },
     });
     const lan = '  "lan wide" [shape=ellipse, style=dashed, label="wide\\n172.16.9.0/24\\nvni 4242"];';
-    expect(wide.dot.split("\n")).toContain(lan);
-    expect(wide.dot.indexOf(lan)).toBeGreaterThan(wide.dot.lastIndexOf("  }"));
-    expect(wide.mermaid.split("\n")).toContain('  lan_wide(["wide · 172.16.9.0/24 · vni 4242"])');
+    expect(topologyDot(wide).split("\n")).toContain(lan);
+    expect(topologyDot(wide).indexOf(lan)).toBeGreaterThan(topologyDot(wide).lastIndexOf("  }"));
+    expect(topologyMermaid(wide).split("\n")).toContain('  lan_wide(["wide · 172.16.9.0/24 · vni 4242"])');
   });
 
   test("Mermaid: the same picture", () => {
-    expect(plan.mermaid).toBe(
+    expect(topologyMermaid(plan)).toBe(
       [
         "flowchart LR",
         '  subgraph host_h1 ["h1 · 198.18.0.2"]',
@@ -626,7 +630,7 @@ test("the pictures show a pulled cable as down", () => {
     lans: { core: { members: ["n1:eth0", { endpoint: "n2:eth0", down: true }] } },
     links: [{ endpoints: ["n1:eth1", "n2:eth1"], down: true }],
   });
-  expect(plan.dot).toMatch(/"n2" -- "lan core" \[label="eth0 \.\d+\\ndown", style=dotted\];/);
-  expect(plan.dot).toMatch(/"n1" -- "n2" \[label="10\.1\.\d+\.\d+\/30\\ndown", .*style=dotted\];/);
-  expect(plan.mermaid).toMatch(/node_n2 -\.-\|"eth0 172\.16\.\d+\.\d+\/24 · down"\| lan_core/);
+  expect(topologyDot(plan)).toMatch(/"n2" -- "lan core" \[label="eth0 \.\d+\\ndown", style=dotted\];/);
+  expect(topologyDot(plan)).toMatch(/"n1" -- "n2" \[label="10\.1\.\d+\.\d+\/30\\ndown", .*style=dotted\];/);
+  expect(topologyMermaid(plan)).toMatch(/node_n2 -\.-\|"eth0 172\.16\.\d+\.\d+\/24 · down"\| lan_core/);
 });

@@ -1,6 +1,7 @@
 /** Service and Check as plain data: the argv they run and what they make of the output. */
-import { parseProbes, probeArgv, seen, targetKey, unmet } from "../../provider/kinds/check";
+import { parseProbes, probeArgv, seen, unmet } from "../../provider/kinds/check";
 import { parseStatus, serviceArgv, startArgv, stopArgv } from "../../provider/kinds/service";
+import { targetKey } from "../../provider/kindSettings";
 import { shellLine } from "../../provider/shell";
 
 test("a service's command runs in its namespace, as its user, with its environment, never through a shell unless asked", () => {
