@@ -55,6 +55,18 @@ export function inNamespace(namespace: string | undefined, argv: Argv): Argv {
   return ["ip", "netns", "exec", namespace, ...argv];
 }
 
+/** Scripts declared by `readOnlyScript`: run as `sh -c SCRIPT …`, they count as reads. */
+const READ_SCRIPTS = new Set<string>();
+
+/**
+ * Declares a fixed script that changes nothing a listing shows (a probe's packets, a look at a process's
+ * records), so that a refresh running it keeps sharing its listings instead of listing every namespace again.
+ */
+export function readOnlyScript(script: string): string {
+  READ_SCRIPTS.add(script);
+  return script;
+}
+
 const IP_FLAGS = new Set(["-j", "-d", "-4", "-6"]);
 const IP_OBJECTS = new Set(["link", "addr", "route", "netns", "netconf"]);
 /** What `bridge` and `tc` may show (after an optional -j). */
@@ -78,7 +90,7 @@ function isSysctlRead(args: readonly string[]): boolean {
 /**
  * Whether an argv can only read: `ip [-j -d -4 -6] link|addr|route|netns show|list …`, `tc [-j] qdisc
  * show …`, `bridge [-j] fdb show …`, `sysctl [-n -e] [-r PATTERN] KEY…`, `cat`, `stat`, each maybe inside
- * `ip -n NS`, `bridge -n NS` or `ip netns exec NS`. A fixed list, so that a command flagged read-only by mistake is refused, never run
+ * `ip -n NS`, `bridge -n NS` or `ip netns exec NS`; `sh -c SCRIPT` of a `readOnlyScript`. A fixed list, so that a command flagged read-only by mistake is refused, never run
  * as one (which would let a listing from before it answer after it).
  */
 export function isReadCommand(argv: Argv): boolean {
@@ -98,6 +110,8 @@ export function isReadCommand(argv: Argv): boolean {
       return (args[0] === "-j" ? args.slice(1) : args).slice(0, 2).join(" ") === SHOW_OBJECT[program];
     case "sysctl":
       return isSysctlRead(args);
+    case "sh":
+      return args[0] === "-c" && READ_SCRIPTS.has(args[1]);
     default:
       return false;
   }

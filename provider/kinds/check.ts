@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { CommandFailedError } from "../errors";
 import { namespaceName } from "../fields";
-import { Argv, Host, inNamespace } from "../host";
+import { Argv, Host, inNamespace, readOnlyScript } from "../host";
 import { namespaceGone } from "../iproute";
 import { defineKind, neverCollides, Props } from "../kind";
 import { CheckTarget, checkTarget, targetKey } from "../kindSettings";
@@ -26,7 +26,7 @@ const PROBES_AT_ONCE = 8;
  * PORT for each target. Each prints one line, `INDEX OK ATTEMPTS RTT REASON` (one write, so lines of
  * probes running side by side do not mix).
  */
-const PROBE = `count=$1 timeout=$2; shift 2
+const PROBE = readOnlyScript(`count=$1 timeout=$2; shift 2
 oneline() { tr '\\n' ' ' | sed 's/  */ /g; s/ $//'; }
 probe() {
   i=$1 protocol=$2 address=$3 port=$4 ok=0 rtt=- reason=
@@ -62,7 +62,7 @@ while [ $# -ge 3 ]; do
   i=$((i + 1)); shift 3
   [ $((i % ${PROBES_AT_ONCE})) -ne 0 ] || wait
 done
-wait`;
+wait`);
 
 export function probeArgv(namespace: string | undefined, targets: CheckTarget[], attempts: number, timeoutSeconds: number): Argv {
   const words = targets.flatMap((t) => [t.protocol, t.address, String(t.port ?? 0)]);
@@ -122,7 +122,7 @@ async function runProbes(host: Host, spec: CheckSpec, targets: CheckTarget[]): P
   const results: ProbeResult[] = [];
   for (let from = 0; from < targets.length; from += batches * PROBES_AT_ONCE) {
     const part = targets.slice(from, from + batches * PROBES_AT_ONCE);
-    const result = await host.run(probeArgv(spec.namespace, part, spec.attempts, spec.timeoutSeconds), { allowFailure: true });
+    const result = await host.run(probeArgv(spec.namespace, part, spec.attempts, spec.timeoutSeconds), { allowFailure: true, readOnly: true });
     if (namespaceGone(result)) return targets.map(() => ({ ok: 0, attempts: spec.attempts, reason: `namespace "${spec.namespace}" is gone` }));
     if (result.exitCode !== 0) throw new CommandFailedError(host.label, result);
     results.push(...parseProbes(result.stdout, part.length));

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { CommandFailedError, inNamespaceWords, OwnedElsewhereError } from "../errors";
 import { namespaceName } from "../fields";
-import { Argv, Host, inNamespace, inOneStep } from "../host";
+import { Argv, Host, inNamespace, inOneStep, readOnlyScript } from "../host";
 import { defineKind, Props } from "../kind";
 import { serviceSettingsShape } from "../kindSettings";
 import { aliasOwner, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
@@ -113,13 +113,13 @@ export function startArgv(spec: ServiceSpec, owner: string | undefined): Argv {
  * What `status` prints: the command's pid, its start time, whether it is that process still, whether
  * the supervisor is; exit 3 when the service has no files (never started, or the host rebooted).
  */
-const STATUS = `dir=$1
+const STATUS = readOnlyScript(`dir=$1
 ${TICKS}
 read -r pid pidticks started <"$dir/pid" 2>/dev/null || exit 3
 read -r sup supticks <"$dir/supervisor" 2>/dev/null || sup=
 running=false; ! alive "$pid" "$pidticks" || running=true
 supervised=false; ! alive "$sup" "$supticks" || supervised=true
-echo "$pid $started $running $supervised"`;
+echo "$pid $started $running $supervised"`);
 
 export const statusArgv = (dir: string): Argv => ["sh", "-c", STATUS, "sh", dir];
 
@@ -193,7 +193,7 @@ export function waitReadyArgv(spec: ServiceSpec, seconds: number): Argv {
 const describe = (host: Host, spec: Pick<ServiceSpec, "name" | "namespace">) => `${host.label}: service "${spec.name}"${inNamespaceWords(spec.namespace)}`;
 
 async function status(host: Host, namespace: string | undefined, name: string): Promise<ServiceStatus | undefined> {
-  const result = await host.run(statusArgv(serviceDirectory(namespace, name)), { allowFailure: true });
+  const result = await host.run(statusArgv(serviceDirectory(namespace, name)), { allowFailure: true, readOnly: true });
   if (result.exitCode === 3) return undefined;
   if (result.exitCode !== 0) throw new CommandFailedError(host.label, result);
   return parseStatus(result.stdout);

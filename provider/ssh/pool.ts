@@ -5,6 +5,7 @@
  * Lives in the installed package, never in serialized provider state.
  */
 import { createHash } from "node:crypto";
+import { appendFileSync } from "node:fs";
 import type { Connection } from "../connection";
 import { targetIdentity, targetLabel } from "../connection";
 import { CommandFailedError, ConnectionError, OutputTooLargeError } from "../errors";
@@ -17,10 +18,10 @@ import { RemoteShell, ShellClosedError, ShellTimeoutError } from "./remoteShell"
 
 const IDLE_CLOSE_MS = 30_000;
 /**
- * How long after the host's last listing ended a listing may answer again: a refresh, not a later look
- * after a change made by hand. From the end of the last one, not its own start: listing 500 namespaces
- * takes seconds, a read may wait on several listings, and the engine asks for the next reads only when the
- * ones waiting are answered.
+ * How long a listing may go unasked and still answer: a refresh's reads keep it (the engine asks for the
+ * next reads only when the ones waiting are answered, and a big stack's reads go on for many seconds), a
+ * later look after a change made by hand does not. Counted from the end of the host's last listing when
+ * that is later: listing 500 namespaces takes seconds, and a read waits on several listings.
  */
 const LISTING_REUSE_MS = 2_000;
 const SHELL_START_TIMEOUT_MS = 20_000;
@@ -28,8 +29,8 @@ const SHELL_START_TIMEOUT_MS = 20_000;
 /** A listing and what it may answer: reads while this process ran nothing but reads on the host since it started. */
 interface Listing {
   generation: number;
-  /** When its answer came; unset while it runs (asks meanwhile share it). */
-  ended?: number;
+  /** When it last answered: its end, then each ask it served; unset while it runs (asks meanwhile share it). */
+  answered?: number;
   result: Promise<CommandResult>;
 }
 
@@ -37,6 +38,18 @@ interface Job {
   line: string;
   resolve(result: CommandResult): void;
   reject(err: Error): void;
+}
+
+/**
+ * PULUMI_NETNS_DEBUG=1: each command, when it ended and how long it took, on stderr; =FILE (an absolute
+ * path): appended to FILE instead, since a native provider's stderr reaches only the engine's own log.
+ */
+function debugLine(text: string): void {
+  const target = process.env.PULUMI_NETNS_DEBUG;
+  if (!target) return;
+  const line = `[pulumi-netns] ${new Date().toISOString()} ${text}\n`;
+  if (target.startsWith("/")) appendFileSync(target, line);
+  else process.stderr.write(line);
 }
 
 class Target implements Host {
@@ -98,12 +111,16 @@ class Target implements Host {
   /** Concurrent and recent asks for one listing share one run, as long as nothing else ran since it started. */
   private list(line: string): Promise<CommandResult> {
     const known = this.listings.get(line);
-    const recent = known && (known.ended === undefined || Date.now() - Math.max(known.ended, this.lastListingEnded) < LISTING_REUSE_MS);
-    if (known && recent && known.generation === this.changes.generation) return known.result;
+    const now = Date.now();
+    const recent = known && (known.answered === undefined || now - Math.max(known.answered, this.lastListingEnded) < LISTING_REUSE_MS);
+    if (known && recent && known.generation === this.changes.generation) {
+      if (known.answered !== undefined) known.answered = now;
+      return known.result;
+    }
     const listing: Listing = { generation: this.changes.generation, result: this.enqueue(line) };
     this.listings.set(line, listing);
     listing.result.catch(() => undefined).then((result) => {
-      listing.ended = this.lastListingEnded = Date.now();
+      listing.answered = this.lastListingEnded = Date.now();
       // A failed run is not an answer to keep.
       if (!result && this.listings.get(line) === listing) this.listings.delete(line);
     });
@@ -139,9 +156,7 @@ class Target implements Host {
         }
         if (this.shells.has(shell)) this.idle.push(shell);
         const durationMs = Date.now() - started;
-        if (process.env.PULUMI_NETNS_DEBUG) {
-          process.stderr.write(`[pulumi-netns] ${this.label} exit=${out.exitCode} ${durationMs}ms: ${job.line}\n`);
-        }
+        debugLine(`${this.label} exit=${out.exitCode} ${durationMs}ms: ${job.line}`);
         job.resolve({ command: job.line, durationMs, ...out });
         this.pump();
       },

@@ -4,6 +4,9 @@
  * run in between; and a listing never answers a read after this process changed the host. Its
  * listings change nothing: a namespace of someone else's gets no iptables tables from them.
  */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { closeAllHosts, hostFor } from "../../provider/ssh/pool";
 import { connection as connectionSchema } from "../../provider/connection";
 import { byNamespace, inEveryNamespace, LISTING_PARTS, listEveryNamespace } from "../../provider/host";
@@ -121,6 +124,54 @@ test("a refresh sends the same few listings for 1 namespace as for 20, whatever 
 });
 
 /**
+ * A Lab's shape: a bridge and COUNT LabNodes on it, each checking that it reaches the next, and a
+ * service in the first node. Listed node, check, node, check…, so that reads of each kind interleave.
+ */
+async function buildLab(count: number): Promise<Made[]> {
+  const made: Made[] = [];
+  const make = async (kindName: string, inputs: Props) => {
+    const kind = engine(kindName);
+    const { id, outs } = await kind.create({ connection, ...inputs });
+    made.push({ kind, id, outs });
+  };
+  await make("Bridge", { name: "br-lab" });
+  const address = (i: number) => `10.63.0.${i + 1}`;
+  for (let i = 0; i < count; i++) {
+    const interfaces = { eth0: { bridge: { name: "br-lab", hostEnd: `lh${i}` }, addresses: [`${address(i)}/24`] } };
+    await make("LabNode", { name: `ln${i}`, interfaces, routes: [{ destination: "10.64.0.0/16", via: "10.63.0.254", device: "eth0" }] });
+  }
+  for (let i = 0; i < count; i++) await make("Check", { namespace: `ln${i}`, from: `ln${i}`, targets: [{ address: address((i + 1) % count) }] });
+  await make("Service", { name: "idle", namespace: "ln0", command: ["sleep", "600"], restart: "never" });
+  const [bridge, ...rest] = made;
+  const nodes = rest.slice(0, count);
+  const others = rest.slice(count);
+  return [bridge, ...nodes.flatMap((node, i) => [node, ...(others[i] ? [others[i]] : [])]), ...others.slice(count)];
+}
+
+test("a Lab's refresh lists each part of every namespace once, however its checks' probes and services' looks interleave", async () => {
+  const counts: number[] = [];
+  for (const count of [2, 12]) {
+    const made = await buildLab(count);
+    try {
+      closeAllHosts();
+      let ids: string[] = [];
+      const sent = await commandsSent(async () => {
+        ids = await refresh(made);
+      });
+      expect(ids.filter((id) => id === "")).toEqual([]);
+      // Every probe ran, each a read that keeps the listings.
+      expect(sent.filter((command) => command.includes("received"))).toHaveLength(count);
+      // Links with addresses, IPv4 and IPv6 routes, forwarding: each in LISTING_PARTS parts, once.
+      expect(sent.filter(isListing)).toHaveLength(4 * LISTING_PARTS);
+      counts.push(sent.filter(isListing).length);
+    } finally {
+      await teardown(made);
+    }
+  }
+  expect(counts[0]).toBe(counts[1]);
+});
+
+/**
  * One namespace's lab, its veth read once (a listing) and then set down by hand, which that listing does
  * not know; `work` gets the namespace and the veth, and the lab is removed after.
  */
@@ -180,6 +231,23 @@ test("a listing older than the reuse window lists again", async () => {
   }
 });
 
+test("a listing asked again within the reuse window keeps answering, past the window's length (a long refresh's reads)", async () => {
+  const made = await build(1);
+  const veth = made[2];
+  try {
+    closeAllHosts();
+    const sent = await commandsSent(async () => {
+      for (let i = 0; i < 4; i++) {
+        await veth.kind.read(veth.id, veth.outs);
+        await new Promise((resolve) => setTimeout(resolve, 1_200));
+      }
+    });
+    expect(sent.filter(isListing)).toHaveLength(LISTING_PARTS);
+  } finally {
+    await teardown(made);
+  }
+});
+
 test("the parts of a listing cover every namespace once: the host's own in the first, each named one in one part", async () => {
   // Names ending in each kind of character a namespace name may end with.
   const names = ["pa", "pb", "p0", "p9", "p_", "p.x", "p@Z", "p+1", "p-q", "PQ", ".dot", "..two"];
@@ -228,4 +296,20 @@ test("a refresh only reads: a foreign namespace without iptables tables has none
   } finally {
     host.sh(["ip", "netns", "del", "foreign"]);
   }
+});
+
+test("PULUMI_NETNS_DEBUG=FILE appends each command with its time to FILE (a native provider's stderr reaches no one)", async () => {
+  const log = join(mkdtempSync(join(tmpdir(), "pnt-debug-")), "commands.log");
+  const pooled = hostFor(connectionSchema.parse(connection));
+  process.env.PULUMI_NETNS_DEBUG = log;
+  try {
+    await pooled.run(["ip", "-j", "netns", "list"], { readOnly: true });
+    await pooled.run(["ip", "-j", "link", "show", "dev", "lo"], { readOnly: true });
+  } finally {
+    delete process.env.PULUMI_NETNS_DEBUG;
+  }
+  const lines = readFileSync(log, "utf8").trim().split("\n");
+  expect(lines).toHaveLength(2);
+  expect(lines[1]).toMatch(/^\[pulumi-netns\] \d{4}-\d\d-\d\dT[\d:.]+Z \S+ exit=0 \d+ms: ip -j link show dev lo$/);
+  rmSync(dirname(log), { recursive: true });
 });

@@ -4,10 +4,12 @@ import { linkDeleteArgv, linkSetArgv, linkShowArgv } from "../../provider/iprout
 import { desiredLines, forwardJump, jumpPlacement, listArgv, ownerComment, renderRule, ruleArgv } from "../../provider/iptables";
 import { addressArgv, deviceRoutesArgv } from "../../provider/kinds/address";
 import { bridgeAddArgv, pinMtuArgvs } from "../../provider/kinds/bridge";
+import { probeArgv } from "../../provider/kinds/check";
 import { masqueradeRules } from "../../provider/kinds/masquerade";
 import { portForwardConntrackFlush, portForwardRules } from "../../provider/kinds/portForward";
 import { netemDeleteArgv, netemReplaceArgv, netemShowArgv } from "../../provider/kinds/netem";
 import { routeArgv } from "../../provider/kinds/route";
+import { serviceDirectory, statusArgv, stopArgv } from "../../provider/kinds/service";
 import { sysctlGroup, sysctlReadArgv, sysctlWritesArgv } from "../../provider/kinds/sysctl";
 import { vethAddArgv } from "../../provider/kinds/veth";
 import { floodEntryArgv, floodShowArgv } from "../../provider/kinds/vxlan";
@@ -95,6 +97,9 @@ test("read-only runs: only a fixed list of read verbs, looked through namespace 
     ["stat", "-L", "-c", "%i %z", "/var/run/netns/red"],
     floodShowArgv("red", "vx0"),
     floodShowArgv(undefined, "vx0"),
+    // Scripts declared read-only: a Check's probe, a Service's status.
+    probeArgv("red", [{ protocol: "icmp", address: "10.0.0.1", expect: "reachable" }], 3, 2),
+    statusArgv(serviceDirectory("red", "web")),
   ];
   for (const argv of reads) expect([shellLine(argv), isReadCommand(argv)]).toEqual([shellLine(argv), true]);
   const writes = [
@@ -120,6 +125,10 @@ test("read-only runs: only a fixed list of read verbs, looked through namespace 
     ["ip", "-n", "red", "-batch", "/tmp/commands"],
     ["ip", "netns", "exec", "red", "sh", "-c", "cat /etc/hostname"],
     ["ip", "netns", "exec", "red"],
+    // A script not declared read-only, and one that is, given as a file to run or after other words.
+    stopArgv("red", "web", 10, undefined),
+    ["sh", statusArgv("/run/x")[2]],
+    ["sh", "-e", "-c", statusArgv("/run/x")[2]],
     // Reads, but not on the list: a listing has its own option.
     listArgv(4, "nat", "POSTROUTING"),
     inEveryNamespace(["ip", "-j", "-d", "addr", "show"]),
