@@ -182,15 +182,10 @@ export async function hold(
   }
 }
 
-/** Records `holds` as what `token` holds, when it is a holder of the object now (an upgrade gives it its owner). */
-export async function retag(host: Host, path: string, token: string, holds: string): Promise<void> {
-  await transact<HolderRecord>(host, path, async (record) => ({ next: record && token in record.holders ? join(record, token, holds) : record }));
-}
-
 /**
  * Removes `token` from an object's holders; when none is left, `deleteArgv` runs (unless `deleteIfLast`
- * is false). `identify` gives the object's identity now, undefined when it is gone. Without a token (a
- * resource from before holders) the object is deleted only when nobody else holds it.
+ * is false). `identify` gives the object's identity now, undefined when it is gone. Without a token (an
+ * imported resource, which holds no record) the object is deleted only when nobody else holds it.
  */
 export async function release(
   host: Host,

@@ -3,8 +3,8 @@
  * functions, in exactly the form `iptables -S` prints them; this module converges the host to them.
  *
  * A rule belongs to a resource through its comment `pulumi-netns:<id>`, never through its shape: read
- * and delete list every chain a rule of ours may be in (this release's or an earlier one's) and act on
- * each line carrying the mark, so a rule whose shape changed between releases is still found. The one
+ * and delete list every chain a rule of ours may be in and act on each line carrying the mark, so a rule
+ * edited, copied or moved by hand is still found. The one
  * exception is a rule set made by hand and imported (`pulumi import`): it has no mark, and belongs to
  * its resource by its exact shape (ruleKind.ts decides, with `owns`).
  *
@@ -13,8 +13,8 @@
  *   filter FORWARD  -j PULUMI-NETNS-FWD               (shared; right after `-j DOCKER-USER`, else first)
  *   filter PULUMI-NETNS-FWD      ACCEPTs              (acceptForward of every resource and stack)
  *
- * Earlier releases inserted the ACCEPTs at FORWARD position 1, ahead of the administrator's policy;
- * FORWARD is still listed so that such rules are found and moved.
+ * FORWARD is listed too: an accept of ours moved into it (ahead of the administrator's policy) is found
+ * and moved back.
  */
 import { isIP } from "node:net";
 import { CommandFailedError } from "./errors";
@@ -40,7 +40,7 @@ export interface Rule {
 export const FORWARD_CHAIN = "PULUMI-NETNS-FWD";
 const DOCKER_USER = "DOCKER-USER";
 
-/** Every chain a rule of ours may be in, now or in an earlier release. */
+/** Every chain a rule of ours may be in: where we put them, and FORWARD. */
 const OWNED_CHAINS: readonly { table: Table; chain: string }[] = [
   { table: "nat", chain: "PREROUTING" },
   { table: "nat", chain: "OUTPUT" },

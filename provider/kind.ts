@@ -130,11 +130,6 @@ export interface KindDefinition<Shape extends z.ZodRawShape, Name extends string
   update(host: Host, id: string, olds: Props, news: z.infer<z.ZodObject<Shape>>): Promise<Observed>;
   /** Must succeed when the object is already gone. */
   delete(host: Host, id: string, olds: Props): Promise<void>;
-  /**
-   * Puts `owner` on an object made before objects carried their owner (its state has none), in the
-   * first update after the upgrade; nothing when the object is gone. Rule kinds have none: their mark is their id.
-   */
-  tag?(host: Host, id: string, olds: Props, owner: string): Promise<void>;
   /** How `pulumi import` names and finds an object of this kind. */
   importing: Importing;
   /** Every object of this kind on the host that carries an owner, for `sweep` (what state forgot). */

@@ -53,7 +53,7 @@ export function aliasOwner(alias: string | undefined, ownerValue: string | undef
 /**
  * Whether an object a resource made now carries another owner's tag: something took it over (a LabNode
  * took the objects of a Lab's finer resources when a stack moved to it), and the resource's delete leaves
- * it. An object of a resource from before owners carried no tag, so any tag on it is another's. `sweep`
+ * it. A resource without an owner tags nothing it makes, so any tag on its object is another's. `sweep`
  * passes the object's own owner as `owner` (what the tag says), which is no other owner either.
  */
 export function takenOver(tag: string | undefined, replaceOn: readonly string[], props: Record<string, unknown>): boolean {

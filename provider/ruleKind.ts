@@ -34,8 +34,8 @@ export const acceptForward = z
       `DOCKER-USER (else first), so an administrator's DOCKER-USER rules still apply.`,
   );
 
-/** The ids create gives: PREFIX-HEX, followed by @PROJECT/STACK since rules carry their owner. */
-const markId = (prefix: string) => new RegExp(`^${prefix}-[0-9a-f]{12,16}(@[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?$`);
+/** The ids create gives: PREFIX-HASH@PROJECT/STACK (the owner), or PREFIX-HEX for a resource without an owner. */
+const markId = (prefix: string) => new RegExp(`^${prefix}-[0-9a-f]{16}(@[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?$`);
 
 type RuleSpec<Shape extends z.ZodRawShape> = z.infer<z.ZodObject<Shape>> & { namespace?: string };
 
@@ -80,7 +80,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape, Name extends string>
   };
   /**
    * Brings the rules of resource `id` to `desired`; `props` names the family, namespace and flush.
-   * Only rules being put in need the conntrack tool: a delete (an upgraded resource's too) never waits on it.
+   * Only rules being put in need the conntrack tool: a delete never waits on it.
    */
   const converge = async (host: Host, props: Props, id: string, desired: Rule[]) => {
     const flush = props.foundFamily === undefined ? definition.conntrackFlush?.(props as RuleSpec<Shape>) : undefined;
@@ -160,7 +160,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape, Name extends string>
       await converge(host, news, id, rulesOf(news, id));
       return (await observe(host, news, id)) ?? { rules: [] };
     },
-    // Every rule with the mark goes, whatever its shape (rules of an earlier release too).
+    // Every rule with the mark goes, whatever its shape.
     delete: (host, id, olds) => converge(host, olds, id, []),
     async tagged(_host, source) {
       const prefix = `${definition.idPrefix}-`;

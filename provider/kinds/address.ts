@@ -238,9 +238,6 @@ export const addressKind = defineKind({
     if (takenOver(await recordedTag(host, recordPath(spec)), addressKind.replaceOn, olds)) return;
     await removeAddress(host, spec, olds.owner as string | undefined);
   },
-  async tag(host, _id, olds, owner) {
-    for (const argv of writeOwnerRecordArgvs(recordPath(olds as unknown as AddressSpec), owner)) await host.run(argv);
-  },
   async tagged(_host, source) {
     return ownerRecords(await source.records(), "addr").map(({ owner, namespace, names: [device, name] }) => {
       const address = networkFromRecordName(name);

@@ -450,8 +450,7 @@ export const labNodeKind = defineKind({
     const state = await readListed(host, id);
     return state && observe(olds as unknown as LabNodeSpec, state);
   },
-  // A node whose state has no owner (a Lab's Namespace from before owners) takes the one its program gives.
-  update: (host, _id, olds, news) => converge(host, news, nodeOwner(olds) ?? nodeOwner(news), olds as unknown as LabNodeSpec),
+  update: (host, _id, olds, news) => converge(host, news, nodeOwner(olds), olds as unknown as LabNodeSpec),
   async delete(host, id, olds) {
     // Its cables first, in one step with the records it may have taken over: a namespace's interfaces go
     // with it only once the kernel has freed it, which may be later than `ip netns del` returns, and a

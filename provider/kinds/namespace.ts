@@ -2,7 +2,7 @@ import { z } from "zod";
 import { partlyMade } from "../errors";
 import { namespaceName } from "../fields";
 import type { Host } from "../host";
-import { hold, holderPath, namespaceIdentity, recordedHolders, release, retag } from "../holders";
+import { hold, holderPath, namespaceIdentity, recordedHolders, release } from "../holders";
 import { LinkSource, listedLinks, liveLinks, readLink, reconcileLink } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
 import { ownerToken } from "../owner";
@@ -56,9 +56,6 @@ export const namespaceKind = defineKind({
   },
   async delete(host, id, olds) {
     await releaseNamespace(host, id, olds.holder as string | undefined, true);
-  },
-  async tag(host, id, olds, owner) {
-    if (typeof olds.holder === "string") await retag(host, recordPath(id), olds.holder, owner);
   },
   async tagged(_host, source) {
     return recordedHolders(await source.records(), "netns").map(({ record, token, owner }) => ({

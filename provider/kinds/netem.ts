@@ -193,9 +193,6 @@ export const netemKind = defineKind({
     if ((await readRoot(host, olds as unknown as NetemSpec))?.netem) await runUnlessGone(host, netemDeleteArgv(olds as unknown as NetemSpec));
     for (const argv of removeOwnerRecordArgvs(recordPath(olds as unknown as NetemSpec), olds.owner as string | undefined)) await host.run(argv);
   },
-  async tag(host, _id, olds, owner) {
-    for (const argv of writeOwnerRecordArgvs(recordPath(olds as unknown as NetemSpec), owner)) await host.run(argv);
-  },
   async tagged(_host, source) {
     return ownerRecords(await source.records(), "qdisc").map(({ owner, namespace, names: [device] }) => ({
       owner,

@@ -229,9 +229,6 @@ export const routeKind = defineKind({
     if (takenOver(await recordedTag(host, recordPath(spec)), routeKind.replaceOn, olds)) return;
     await removeRoute(host, spec, olds.owner as string | undefined);
   },
-  async tag(host, _id, olds, owner) {
-    for (const argv of writeOwnerRecordArgvs(recordPath(olds as unknown as RouteSpec), owner)) await host.run(argv);
-  },
   async tagged(_host, source) {
     return ownerRecords(await source.records(), "route").map(({ owner, namespace, names: [family, name, metric] }) => {
       const destination = networkFromRecordName(name);

@@ -209,9 +209,6 @@ export const vethKind = defineKind({
     const pair = await locate(liveLinks(host), olds as unknown as VethSpec);
     if (pair && !takenOver(pair.near.link.alias, vethKind.replaceOn, olds)) await runUnlessGone(host, linkDeleteArgv(pair.near.namespace, pair.near.link.name));
   },
-  async tag(host, _id, olds, owner) {
-    await runUnlessGone(host, setAliasArgv(olds.namespace as string | undefined, olds.name as string, owner));
-  },
   async tagged(_host, source) {
     const links = await source.links();
     return taggedLinks(links, "veth").flatMap(({ owner, namespace, link }) => {

@@ -387,9 +387,6 @@ export const vxlanKind = defineKind({
     // A link that took the name since and is no vxlan device is someone else's.
     if (await readVxlan(host, namespace, olds.name as string, false)) await runUnlessGone(host, linkDeleteArgv(namespace, olds.name as string));
   },
-  async tag(host, _id, olds, owner) {
-    await runUnlessGone(host, setAliasArgv(olds.namespace as string | undefined, olds.name as string, owner));
-  },
   async tagged(_host, source) {
     return taggedLinks(await source.links(), "vxlan").map(({ owner, namespace, link }) => ({
       owner,

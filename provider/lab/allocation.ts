@@ -1,6 +1,6 @@
 /**
  * A Lab's allocation: the subnet of every link and LAN, the address of every member, the VNI of every
- * segment across hosts. Pure; the Lab's planner (sdk/lab/model.ts) and the LabAllocation resource both
+ * segment across hosts. Pure; the Lab's planner (sdk/lab/allocation.ts) and the LabAllocation resource both
  * call `allocateLab`, which is what keeps them exact with each other.
  *
  * What never moves: the LabAllocation resource's check is given its own previous result (the engine's
@@ -8,7 +8,7 @@
  * removing a node, link, LAN or member changes nothing that already exists, whatever the hashes and the
  * order of declaration, and preview shows the exact addresses (a dynamic provider's preview returns the
  * checked inputs as outputs). Without a previous result (a new stack) seats come from a hash of their
- * owner's identity, as they always did, so a stack made before the resource keeps every address.
+ * owner's identity.
  */
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";

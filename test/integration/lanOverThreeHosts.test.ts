@@ -73,7 +73,7 @@ test("a LAN over three hosts: one VXLAN device per host floods to the others; gr
     return port;
   }
 
-  // Two hosts first, with the same mechanism as any number; A's end as a Lab made earlier made it: a fixed remote.
+  // Two hosts first, with the same mechanism as any number; A's end a cable between two hosts: a fixed remote.
   const cableA = await join(a, [], b.address);
   const portB = await join(b, others(b, [a, b]));
   expect(cableA.outs).toMatchObject({ remote: b.address, mtu: 1450, master: "br-lan" });

@@ -26,7 +26,7 @@ test("join and leave: the last holder leaving is told so", () => {
   expect(both.holders).toEqual({ a: "Bridge", b: "Bridge" });
   expect(leave(both, "a")).toEqual({ next: { identity: "i1", holders: { b: "Bridge" } }, last: false });
   expect(leave(leave(both, "a").next, "b")).toEqual({ next: undefined, last: true });
-  // A resource from before holder records has no token: it is last only when nobody holds the object.
+  // An imported resource has no token: it is last only when nobody holds the object.
   expect(leave(both, undefined)).toMatchObject({ last: false });
   expect(leave(undefined, undefined)).toMatchObject({ last: true });
   expect(leave(undefined, "zz")).toMatchObject({ last: true });
@@ -199,18 +199,7 @@ describe("sysctl groups", () => {
     expect(state.record?.holders).toEqual({ R: on(REDIRECTS, "1") });
   });
 
-  test("a record written by an earlier release (holders as keys, partial original) is read and released", () => {
-    const onValues = written(v4, found, on(IP_FORWARD, "1"));
-    const old: SysctlRecord = { identity: "host", holders: { A: IP_FORWARD, E: ETH0 }, original: { ...Object.fromEntries(found), "net.ipv4.conf.gone.forwarding": "1" } };
-    // E's value is what its key holds now.
-    let state = step({ record: old, values: onValues }, "A");
-    expect(state.record).toEqual({ identity: "host", holders: { E: on(ETH0, "1") }, original: { [ETH0]: "0" } });
-    expect(state.writes).toEqual([`${IP_FORWARD}=0`, `${ETH0}=1`, `${VLAN}=1`]);
-    state = step(state, "E");
-    expect(state.values).toEqual(found);
-  });
-
-  test("a resource from before holder records writes beneath the holders: what they reach stays theirs", () => {
+  test("an imported resource (no holder token) writes beneath the holders: what they reach stays theirs", () => {
     const onValues = written(v4, found, on(IP_FORWARD, "1"));
     // Its own `previous` goes back, with what the kernel rewrites along, but a key Y holds stays.
     const withY = step({ values: onValues }, "Y", on(ETH0, "1"));
@@ -218,7 +207,7 @@ describe("sysctl groups", () => {
     // A holder whose write reaches its key decides it.
     const withX = step({ values: onValues }, "X", on(IP_FORWARD, "1"));
     expect(step(withX, undefined, on(IP_FORWARD, "0")).writes).toEqual([]);
-    // Alone: it puts back its previous, as it always did.
+    // Alone: it puts back its previous.
     expect(step({ values: onValues }, undefined, on(IP_FORWARD, "0"))).toMatchObject({ record: undefined, writes: [`${IP_FORWARD}=0`] });
   });
 

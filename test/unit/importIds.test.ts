@@ -35,7 +35,8 @@ test("a route is NAMESPACE/DESTINATION/METRIC; default is IPv4's, ::/0 and 0.0.0
 
 test("rules are named by their mark, or when made by hand by what identifies them", () => {
   expect(identity("Masquerade", "masq-3f9a1c2b0d4e5f60@lab/dev")).toEqual({});
-  expect(identity("Masquerade", "masq-0a1b2c3d4e5f")).toEqual({});
+  // A resource made without an owner.
+  expect(identity("Masquerade", "masq-0a1b2c3d4e5f6071")).toEqual({});
   expect(identity("Masquerade", "192.168.15.0/24")).toEqual({ source: "192.168.15.0/24" });
   expect(identity("Masquerade", "red/2001:DB8::/64")).toEqual({ namespace: "red", source: "2001:db8::/64" });
   expect(identity("PortForward", "pf-3f9a1c2b0d4e5f60@lab/dev")).toEqual({});

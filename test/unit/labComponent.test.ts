@@ -5,6 +5,8 @@
 import { isDeepStrictEqual } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
 import { provider } from "../../provider";
+import { setPaths } from "../../provider/controller";
+import { kindNamed } from "../../provider/kinds";
 import { endImpairment, Lab, LabArgs, LabPlan, LabTopologyError, planLab } from "../../sdk";
 import * as native from "../../sdk/native";
 import { nameMeeting } from "../harness/labSeats";
@@ -273,7 +275,9 @@ test("one more host on a LAN over three adds its bridge and tunnel end; the othe
     expect({ ...news, remotes: undefined }).toEqual({ ...olds, remotes: undefined });
     expect(news.remotes).toEqual([...(olds.remotes as string[]), "198.18.0.13"].sort());
     const [checkedOlds, checkedNews] = await Promise.all([olds, news].map(async (inputs) => (await vxlan.check({}, inputs)).inputs));
-    expect(await vxlan.diff("id", checkedOlds, checkedNews)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    // State as the create left it: the inputs, and the paths they set.
+    const state = { ...checkedOlds, setProperties: setPaths(kindNamed("Vxlan"), checkedOlds) };
+    expect(await vxlan.diff("id", state, checkedNews)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
   }
 });
 

@@ -56,8 +56,9 @@ test("values the kernel would store differently, or that contradict each other, 
 });
 
 test("only destination, family and namespace replace; gateway, device, source and metric update in place", async () => {
-  const olds = { connection, destination: "default", family: 4, via: "10.0.0.1", device: "eth0", metric: 0 };
-  const diff = (change: Record<string, unknown>) => route.diff("/default/0", olds, { ...olds, ...change });
+  const inputs = { connection, destination: "default", family: 4, via: "10.0.0.1", device: "eth0", metric: 0 };
+  const olds = { ...inputs, setProperties: ["destination", "family", "via", "device", "metric"] };
+  const diff = (change: Record<string, unknown>) => route.diff("/default/0", olds, { ...inputs, ...change });
   for (const change of [{ via: "10.0.0.2" }, { device: "eth1" }, { source: "10.0.0.5" }, { metric: 5 }]) {
     expect(await diff(change)).toMatchObject({ changes: true, replaces: [] });
   }

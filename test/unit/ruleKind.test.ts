@@ -21,7 +21,7 @@ test("a UDP port forward without the conntrack tool fails naming the Debian pack
   }
 });
 
-test("a UDP port forward made before the tool was needed still deletes without it", async () => {
+test("a UDP port forward deletes without the conntrack tool: only rules being put in need it", async () => {
   const marked = '-A PREROUTING -p udp -m udp --dport 5353 -m comment --comment "pulumi-netns:pf-1" -j DNAT --to-destination 192.168.15.2:53';
   const host = scriptedHost((argv) => {
     if (argv[0] === "conntrack") return { exitCode: 127, stderr: "sh: 1: conntrack: not found" };
