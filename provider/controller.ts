@@ -22,7 +22,11 @@ export interface DiffResult {
  */
 function stored(props: Props): Props {
   const { adopt, ...rest } = props;
-  return { ...rest, ...(adopt === true ? { adopt } : {}), ...("connection" in props ? { connection: compactConnection(props.connection) } : {}) };
+  return {
+    ...rest,
+    ...(adopt === true ? { adopt } : {}),
+    ...("connection" in props ? { connection: compactConnection(props.connection) } : {}),
+  };
 }
 
 export function check(kind: Kind, news: Props): { inputs: Props; failures?: Failure[] } {
@@ -182,7 +186,11 @@ export function importIdentity(kind: Kind, id: string): Props {
 
 /** Leaf paths ("peer.name") of a value; arrays are leaves. */
 const leafPaths = (value: unknown, path = ""): string[] =>
-  isRecord(value) ? Object.keys(value).flatMap((key) => leafPaths(value[key], path ? `${path}.${key}` : key)) : value === undefined ? [] : [path];
+  isRecord(value)
+    ? Object.keys(value).flatMap((key) => leafPaths(value[key], path ? `${path}.${key}` : key))
+    : value === undefined
+      ? []
+      : [path];
 
 /** A copy without the leaf at `path`, and without the objects that leaves empty. */
 function withoutPath(props: Props, path: string): Props {

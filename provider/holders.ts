@@ -65,7 +65,14 @@ flock -w "$wait" 9`;
 
 /** A shell script run as one remote step under the host's lock (set -e); its own arguments are $1…. */
 export function underHostLock(host: Host, script: string, ...args: string[]): Argv {
-  return ["sh", "-c", `set -e\nwait=$1\nshift\n${TAKE_HOST_LOCK}\n${script}`, "sh", String(lockWaitSeconds(host.commandTimeoutSeconds)), ...args];
+  return [
+    "sh",
+    "-c",
+    `set -e\nwait=$1\nshift\n${TAKE_HOST_LOCK}\n${script}`,
+    "sh",
+    String(lockWaitSeconds(host.commandTimeoutSeconds)),
+    ...args,
+  ];
 }
 
 /**
@@ -121,7 +128,9 @@ export async function transact<R extends HolderRecord<unknown>>(
     const { next, command } = await decide(parseRecord<R>(path, expected));
     const nextText = next ? JSON.stringify(next) : "";
     if (nextText === expected && !command) return;
-    const result = await host.run(commitArgv(path, expected, nextText, command, lockWaitSeconds(host.commandTimeoutSeconds)), { allowFailure: true });
+    const result = await host.run(commitArgv(path, expected, nextText, command, lockWaitSeconds(host.commandTimeoutSeconds)), {
+      allowFailure: true,
+    });
     if (result.exitCode === 0) return;
     if (result.exitCode !== CONFLICT || attempt === ATTEMPTS) throw new CommandFailedError(host.label, result);
   }

@@ -176,8 +176,16 @@ export function jumpPlacement(forward: Rule[]): { placed: boolean; position: num
 }
 
 /** stderr of `iptables -S CHAIN` / `-D` / `-X` when the chain or rule is not there (legacy and nft backends). */
-const NO_SUCH =
-  /No chain\/target\/match by that name|Chain '[^']*' does not exist|does a matching rule exist|is incompatible, use 'nft' tool|Bad rule|_DEL(ETE)? failed \(No such file or directory\)/;
+const NO_SUCH = new RegExp(
+  [
+    "No chain/target/match by that name",
+    "Chain '[^']*' does not exist",
+    "does a matching rule exist",
+    "is incompatible, use 'nft' tool",
+    "Bad rule",
+    "_DEL(ETE)? failed \\(No such file or directory\\)",
+  ].join("|"),
+);
 
 /** The rules of one chain; [] when the chain does not exist, undefined when the namespace is gone. */
 async function listChain(host: Host, family: Family, table: Table, chain: string, namespace?: string): Promise<Rule[] | undefined> {
@@ -208,7 +216,13 @@ const listedChain: ChainReader = async (host, family, table, chain, namespace) =
 /** Which rules are a resource's (see the header). */
 export type Owns = (rule: Rule) => boolean;
 
-async function listOwned(host: Host, owns: Owns, family: Family, namespace?: string, readChain: ChainReader = listChain): Promise<Listing | undefined> {
+async function listOwned(
+  host: Host,
+  owns: Owns,
+  family: Family,
+  namespace?: string,
+  readChain: ChainReader = listChain,
+): Promise<Listing | undefined> {
   const owned: Rule[] = [];
   let placement = { placed: false, position: 1 };
   for (const { table, chain } of OWNED_CHAINS) {

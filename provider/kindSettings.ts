@@ -13,7 +13,8 @@ export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
 export const VXLAN_PORT = 4789;
 
 /** Inner MTU that fits the underlay (of `underlayAddress`'s family): larger frames would be dropped without a word. */
-export const defaultVxlanMtu = (underlayMtu: number, underlayAddress: string) => underlayMtu - VXLAN_OVERHEAD[isIP(underlayAddress) === 6 ? 6 : 4];
+export const defaultVxlanMtu = (underlayMtu: number, underlayAddress: string) =>
+  underlayMtu - VXLAN_OVERHEAD[isIP(underlayAddress) === 6 ? 6 : 4];
 
 /** The most packets netem may hold (the kernel keeps the limit in 32 bits). */
 export const NETEM_MAX_LIMIT = 4294967295;
@@ -43,11 +44,14 @@ export const impairmentShape = {
     .max(NETEM_MAX_LIMIT)
     .optional()
     .describe(
-      "Packets netem may hold. When unset, enough for the rate (or 10 Gbit/s) × (delay + jitter) in full-size frames, twice over, at least tc's 1000.",
+      "Packets netem may hold. When unset, enough for the rate (or 10 Gbit/s) × (delay + jitter) in full-size frames, twice over, at " +
+      "least tc's 1000.",
     ),
 };
 
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "an environment variable name is letters, digits and _ (not first)" });
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "an environment variable name is letters, digits and _ (not first)" });
 const noNul = z.string().refine((s) => !s.includes("\0"), { message: "may not contain a NUL byte" });
 
 const readiness = z
@@ -81,7 +85,10 @@ export const serviceSettingsShape = {
     .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, { message: "not a valid user name" })
     .optional()
     .describe("Run as this user (and its group and groups); root when unset."),
-  restart: z.enum(["never", "on-failure", "always"]).default("on-failure").describe("When the supervisor starts the command again after it exits."),
+  restart: z
+    .enum(["never", "on-failure", "always"])
+    .default("on-failure")
+    .describe("When the supervisor starts the command again after it exits."),
   readiness: readiness.optional(),
   logMaxBytes: z
     .number()
@@ -101,14 +108,22 @@ export const checkTarget = z
     port: port.optional().describe("Port, for tcp and udp."),
     expect: z.enum(["reachable", "unreachable"]).default("reachable").describe("What must be seen."),
     label: z.string().max(200).optional().describe('How messages name the target (e.g. "web:8080"); the address when unset.'),
-    maxLossPercent: z.number().min(0).max(100).optional().describe("Reachable means at most this share of attempts lost (default: any but all)."),
+    maxLossPercent: z
+      .number()
+      .min(0)
+      .max(100)
+      .optional()
+      .describe("Reachable means at most this share of attempts lost (default: any but all)."),
     maxRttMs: z
       .number()
       .positive()
       .optional()
       .describe("Reachable means a mean round trip of at most this; icmp only (tcp and udp have no round trip measured)."),
   })
-  .refine((t) => (t.protocol === "icmp") === (t.port === undefined), { message: "tcp and udp need a port; icmp takes none", path: ["port"] });
+  .refine((t) => (t.protocol === "icmp") === (t.port === undefined), {
+    message: "tcp and udp need a port; icmp takes none",
+    path: ["port"],
+  });
 
 export type CheckTarget = z.infer<typeof checkTarget>;
 

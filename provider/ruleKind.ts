@@ -102,7 +102,8 @@ export function defineRuleKind<Shape extends z.ZodRawShape, Name extends string>
       : ([4, 6] as const).map((family) => ({ family, namespace: identity.namespace as string | undefined }));
     const tried: { props: Props; lines: string[]; complete: boolean; from: Rule; expected: Rule }[] = [];
     for (const { family, namespace } of places) {
-      const found = (await ownedRules(host, marked ? (rule) => isOwnedBy(rule, id) : (rule) => markOf(rule) === undefined, family, namespace)) ?? [];
+      const found =
+        (await ownedRules(host, marked ? (rule) => isOwnedBy(rule, id) : (rule) => markOf(rule) === undefined, family, namespace)) ?? [];
       const present = found.map(renderRule);
       for (const { spec, from } of definition.candidates(identity, found)) {
         const props = { ...spec, ...(namespace ? { namespace } : {}) };
@@ -112,16 +113,22 @@ export function defineRuleKind<Shape extends z.ZodRawShape, Name extends string>
       }
     }
     const complete = tried.filter((t) => t.complete);
-    const largest = complete.filter((t) => !complete.some((o) => o.lines.length > t.lines.length && t.lines.every((line) => o.lines.includes(line))));
+    const largest = complete.filter(
+      (t) => !complete.some((o) => o.lines.length > t.lines.length && t.lines.every((line) => o.lines.includes(line))),
+    );
     const distinct = largest.filter((t, i) => largest.findIndex((o) => isDeepStrictEqual([...o.lines].sort(), [...t.lines].sort())) === i);
     if (distinct.length > 1) {
-      throw new Error(`${host.label}: "${id}" fits ${distinct.length} sets of rules (${distinct.map((t) => `"${t.lines[0]}"`).join(", ")}); import takes one when one fits`);
+      throw new Error(
+        `${host.label}: "${id}" fits ${distinct.length} sets of rules (${distinct.map((t) => `"${t.lines[0]}"`).join(", ")}); import ` +
+        `takes one when one fits`,
+      );
     }
     if (distinct.length === 1) return distinct[0].props;
     const misfit = tried.find((t) => !complete.some((c) => c.from === t.from));
     if (misfit) {
       throw new Error(
-        `${host.label}: the rule "${renderRule(misfit.from)}" is not one a ${definition.name} makes (that would be "${renderRule(misfit.expected)}"): ` +
+        `${host.label}: the rule "${renderRule(misfit.from)}" is not one a ${definition.name} makes (that would be ` +
+        `"${renderRule(misfit.expected)}"): ` +
           "replace it by hand with that rule and import again, or leave it out of the program",
       );
     }

@@ -3,7 +3,17 @@ import { inNamespaceWords, partlyMade } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
 import { hold, holderPath, namespaceIdentity, recordedHolders, release } from "../holders";
-import { linkDeleteArgv, linkSetArgv, LinkSource, LinkState, listedLinks, liveLinks, parseLinks, readLink, reconcileLink } from "../iproute";
+import {
+  linkDeleteArgv,
+  linkSetArgv,
+  LinkSource,
+  LinkState,
+  listedLinks,
+  liveLinks,
+  parseLinks,
+  readLink,
+  reconcileLink,
+} from "../iproute";
 import { defineKind, neverCollides, namespacedIdentity, SET_PROPERTIES } from "../kind";
 import { ownerToken } from "../owner";
 
@@ -35,7 +45,9 @@ const bridgeId = (spec: { name: string; namespace?: string }) => (spec.namespace
 
 /** What a bridge whose MTU was never set would have: its smallest port's, 1500 without ports. */
 async function portsMtu(host: Host, namespace: string | undefined, name: string): Promise<number> {
-  const ports = parseLinks((await host.run(inNamespace(namespace, ["ip", "-j", "link", "show", "master", name]), { readOnly: true })).stdout);
+  const ports = parseLinks(
+    (await host.run(inNamespace(namespace, ["ip", "-j", "link", "show", "master", name]), { readOnly: true })).stdout,
+  );
   return ports.length > 0 ? Math.min(...ports.map((port) => port.mtu)) : 1500;
 }
 

@@ -68,8 +68,23 @@ export const namespaceKind = defineKind({
 });
 
 /** Makes the namespace, or holds it when this holder made it already (or with `adopt`); `made`: this holder made it. */
-export function makeNamespace(host: Host, name: string, holder: string, owner: string | undefined, adopt: boolean): Promise<{ made: boolean }> {
-  return hold(host, recordPath(name), holder, owner ?? "Namespace", `network namespace "${name}"`, () => namespaceIdentity(host, name), ["ip", "netns", "add", name], adopt);
+export function makeNamespace(
+  host: Host,
+  name: string,
+  holder: string,
+  owner: string | undefined,
+  adopt: boolean,
+): Promise<{ made: boolean }> {
+  return hold(
+    host,
+    recordPath(name),
+    holder,
+    owner ?? "Namespace",
+    `network namespace "${name}"`,
+    () => namespaceIdentity(host, name),
+    ["ip", "netns", "add", name],
+    adopt,
+  );
 }
 
 /** Leaves the namespace's holders; the last one deletes it (and with it everything inside). */

@@ -148,7 +148,9 @@ async function readRoot(host: Host, spec: Pick<NetemSpec, "device" | "namespace"
 
 /** Sets the whole impairment; with the owner's record in the same step when `owner` is given. */
 async function apply(host: Host, spec: NetemSpec, owner?: string): Promise<Impairment> {
-  const result = await host.run(inOneStep(netemReplaceArgv(spec), ...writeOwnerRecordArgvs(recordPath(spec), owner)), { allowFailure: true });
+  const result = await host.run(inOneStep(netemReplaceArgv(spec), ...writeOwnerRecordArgvs(recordPath(spec), owner)), {
+    allowFailure: true,
+  });
   if (result.exitCode !== 0) throw explainFailure(host.label, result);
   const netem = (await readRoot(host, spec))?.netem;
   if (!netem) throw new Error(`${host.label}: netem on "${spec.device}" was set but cannot be read back`);
@@ -158,14 +160,16 @@ async function apply(host: Host, spec: NetemSpec, owner?: string): Promise<Impai
 export const netemKind = defineKind({
   name: "Netem",
   description:
-    "Link impairment on an interface (`tc qdisc replace dev X root netem`): delay, jitter, loss, corruption, duplication, reordering and a rate limit. netem acts on packets leaving the interface only; impair both ends of a cable for both directions.",
+    "Link impairment on an interface (`tc qdisc replace dev X root netem`): delay, jitter, loss, corruption, duplication, reordering " +
+    "and a rate limit. netem acts on packets leaving the interface only; impair both ends of a cable for both directions.",
   shape: {
     device: interfaceName.describe("Interface whose outgoing packets are impaired."),
     namespace: namespaceName.optional().describe("Namespace of the interface; the host's own when unset."),
     ...impairmentShape,
   },
   refine(spec, ctx) {
-    if (spec.jitterMs > 0 && spec.delayMs === 0) ctx.addIssue({ code: "custom", path: ["jitterMs"], message: "jitter needs a delay (`delayMs` > 0)" });
+    if (spec.jitterMs > 0 && spec.delayMs === 0)
+      ctx.addIssue({ code: "custom", path: ["jitterMs"], message: "jitter needs a delay (`delayMs` > 0)" });
     if (spec.reorderPercent > 0 && spec.delayMs === 0) {
       ctx.addIssue({ code: "custom", path: ["reorderPercent"], message: "reordering needs a delay (`delayMs` > 0)" });
     }
@@ -179,7 +183,8 @@ export const netemKind = defineKind({
     if (!root) throw new Error(`${host.label}: interface "${spec.device}" does not exist${inNamespaceWords(spec.namespace)}`);
     // Only the kernel's default qdisc is free to take (or this resource's own, from an interrupted create);
     // replacing anything else would drop someone's setup.
-    if (!root.isDefault) mayTakeOver(host.label, `a ${root.kind} root qdisc on "${spec.device}"`, await recordedTag(host, recordPath(spec)), owner, adopt);
+    if (!root.isDefault)
+      mayTakeOver(host.label, `a ${root.kind} root qdisc on "${spec.device}"`, await recordedTag(host, recordPath(spec)), owner, adopt);
     const observed = await apply(host, spec, owner);
     return { id: `${spec.namespace ?? ""}/${spec.device}`, observed };
   },
@@ -190,8 +195,10 @@ export const netemKind = defineKind({
   update: (host, _id, _olds, news) => apply(host, news),
   async delete(host, _id, olds) {
     // A root qdisc that is no longer netem is someone else's now.
-    if ((await readRoot(host, olds as unknown as NetemSpec))?.netem) await runUnlessGone(host, netemDeleteArgv(olds as unknown as NetemSpec));
-    for (const argv of removeOwnerRecordArgvs(recordPath(olds as unknown as NetemSpec), olds.owner as string | undefined)) await host.run(argv);
+    if ((await readRoot(host, olds as unknown as NetemSpec))?.netem)
+      await runUnlessGone(host, netemDeleteArgv(olds as unknown as NetemSpec));
+    for (const argv of removeOwnerRecordArgvs(recordPath(olds as unknown as NetemSpec), olds.owner as string | undefined))
+      await host.run(argv);
   },
   async tagged(_host, source) {
     return ownerRecords(await source.records(), "qdisc").map(({ owner, namespace, names: [device] }) => ({

@@ -12,7 +12,8 @@ const normalize = (value: string) => value.trim().split(/\s+/).join(" ");
 
 export const sysctlReadArgv = (key: string, namespace?: string): Argv => inNamespace(namespace, ["sysctl", "-n", key]);
 /** `KEY=VALUE` writes in order; -e: a key whose interface vanished since the read is skipped, not an error. */
-export const sysctlWritesArgv = (writes: string[], namespace?: string): Argv => inNamespace(namespace, ["sysctl", "-e", "-q", "-w", ...writes]);
+export const sysctlWritesArgv = (writes: string[], namespace?: string): Argv =>
+  inNamespace(namespace, ["sysctl", "-e", "-q", "-w", ...writes]);
 
 /**
  * Keys that move together. Writing net.ipv4.ip_forward (= conf.all.forwarding) rewrites every
@@ -155,7 +156,8 @@ function holdersAfter(before: Holders, token: string | undefined, holding: Sysct
   const others = before.filter(([t]) => t !== token);
   if (!holding) return others;
   const unchanged = before.some(
-    ([t, h]) => t === token && h.key === holding.key && h.value === holding.value && (holding.owner === undefined || h.owner === holding.owner),
+    ([t, h]) =>
+      t === token && h.key === holding.key && h.value === holding.value && (holding.owner === undefined || h.owner === holding.owner),
   );
   return unchanged ? before : [...others, [token, holding]];
 }
@@ -182,7 +184,9 @@ export function settle(
   const stored = current?.original ?? {};
   const storedPrimary = group.primary === undefined ? undefined : stored[group.primary];
   const reachedBefore = reached(before);
-  const base = new Map([...values].map(([member, value]) => [member, reachedBefore(member) ? (stored[member] ?? storedPrimary ?? value) : value]));
+  const base = new Map(
+    [...values].map(([member, value]) => [member, reachedBefore(member) ? (stored[member] ?? storedPrimary ?? value) : value]),
+  );
 
   const after = holdersAfter(before, token, holding);
   const oneOff = token === undefined && holding ? written(group, base, holding) : base;
@@ -290,7 +294,10 @@ export const sysctlKind = defineKind({
     // A create run again after an interruption holds under the same token: it sets the same holding again.
     const holder = ownerToken(owner);
     const previous = await hold(host, spec, holder, owner);
-    return { id: `${spec.namespace ?? ""}/${spec.key}`, observed: { value: await readValue(host, spec.key, spec.namespace), previous, holder } };
+    return {
+      id: `${spec.namespace ?? ""}/${spec.key}`,
+      observed: { value: await readValue(host, spec.key, spec.namespace), previous, holder },
+    };
   },
   async read(host, _id, olds) {
     const value = await readValue(host, olds.key as string, olds.namespace as string | undefined);

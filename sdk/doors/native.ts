@@ -18,7 +18,9 @@ export type ProviderArgs = { [P in keyof Connection]: Inputs<Connection[P]> };
 /** The connection to one host; every resource given this provider is made there. Credentials are secrets. */
 export class Provider extends pulumi.ProviderResource {
   constructor(name: string, args: ProviderArgs, opts?: pulumi.ResourceOptions) {
-    const secrets = Object.fromEntries(PROVIDER_SECRETS.filter((key) => args[key] !== undefined).map((key) => [key, pulumi.secret(args[key]!)]));
+    const secrets = Object.fromEntries(
+      PROVIDER_SECRETS.filter((key) => args[key] !== undefined).map((key) => [key, pulumi.secret(args[key]!)]),
+    );
     super("netns", name, { ...args, ...secrets }, opts);
   }
 }
@@ -80,12 +82,15 @@ class LabAllocation extends pulumi.CustomResource {
 export class Lab extends LabComponent {
   constructor(name: string, args: LabArgs, opts?: pulumi.ComponentResourceOptions) {
     super(name, args, opts, (lab) => {
-      const providers = Object.fromEntries(Object.entries(args.hosts).map(([host, c]) => [host, new Provider(`${name}/${host}`, c, { parent: lab })]));
+      const providers = Object.fromEntries(
+        Object.entries(args.hosts).map(([host, c]) => [host, new Provider(`${name}/${host}`, c, { parent: lab })]),
+      );
       return {
         make: (kind, child, host, childArgs, childOpts) =>
           new (classes as unknown as ChildClasses)[kind](child, childArgs, { ...childOpts, provider: providers[host] }),
         // It touches no host; any of the Lab's providers serves it.
-        allocation: (child, allocationArgs, childOpts) => new LabAllocation(child, allocationArgs, { ...childOpts, provider: Object.values(providers)[0] }),
+        allocation: (child, allocationArgs, childOpts) =>
+          new LabAllocation(child, allocationArgs, { ...childOpts, provider: Object.values(providers)[0] }),
         nodeAliases: [],
       };
     });

@@ -9,7 +9,11 @@ import type { Segment, SegmentPlan } from "./plan";
 import type { CheckedLabSpec } from "./spec";
 
 /** The allocation of a topology's segments (`spanning`: those across hosts, which get VNIs), and what it was made from. */
-export function allocate(spec: CheckedLabSpec, segments: Segment[], spanning: Segment[]): { demand: LabDemand; allocations: LabAllocations } {
+export function allocate(
+  spec: CheckedLabSpec,
+  segments: Segment[],
+  spanning: Segment[],
+): { demand: LabDemand; allocations: LabAllocations } {
   const demand: LabDemand = {
     segments: segments.map((s) => ({
       kind: s.kind,

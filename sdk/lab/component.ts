@@ -61,7 +61,10 @@ type Child = pulumi.CustomResource & { name: pulumi.Output<string> };
 
 /** The kinds a Lab makes on its hosts, each door's classes of them. */
 type ChildKind = "Bridge" | "Vxlan" | "LabNode" | "Netem" | "Service" | "Check";
-export type ChildClasses = Record<ChildKind, new (name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions) => Child>;
+export type ChildClasses = Record<
+  ChildKind,
+  new (name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions) => Child
+>;
 
 /** What a Lab's LabAllocation child is given (provider/lab/allocation.ts). */
 export interface LabAllocationArgs {
@@ -77,7 +80,11 @@ export interface LabAllocationArgs {
  */
 export interface LabDoor {
   make(kind: ChildKind, name: string, host: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions): Child;
-  allocation(name: string, args: LabAllocationArgs, opts: pulumi.CustomResourceOptions): pulumi.CustomResource & { allocations: pulumi.Output<LabAllocations> };
+  allocation(
+    name: string,
+    args: LabAllocationArgs,
+    opts: pulumi.CustomResourceOptions,
+  ): pulumi.CustomResource & { allocations: pulumi.Output<LabAllocations> };
   /** What a node's LabNode was in stacks made before LabNode existed, where this door had such stacks. */
   nodeAliases: pulumi.Alias[];
 }
@@ -115,7 +122,11 @@ export class LabComponent extends pulumi.ComponentResource {
       }
     }
     const child = { parent: this };
-    const allocation = door.allocation(`${name}/allocations`, { demand: plan.demand, ...(spec.previous ? { previous: spec.previous } : {}) }, child);
+    const allocation = door.allocation(
+      `${name}/allocations`,
+      { demand: plan.demand, ...(spec.previous ? { previous: spec.previous } : {}) },
+      child,
+    );
     this.plan = allocation.allocations.apply((kept) => planLab({ ...spec, previous: kept }));
     const made = <T>(pick: (made: LabPlan) => T) => this.plan.apply(pick);
     /**
@@ -226,7 +237,9 @@ export class LabComponent extends pulumi.ComponentResource {
       );
     }
 
-    this.addresses = made((p) => Object.fromEntries(p.nodes.map((n) => [n.name, Object.fromEntries(n.interfaces.map((i) => [i.ifname, i.addresses]))])));
+    this.addresses = made((p) =>
+      Object.fromEntries(p.nodes.map((n) => [n.name, Object.fromEntries(n.interfaces.map((i) => [i.ifname, i.addresses]))])),
+    );
     this.vnis = made((p) => p.vnis);
     this.allocations = allocation.allocations;
     this.topologyDot = made(topologyDot);

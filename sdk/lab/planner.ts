@@ -79,8 +79,8 @@ export function planLab(input: LabSpec): LabPlan {
     if (families.has(4) && families.has(6)) refuse(s.label, "its hosts' underlay addresses mix IPv4 and IPv6");
     const sharing = segmentHosts(s).filter((h, _i, all) => all.some((other) => other !== h && underlay(other) === underlay(h)));
     if (sharing.length > 0) {
-      const reason = `hosts ${sharing.join(", ")} have the same underlay address ${underlay(sharing[0])}: a tunnel needs one per host (set underlay.HOST)`;
-      refuse(s.label, reason);
+      const hosts = `hosts ${sharing.join(", ")} have the same underlay address ${underlay(sharing[0])}`;
+      refuse(s.label, `${hosts}: a tunnel needs one per host (set underlay.HOST)`);
     }
   }
   check();
@@ -92,8 +92,8 @@ export function planLab(input: LabSpec): LabPlan {
       const fits = tunnelMtu(narrowest);
       if (fits < MIN_MTU) refuse(s.label, `host ${narrowest}'s underlayMtu leaves ${fits} bytes through the tunnel, below ${MIN_MTU}`);
       else if (s.mtu !== undefined && s.mtu > fits) {
-        const reason = `mtu ${s.mtu} does not fit through the tunnel on host ${narrowest}: at most ${fits} (its underlayMtu minus VXLAN's overhead)`;
-        refuse(s.label, reason);
+        const limit = `at most ${fits} (its underlayMtu minus VXLAN's overhead)`;
+        refuse(s.label, `mtu ${s.mtu} does not fit through the tunnel on host ${narrowest}: ${limit}`);
       }
       return [s.id, fits];
     }),
@@ -219,7 +219,9 @@ function collectSegments(spec: CheckedLabSpec, refuse: Refuse): Segment[] {
 
 function planNode(spec: CheckedLabSpec, node: string, prefix: string, segments: SegmentPlan[], refuse: Refuse): NodePlan {
   const n = spec.nodes[node];
-  const attached = segments.flatMap((segment) => segment.members.filter((m) => m.node === node).map((member): Attachment => ({ segment, member })));
+  const attached = segments.flatMap((segment) =>
+    segment.members.filter((m) => m.node === node).map((member): Attachment => ({ segment, member })),
+  );
   const families = new Set(attached.flatMap(({ member }) => member.addresses.map((a) => parsePrefixed(a).family)));
   const router = n.router ?? false;
   return {

@@ -34,7 +34,8 @@ export function planRoutes(spec: CheckedLabSpec, node: string, attached: Attachm
         return own !== undefined && contains(parsePrefixed(own), gateway.bits);
       });
       if (!on) refuse(where, `${about}: ${route.via} is on none of ${node}'s subnets`);
-      else if (on.member.addresses.some((a) => parsePrefixed(a).bits === gateway.bits)) refuse(where, `${about}: ${route.via} is ${node}'s own address`);
+      else if (on.member.addresses.some((a) => parsePrefixed(a).bits === gateway.bits))
+        refuse(where, `${about}: ${route.via} is ${node}'s own address`);
       else routes.push({ destination, via: bitsToAddress(gateway.bits, family), device: on.member.ifname, ...metricOf(route) });
       continue;
     }
@@ -52,7 +53,10 @@ export function planRoutes(spec: CheckedLabSpec, node: string, attached: Attachm
       continue;
     }
     const shared = attached
-      .map(({ segment, member }) => ({ member, gateway: segment.members.find((m) => m.node === peer && (!peerIfname || m.ifname === peerIfname)) }))
+      .map(({ segment, member }) => ({
+        member,
+        gateway: segment.members.find((m) => m.node === peer && (!peerIfname || m.ifname === peerIfname)),
+      }))
       .filter((x): x is { member: MemberPlan; gateway: MemberPlan } => x.gateway !== undefined);
     if (shared.length === 0) {
       refuse(where, `${about}: ${peer}${peerIfname ? `:${peerIfname}` : ""} shares no link or LAN with ${node}`);
@@ -65,14 +69,20 @@ export function planRoutes(spec: CheckedLabSpec, node: string, attached: Attachm
     }
     const [{ member, gateway }] = shared;
     const usable = (destinationFamily ? [destinationFamily] : FAMILIES).filter((f) => addressIn(member, f) && addressIn(gateway, f));
-    if (usable.length === 0) refuse(where, `${about}: ${node} and ${peer} have no addresses of that family in common on ${member.endpoint}`);
-    for (const f of usable) routes.push({ destination, via: withoutPrefix(addressIn(gateway, f)!), device: member.ifname, ...metricOf(route) });
+    if (usable.length === 0)
+      refuse(where, `${about}: ${node} and ${peer} have no addresses of that family in common on ${member.endpoint}`);
+    for (const f of usable)
+      routes.push({ destination, via: withoutPrefix(addressIn(gateway, f)!), device: member.ifname, ...metricOf(route) });
   }
   // Two routes to one place must differ in metric: the kernel keeps one route per destination and metric
   // (unset is 0 for IPv4, 1024 for IPv6, and IPv6 stores 0 as 1024).
   const effectiveMetric = (r: RoutePlan) => (isIP(r.via) === 6 ? r.metric || 1024 : (r.metric ?? 0));
   const keys = routes.map((r) => `${r.destination} ${isIP(r.via)} ${effectiveMetric(r)}`);
   const twice = routes.find((_r, i) => keys.indexOf(keys[i]) !== i);
-  if (twice) refuse(where, `two routes to ${twice.destination} (IPv${isIP(twice.via)}) with metric ${effectiveMetric(twice)} (give one another metric)`);
+  if (twice)
+    refuse(
+      where,
+      `two routes to ${twice.destination} (IPv${isIP(twice.via)}) with metric ${effectiveMetric(twice)} (give one another metric)`,
+    );
   return routes;
 }

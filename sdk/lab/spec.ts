@@ -65,7 +65,9 @@ export const labSpec = z.object({
        * gateway; "node:ifname" picks one of several shared segments), or a gateway address on one of this
        * node's subnets. `destination: "default"` via a node gives a default route in each family both have.
        */
-      routes: z.array(z.object({ destination: z.union([z.literal("default"), networkCidr]), via: z.string().min(1), metric: metric.optional() })).optional(),
+      routes: z
+        .array(z.object({ destination: z.union([z.literal("default"), networkCidr]), via: z.string().min(1), metric: metric.optional() }))
+        .optional(),
       /** Long-running processes in the node's namespace, started once its addresses and routes exist. */
       services: z.record(name, serviceSettings).optional(),
     }),

@@ -60,7 +60,11 @@ const drifts: [string, string[], "delete" | "update"][] = [
   ["an address removed", ["ip", "-n", "blue", "addr", "del", "192.168.15.2/24", "dev", "veth-blue"], "delete"],
   ["a link set down", ["ip", "-n", "red", "link", "set", "veth-red", "down"], "update"],
   ["an MTU changed", ["ip", "link", "set", "veth-blue-br", "mtu", "1400"], "update"],
-  ["an iptables rule deleted", ["sh", "-c", "iptables -w -t nat -S POSTROUTING | grep pulumi-netns | head -1 | sed 's/^-A/-D/' | xargs iptables -w -t nat"], "update"],
+  [
+    "an iptables rule deleted",
+    ["sh", "-c", "iptables -w -t nat -S POSTROUTING | grep pulumi-netns | head -1 | sed 's/^-A/-D/' | xargs iptables -w -t nat"],
+    "update",
+  ],
 ];
 
 test.each(drifts)("drift: %s is reported by refresh and repaired by up", async (_what, inject, reported) => {
@@ -127,7 +131,8 @@ test("an upgraded provider serves refresh and destroy of resources made by the o
   cpSync(join(REPO_ROOT, "dist"), join(upgraded, "dist"), { recursive: true });
   appendFileSync(
     join(upgraded, "dist", "provider", "index.js"),
-    `\nconst logged = exports.provider;\nexports.provider = (kind) => Object.fromEntries(Object.entries(logged(kind)).map(([m, f]) => [m, (...a) => { require("fs").appendFileSync(${JSON.stringify(log)}, kind + "." + m + "\\n"); return f(...a); }]));\n`,
+    `\nconst logged = exports.provider;\nexports.provider = (kind) => Object.fromEntries(Object.entries(logged(kind)).map(([m, f]) => ` +
+    `[m, (...a) => { require("fs").appendFileSync(${JSON.stringify(log)}, kind + "." + m + "\\n"); return f(...a); }]));\n`,
   );
   mkdirSync(join(projectDir, "node_modules"));
   symlinkSync(upgraded, join(projectDir, "node_modules", "pulumi-netns"));

@@ -23,7 +23,8 @@ const OURS = "0123456789abcdef@lab/dev";
 const THEIRS = "fedcba9876543210@other/prod";
 
 /** Files under /run/pulumi-netns but the lock: holder and owner records. */
-const records = () => host.sh(["find", "/run/pulumi-netns", "-type", "f", "!", "-name", "lock"], { allowFailure: true }).split("\n").filter(Boolean).sort();
+const records = () =>
+  host.sh(["find", "/run/pulumi-netns", "-type", "f", "!", "-name", "lock"], { allowFailure: true }).split("\n").filter(Boolean).sort();
 
 test("every kind: a create run again with its own owner takes its object over; another owner's is refused naming the stack", async () => {
   const before = hostSnapshot(host);
@@ -54,7 +55,9 @@ test("every kind: a create run again with its own owner takes its object over; a
       // A shared kind is joined with `adopt`; without it, the error names the holder. Others refuse even with `adopt`.
       const shared = kindName === "Namespace" || kindName === "Bridge";
       const refusal = kind.create({ connection, owner: THEIRS, adopt: !shared, ...inputs });
-      await expect(refusal).rejects.toThrow(shared ? /"\w+" \(held by [0-9a-f]{16}@lab\/dev\) already exists/ : /belongs to another resource \(stack lab\/dev/);
+      await expect(refusal).rejects.toThrow(
+        shared ? /"\w+" \(held by [0-9a-f]{16}@lab\/dev\) already exists/ : /belongs to another resource \(stack lab\/dev/,
+      );
     }
     // Tags as the host shows them.
     expect(host.sh(["ip", "-n", "own", "-j", "link", "show", "dev", "eth0"])).toMatch(/"ifalias":"pulumi-netns:[0-9a-f]{16}@lab\/dev"/);

@@ -21,7 +21,12 @@ const ns = engine("Namespace");
 
 /** Every IPv4 per-interface setting and every IPv6 forwarding switch inside the test host (or a namespace of it). */
 const settings = (namespace?: string) =>
-  host.sh([...(namespace ? ["ip", "netns", "exec", namespace] : []), "sh", "-c", "sysctl net.ipv4.conf; sysctl -r '\\.forwarding$' net.ipv6.conf"]);
+  host.sh([
+    ...(namespace ? ["ip", "netns", "exec", namespace] : []),
+    "sh",
+    "-c",
+    "sysctl net.ipv4.conf; sysctl -r '\\.forwarding$' net.ipv6.conf",
+  ]);
 const value = (key: string, namespace?: string) =>
   host.sh([...(namespace ? ["ip", "netns", "exec", namespace] : []), "sysctl", "-n", key]).trim();
 /** Holder record files of one area (sysctl, link) inside the test host. */
@@ -118,7 +123,7 @@ describe("a kernel setting held by two stacks", () => {
   }
 
   for (const joins of ["ip_forward joins first", "lo joins first"] as const) {
-    test(`X holds ip_forward=1, Y holds lo's forwarding=0 (${joins}): lo stays 0 throughout; X leaving puts back all but Y's key`, async () => {
+    test(`X holds ip_forward=1, Y lo's forwarding=0 (${joins}): lo stays 0 throughout; X leaving puts back all but Y's key`, async () => {
       const before = settings();
       const holdX = () => sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
       const holdY = () => sysctl.create({ connection, key: "net.ipv4.conf.lo.forwarding", value: "0" });
@@ -126,7 +131,12 @@ describe("a kernel setting held by two stacks", () => {
       const y = await holdY();
       const bothX = x ?? (await holdX());
       expect(value("net.ipv4.conf.lo.forwarding")).toBe("0");
-      for (const key of ["net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding", "net.ipv4.conf.default.forwarding", "net.ipv4.conf.pre-br.forwarding"]) {
+      for (const key of [
+        "net.ipv4.ip_forward",
+        "net.ipv4.conf.all.forwarding",
+        "net.ipv4.conf.default.forwarding",
+        "net.ipv4.conf.pre-br.forwarding",
+      ]) {
         expect(value(key)).toBe("1");
       }
       // An update of X's value goes through the record too, and still leaves lo alone.
@@ -174,7 +184,9 @@ describe("a kernel setting held by two stacks", () => {
   test("holders joining and leaving at the same time end with the host as it was", async () => {
     const before = settings();
     const made = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => sysctl.create({ connection, key: i % 2 ? "net.ipv4.conf.all.forwarding" : "net.ipv4.ip_forward", value: "1" })),
+      Array.from({ length: 6 }, (_, i) =>
+        sysctl.create({ connection, key: i % 2 ? "net.ipv4.conf.all.forwarding" : "net.ipv4.ip_forward", value: "1" }),
+      ),
     );
     expect(new Set(made.map((m) => m.outs.previous))).toEqual(new Set(["0"]));
     await Promise.all(made.map((m) => sysctl.delete(m.id, m.outs)));

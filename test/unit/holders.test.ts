@@ -1,6 +1,16 @@
 /** Holder bookkeeping: who joins, who leaves, what the last one restores or deletes. All pure. */
 import { commitArgv, currentRecord, HolderRecord, holderPath, join, leave, lockWaitSeconds, parseRecord } from "../../provider/holders";
-import { parseSysctlValues, reach, settle, SysctlHolding, SysctlRecord, sysctlGroup, wantedValues, writesFor, written } from "../../provider/kinds/sysctl";
+import {
+  parseSysctlValues,
+  reach,
+  settle,
+  SysctlHolding,
+  SysctlRecord,
+  sysctlGroup,
+  wantedValues,
+  writesFor,
+  written,
+} from "../../provider/kinds/sysctl";
 import { arePeers } from "../../provider/kinds/veth";
 import type { LinkState } from "../../provider/iproute";
 
@@ -62,7 +72,12 @@ describe("sysctl groups", () => {
   const VLAN = "net.ipv4.conf.eth0/100.forwarding";
 
   /** One change settled, and the host as the kernel leaves it after the writes. */
-  function step(state: { record?: SysctlRecord; values: Map<string, string> }, token: string | undefined, holding?: SysctlHolding, group = v4) {
+  function step(
+    state: { record?: SysctlRecord; values: Map<string, string> },
+    token: string | undefined,
+    holding?: SysctlHolding,
+    group = v4,
+  ) {
     const { next, writes } = settle(group, state.record, "host", state.values, token, holding);
     const values = writes.map((w) => w.split("=")).reduce((now, [key, value]) => written(group, now, { key, value }), state.values);
     return { record: next, values, writes };
@@ -74,13 +89,27 @@ describe("sysctl groups", () => {
     expect(sysctlGroup("net.ipv4.conf.veth-x.forwarding").name).toBe("ipv4-forwarding");
     expect(sysctlGroup("net.ipv4.conf.all.accept_redirects").name).toBe("ipv4-forwarding");
     expect(sysctlGroup("net.ipv6.conf.all.forwarding")).toMatchObject({ name: "ipv6-forwarding", primary: "net.ipv6.conf.all.forwarding" });
-    expect(sysctlGroup("net.ipv4.conf.eth0.accept_redirects")).toMatchObject({ name: "net.ipv4.conf.eth0.accept_redirects", readArgs: ["net.ipv4.conf.eth0.accept_redirects"] });
+    expect(sysctlGroup("net.ipv4.conf.eth0.accept_redirects")).toMatchObject({
+      name: "net.ipv4.conf.eth0.accept_redirects",
+      readArgs: ["net.ipv4.conf.eth0.accept_redirects"],
+    });
     expect(sysctlGroup("net.core.somaxconn").primary).toBeUndefined();
-    expect(v4.readArgs).toEqual(["-r", "\\.forwarding$|^net\\.ipv4\\.ip_forward$|^net\\.ipv4\\.conf\\.all\\.accept_redirects$", "net.ipv4"]);
+    expect(v4.readArgs).toEqual([
+      "-r",
+      "\\.forwarding$|^net\\.ipv4\\.ip_forward$|^net\\.ipv4\\.conf\\.all\\.accept_redirects$",
+      "net.ipv4",
+    ]);
   });
 
   test("values: members only, multi-value settings normalised", () => {
-    expect([...found.keys()]).toEqual(["net.ipv4.conf.all.accept_redirects", "net.ipv4.conf.all.forwarding", "net.ipv4.conf.default.forwarding", ETH0, VLAN, IP_FORWARD]);
+    expect([...found.keys()]).toEqual([
+      "net.ipv4.conf.all.accept_redirects",
+      "net.ipv4.conf.all.forwarding",
+      "net.ipv4.conf.default.forwarding",
+      ETH0,
+      VLAN,
+      IP_FORWARD,
+    ]);
     const tcp = sysctlGroup("net.ipv4.tcp_rmem");
     expect(parseSysctlValues("net.ipv4.tcp_rmem = 4096\t131072\t6291456\n", tcp).get("net.ipv4.tcp_rmem")).toBe("4096 131072 6291456");
   });
@@ -108,8 +137,18 @@ describe("sysctl groups", () => {
   });
 
   test("wanted values: the base, then whole-group holders, then one-key holders, the last set winning in each", () => {
-    const wanted = wantedValues(v4, found, [on(ETH0, "0"), on(IP_FORWARD, "1"), on("net.ipv4.conf.all.accept_redirects", "1"), on(IP_FORWARD, "2")]);
-    expect(Object.fromEntries(wanted)).toMatchObject({ [IP_FORWARD]: "2", [VLAN]: "2", [ETH0]: "0", "net.ipv4.conf.all.accept_redirects": "1" });
+    const wanted = wantedValues(v4, found, [
+      on(ETH0, "0"),
+      on(IP_FORWARD, "1"),
+      on("net.ipv4.conf.all.accept_redirects", "1"),
+      on(IP_FORWARD, "2"),
+    ]);
+    expect(Object.fromEntries(wanted)).toMatchObject({
+      [IP_FORWARD]: "2",
+      [VLAN]: "2",
+      [ETH0]: "0",
+      "net.ipv4.conf.all.accept_redirects": "1",
+    });
   });
 
   test("writes: the primary first when it changes, then only what it did not already set", () => {
@@ -117,11 +156,13 @@ describe("sysctl groups", () => {
     expect(writesFor(v4, wanted, found)).toEqual(["net.ipv4.ip_forward=1", `${ETH0}=0`]);
     // The primary is right already: each member that differs, alone (ip_forward is never rewritten by the same value).
     expect(writesFor(v4, wantedValues(v4, found, [on(VLAN, "0")]), found)).toEqual([`${VLAN}=0`]);
-    expect(writesFor(sysctlGroup("net.core.somaxconn"), new Map([["net.core.somaxconn", "4096"]]), new Map([["net.core.somaxconn", "4096"]]))).toEqual([]);
+    expect(
+      writesFor(sysctlGroup("net.core.somaxconn"), new Map([["net.core.somaxconn", "4096"]]), new Map([["net.core.somaxconn", "4096"]])),
+    ).toEqual([]);
   });
 
   for (const leavesFirst of ["X", "Y"] as const) {
-    test(`two stacks, X on ip_forward=1 and Y on eth0=0, join in both orders; ${leavesFirst} leaves first; the last leaves the start`, () => {
+    test(`two stacks, X on ip_forward=1 and Y on eth0=0, join in both orders; ${leavesFirst} leaves first; the last restores`, () => {
       for (const joinOrder of [["X", "Y"], ["Y", "X"]]) {
         const holdings: Record<string, SysctlHolding> = { X: on(IP_FORWARD, "1"), Y: on(ETH0, "0") };
         let state: ReturnType<typeof step> = { record: undefined, values: found, writes: [] };
@@ -221,10 +262,23 @@ describe("sysctl groups", () => {
 });
 
 test("veth peers: named in one namespace, cross-indexed across two", () => {
-  const end = (name: string, ifindex: number, peer: LinkState["peer"]): LinkState => ({ name, ifindex, kind: "veth", mtu: 1500, up: true, peer });
+  const end = (name: string, ifindex: number, peer: LinkState["peer"]): LinkState => ({
+    name,
+    ifindex,
+    kind: "veth",
+    mtu: 1500,
+    up: true,
+    peer,
+  });
   expect(arePeers(end("a", 3, { name: "b", otherNamespace: false }), end("b", 2, { name: "a", otherNamespace: false }), true)).toBe(true);
   expect(arePeers(end("a", 3, { name: "x", otherNamespace: false }), end("b", 2, { name: "y", otherNamespace: false }), true)).toBe(false);
   expect(arePeers(end("a", 4, { ifindex: 2, otherNamespace: true }), end("b", 2, { ifindex: 4, otherNamespace: true }), false)).toBe(true);
   expect(arePeers(end("a", 4, { ifindex: 2, otherNamespace: true }), end("b", 2, { ifindex: 5, otherNamespace: true }), false)).toBe(false);
-  expect(arePeers(end("a", 4, { ifindex: 2, otherNamespace: true }), { ...end("b", 2, { ifindex: 4, otherNamespace: true }), kind: "bridge" }, false)).toBe(false);
+  expect(
+    arePeers(
+      end("a", 4, { ifindex: 2, otherNamespace: true }),
+      { ...end("b", 2, { ifindex: 4, otherNamespace: true }), kind: "bridge" },
+      false,
+    ),
+  ).toBe(false);
 });

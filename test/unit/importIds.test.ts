@@ -52,12 +52,18 @@ test("a malformed id is refused naming the form the kind's ids take", () => {
   expect(() => identity("Masquerade", "masq-lab")).toThrow(
     'Masquerade id must be masq-MARK (rules pulumi-netns made, by their mark) or [NAMESPACE/]SOURCE (rules made by hand); got "masq-lab"',
   );
-  expect(() => identity("PortForward", "sctp/80")).toThrow(/^PortForward id must be pf-MARK .* or \[NAMESPACE\/\]PROTOCOL\/PORT \(rules made by hand\); got "sctp\/80"$/);
+  expect(() => identity("PortForward", "sctp/80")).toThrow(
+    /^PortForward id must be pf-MARK .* or \[NAMESPACE\/\]PROTOCOL\/PORT \(rules made by hand\); got "sctp\/80"$/,
+  );
 });
 
 test("a part that is no valid value is refused naming the property", () => {
-  expect(() => identity("Veth", "red/a/b")).toThrow(/^Veth id must be \[NAMESPACE\]\/NAME \(either end\); in "red\/a\/b", name: an interface name may use/);
-  expect(() => identity("Namespace", "no spaces")).toThrow(/^Namespace id must be NAME; in "no spaces", name: a namespace name must be a plain file name/);
+  expect(() => identity("Veth", "red/a/b")).toThrow(
+    /^Veth id must be \[NAMESPACE\]\/NAME \(either end\); in "red\/a\/b", name: an interface name may use/,
+  );
+  expect(() => identity("Namespace", "no spaces")).toThrow(
+    /^Namespace id must be NAME; in "no spaces", name: a namespace name must be a plain file name/,
+  );
   expect(() => identity("Address", "/eth0/10.0.0.1")).toThrow(/in "\/eth0\/10.0.0.1", address: needs an address with a prefix length/);
   expect(() => identity("Route", "/10.0.0.1/24/0")).toThrow(/in "\/10.0.0.1\/24\/0", destination: .*use 10.0.0.0\/24/);
   expect(() => identity("Masquerade", "10.0.0.1/24")).toThrow(/in "10.0.0.1\/24", source: host bits must be zero: use 10.0.0.0\/24/);
@@ -67,6 +73,8 @@ test("a part that is no valid value is refused naming the property", () => {
 
 test("kinds without an object of their own on the host say why they cannot be imported", () => {
   expect(() => identity("Check", "check-1")).toThrow(/^Check cannot be imported: a Check is no object on the host but probes/);
-  expect(() => identity("Service", "red/web")).toThrow(/^Service cannot be imported: a Service's supervisor, pid records and log are what pulumi-netns makes/);
+  expect(() => identity("Service", "red/web")).toThrow(
+    /^Service cannot be imported: a Service's supervisor, pid records and log are what pulumi-netns makes/,
+  );
 });
 

@@ -112,7 +112,11 @@ holds<Equal<dynamic.Masquerade["rules"], pulumi.Output<string[]>>>();
 holds<Equal<dynamic.Namespace["rules"], pulumi.Output<string[]>>>();
 
 // The native door's classes take their kind's arguments but the connection, and give its outputs but the connection,
-type NativeBefore<K> = new (name: string, args: Omit<ArgsOf<K>, "connection">, opts?: Options) => pulumi.CustomResource & Omit<OutputsOf<K>, "connection">;
+type NativeBefore<K> = new (
+  name: string,
+  args: Omit<ArgsOf<K>, "connection">,
+  opts?: Options,
+) => pulumi.CustomResource & Omit<OutputsOf<K>, "connection">;
 holds<Mutual<ConstructorParameters<typeof native.Veth>, ConstructorParameters<NativeBefore<typeof vethKind>>>>();
 holds<Mutual<native.Veth, InstanceType<NativeBefore<typeof vethKind>>>>();
 holds<Mutual<ConstructorParameters<typeof native.LabNode>, ConstructorParameters<NativeBefore<typeof labNodeKind>>>>();
@@ -144,7 +148,11 @@ describe("one class per kind of the kinds list, on each door, registering that k
     type AnyClass = new (name: string, args: Record<string, unknown>) => pulumi.CustomResource;
     const made = kinds.map((kind) => {
       const Class = classes[kind.name as ClassName] as unknown as AnyClass;
-      expect({ kind: kind.name, name: Class.name, extendsBase: Class.prototype instanceof base }).toEqual({ kind: kind.name, name: kind.name, extendsBase: true });
+      expect({ kind: kind.name, name: Class.name, extendsBase: Class.prototype instanceof base }).toEqual({
+        kind: kind.name,
+        name: kind.name,
+        extendsBase: true,
+      });
       return new Class(`${door}-${kind.name}`, door === "dynamic" ? { connection: { host: "198.18.0.2" } } : {});
     });
     await new Promise((resolve) => pulumi.all(made.map((r) => r.urn)).apply(resolve));
