@@ -74,7 +74,8 @@ function unsetPaths(olds: Props, news: Props): string[] {
  * has, taking a property over is an update: a bridge's MTU, say, is pinned only then.
  */
 function newlySetPaths(kind: Kind, olds: Props, news: Props): string[] {
-  return setPaths(kind, news).filter((path) => !setBefore(olds).includes(path));
+  const before = setBefore(olds);
+  return setPaths(kind, news).filter((path) => !before.includes(path));
 }
 
 /** Each leaf of `over` laid onto `base`, whose other leaves (values read back from the host) stay. */

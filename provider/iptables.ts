@@ -4,9 +4,9 @@
  *
  * A rule belongs to a resource through its comment `pulumi-netns:<id>`, never through its shape: read
  * and delete list every chain a rule of ours may be in and act on each line carrying the mark, so a rule
- * edited, copied or moved by hand is still found. The one
- * exception is a rule set made by hand and imported (`pulumi import`): it has no mark, and belongs to
- * its resource by its exact shape (ruleKind.ts decides, with `owns`).
+ * edited, copied or moved by hand is still found. The one exception is a rule set made by hand and
+ * imported (`pulumi import`): it has no mark, and belongs to its resource by its exact shape (ruleKind.ts
+ * decides, with `owns`).
  *
  *   nat    PREROUTING / OUTPUT   DNAT                 (PortForward)
  *   nat    POSTROUTING           MASQUERADE           (Masquerade, PortForward's hairpin)

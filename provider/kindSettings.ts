@@ -45,7 +45,7 @@ export const impairmentShape = {
     .optional()
     .describe(
       "Packets netem may hold. When unset, enough for the rate (or 10 Gbit/s) × (delay + jitter) in full-size frames, twice over, at " +
-      "least tc's 1000.",
+        "least tc's 1000.",
     ),
 };
 

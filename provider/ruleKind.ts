@@ -120,7 +120,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape, Name extends string>
     if (distinct.length > 1) {
       throw new Error(
         `${host.label}: "${id}" fits ${distinct.length} sets of rules (${distinct.map((t) => `"${t.lines[0]}"`).join(", ")}); import ` +
-        `takes one when one fits`,
+          `takes one when one fits`,
       );
     }
     if (distinct.length === 1) return distinct[0].props;
@@ -128,7 +128,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape, Name extends string>
     if (misfit) {
       throw new Error(
         `${host.label}: the rule "${renderRule(misfit.from)}" is not one a ${definition.name} makes (that would be ` +
-        `"${renderRule(misfit.expected)}"): ` +
+          `"${renderRule(misfit.expected)}"): ` +
           "replace it by hand with that rule and import again, or leave it out of the program",
       );
     }

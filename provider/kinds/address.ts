@@ -207,7 +207,7 @@ async function settle(host: Host, spec: AddressSpec): Promise<void> {
     if (Date.now() > deadline) {
       throw new Error(
         `${host.label}: ${spec.address} on "${spec.device}" is still tentative after ${DAD_WAIT_MS / 1000} s of duplicate address ` +
-        `detection`,
+          `detection`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));

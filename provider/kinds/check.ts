@@ -202,8 +202,8 @@ export const checkKind = defineKind({
   adoptable: false,
   importing: {
     refused:
-      "a Check is no object on the host but probes, run by create, update and refresh. Declare it in the program instead; `pulumi up` " +
-      "runs it.",
+      "a Check is no object on the host but probes, run by create, update and refresh. " +
+      "Declare it in the program instead; `pulumi up` runs it.",
   },
   async create(host, spec, _adopt, owner) {
     return { id: `check-${ownerToken(owner)}`, observed: await verify(host, spec) };

@@ -273,9 +273,9 @@ function makeCable(ns: string, ifname: string, wanted: Interface, state: NodeSta
   if (state.links.some((l) => l.ifname === park)) return [inNamespace(ns, ["ip", "link", "set", "dev", park, "name", ifname])];
   if (!state.linkIn(undefined, park)) {
     throw new Error(
-      `interface "${ifname}" of node namespace "${ns}": its cable is made by the node at the other end, and its end is not parked as ` +
-      `"${park}" ` +
-        "on the host: run `pulumi up` again once that node is in place (after a `pulumi refresh` if its cable was removed by hand)",
+      `interface "${ifname}" of node namespace "${ns}": its cable is made by the node at the other end, ` +
+        `and its end is not parked as "${park}" on the host: ` +
+        "run `pulumi up` again once that node is in place (after a `pulumi refresh` if its cable was removed by hand)",
     );
   }
   return [["ip", "link", "set", "dev", park, "netns", ns], inNamespace(ns, ["ip", "link", "set", "dev", park, "name", ifname])];
@@ -389,7 +389,7 @@ export function importedNodeSpec(name: string, state: NodeState, links: Map<stri
       throw new Error(
         node
           ? `${which} is cabled to namespace "${node}": which node makes such a cable and where it parks it only a Lab knows; ` +
-            "import its ends as a Namespace and a Veth instead"
+              "import its ends as a Namespace and a Veth instead"
           : `${which} has its other end in no namespace with a name`,
       );
     }

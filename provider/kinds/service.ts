@@ -312,8 +312,8 @@ export const serviceKind = defineKind({
   importing: {
     refused:
       "a Service's supervisor, pid records and log are what pulumi-netns makes when it starts the command, and a process started " +
-      "another way has none of them to read back. Declare the Service in the program instead (after stopping that process); `pulumi " +
-      "up` starts it.",
+      "another way has none of them to read back. Declare the Service in the program instead (after stopping that process); " +
+      "`pulumi up` starts it.",
   },
   async create(host, spec, _adopt, owner) {
     const tag = await recordedTag(host, recordPath(spec.namespace, spec.name));

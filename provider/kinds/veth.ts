@@ -179,7 +179,7 @@ export const vethKind = defineKind({
       if (!far)
         throw new Error(
           `${host.label}: the other end of veth "${name}"${inNamespaceWords(namespace)} is in a namespace without a name (none under ` +
-          `/var/run/netns)`,
+            `/var/run/netns)`,
         );
       return { ...identity, peer: { name: far.link.name, namespace: far.namespace } };
     },

@@ -313,7 +313,7 @@ export const vxlanKind = defineKind({
       .optional()
       .describe(
         "The other host's underlay address (same IP family as `local`), for a cable between two hosts. Give this or `remotes`; either " +
-        "changes in place, also one into the other.",
+          "changes in place, also one into the other.",
       ),
     remotes: z
       .array(ipAddress)
@@ -321,7 +321,7 @@ export const vxlanKind = defineKind({
       .optional()
       .describe(
         "Every other host's underlay address (same IP family as `local`), for a segment over several hosts: frames without a known " +
-        "destination are copied to each (`bridge fdb append 00:00:00:00:00:00 … dst R`). Give this or `remote`.",
+          "destination are copied to each (`bridge fdb append 00:00:00:00:00:00 … dst R`). Give this or `remote`.",
       ),
     dstport: port.default(VXLAN_PORT).describe("UDP port of the other end (IANA's 4789; the kernel alone would use 8472)."),
     device: interfaceName.describe("Underlay interface in the host's namespace; its MTU sets the default `mtu`."),
@@ -399,7 +399,7 @@ export const vxlanKind = defineKind({
       if (!found || !isDeepStrictEqual(identityOf(found), identityOf(spec))) {
         throw new Error(
           `${host.label}: cannot adopt "${spec.name}": it is not a vxlan device with vni ${spec.vni}, local ${spec.local}, dstport ` +
-          `${spec.dstport}`,
+            `${spec.dstport}`,
         );
       }
     } else {

@@ -69,7 +69,7 @@ export function topologyDot(plan: Drawable): string {
     const [a, b] = s.members;
     out.push(
       `  ${quote(a.node)} -- ${quote(b.node)} [label=${lines(...s.subnets, crossing(s), impaired(s), downWord(a.down))}, ` +
-      `taillabel=${lines(end(a))}, headlabel=${lines(end(b))}${a.down ? dotted(true) : s.vxlan ? ", style=dashed" : ""}];`,
+        `taillabel=${lines(end(a))}, headlabel=${lines(end(b))}${a.down ? dotted(true) : s.vxlan ? ", style=dashed" : ""}];`,
     );
   }
   out.push("}");
@@ -98,15 +98,15 @@ export function topologyMermaid(plan: Drawable): string {
     for (const m of s.members)
       out.push(
         `  ${mermaidId("node", m.node)} ${s.vxlan || m.down ? "-.-" : "---"}|${mermaidText(mermaidEnd(m), downWord(m.down))}| ` +
-        `${mermaidId("lan", s.id)}`,
+          `${mermaidId("lan", s.id)}`,
       );
   }
   for (const s of plan.links) {
     const [a, b] = s.members;
     out.push(
       `  ${mermaidId("node", a.node)} ` +
-      `${s.vxlan || a.down ? "-.-" : "---"}|${mermaidText(mermaidEnd(a), crossing(s), impaired(s), downWord(a.down), mermaidEnd(b))}| ` +
-      `${mermaidId("node", b.node)}`,
+        `${s.vxlan || a.down ? "-.-" : "---"}|${mermaidText(mermaidEnd(a), crossing(s), impaired(s), downWord(a.down), mermaidEnd(b))}| ` +
+        `${mermaidId("node", b.node)}`,
     );
   }
   return `${out.join("\n")}\n`;

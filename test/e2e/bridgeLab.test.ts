@@ -132,7 +132,7 @@ test("an upgraded provider serves refresh and destroy of resources made by the o
   appendFileSync(
     join(upgraded, "dist", "provider", "index.js"),
     `\nconst logged = exports.provider;\nexports.provider = (kind) => Object.fromEntries(Object.entries(logged(kind)).map(([m, f]) => ` +
-    `[m, (...a) => { require("fs").appendFileSync(${JSON.stringify(log)}, kind + "." + m + "\\n"); return f(...a); }]));\n`,
+      `[m, (...a) => { require("fs").appendFileSync(${JSON.stringify(log)}, kind + "." + m + "\\n"); return f(...a); }]));\n`,
   );
   mkdirSync(join(projectDir, "node_modules"));
   symlinkSync(upgraded, join(projectDir, "node_modules", "pulumi-netns"));

@@ -70,7 +70,7 @@ test("a rule resource with a rule missing on the host wants an update", async ()
     "iptables -t nat -A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment pulumi-netns:m -j MASQUERADE",
     "iptables -t filter -A PULUMI-NETNS-FWD -s 192.168.15.0/24 -m comment --comment pulumi-netns:m -j ACCEPT",
     "iptables -t filter -A PULUMI-NETNS-FWD -d 192.168.15.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment " +
-    "pulumi-netns:m -j ACCEPT",
+      "pulumi-netns:m -j ACCEPT",
     "iptables -t filter -A FORWARD -j PULUMI-NETNS-FWD",
   ];
   const state = (found: string[]) => ({ ...inputs, rules: found, setProperties: ["source", "acceptForward"] });

@@ -64,7 +64,7 @@ test("a UDP port forward flushes its port after the rules are in, and after a ma
   await portForwardKind.delete(host, "pf-1", udp);
   const removed = host.ran.indexOf(
     "iptables -w 10 -t nat -D PREROUTING -p udp -m udp --dport 5353 -m comment --comment pulumi-netns:pf-1 -j DNAT --to-destination " +
-    "192.168.15.2:53",
+      "192.168.15.2:53",
   );
   expect(removed).toBeGreaterThan(0);
   expect(host.ran.indexOf(flush)).toBeGreaterThan(removed);
