@@ -64,8 +64,8 @@ export type SuperArgs = (kind: Kind, name: string, args: Props, opts?: pulumi.Cu
 /**
  * One class per kind of the kinds list, keyed and named like the kind; each extends `base`, passing it
  * `superArgs`. Directly `base`, with no class of ours between: Pulumi stores each resource's constructor
- * call stack in state (every frame its file, line and column), and takes its first frame below the engine's classes
- * as where the resource was declared. A door casts the result to its own types (KindClass).
+ * call stack in state (every frame its file, line and column), and takes its first frame below the
+ * engine's classes as where the resource was declared. A door casts the result to its own types (KindClass).
  */
 export function kindClasses(base: abstract new (...args: any[]) => pulumi.CustomResource, superArgs: SuperArgs): Record<KindName, unknown> {
   const Base = base as new (...args: any[]) => pulumi.CustomResource;

@@ -120,6 +120,11 @@ type NativeBefore<K> = new (
 holds<Mutual<ConstructorParameters<typeof native.Veth>, ConstructorParameters<NativeBefore<typeof vethKind>>>>();
 holds<Mutual<native.Veth, InstanceType<NativeBefore<typeof vethKind>>>>();
 holds<Mutual<ConstructorParameters<typeof native.LabNode>, ConstructorParameters<NativeBefore<typeof labNodeKind>>>>();
+// Every class: the dynamic one's arguments and outputs but the connection.
+type NativeArgs<C extends ClassName> = ConstructorParameters<(typeof native)[C]>[1];
+type NativeOutputs<C extends ClassName> = keyof InstanceType<(typeof native)[C]>;
+holds<Every<{ [C in ClassName]: Mutual<NativeArgs<C>, Omit<ConstructorParameters<(typeof Before)[C]>[1], "connection">> }>>();
+holds<Every<{ [C in ClassName]: Equal<NativeOutputs<C>, Exclude<keyof InstanceType<(typeof Before)[C]>, "connection">> }>>();
 // and besides, the computed outputs the dynamic door declares (the native provider reports them too).
 holds<Mutual<native.Sysctl, InstanceType<NativeBefore<typeof sysctlKind>> & { readonly previous: pulumi.Output<string> }>>();
 holds<Mutual<native.PortForward, InstanceType<NativeBefore<typeof portForwardKind>> & RuleOutputs>>();
