@@ -97,7 +97,7 @@ export function compactConnection(value: unknown): unknown {
   return withoutDefaults(value, DEFAULTS.target);
 }
 
-/** Two connections as the provider would use them: defaults applied, whichever release stored them. */
+/** Two connections as the provider would use them: defaults applied, whether spelt out or left unset. */
 export function sameConnection(a: unknown, b: unknown): boolean {
   const canonical = (value: unknown) => {
     const parsed = connection.safeParse(value);

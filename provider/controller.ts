@@ -22,7 +22,11 @@ export interface DiffResult {
  */
 function stored(props: Props): Props {
   const { adopt, ...rest } = props;
-  return { ...rest, ...(adopt === true ? { adopt } : {}), ...("connection" in props ? { connection: compactConnection(props.connection) } : {}) };
+  return {
+    ...rest,
+    ...(adopt === true ? { adopt } : {}),
+    ...("connection" in props ? { connection: compactConnection(props.connection) } : {}),
+  };
 }
 
 export function check(kind: Kind, news: Props): { inputs: Props; failures?: Failure[] } {
@@ -57,10 +61,12 @@ function valueAt(props: Props, path: string): unknown {
   return cursor;
 }
 
-/** Paths the last create/update was asked to set and news leaves unset. Older state has no record: none. */
+/** The paths the last create/update was asked to set, as recorded in its outputs. */
+const setBefore = (olds: Props) => olds[SET_PROPERTIES] as string[];
+
+/** Paths the last create/update was asked to set and news leaves unset. */
 function unsetPaths(olds: Props, news: Props): string[] {
-  const before = Array.isArray(olds[SET_PROPERTIES]) ? (olds[SET_PROPERTIES] as string[]) : [];
-  return before.filter((path) => valueAt(news, path) === undefined);
+  return setBefore(olds).filter((path) => valueAt(news, path) === undefined);
 }
 
 /**
@@ -68,8 +74,7 @@ function unsetPaths(olds: Props, news: Props): string[] {
  * has, taking a property over is an update: a bridge's MTU, say, is pinned only then.
  */
 function newlySetPaths(kind: Kind, olds: Props, news: Props): string[] {
-  if (!Array.isArray(olds[SET_PROPERTIES])) return [];
-  const before = olds[SET_PROPERTIES] as string[];
+  const before = setBefore(olds);
   return setPaths(kind, news).filter((path) => !before.includes(path));
 }
 
@@ -81,15 +86,6 @@ function overlay(base: unknown, over: unknown): unknown {
   return merged;
 }
 
-/**
- * State written before the record was not in the kernel's spelling (IPv6 in capitals, a route without
- * `family`): it is compared as today's check would have written it, or a mere upgrade would replace it.
- */
-function inTodaysSpelling(kind: Kind, stored: Props): Props {
-  const parsed = kind.inputs.safeParse(stored);
-  return parsed.success ? (overlay(stored, parsed.data) as Props) : stored;
-}
-
 const inReplaceOn = (kind: Kind, path: string) =>
   kind.replaceOn.some((r) => r === path || r.startsWith(`${path}.`) || path.startsWith(`${r}.`));
 
@@ -99,8 +95,7 @@ const inReplaceOn = (kind: Kind, path: string) =>
  * observed value never differs; one it set and now leaves unset is a change: identity replaces, an
  * in-place property goes back to its kernel default (`resetTo`). One it starts to set is a change too.
  */
-export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffResult {
-  const olds = SET_PROPERTIES in stored ? stored : inTodaysSpelling(kind, stored);
+export function diff(kind: Kind, id: string, olds: Props, news: Props): DiffResult {
   const changed = new Set<string>();
   const replaces = new Set<string>();
   const paths = Object.keys(kind.shape).flatMap((key) => changedPaths(olds[key], news[key], key));
@@ -124,8 +119,6 @@ export function diff(kind: Kind, id: string, stored: Props, news: Props): DiffRe
     }
   }
   for (const key of kind.drift?.(id, olds, news) ?? []) changed.add(key);
-  // Made before objects carried their owner: the next update tags it (kind.tag).
-  if (olds.owner === undefined && typeof news.owner === "string" && kind.tag) changed.add("owner");
   // Kernel objects are named: the old one must go before a replacement of the same name appears.
   const clash = replaces.has("connection") || containsUnknown(news) || !kind.collides || kind.collides(olds, news);
   return {
@@ -194,7 +187,11 @@ export function importIdentity(kind: Kind, id: string): Props {
 
 /** Leaf paths ("peer.name") of a value; arrays are leaves. */
 const leafPaths = (value: unknown, path = ""): string[] =>
-  isRecord(value) ? Object.keys(value).flatMap((key) => leafPaths(value[key], path ? `${path}.${key}` : key)) : value === undefined ? [] : [path];
+  isRecord(value)
+    ? Object.keys(value).flatMap((key) => leafPaths(value[key], path ? `${path}.${key}` : key))
+    : value === undefined
+      ? []
+      : [path];
 
 /** A copy without the leaf at `path`, and without the objects that leaves empty. */
 function withoutPath(props: Props, path: string): Props {
@@ -257,12 +254,11 @@ export async function update(kind: Kind, id: string, olds: Props, raw: Props): P
   const news = validated(kind, raw);
   const wanted = withResets(kind, olds, news);
   const host = hostOf(news);
-  if (olds.owner === undefined && typeof news.owner === "string") await kind.tag?.(host, id, olds, objectOwner(kind.replaceOn, news)!);
   const observed = await kind.update(host, id, olds, wanted as never);
   // Computed outputs (a sysctl's previous value, say) carry over from olds; a property no longer set does
   // not. The owner is what the host's objects carry: the one they were made with.
   const kept = Object.fromEntries(Object.entries(olds).filter(([key]) => !(key in kind.shape)));
-  return { outs: withSetPaths(kind, news, defined({ ...kept, ...wanted, ...observed, owner: olds.owner ?? news.owner })) };
+  return { outs: withSetPaths(kind, news, defined({ ...kept, ...wanted, ...observed, owner: olds.owner })) };
 }
 
 export async function remove(kind: Kind, id: string, props: Props): Promise<void> {

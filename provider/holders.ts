@@ -65,7 +65,14 @@ flock -w "$wait" 9`;
 
 /** A shell script run as one remote step under the host's lock (set -e); its own arguments are $1…. */
 export function underHostLock(host: Host, script: string, ...args: string[]): Argv {
-  return ["sh", "-c", `set -e\nwait=$1\nshift\n${TAKE_HOST_LOCK}\n${script}`, "sh", String(lockWaitSeconds(host.commandTimeoutSeconds)), ...args];
+  return [
+    "sh",
+    "-c",
+    `set -e\nwait=$1\nshift\n${TAKE_HOST_LOCK}\n${script}`,
+    "sh",
+    String(lockWaitSeconds(host.commandTimeoutSeconds)),
+    ...args,
+  ];
 }
 
 /**
@@ -121,7 +128,9 @@ export async function transact<R extends HolderRecord<unknown>>(
     const { next, command } = await decide(parseRecord<R>(path, expected));
     const nextText = next ? JSON.stringify(next) : "";
     if (nextText === expected && !command) return;
-    const result = await host.run(commitArgv(path, expected, nextText, command, lockWaitSeconds(host.commandTimeoutSeconds)), { allowFailure: true });
+    const result = await host.run(commitArgv(path, expected, nextText, command, lockWaitSeconds(host.commandTimeoutSeconds)), {
+      allowFailure: true,
+    });
     if (result.exitCode === 0) return;
     if (result.exitCode !== CONFLICT || attempt === ATTEMPTS) throw new CommandFailedError(host.label, result);
   }
@@ -182,15 +191,10 @@ export async function hold(
   }
 }
 
-/** Records `holds` as what `token` holds, when it is a holder of the object now (an upgrade gives it its owner). */
-export async function retag(host: Host, path: string, token: string, holds: string): Promise<void> {
-  await transact<HolderRecord>(host, path, async (record) => ({ next: record && token in record.holders ? join(record, token, holds) : record }));
-}
-
 /**
  * Removes `token` from an object's holders; when none is left, `deleteArgv` runs (unless `deleteIfLast`
- * is false). `identify` gives the object's identity now, undefined when it is gone. Without a token (a
- * resource from before holders) the object is deleted only when nobody else holds it.
+ * is false). `identify` gives the object's identity now, undefined when it is gone. Without a token (an
+ * imported resource, which holds no record) the object is deleted only when nobody else holds it.
  */
 export async function release(
   host: Host,

@@ -3,18 +3,18 @@
  * functions, in exactly the form `iptables -S` prints them; this module converges the host to them.
  *
  * A rule belongs to a resource through its comment `pulumi-netns:<id>`, never through its shape: read
- * and delete list every chain a rule of ours may be in (this release's or an earlier one's) and act on
- * each line carrying the mark, so a rule whose shape changed between releases is still found. The one
- * exception is a rule set made by hand and imported (`pulumi import`): it has no mark, and belongs to
- * its resource by its exact shape (ruleKind.ts decides, with `owns`).
+ * and delete list every chain a rule of ours may be in and act on each line carrying the mark, so a rule
+ * edited, copied or moved by hand is still found. The one exception is a rule set made by hand and
+ * imported (`pulumi import`): it has no mark, and belongs to its resource by its exact shape (ruleKind.ts
+ * decides, with `owns`).
  *
  *   nat    PREROUTING / OUTPUT   DNAT                 (PortForward)
  *   nat    POSTROUTING           MASQUERADE           (Masquerade, PortForward's hairpin)
  *   filter FORWARD  -j PULUMI-NETNS-FWD               (shared; right after `-j DOCKER-USER`, else first)
  *   filter PULUMI-NETNS-FWD      ACCEPTs              (acceptForward of every resource and stack)
  *
- * Earlier releases inserted the ACCEPTs at FORWARD position 1, ahead of the administrator's policy;
- * FORWARD is still listed so that such rules are found and moved.
+ * FORWARD is listed too: an accept of ours moved into it (ahead of the administrator's policy) is found
+ * and moved back.
  */
 import { isIP } from "node:net";
 import { CommandFailedError } from "./errors";
@@ -40,7 +40,7 @@ export interface Rule {
 export const FORWARD_CHAIN = "PULUMI-NETNS-FWD";
 const DOCKER_USER = "DOCKER-USER";
 
-/** Every chain a rule of ours may be in, now or in an earlier release. */
+/** Every chain a rule of ours may be in: where we put them, and FORWARD. */
 const OWNED_CHAINS: readonly { table: Table; chain: string }[] = [
   { table: "nat", chain: "PREROUTING" },
   { table: "nat", chain: "OUTPUT" },
@@ -176,8 +176,16 @@ export function jumpPlacement(forward: Rule[]): { placed: boolean; position: num
 }
 
 /** stderr of `iptables -S CHAIN` / `-D` / `-X` when the chain or rule is not there (legacy and nft backends). */
-const NO_SUCH =
-  /No chain\/target\/match by that name|Chain '[^']*' does not exist|does a matching rule exist|is incompatible, use 'nft' tool|Bad rule|_DEL(ETE)? failed \(No such file or directory\)/;
+const NO_SUCH = new RegExp(
+  [
+    "No chain/target/match by that name",
+    "Chain '[^']*' does not exist",
+    "does a matching rule exist",
+    "is incompatible, use 'nft' tool",
+    "Bad rule",
+    "_DEL(ETE)? failed \\(No such file or directory\\)",
+  ].join("|"),
+);
 
 /** The rules of one chain; [] when the chain does not exist, undefined when the namespace is gone. */
 async function listChain(host: Host, family: Family, table: Table, chain: string, namespace?: string): Promise<Rule[] | undefined> {
@@ -208,7 +216,13 @@ const listedChain: ChainReader = async (host, family, table, chain, namespace) =
 /** Which rules are a resource's (see the header). */
 export type Owns = (rule: Rule) => boolean;
 
-async function listOwned(host: Host, owns: Owns, family: Family, namespace?: string, readChain: ChainReader = listChain): Promise<Listing | undefined> {
+async function listOwned(
+  host: Host,
+  owns: Owns,
+  family: Family,
+  namespace?: string,
+  readChain: ChainReader = listChain,
+): Promise<Listing | undefined> {
   const owned: Rule[] = [];
   let placement = { placed: false, position: 1 };
   for (const { table, chain } of OWNED_CHAINS) {

@@ -95,9 +95,9 @@ export function namespacedIdentity(id: string, key: string): Props | undefined {
   return parts && { namespace: parts.namespace, [key]: parts.rest };
 }
 
-export interface KindDefinition<Shape extends z.ZodRawShape> {
+export interface KindDefinition<Shape extends z.ZodRawShape, Name extends string = string> {
   /** Resource type name, e.g. "Namespace"; also the SDK class name. */
-  name: string;
+  name: Name;
   description: string;
   /** The resource's own properties (connection and adopt are added for every kind). */
   shape: Shape;
@@ -130,11 +130,6 @@ export interface KindDefinition<Shape extends z.ZodRawShape> {
   update(host: Host, id: string, olds: Props, news: z.infer<z.ZodObject<Shape>>): Promise<Observed>;
   /** Must succeed when the object is already gone. */
   delete(host: Host, id: string, olds: Props): Promise<void>;
-  /**
-   * Puts `owner` on an object made before objects carried their owner (its state has none), in the
-   * first update after the upgrade; nothing when the object is gone. Rule kinds have none: their mark is their id.
-   */
-  tag?(host: Host, id: string, olds: Props, owner: string): Promise<void>;
   /** How `pulumi import` names and finds an object of this kind. */
   importing: Importing;
   /** Every object of this kind on the host that carries an owner, for `sweep` (what state forgot). */
@@ -158,12 +153,12 @@ export type KindInput<Shape extends z.ZodRawShape> = z.input<z.ZodObject<Shape>>
 /** Inputs every kind takes besides its own properties and adopt; never part of a diff. */
 export const COMMON_INPUTS = { connection, owner };
 
-export interface Kind<Shape extends z.ZodRawShape = z.ZodRawShape> extends KindDefinition<Shape> {
+export interface Kind<Shape extends z.ZodRawShape = z.ZodRawShape, Name extends string = string> extends KindDefinition<Shape, Name> {
   /** Everything a resource of this kind takes: connection, adopt and its own properties. */
   inputs: z.ZodType<z.infer<z.ZodObject<Shape>> & { connection: Connection; adopt: boolean; owner?: string }, KindInput<Shape>>;
 }
 
-export function defineKind<Shape extends z.ZodRawShape>(definition: KindDefinition<Shape>): Kind<Shape> {
+export function defineKind<Shape extends z.ZodRawShape, Name extends string>(definition: KindDefinition<Shape, Name>): Kind<Shape, Name> {
   const adopt = definition.adoptable
     ? { adopt: z.boolean().default(false).describe("Take over an object of this name that already exists on the host.") }
     : {};
@@ -179,5 +174,5 @@ export function defineKind<Shape extends z.ZodRawShape>(definition: KindDefiniti
   const inputs = canonical
     ? refined.transform((value) => (containsUnknown(value) ? value : (canonical(value as Spec) as typeof value)))
     : refined;
-  return { ...definition, inputs: inputs as unknown as Kind<Shape>["inputs"] };
+  return { ...definition, inputs: inputs as unknown as Kind<Shape, Name>["inputs"] };
 }

@@ -28,8 +28,12 @@ export const owner = z
 export function objectOwner(replaceOn: readonly string[], props: Record<string, unknown>): string | undefined {
   const resourceOwner = props.owner;
   if (typeof resourceOwner !== "string") return undefined;
-  const valueAt = (path: string) => path.split(".").reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], props);
-  const hash = createHash("sha256").update(JSON.stringify([resourceOwner, replaceOn.map(valueAt)])).digest("hex").slice(0, 16);
+  const valueAt = (path: string) =>
+    path.split(".").reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], props);
+  const hash = createHash("sha256")
+    .update(JSON.stringify([resourceOwner, replaceOn.map(valueAt)]))
+    .digest("hex")
+    .slice(0, 16);
   return `${hash}@${ownerStack(resourceOwner)}`;
 }
 
@@ -53,7 +57,7 @@ export function aliasOwner(alias: string | undefined, ownerValue: string | undef
 /**
  * Whether an object a resource made now carries another owner's tag: something took it over (a LabNode
  * took the objects of a Lab's finer resources when a stack moved to it), and the resource's delete leaves
- * it. An object of a resource from before owners carried no tag, so any tag on it is another's. `sweep`
+ * it. A resource without an owner tags nothing it makes, so any tag on its object is another's. `sweep`
  * passes the object's own owner as `owner` (what the tag says), which is no other owner either.
  */
 export function takenOver(tag: string | undefined, replaceOn: readonly string[], props: Record<string, unknown>): boolean {
@@ -104,7 +108,8 @@ const WRITE_RECORD = 'mkdir -p "${1%/*}" && printf \'%s\\n\' "$2" >"$1"';
 export const writeOwnerRecordArgvs = (path: string, ownerValue: string | undefined): Argv[] =>
   ownerValue === undefined ? [] : [["sh", "-c", WRITE_RECORD, "sh", path, ownerTag(ownerValue)]];
 /** Removes the record an owner left (none without an owner: only owned objects have records). */
-export const removeOwnerRecordArgvs = (path: string, ownerValue: string | undefined): Argv[] => (ownerValue === undefined ? [] : [["rm", "-f", path]]);
+export const removeOwnerRecordArgvs = (path: string, ownerValue: string | undefined): Argv[] =>
+  ownerValue === undefined ? [] : [["rm", "-f", path]];
 
 /** The tag an owner record holds; undefined when there is none. */
 export async function recordedTag(host: Host, path: string): Promise<string | undefined> {
@@ -116,7 +121,13 @@ export async function recordedTag(host: Host, path: string): Promise<string | un
  * Whether a create may take over an object it found: its own (an interrupted create's), or with `adopt`
  * one that nobody tagged (`tag`: its alias or owner record). Throws naming the object otherwise.
  */
-export function mayTakeOver(target: string, what: string, tag: string | undefined, ownerValue: string | undefined, adopt: boolean): { ours: boolean } {
+export function mayTakeOver(
+  target: string,
+  what: string,
+  tag: string | undefined,
+  ownerValue: string | undefined,
+  adopt: boolean,
+): { ours: boolean } {
   const tagged = aliasOwner(tag, ownerValue);
   if (tagged === "ours") return { ours: true };
   if (tagged) throw new OwnedElsewhereError(target, what, tagged.other);

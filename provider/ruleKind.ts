@@ -34,13 +34,13 @@ export const acceptForward = z
       `DOCKER-USER (else first), so an administrator's DOCKER-USER rules still apply.`,
   );
 
-/** The ids create gives: PREFIX-HEX, followed by @PROJECT/STACK since rules carry their owner. */
-const markId = (prefix: string) => new RegExp(`^${prefix}-[0-9a-f]{12,16}(@[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?$`);
+/** The ids create gives: PREFIX-HASH@PROJECT/STACK (the owner), or PREFIX-HEX for a resource without an owner. */
+const markId = (prefix: string) => new RegExp(`^${prefix}-[0-9a-f]{16}(@[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?$`);
 
 type RuleSpec<Shape extends z.ZodRawShape> = z.infer<z.ZodObject<Shape>> & { namespace?: string };
 
-export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
-  name: string;
+export function defineRuleKind<Shape extends z.ZodRawShape, Name extends string>(definition: {
+  name: Name;
   description: string;
   shape: Shape;
   refine?: KindDefinition<Shape>["refine"];
@@ -60,7 +60,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
   candidates(identity: Props, found: Rule[]): { spec: Props; from: Rule }[];
   /** A `conntrack -D` to run whenever the rules change, so that flows older than the change follow it. */
   conntrackFlush?(spec: RuleSpec<Shape>): Argv | undefined;
-}): Kind<Shape> {
+}): Kind<Shape, Name> {
   // A resource imported from rules made by hand keeps the import id, which names them; they stay unmarked.
   const handMade = (id: string) => definition.identifyHandMade(id) !== undefined;
   const rulesOf = (props: Props, id: string) => definition.rules(props as RuleSpec<Shape>, handMade(id) ? [] : ownerComment(id));
@@ -80,7 +80,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
   };
   /**
    * Brings the rules of resource `id` to `desired`; `props` names the family, namespace and flush.
-   * Only rules being put in need the conntrack tool: a delete (an upgraded resource's too) never waits on it.
+   * Only rules being put in need the conntrack tool: a delete never waits on it.
    */
   const converge = async (host: Host, props: Props, id: string, desired: Rule[]) => {
     const flush = props.foundFamily === undefined ? definition.conntrackFlush?.(props as RuleSpec<Shape>) : undefined;
@@ -102,7 +102,8 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
       : ([4, 6] as const).map((family) => ({ family, namespace: identity.namespace as string | undefined }));
     const tried: { props: Props; lines: string[]; complete: boolean; from: Rule; expected: Rule }[] = [];
     for (const { family, namespace } of places) {
-      const found = (await ownedRules(host, marked ? (rule) => isOwnedBy(rule, id) : (rule) => markOf(rule) === undefined, family, namespace)) ?? [];
+      const found =
+        (await ownedRules(host, marked ? (rule) => isOwnedBy(rule, id) : (rule) => markOf(rule) === undefined, family, namespace)) ?? [];
       const present = found.map(renderRule);
       for (const { spec, from } of definition.candidates(identity, found)) {
         const props = { ...spec, ...(namespace ? { namespace } : {}) };
@@ -112,16 +113,22 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
       }
     }
     const complete = tried.filter((t) => t.complete);
-    const largest = complete.filter((t) => !complete.some((o) => o.lines.length > t.lines.length && t.lines.every((line) => o.lines.includes(line))));
+    const largest = complete.filter(
+      (t) => !complete.some((o) => o.lines.length > t.lines.length && t.lines.every((line) => o.lines.includes(line))),
+    );
     const distinct = largest.filter((t, i) => largest.findIndex((o) => isDeepStrictEqual([...o.lines].sort(), [...t.lines].sort())) === i);
     if (distinct.length > 1) {
-      throw new Error(`${host.label}: "${id}" fits ${distinct.length} sets of rules (${distinct.map((t) => `"${t.lines[0]}"`).join(", ")}); import takes one when one fits`);
+      throw new Error(
+        `${host.label}: "${id}" fits ${distinct.length} sets of rules (${distinct.map((t) => `"${t.lines[0]}"`).join(", ")}); import ` +
+          `takes one when one fits`,
+      );
     }
     if (distinct.length === 1) return distinct[0].props;
     const misfit = tried.find((t) => !complete.some((c) => c.from === t.from));
     if (misfit) {
       throw new Error(
-        `${host.label}: the rule "${renderRule(misfit.from)}" is not one a ${definition.name} makes (that would be "${renderRule(misfit.expected)}"): ` +
+        `${host.label}: the rule "${renderRule(misfit.from)}" is not one a ${definition.name} makes (that would be ` +
+          `"${renderRule(misfit.expected)}"): ` +
           "replace it by hand with that rule and import again, or leave it out of the program",
       );
     }
@@ -160,7 +167,7 @@ export function defineRuleKind<Shape extends z.ZodRawShape>(definition: {
       await converge(host, news, id, rulesOf(news, id));
       return (await observe(host, news, id)) ?? { rules: [] };
     },
-    // Every rule with the mark goes, whatever its shape (rules of an earlier release too).
+    // Every rule with the mark goes, whatever its shape.
     delete: (host, id, olds) => converge(host, olds, id, []),
     async tagged(_host, source) {
       const prefix = `${definition.idPrefix}-`;

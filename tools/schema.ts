@@ -6,7 +6,7 @@ import { z } from "zod";
 import { connection, PROVIDER_SECRETS, SECRET_FIELDS } from "../provider/connection";
 import { COMMON_INPUTS, Kind, typeToken } from "../provider/kind";
 import { kinds } from "../provider/kinds";
-import { labSpec } from "../sdk/lab/model";
+import { labSpec } from "../sdk/lab/spec";
 
 type JsonSchema = {
   type?: string;

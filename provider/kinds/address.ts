@@ -6,7 +6,17 @@ import { listLinks, runUnlessGone } from "../iproute";
 import { lockWaitSeconds, TAKE_HOST_LOCK } from "../holders";
 import { defineKind, splitNamespace, SUSPENDED } from "../kind";
 import { oneAtATime } from "../oneAtATime";
-import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, takenOver, writeOwnerRecordArgvs } from "../owner";
+import {
+  mayTakeOver,
+  networkFromRecordName,
+  objectOwner,
+  ownerRecordPath,
+  ownerRecords,
+  recordedTag,
+  removeOwnerRecordArgvs,
+  takenOver,
+  writeOwnerRecordArgvs,
+} from "../owner";
 
 interface AddressSpec {
   device: string;
@@ -158,7 +168,15 @@ exit $deleted`;
 export function promotingDeleteArgv(spec: AddressSpec, lockWait: number): Argv {
   // The slash form: a device name may hold dots (eth0.100).
   const key = `net/ipv4/conf/${spec.device}/promote_secondaries`;
-  return inNamespace(spec.namespace, ["sh", "-c", PROMOTING_DELETE, "sh", String(lockWait), key, ...addressArgv("del", { ...spec, namespace: undefined })]);
+  return inNamespace(spec.namespace, [
+    "sh",
+    "-c",
+    PROMOTING_DELETE,
+    "sh",
+    String(lockWait),
+    key,
+    ...addressArgv("del", { ...spec, namespace: undefined }),
+  ]);
 }
 
 /** Where the address records its owner (owner.ts): an address has no tag of its own. */
@@ -182,9 +200,15 @@ async function settle(host: Host, spec: AddressSpec): Promise<void> {
   for (;;) {
     const state = await addressState(host, spec);
     if (!state?.tentative || !state.carrier) return;
-    if (state.dadFailed) throw new Error(`${host.label}: ${spec.address} on "${spec.device}" is in use elsewhere on the link (duplicate address detection failed)`);
+    if (state.dadFailed)
+      throw new Error(
+        `${host.label}: ${spec.address} on "${spec.device}" is in use elsewhere on the link (duplicate address detection failed)`,
+      );
     if (Date.now() > deadline) {
-      throw new Error(`${host.label}: ${spec.address} on "${spec.device}" is still tentative after ${DAD_WAIT_MS / 1000} s of duplicate address detection`);
+      throw new Error(
+        `${host.label}: ${spec.address} on "${spec.device}" is still tentative after ${DAD_WAIT_MS / 1000} s of duplicate address ` +
+          `detection`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -211,7 +235,9 @@ export const addressKind = defineKind({
     identify(id) {
       const parts = splitNamespace(id);
       const slash = parts ? parts.rest.indexOf("/") : -1;
-      return parts && slash > 0 ? { namespace: parts.namespace, device: parts.rest.slice(0, slash), address: parts.rest.slice(slash + 1) } : undefined;
+      return parts && slash > 0
+        ? { namespace: parts.namespace, device: parts.rest.slice(0, slash), address: parts.rest.slice(slash + 1) }
+        : undefined;
     },
   },
   async create(host, spec, adopt, owner) {
@@ -237,9 +263,6 @@ export const addressKind = defineKind({
     const spec = olds as unknown as AddressSpec;
     if (takenOver(await recordedTag(host, recordPath(spec)), addressKind.replaceOn, olds)) return;
     await removeAddress(host, spec, olds.owner as string | undefined);
-  },
-  async tag(host, _id, olds, owner) {
-    for (const argv of writeOwnerRecordArgvs(recordPath(olds as unknown as AddressSpec), owner)) await host.run(argv);
   },
   async tagged(_host, source) {
     return ownerRecords(await source.records(), "addr").map(({ owner, namespace, names: [device, name] }) => {

@@ -2,8 +2,18 @@ import { z } from "zod";
 import { inNamespaceWords, partlyMade } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace } from "../host";
-import { hold, holderPath, namespaceIdentity, recordedHolders, release, retag } from "../holders";
-import { linkDeleteArgv, linkSetArgv, LinkSource, LinkState, listedLinks, liveLinks, parseLinks, readLink, reconcileLink } from "../iproute";
+import { hold, holderPath, namespaceIdentity, recordedHolders, release } from "../holders";
+import {
+  linkDeleteArgv,
+  linkSetArgv,
+  LinkSource,
+  LinkState,
+  listedLinks,
+  liveLinks,
+  parseLinks,
+  readLink,
+  reconcileLink,
+} from "../iproute";
 import { defineKind, neverCollides, namespacedIdentity, SET_PROPERTIES } from "../kind";
 import { ownerToken } from "../owner";
 
@@ -30,12 +40,14 @@ async function readBridge(links: LinkSource, namespace: string | undefined, name
 
 const recordPath = (spec: { name: string; namespace?: string }) => holderPath("link", spec.namespace, spec.name);
 
-/** NAME, or NAMESPACE/NAME for a bridge in a namespace (earlier releases gave every bridge its NAME alone). */
+/** NAME, or NAMESPACE/NAME for a bridge in a namespace. */
 const bridgeId = (spec: { name: string; namespace?: string }) => (spec.namespace ? `${spec.namespace}/${spec.name}` : spec.name);
 
 /** What a bridge whose MTU was never set would have: its smallest port's, 1500 without ports. */
 async function portsMtu(host: Host, namespace: string | undefined, name: string): Promise<number> {
-  const ports = parseLinks((await host.run(inNamespace(namespace, ["ip", "-j", "link", "show", "master", name]), { readOnly: true })).stdout);
+  const ports = parseLinks(
+    (await host.run(inNamespace(namespace, ["ip", "-j", "link", "show", "master", name]), { readOnly: true })).stdout,
+  );
   return ports.length > 0 ? Math.min(...ports.map((port) => port.mtu)) : 1500;
 }
 
@@ -96,8 +108,8 @@ export const bridgeKind = defineKind({
   async update(host, _id, olds, news) {
     const link = await readBridge(liveLinks(host), news.namespace, news.name);
     if (!link) throw new Error(`${host.label}: bridge "${news.name}" is gone; run \`pulumi refresh\` to recreate it`);
-    // An MTU managed from now on (or set by a release that did not pin it) is pinned first.
-    const pinned = Array.isArray(olds[SET_PROPERTIES]) && (olds[SET_PROPERTIES] as string[]).includes("mtu");
+    // An MTU managed from now on is pinned first.
+    const pinned = (olds[SET_PROPERTIES] as string[]).includes("mtu");
     if (news.mtu !== undefined && !pinned) for (const argv of pinMtuArgvs(news.namespace, news.name, news.mtu)) await host.run(argv);
     const mtu = (news.mtu as number | null | undefined) === null ? await portsMtu(host, news.namespace, news.name) : news.mtu;
     await reconcileLink(host, news.namespace, news.name, link, { up: news.up, mtu });
@@ -106,10 +118,6 @@ export const bridgeKind = defineKind({
   async delete(host, _id, olds) {
     const spec = { name: olds.name as string, namespace: olds.namespace as string | undefined };
     await releaseBridge(host, spec, olds.holder as string | undefined, true);
-  },
-  async tag(host, _id, olds, owner) {
-    const spec = { name: olds.name as string, namespace: olds.namespace as string | undefined };
-    if (typeof olds.holder === "string") await retag(host, recordPath(spec), olds.holder, owner);
   },
   async tagged(_host, source) {
     return recordedHolders(await source.records(), "link").map(({ record, token, owner }) => ({

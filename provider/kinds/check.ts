@@ -1,24 +1,11 @@
 import { z } from "zod";
 import { CommandFailedError } from "../errors";
-import { ipAddress, namespaceName, port } from "../fields";
+import { namespaceName } from "../fields";
 import { Argv, Host, inNamespace, readOnlyScript } from "../host";
 import { namespaceGone } from "../iproute";
 import { defineKind, neverCollides, Props } from "../kind";
+import { CheckTarget, checkTarget, targetKey } from "../kindSettings";
 import { ownerToken } from "../owner";
-
-const target = z
-  .object({
-    address: ipAddress.describe("Address to reach."),
-    protocol: z.enum(["icmp", "tcp", "udp"]).default("icmp").describe("icmp: ping; tcp: a connect; udp: a datagram that gets a reply."),
-    port: port.optional().describe("Port, for tcp and udp."),
-    expect: z.enum(["reachable", "unreachable"]).default("reachable").describe("What must be seen."),
-    label: z.string().max(200).optional().describe('How messages name the target (e.g. "web:8080"); the address when unset.'),
-    maxLossPercent: z.number().min(0).max(100).optional().describe("Reachable means at most this share of attempts lost (default: any but all)."),
-    maxRttMs: z.number().positive().optional().describe("Reachable means a mean round trip of at most this; icmp only (tcp and udp have no round trip measured)."),
-  })
-  .refine((t) => (t.protocol === "icmp") === (t.port === undefined), { message: "tcp and udp need a port; icmp takes none", path: ["port"] });
-
-export type CheckTarget = z.infer<typeof target>;
 
 /** One target's result: attempts that got through, attempts made, the mean ICMP round trip, the last failure's words. */
 export interface ProbeResult {
@@ -58,7 +45,8 @@ probe() {
       if [ "$protocol" = tcp ]; then
         out=$(timeout "$timeout" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$address" "$port" 2>&1)
       else
-        out=$(timeout "$timeout" bash -c 'exec 3<>"/dev/udp/$0/$1" && printf "pulumi-netns\\n" >&3 && IFS= read -r -n 1 -t "$2" reply <&3' "$address" "$port" "$timeout" 2>&1)
+        out=$(timeout "$timeout" bash -c 'exec 3<>"/dev/udp/$0/$1" && printf "pulumi-netns\\n" >&3 &&
+          IFS= read -r -n 1 -t "$2" reply <&3' "$address" "$port" "$timeout" 2>&1)
       fi
       case $? in
         0) ok=$((ok + 1)) ;;
@@ -102,16 +90,13 @@ export function parseProbes(stdout: string, count: number): ProbeResult[] {
 export function seen(result: ProbeResult, limits: Pick<CheckTarget, "maxLossPercent" | "maxRttMs">): string {
   if (result.ok === 0) return "unreachable";
   const loss = Math.round((100 * (result.attempts - result.ok)) / result.attempts);
-  if (limits.maxLossPercent !== undefined && loss > limits.maxLossPercent) return `reachable with ${loss}% loss (limit ${limits.maxLossPercent}%)`;
+  if (limits.maxLossPercent !== undefined && loss > limits.maxLossPercent)
+    return `reachable with ${loss}% loss (limit ${limits.maxLossPercent}%)`;
   if (limits.maxRttMs !== undefined && result.rttMs !== undefined && result.rttMs > limits.maxRttMs) {
     return `reachable in ${result.rttMs} ms on average (limit ${limits.maxRttMs} ms)`;
   }
   return "reachable";
 }
-
-/** The key of a target in `observed`: protocol, address and port. */
-export const targetKey = (t: Pick<CheckTarget, "protocol" | "address" | "port">) =>
-  `${t.protocol} ${t.address.includes(":") && t.port ? `[${t.address}]` : t.address}${t.port ? `:${t.port}` : ""}`;
 
 export interface CheckSpec {
   namespace?: string;
@@ -139,8 +124,12 @@ async function runProbes(host: Host, spec: CheckSpec, targets: CheckTarget[]): P
   const results: ProbeResult[] = [];
   for (let from = 0; from < targets.length; from += batches * PROBES_AT_ONCE) {
     const part = targets.slice(from, from + batches * PROBES_AT_ONCE);
-    const result = await host.run(probeArgv(spec.namespace, part, spec.attempts, spec.timeoutSeconds), { allowFailure: true, readOnly: true });
-    if (namespaceGone(result)) return targets.map(() => ({ ok: 0, attempts: spec.attempts, reason: `namespace "${spec.namespace}" is gone` }));
+    const result = await host.run(probeArgv(spec.namespace, part, spec.attempts, spec.timeoutSeconds), {
+      allowFailure: true,
+      readOnly: true,
+    });
+    if (namespaceGone(result))
+      return targets.map(() => ({ ok: 0, attempts: spec.attempts, reason: `namespace "${spec.namespace}" is gone` }));
     if (result.exitCode !== 0) throw new CommandFailedError(host.label, result);
     results.push(...parseProbes(result.stdout, part.length));
   }
@@ -167,7 +156,8 @@ async function verify(host: Host, spec: CheckSpec): Promise<Props> {
   const { observed, results } = await probe(host, spec);
   const failed = unmet(spec, observed);
   if (failed.length > 0) {
-    const source = `${spec.from ? `${spec.from} (` : ""}${spec.namespace ? `namespace "${spec.namespace}"` : "the host's own namespace"} on ${host.label}${spec.from ? ")" : ""}`;
+    const where = `${spec.namespace ? `namespace "${spec.namespace}"` : "the host's own namespace"} on ${host.label}`;
+    const source = spec.from ? `${spec.from} (${where})` : where;
     const lines = failed.map((t) => {
       const r = results[spec.targets.indexOf(t)];
       const name = t.label ? `${t.label} (${targetKey(t)})` : targetKey(t);
@@ -188,10 +178,13 @@ export const checkKind = defineKind({
   shape: {
     namespace: namespaceName.optional().describe("Namespace the probes run in; the host's own when unset."),
     from: z.string().max(200).optional().describe('How messages name the source (e.g. "node h1").'),
-    targets: z.array(target).min(1).max(4096).describe("Where to probe, and what to expect of each."),
+    targets: z.array(checkTarget).min(1).max(4096).describe("Where to probe, and what to expect of each."),
     attempts: z.number().int().min(1).max(100).default(3).describe("Pings or connects per target."),
     timeoutSeconds: z.number().int().min(1).max(30).default(2).describe("Seconds one attempt waits for its answer."),
-    triggers: z.array(z.string()).optional().describe("Any change of these runs the check again on the next `up` (a Lab passes its plan's hash)."),
+    triggers: z
+      .array(z.string())
+      .optional()
+      .describe("Any change of these runs the check again on the next `up` (a Lab passes its plan's hash)."),
   },
   refine(spec, ctx) {
     const keys = spec.targets.map(targetKey);
@@ -202,11 +195,15 @@ export const checkKind = defineKind({
   replaceOn: [],
   collides: neverCollides,
   outputs: {
-    observed: z.record(z.string(), z.string()).describe('Target ("icmp 10.0.0.2", "tcp 10.0.0.2:80") → what was seen: "reachable", "unreachable", or reachable over a limit.'),
+    observed: z
+      .record(z.string(), z.string())
+      .describe('Target ("icmp 10.0.0.2", "tcp 10.0.0.2:80") → what was seen: "reachable", "unreachable", or reachable over a limit.'),
   },
   adoptable: false,
   importing: {
-    refused: "a Check is no object on the host but probes, run by create, update and refresh. Declare it in the program instead; `pulumi up` runs it.",
+    refused:
+      "a Check is no object on the host but probes, run by create, update and refresh. " +
+      "Declare it in the program instead; `pulumi up` runs it.",
   },
   async create(host, spec, _adopt, owner) {
     return { id: `check-${ownerToken(owner)}`, observed: await verify(host, spec) };
@@ -224,7 +221,9 @@ export const checkKind = defineKind({
   },
   /** What refresh saw that the targets do not expect: the next `up` runs the check again (and fails while it is so). */
   drift: (_id, olds, news) =>
-    typeof olds.observed === "object" && olds.observed !== null && unmet(news as unknown as CheckSpec, olds.observed as Record<string, string>).length > 0
+    typeof olds.observed === "object" &&
+    olds.observed !== null &&
+    unmet(news as unknown as CheckSpec, olds.observed as Record<string, string>).length > 0
       ? ["observed"]
       : [],
 });

@@ -46,7 +46,10 @@ const labInterface = z
       .describe("A cable to another node on the same host: one veth pair between the two namespaces."),
     mtu: mtu.default(1500).describe("MTU of this end (and of the host end of a bridge cable)."),
     up: z.boolean().default(true).describe("Administrative state; a node's end of a pulled cable is down."),
-    addresses: z.array(cidr).default([]).describe("Addresses with prefix length. IPv6 ones are kept in state only while the interface is down (the kernel drops them)."),
+    addresses: z
+      .array(cidr)
+      .default([])
+      .describe("Addresses with prefix length. IPv6 ones are kept in state only while the interface is down (the kernel drops them)."),
   })
   .refine((i) => (i.bridge === undefined) !== (i.pair === undefined), { message: "give exactly one of bridge and pair" });
 
@@ -112,9 +115,14 @@ rm -f "$@"`;
 /** The records a node takes over from a Lab's older resources (TAKE_OVER): its addresses' and routes', and its forwarding's. */
 function recordsTaken(spec: LabNodeSpec): { owned: string[]; forwarding: string[] } {
   const namespace = spec.name;
-  const addresses = Object.entries(spec.interfaces ?? {}).flatMap(([device, i]) => i.addresses.map((address) => addressRecordPath({ namespace, device, address })));
+  const addresses = Object.entries(spec.interfaces ?? {}).flatMap(([device, i]) =>
+    i.addresses.map((address) => addressRecordPath({ namespace, device, address })),
+  );
   const routes = (spec.routes ?? []).map((r) => routeRecordPath({ ...r, namespace }));
-  return { owned: [...addresses, ...routes], forwarding: Object.values(FORWARDING).map((key) => sysctlRecordPath(sysctlGroup(key), namespace)) };
+  return {
+    owned: [...addresses, ...routes],
+    forwarding: Object.values(FORWARDING).map((key) => sysctlRecordPath(sysctlGroup(key), namespace)),
+  };
 }
 
 function takeOverArgv(spec: LabNodeSpec, owner: string): Argv {
@@ -127,7 +135,9 @@ function takeOverArgv(spec: LabNodeSpec, owner: string): Argv {
  * interface, and dynamic ones (SLAAC, from a router advertisement of a service in the lab) from elsewhere.
  */
 const globalAddresses = (link: IpLinkJson | undefined) =>
-  (link?.addr_info ?? []).filter((a) => (a.scope ?? "global") === "global" && !a.dynamic).map((a) => canonicalCidr(`${a.local}/${a.prefixlen}`));
+  (link?.addr_info ?? [])
+    .filter((a) => (a.scope ?? "global") === "global" && !a.dynamic)
+    .map((a) => canonicalCidr(`${a.local}/${a.prefixlen}`));
 
 const isUp = (link: IpLinkJson) => (link.flags ?? []).includes("UP");
 
@@ -147,7 +157,13 @@ const routeSuspended = (spec: LabNodeSpec, route: Route) => spec.interfaces[rout
  * either may delete it first (deleting one end deletes both).
  */
 const LINK_GONE = 'ip "$@" link del dev "$0" 2>/dev/null || ! ip "$@" link show dev "$0" >/dev/null 2>&1';
-const deleteLinkArgv = (namespace: string | undefined, name: string): Argv => ["sh", "-c", LINK_GONE, name, ...(namespace ? ["-n", namespace] : [])];
+const deleteLinkArgv = (namespace: string | undefined, name: string): Argv => [
+  "sh",
+  "-c",
+  LINK_GONE,
+  name,
+  ...(namespace ? ["-n", namespace] : []),
+];
 
 /** Two links are the two ends of one veth pair in two namespaces: each names the other's index. */
 const paired = (a: IpLinkJson, b: IpLinkJson | undefined) => b !== undefined && a.link_index === b.ifindex && b.link_index === a.ifindex;
@@ -172,11 +188,13 @@ function cabled(state: NodeState, ifname: string, wanted: Interface): boolean {
 export function convergeSteps(spec: LabNodeSpec, state: NodeState, owner: string | undefined, previous?: LabNodeSpec): Argv[] {
   const ns = spec.name;
   const steps: Argv[] = [];
-  const ours = (link: IpLinkJson) => link.linkinfo?.info_kind === "veth" && owner !== undefined && aliasOwner(link.ifalias, owner) === "ours";
+  const ours = (link: IpLinkJson) =>
+    link.linkinfo?.info_kind === "veth" && owner !== undefined && aliasOwner(link.ifalias, owner) === "ours";
   for (const link of state.links) {
     const wanted = spec.interfaces[link.ifname];
     if (link.ifname === "lo") continue;
-    if (wanted ? !cabled(state, link.ifname, wanted) : ours(link) || previous?.interfaces?.[link.ifname]) steps.push(deleteLinkArgv(ns, link.ifname));
+    if (wanted ? !cabled(state, link.ifname, wanted) : ours(link) || previous?.interfaces?.[link.ifname])
+      steps.push(deleteLinkArgv(ns, link.ifname));
   }
   const tag = (ifname: string) => (owner === undefined ? [] : [setAliasArgv(ns, ifname, owner)]);
   const present = new Map(state.links.map((l) => [l.ifname, l]));
@@ -219,7 +237,9 @@ export function convergeSteps(spec: LabNodeSpec, state: NodeState, owner: string
   steps.push(...ipv6Added);
   const wasNamespace = previous !== undefined && previous.interfaces === undefined;
   if (wasNamespace && owner !== undefined) steps.push(takeOverArgv(spec, owner));
-  const writes = (["ipv4", "ipv6"] as const).filter((f) => spec.forwarding[f] !== state.forwarding[f]).map((f) => `${FORWARDING[f]}=${spec.forwarding[f] ? 1 : 0}`);
+  const writes = (["ipv4", "ipv6"] as const)
+    .filter((f) => spec.forwarding[f] !== state.forwarding[f])
+    .map((f) => `${FORWARDING[f]}=${spec.forwarding[f] ? 1 : 0}`);
   if (writes.length > 0) steps.push(sysctlWritesArgv(writes, ns));
   const installed = new Map(state.routes.map((r) => [installedKey(r), r]));
   const wantedRoutes = new Set(spec.routes.map(wantedKey));
@@ -228,11 +248,13 @@ export function convergeSteps(spec: LabNodeSpec, state: NodeState, owner: string
     // kernel has it: without one, IPv6 deletes the route of the lowest metric to that destination.
     const family = familyOf(route.via);
     const metric = family === 6 ? route.metric || IPV6_DEFAULT_METRIC : (route.metric ?? 0);
-    if (!wantedRoutes.has(wantedKey(route)) && installed.has(wantedKey(route))) steps.push(routeArgv("del", { destination: route.destination, metric, family, namespace: ns }));
+    if (!wantedRoutes.has(wantedKey(route)) && installed.has(wantedKey(route)))
+      steps.push(routeArgv("del", { destination: route.destination, metric, family, namespace: ns }));
   }
   for (const route of spec.routes.filter((r) => !routeSuspended(spec, r))) {
     const now = installed.get(wantedKey(route));
-    if (!now || routesGone.has(route.device) || now.via !== route.via || now.device !== route.device) steps.push(routeArgv("replace", { ...route, namespace: ns }));
+    if (!now || routesGone.has(route.device) || now.via !== route.via || now.device !== route.device)
+      steps.push(routeArgv("replace", { ...route, namespace: ns }));
   }
   return steps;
 }
@@ -251,8 +273,9 @@ function makeCable(ns: string, ifname: string, wanted: Interface, state: NodeSta
   if (state.links.some((l) => l.ifname === park)) return [inNamespace(ns, ["ip", "link", "set", "dev", park, "name", ifname])];
   if (!state.linkIn(undefined, park)) {
     throw new Error(
-      `interface "${ifname}" of node namespace "${ns}": its cable is made by the node at the other end, and its end is not parked as "${park}" ` +
-        "on the host: run `pulumi up` again once that node is in place (after a `pulumi refresh` if its cable was removed by hand)",
+      `interface "${ifname}" of node namespace "${ns}": its cable is made by the node at the other end, ` +
+        `and its end is not parked as "${park}" on the host: ` +
+        "run `pulumi up` again once that node is in place (after a `pulumi refresh` if its cable was removed by hand)",
     );
   }
   return [["ip", "link", "set", "dev", park, "netns", ns], inNamespace(ns, ["ip", "link", "set", "dev", park, "name", ifname])];
@@ -356,13 +379,17 @@ export function importedNodeSpec(name: string, state: NodeState, links: Map<stri
   const interfaces: Record<string, Props> = {};
   for (const link of state.links.filter((l) => l.ifname !== "lo")) {
     const which = `interface "${link.ifname}" of namespace "${name}"`;
-    if (link.linkinfo?.info_kind !== "veth") throw new Error(`${which} is a ${link.linkinfo?.info_kind ?? "plain"} link: a LabNode's interfaces are veth cables`);
+    if (link.linkinfo?.info_kind !== "veth")
+      throw new Error(`${which} is a ${link.linkinfo?.info_kind ?? "plain"} link: a LabNode's interfaces are veth cables`);
     const hostEnd = links.get("")?.find((candidate) => paired(link, candidate));
     if (!hostEnd) {
-      const node = [...links].find(([namespace, listed]) => namespace !== "" && namespace !== name && listed.some((l) => paired(link, l)))?.[0];
+      const node = [...links].find(
+        ([namespace, listed]) => namespace !== "" && namespace !== name && listed.some((l) => paired(link, l)),
+      )?.[0];
       throw new Error(
         node
-          ? `${which} is cabled to namespace "${node}": which node makes such a cable and where it parks it only a Lab knows; import its ends as a Namespace and a Veth instead`
+          ? `${which} is cabled to namespace "${node}": which node makes such a cable and where it parks it only a Lab knows; ` +
+              "import its ends as a Namespace and a Veth instead"
           : `${which} has its other end in no namespace with a name`,
       );
     }
@@ -371,7 +398,16 @@ export function importedNodeSpec(name: string, state: NodeState, links: Map<stri
     interfaces[link.ifname] = { bridge: { name: hostEnd.master, hostEnd: hostEnd.ifname }, addresses: [] };
   }
   const routes = state.routes.flatMap((r) =>
-    r.via && r.device ? [{ destination: r.destination, via: r.via, device: r.device, ...(r.metric !== (r.family === 6 ? IPV6_DEFAULT_METRIC : 0) ? { metric: r.metric } : {}) }] : [],
+    r.via && r.device
+      ? [
+          {
+            destination: r.destination,
+            via: r.via,
+            device: r.device,
+            ...(r.metric !== (r.family === 6 ? IPV6_DEFAULT_METRIC : 0) ? { metric: r.metric } : {}),
+          },
+        ]
+      : [],
   );
   return { name, interfaces, routes };
 }
@@ -407,7 +443,8 @@ export const labNodeKind = defineKind({
   },
   refine(spec, ctx) {
     for (const [i, route] of spec.routes.entries()) {
-      if (!spec.interfaces[route.device]) ctx.addIssue({ code: "custom", path: ["routes", i, "device"], message: `"${route.device}" is none of the node's interfaces` });
+      if (!spec.interfaces[route.device])
+        ctx.addIssue({ code: "custom", path: ["routes", i, "device"], message: `"${route.device}" is none of the node's interfaces` });
     }
     const onHost = linksElsewhere(spec).flatMap(([namespace, name]) => (namespace === undefined ? [name] : []));
     const twice = onHost.find((name, i) => onHost.indexOf(name) !== i);
@@ -418,7 +455,11 @@ export const labNodeKind = defineKind({
       if (route.destination !== "default" && familyOf(route.destination) !== familyOf(route.via)) {
         ctx.addIssue({ code: "custom", path: ["routes", i, "via"], message: "the gateway and the destination must be the same IP family" });
       } else if (keys.indexOf(keys[i]) !== i) {
-        ctx.addIssue({ code: "custom", path: ["routes", i], message: `a second route to ${route.destination} with that metric (give one another metric)` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["routes", i],
+          message: `a second route to ${route.destination} with that metric (give one another metric)`,
+        });
       }
     });
   },
@@ -450,8 +491,7 @@ export const labNodeKind = defineKind({
     const state = await readListed(host, id);
     return state && observe(olds as unknown as LabNodeSpec, state);
   },
-  // A node whose state has no owner (a Lab's Namespace from before owners) takes the one its program gives.
-  update: (host, _id, olds, news) => converge(host, news, nodeOwner(olds) ?? nodeOwner(news), olds as unknown as LabNodeSpec),
+  update: (host, _id, olds, news) => converge(host, news, nodeOwner(olds), olds as unknown as LabNodeSpec),
   async delete(host, id, olds) {
     // Its cables first, in one step with the records it may have taken over: a namespace's interfaces go
     // with it only once the kernel has freed it, which may be later than `ip netns del` returns, and a

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { partlyMade } from "../errors";
 import { namespaceName } from "../fields";
 import type { Host } from "../host";
-import { hold, holderPath, namespaceIdentity, recordedHolders, release, retag } from "../holders";
+import { hold, holderPath, namespaceIdentity, recordedHolders, release } from "../holders";
 import { LinkSource, listedLinks, liveLinks, readLink, reconcileLink } from "../iproute";
 import { defineKind, neverCollides } from "../kind";
 import { ownerToken } from "../owner";
@@ -57,9 +57,6 @@ export const namespaceKind = defineKind({
   async delete(host, id, olds) {
     await releaseNamespace(host, id, olds.holder as string | undefined, true);
   },
-  async tag(host, id, olds, owner) {
-    if (typeof olds.holder === "string") await retag(host, recordPath(id), olds.holder, owner);
-  },
   async tagged(_host, source) {
     return recordedHolders(await source.records(), "netns").map(({ record, token, owner }) => ({
       owner,
@@ -71,8 +68,23 @@ export const namespaceKind = defineKind({
 });
 
 /** Makes the namespace, or holds it when this holder made it already (or with `adopt`); `made`: this holder made it. */
-export function makeNamespace(host: Host, name: string, holder: string, owner: string | undefined, adopt: boolean): Promise<{ made: boolean }> {
-  return hold(host, recordPath(name), holder, owner ?? "Namespace", `network namespace "${name}"`, () => namespaceIdentity(host, name), ["ip", "netns", "add", name], adopt);
+export function makeNamespace(
+  host: Host,
+  name: string,
+  holder: string,
+  owner: string | undefined,
+  adopt: boolean,
+): Promise<{ made: boolean }> {
+  return hold(
+    host,
+    recordPath(name),
+    holder,
+    owner ?? "Namespace",
+    `network namespace "${name}"`,
+    () => namespaceIdentity(host, name),
+    ["ip", "netns", "add", name],
+    adopt,
+  );
 }
 
 /** Leaves the namespace's holders; the last one deletes it (and with it everything inside). */

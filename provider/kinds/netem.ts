@@ -2,12 +2,12 @@
  * Link impairment with netem as an interface's root qdisc. Every create and update sends the whole
  * desired state with `tc qdisc replace`, unset fields as zero, so nothing set before lingers.
  */
-import { z } from "zod";
 import { CommandFailedError, inNamespaceWords } from "../errors";
 import { interfaceName, namespaceName } from "../fields";
 import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind, namespacedIdentity, neverCollides } from "../kind";
+import { impairmentShape, NETEM_MAX_LIMIT } from "../kindSettings";
 import { mayTakeOver, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
 
 /** Where the qdisc records its owner (owner.ts). */
@@ -33,13 +33,12 @@ const TC_DEFAULT_LIMIT = 1000;
 /** veth has no line rate; when no rate is asked for, assume traffic as fast as a 10 Gbit/s link. */
 const ASSUMED_BITS_PER_SECOND = 10_000_000_000;
 const FULL_FRAME_BYTES = 1500;
-const MAX_LIMIT = 4294967295;
 
 /** Room for every full-size frame sent during the delay (with jitter) at the rate, twice over. */
 export function defaultLimit(spec: Pick<NetemSpec, "delayMs" | "jitterMs" | "rateKbit">): number {
   const bitsPerSecond = spec.rateKbit > 0 ? spec.rateKbit * 1000 : ASSUMED_BITS_PER_SECOND;
   const inFlight = Math.ceil(((bitsPerSecond / 8) * ((spec.delayMs + spec.jitterMs) / 1000)) / FULL_FRAME_BYTES);
-  return Math.min(MAX_LIMIT, Math.max(TC_DEFAULT_LIMIT, 2 * inFlight));
+  return Math.min(NETEM_MAX_LIMIT, Math.max(TC_DEFAULT_LIMIT, 2 * inFlight));
 }
 
 const percent = (value: number) => `${value}%`;
@@ -149,48 +148,28 @@ async function readRoot(host: Host, spec: Pick<NetemSpec, "device" | "namespace"
 
 /** Sets the whole impairment; with the owner's record in the same step when `owner` is given. */
 async function apply(host: Host, spec: NetemSpec, owner?: string): Promise<Impairment> {
-  const result = await host.run(inOneStep(netemReplaceArgv(spec), ...writeOwnerRecordArgvs(recordPath(spec), owner)), { allowFailure: true });
+  const result = await host.run(inOneStep(netemReplaceArgv(spec), ...writeOwnerRecordArgvs(recordPath(spec), owner)), {
+    allowFailure: true,
+  });
   if (result.exitCode !== 0) throw explainFailure(host.label, result);
   const netem = (await readRoot(host, spec))?.netem;
   if (!netem) throw new Error(`${host.label}: netem on "${spec.device}" was set but cannot be read back`);
   return asAsked(netem, spec);
 }
 
-const percentage = (what: string) => z.number().min(0).max(100).default(0).describe(`${what}, in percent (0 to 100).`);
-const milliseconds = (what: string) => z.number().min(0).max(60000).default(0).describe(`${what}, in milliseconds (0 to 60000).`);
-
 export const netemKind = defineKind({
   name: "Netem",
   description:
-    "Link impairment on an interface (`tc qdisc replace dev X root netem`): delay, jitter, loss, corruption, duplication, reordering and a rate limit. netem acts on packets leaving the interface only; impair both ends of a cable for both directions.",
+    "Link impairment on an interface (`tc qdisc replace dev X root netem`): delay, jitter, loss, corruption, duplication, reordering " +
+    "and a rate limit. netem acts on packets leaving the interface only; impair both ends of a cable for both directions.",
   shape: {
     device: interfaceName.describe("Interface whose outgoing packets are impaired."),
     namespace: namespaceName.optional().describe("Namespace of the interface; the host's own when unset."),
-    delayMs: milliseconds("Added delay"),
-    jitterMs: milliseconds("Random variation of the delay (needs `delayMs`; jitter without a rate reorders packets)"),
-    lossPercent: percentage("Packets dropped at random"),
-    corruptPercent: percentage("Packets with a flipped bit"),
-    duplicatePercent: percentage("Packets sent twice"),
-    reorderPercent: percentage("Packets sent at once, ahead of the delayed others (needs `delayMs`)"),
-    rateKbit: z
-      .number()
-      .int()
-      .min(0)
-      .max(1_000_000_000)
-      .default(0)
-      .describe("Rate limit in kbit/s (1000 bits), e.g. 10000 for 10 Mbit/s; 0 for none."),
-    limit: z
-      .number()
-      .int()
-      .min(1)
-      .max(MAX_LIMIT)
-      .optional()
-      .describe(
-        "Packets netem may hold. When unset, enough for the rate (or 10 Gbit/s) × (delay + jitter) in full-size frames, twice over, at least tc's 1000.",
-      ),
+    ...impairmentShape,
   },
   refine(spec, ctx) {
-    if (spec.jitterMs > 0 && spec.delayMs === 0) ctx.addIssue({ code: "custom", path: ["jitterMs"], message: "jitter needs a delay (`delayMs` > 0)" });
+    if (spec.jitterMs > 0 && spec.delayMs === 0)
+      ctx.addIssue({ code: "custom", path: ["jitterMs"], message: "jitter needs a delay (`delayMs` > 0)" });
     if (spec.reorderPercent > 0 && spec.delayMs === 0) {
       ctx.addIssue({ code: "custom", path: ["reorderPercent"], message: "reordering needs a delay (`delayMs` > 0)" });
     }
@@ -204,7 +183,8 @@ export const netemKind = defineKind({
     if (!root) throw new Error(`${host.label}: interface "${spec.device}" does not exist${inNamespaceWords(spec.namespace)}`);
     // Only the kernel's default qdisc is free to take (or this resource's own, from an interrupted create);
     // replacing anything else would drop someone's setup.
-    if (!root.isDefault) mayTakeOver(host.label, `a ${root.kind} root qdisc on "${spec.device}"`, await recordedTag(host, recordPath(spec)), owner, adopt);
+    if (!root.isDefault)
+      mayTakeOver(host.label, `a ${root.kind} root qdisc on "${spec.device}"`, await recordedTag(host, recordPath(spec)), owner, adopt);
     const observed = await apply(host, spec, owner);
     return { id: `${spec.namespace ?? ""}/${spec.device}`, observed };
   },
@@ -215,11 +195,10 @@ export const netemKind = defineKind({
   update: (host, _id, _olds, news) => apply(host, news),
   async delete(host, _id, olds) {
     // A root qdisc that is no longer netem is someone else's now.
-    if ((await readRoot(host, olds as unknown as NetemSpec))?.netem) await runUnlessGone(host, netemDeleteArgv(olds as unknown as NetemSpec));
-    for (const argv of removeOwnerRecordArgvs(recordPath(olds as unknown as NetemSpec), olds.owner as string | undefined)) await host.run(argv);
-  },
-  async tag(host, _id, olds, owner) {
-    for (const argv of writeOwnerRecordArgvs(recordPath(olds as unknown as NetemSpec), owner)) await host.run(argv);
+    if ((await readRoot(host, olds as unknown as NetemSpec))?.netem)
+      await runUnlessGone(host, netemDeleteArgv(olds as unknown as NetemSpec));
+    for (const argv of removeOwnerRecordArgvs(recordPath(olds as unknown as NetemSpec), olds.owner as string | undefined))
+      await host.run(argv);
   },
   async tagged(_host, source) {
     return ownerRecords(await source.records(), "qdisc").map(({ owner, namespace, names: [device] }) => ({

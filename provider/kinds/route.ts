@@ -5,7 +5,17 @@ import { canonicalCidr, interfaceName, ipAddress, namespaceName, networkCidr, pa
 import { Argv, Host, inNamespace, inOneStep } from "../host";
 import { runUnlessGone } from "../iproute";
 import { defineKind, neverCollides, Observed, Props, splitNamespace, SUSPENDED } from "../kind";
-import { mayTakeOver, networkFromRecordName, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, takenOver, writeOwnerRecordArgvs } from "../owner";
+import {
+  mayTakeOver,
+  networkFromRecordName,
+  objectOwner,
+  ownerRecordPath,
+  ownerRecords,
+  recordedTag,
+  removeOwnerRecordArgvs,
+  takenOver,
+  writeOwnerRecordArgvs,
+} from "../owner";
 
 /** Where a route records its owner (owner.ts): by the kernel's identity of it, as the id names it. */
 export const recordPath = (spec: RouteSpec) =>
@@ -118,7 +128,8 @@ async function removeRoute(host: Host, spec: RouteSpec, owner: string | undefine
 async function install(host: Host, spec: RouteSpec, adopt: boolean, owner: string | undefined): Promise<Observed> {
   const existing = await find(host, spec);
   const record = recordPath(spec);
-  const what = existing && `a route to ${spec.destination} (metric ${existing.metric}, via ${existing.via ?? "-"} dev ${existing.device ?? "-"})`;
+  const what =
+    existing && `a route to ${spec.destination} (metric ${existing.metric}, via ${existing.via ?? "-"} dev ${existing.device ?? "-"})`;
   const { ours } = existing ? mayTakeOver(host.label, what!, await recordedTag(host, record), owner, adopt) : { ours: false };
   // Taking one over sets the existing route to what the program says, atomically.
   await host.run(inOneStep(routeArgv(existing ? "replace" : "add", spec), ...writeOwnerRecordArgvs(record, owner)));
@@ -165,13 +176,21 @@ export const routeKind = defineKind({
     if (!spec.via && !spec.device) ctx.addIssue({ code: "custom", path: ["via"], message: "a route needs `via`, `device`, or both" });
     const destinationFamily = spec.destination === "default" ? undefined : parseCidr(spec.destination)!.family;
     if (spec.family && destinationFamily && spec.family !== destinationFamily) {
-      ctx.addIssue({ code: "custom", path: ["family"], message: `the destination ${spec.destination} is IPv${destinationFamily}: set family ${destinationFamily} or leave it unset` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["family"],
+        message: `the destination ${spec.destination} is IPv${destinationFamily}: set family ${destinationFamily} or leave it unset`,
+      });
     }
     if (spec.via && destinationFamily && isIP(spec.via) !== destinationFamily) {
       ctx.addIssue({ code: "custom", path: ["via"], message: "the gateway and the destination must be the same IP family" });
     }
     if (spec.via && !destinationFamily && spec.family && isIP(spec.via) !== spec.family) {
-      ctx.addIssue({ code: "custom", path: ["family"], message: `the gateway ${spec.via} is IPv${isIP(spec.via)}: set family ${isIP(spec.via)} or leave it unset` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["family"],
+        message: `the gateway ${spec.via} is IPv${isIP(spec.via)}: set family ${isIP(spec.via)} or leave it unset`,
+      });
     }
     if (spec.source && isIP(spec.source) !== routeFamily(spec)) {
       ctx.addIssue({ code: "custom", path: ["source"], message: "the source address and the route must be the same IP family" });
@@ -191,7 +210,10 @@ export const routeKind = defineKind({
   replaceOn: ["destination", "family", "namespace"],
   collides: neverCollides,
   adoptable: true,
-  importing: { idForm: "[NAMESPACE]/DESTINATION/METRIC (DESTINATION: a network, default for IPv4's default route, ::/0 for IPv6's)", identify: routeIdentity },
+  importing: {
+    idForm: "[NAMESPACE]/DESTINATION/METRIC (DESTINATION: a network, default for IPv4's default route, ::/0 for IPv6's)",
+    identify: routeIdentity,
+  },
   async create(host, spec, adopt, owner) {
     const id = `${spec.namespace ?? ""}/${spec.destination}/${effectiveMetric(spec)}`;
     return { id, observed: spec.suspended ? {} : await install(host, spec, adopt, owner) };
@@ -217,8 +239,14 @@ export const routeKind = defineKind({
     const oldMetric = effectiveMetric(olds as unknown as RouteSpec);
     if (oldMetric !== effectiveMetric(news)) {
       // Another metric is another route: the new one is in place, now the old one goes.
-      await runUnlessGone(host, routeArgv("del", { destination: news.destination, family: news.family, namespace: news.namespace, metric: oldMetric }));
-      const moved = [...writeOwnerRecordArgvs(recordPath(news), owner), ...removeOwnerRecordArgvs(recordPath(olds as unknown as RouteSpec), owner)];
+      await runUnlessGone(
+        host,
+        routeArgv("del", { destination: news.destination, family: news.family, namespace: news.namespace, metric: oldMetric }),
+      );
+      const moved = [
+        ...writeOwnerRecordArgvs(recordPath(news), owner),
+        ...removeOwnerRecordArgvs(recordPath(olds as unknown as RouteSpec), owner),
+      ];
       if (moved.length > 0) await host.run(inOneStep(...moved));
     }
     return readBack(host, news);
@@ -228,9 +256,6 @@ export const routeKind = defineKind({
     const spec = olds as unknown as RouteSpec;
     if (takenOver(await recordedTag(host, recordPath(spec)), routeKind.replaceOn, olds)) return;
     await removeRoute(host, spec, olds.owner as string | undefined);
-  },
-  async tag(host, _id, olds, owner) {
-    for (const argv of writeOwnerRecordArgvs(recordPath(olds as unknown as RouteSpec), owner)) await host.run(argv);
   },
   async tagged(_host, source) {
     return ownerRecords(await source.records(), "route").map(({ owner, namespace, names: [family, name, metric] }) => {

@@ -1,10 +1,19 @@
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { CommandFailedError, inNamespaceWords, OwnedElsewhereError } from "../errors";
-import { namespaceName, port } from "../fields";
+import { namespaceName } from "../fields";
 import { Argv, Host, inNamespace, inOneStep, readOnlyScript } from "../host";
 import { defineKind, Props } from "../kind";
-import { aliasOwner, objectOwner, ownerRecordPath, ownerRecords, recordedTag, removeOwnerRecordArgvs, writeOwnerRecordArgvs } from "../owner";
+import { serviceSettingsShape } from "../kindSettings";
+import {
+  aliasOwner,
+  objectOwner,
+  ownerRecordPath,
+  ownerRecords,
+  recordedTag,
+  removeOwnerRecordArgvs,
+  writeOwnerRecordArgvs,
+} from "../owner";
 
 /**
  * A process supervised on the host without systemd: `setsid -f` starts a small `sh` supervisor in a
@@ -15,55 +24,17 @@ import { aliasOwner, objectOwner, ownerRecordPath, ownerRecords, recordedTag, re
  */
 export const SERVICES_ROOT = "/run/pulumi-netns-services";
 
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "an environment variable name is letters, digits and _ (not first)" });
-const noNul = z.string().refine((s) => !s.includes("\0"), { message: "may not contain a NUL byte" });
-
-const readiness = z
-  .object({
-    tcpPort: port.optional().describe("Ready once something listens on this TCP port in the namespace."),
-    command: z.array(noNul).min(1).optional().describe("Ready once this command (argv, run in the namespace) exits 0."),
-    timeoutSeconds: z.number().int().min(1).max(600).default(30).describe("How long create waits for readiness before it fails."),
-  })
-  .refine((r) => (r.tcpPort === undefined) !== (r.command === undefined), { message: "set exactly one of tcpPort and command" })
-  .describe("When the service counts as started: create (and so every resource that depends on it) waits for it.");
-
 const shape = {
   name: namespaceName.describe("Service name, unique per namespace on the host; names its runtime directory."),
   namespace: namespaceName.optional().describe("Namespace to run in; the host's own when unset."),
-  command: z
-    .array(noNul)
-    .min(1)
-    // env would read a first word with "=" as one more variable.
-    .refine((argv) => argv.length === 0 || (!argv[0].startsWith("-") && !argv[0].includes("=")), { message: "the command's first word may not start with '-' or hold '='" })
-    .describe("The command as argv (never parsed by a shell unless `shell` is set)."),
-  shell: z.boolean().default(false).describe("Run `command` (its words joined by spaces) through `sh -c`."),
-  environment: z.record(envName, noNul).optional().describe("Environment variables added for the command."),
-  workingDirectory: z
-    .string()
-    .regex(/^\/[^\0\n]*$/, { message: "must be an absolute path" })
-    .optional()
-    .describe("Directory the command starts in; / when unset."),
-  user: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, { message: "not a valid user name" })
-    .optional()
-    .describe("Run as this user (and its group and groups); root when unset."),
-  restart: z.enum(["never", "on-failure", "always"]).default("on-failure").describe("When the supervisor starts the command again after it exits."),
-  readiness: readiness.optional(),
-  logMaxBytes: z
-    .number()
-    .int()
-    .min(4096)
-    .max(1 << 30)
-    .default(1 << 20)
-    .describe("The log is cut when it grows past this size (the part before it kept as log.1)."),
-  stopTimeoutSeconds: z.number().int().min(1).max(300).default(10).describe("Seconds between TERM and KILL when the service stops."),
+  ...serviceSettingsShape,
 };
 
 export type ServiceSpec = z.infer<z.ZodObject<typeof shape>>;
 
 /** The service's runtime directory: pid files and log. */
-export const serviceDirectory = (namespace: string | undefined, name: string) => `${SERVICES_ROOT}/${namespace ? `netns/${namespace}` : "host"}/${name}`;
+export const serviceDirectory = (namespace: string | undefined, name: string) =>
+  `${SERVICES_ROOT}/${namespace ? `netns/${namespace}` : "host"}/${name}`;
 const recordPath = (namespace: string | undefined, name: string) => ownerRecordPath("service", namespace, name);
 
 const AS_USER = 'user=$1; shift; exec setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"';
@@ -111,7 +82,9 @@ trap 'stopping=1; [ -z "$child" ] || kill -s TERM "$child" 2>/dev/null' TERM INT
 rotator=$!
 trap 'kill "$rotator" 2>/dev/null' EXIT
 # Not started: a pid file naming no process says so at once (start reports the log).
-cd "\${cwd:-/}" || { echo "pulumi-netns: cannot enter the working directory $cwd" >>"$dir/log"; echo 1 >"$dir/exit"; echo "0 - -" >"$dir/pid"; exit 1; }
+cd "\${cwd:-/}" || {
+  echo "pulumi-netns: cannot enter the working directory $cwd" >>"$dir/log"; echo 1 >"$dir/exit"; echo "0 - -" >"$dir/pid"; exit 1
+}
 delay=1
 while [ -z "$stopping" ]; do
   began=$(date +%s)
@@ -143,7 +116,20 @@ done`;
 
 export function startArgv(spec: ServiceSpec, owner: string | undefined): Argv {
   const dir = serviceDirectory(spec.namespace, spec.name);
-  const start: Argv = ["sh", "-c", START, "sh", dir, SUPERVISOR, "sh", dir, spec.restart, String(spec.logMaxBytes), spec.workingDirectory ?? "", ...serviceArgv(spec)];
+  const start: Argv = [
+    "sh",
+    "-c",
+    START,
+    "sh",
+    dir,
+    SUPERVISOR,
+    "sh",
+    dir,
+    spec.restart,
+    String(spec.logMaxBytes),
+    spec.workingDirectory ?? "",
+    ...serviceArgv(spec),
+  ];
   return inOneStep(...writeOwnerRecordArgvs(recordPath(spec.namespace, spec.name), owner), start);
 }
 
@@ -207,7 +193,10 @@ export function stopArgv(namespace: string | undefined, name: string, graceSecon
   return inOneStep(stop, ...removeOwnerRecordArgvs(recordPath(namespace, name), owner));
 }
 
-/** Waits at most $2 seconds for the readiness probe ($3 `listening`: prints something; `exits`: exits 0); exit 2 on time out, 3 when the supervisor is gone. */
+/**
+ * Waits at most $2 seconds for the readiness probe ($3 `listening`: prints something; `exits`: exits 0);
+ * exit 2 on time out, 3 when the supervisor is gone.
+ */
 const WAIT_READY = `dir=$1 seconds=$2 mode=$3; shift 3
 ${TICKS}
 read -r sup supticks <"$dir/supervisor" 2>/dev/null || sup=
@@ -228,7 +217,8 @@ export function waitReadyArgv(spec: ServiceSpec, seconds: number): Argv {
   return ["sh", "-c", WAIT_READY, "sh", serviceDirectory(spec.namespace, spec.name), String(seconds), mode, ...probe];
 }
 
-const describe = (host: Host, spec: Pick<ServiceSpec, "name" | "namespace">) => `${host.label}: service "${spec.name}"${inNamespaceWords(spec.namespace)}`;
+const describe = (host: Host, spec: Pick<ServiceSpec, "name" | "namespace">) =>
+  `${host.label}: service "${spec.name}"${inNamespaceWords(spec.namespace)}`;
 
 async function status(host: Host, namespace: string | undefined, name: string): Promise<ServiceStatus | undefined> {
   const result = await host.run(statusArgv(serviceDirectory(namespace, name)), { allowFailure: true, readOnly: true });
@@ -254,10 +244,17 @@ async function waitUntilReady(host: Host, spec: ServiceSpec): Promise<void> {
     const result = await host.run(waitReadyArgv(spec, seconds), { allowFailure: true });
     if (result.exitCode === 0) return;
     left -= seconds;
-    const probe = spec.readiness.tcpPort !== undefined ? `TCP port ${spec.readiness.tcpPort} listening` : `\`${spec.readiness.command!.join(" ")}\` exiting 0`;
-    if (result.exitCode === 3) throw new Error(`${describe(host, spec)} stopped before it was ready (${probe})${await logTail(host, spec)}`);
+    const probe =
+      spec.readiness.tcpPort !== undefined
+        ? `TCP port ${spec.readiness.tcpPort} listening`
+        : `\`${spec.readiness.command!.join(" ")}\` exiting 0`;
+    if (result.exitCode === 3)
+      throw new Error(`${describe(host, spec)} stopped before it was ready (${probe})${await logTail(host, spec)}`);
     if (result.exitCode !== 2) throw new CommandFailedError(host.label, result);
-    if (left <= 0) throw new Error(`${describe(host, spec)} was not ready (${probe}) within ${spec.readiness.timeoutSeconds} s${await logTail(host, spec)}`);
+    if (left <= 0)
+      throw new Error(
+        `${describe(host, spec)} was not ready (${probe}) within ${spec.readiness.timeoutSeconds} s${await logTail(host, spec)}`,
+      );
   }
 }
 
@@ -315,12 +312,14 @@ export const serviceKind = defineKind({
   importing: {
     refused:
       "a Service's supervisor, pid records and log are what pulumi-netns makes when it starts the command, and a process started " +
-      "another way has none of them to read back. Declare the Service in the program instead (after stopping that process); `pulumi up` starts it.",
+      "another way has none of them to read back. Declare the Service in the program instead (after stopping that process); " +
+      "`pulumi up` starts it.",
   },
   async create(host, spec, _adopt, owner) {
     const tag = await recordedTag(host, recordPath(spec.namespace, spec.name));
     const tagged = aliasOwner(tag, owner);
-    if (tagged && tagged !== "ours") throw new OwnedElsewhereError(host.label, `service "${spec.name}"${inNamespaceWords(spec.namespace)}`, tagged.other);
+    if (tagged && tagged !== "ours")
+      throw new OwnedElsewhereError(host.label, `service "${spec.name}"${inNamespaceWords(spec.namespace)}`, tagged.other);
     const outs = await start(host, spec, owner);
     return { id: `${spec.namespace ?? ""}/${spec.name}`, observed: outs };
   },

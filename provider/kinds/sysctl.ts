@@ -12,7 +12,8 @@ const normalize = (value: string) => value.trim().split(/\s+/).join(" ");
 
 export const sysctlReadArgv = (key: string, namespace?: string): Argv => inNamespace(namespace, ["sysctl", "-n", key]);
 /** `KEY=VALUE` writes in order; -e: a key whose interface vanished since the read is skipped, not an error. */
-export const sysctlWritesArgv = (writes: string[], namespace?: string): Argv => inNamespace(namespace, ["sysctl", "-e", "-q", "-w", ...writes]);
+export const sysctlWritesArgv = (writes: string[], namespace?: string): Argv =>
+  inNamespace(namespace, ["sysctl", "-e", "-q", "-w", ...writes]);
 
 /**
  * Keys that move together. Writing net.ipv4.ip_forward (= conf.all.forwarding) rewrites every
@@ -99,31 +100,24 @@ async function readGroup(host: Host, group: SysctlGroup, namespace?: string): Pr
 export interface SysctlHolding {
   key: string;
   value: string;
-  /** Who holds it (owner.ts), for the sweep; holders from before owners have none. */
+  /** Who holds it (owner.ts), for the sweep; a holder made without an owner has none. */
   owner?: string;
 }
 
 /**
  * A group's record. Holders are listed in the order they last set their value; the value is part of the
  * record so that every change of it changes the record, which the commit's compare-and-swap checks.
- * Earlier releases recorded a holder as its key alone, and `original` for fewer members; both still read.
  */
-export interface SysctlRecord extends HolderRecord<SysctlHolding | string> {
+export interface SysctlRecord extends HolderRecord<SysctlHolding> {
   /** Each member some holder's write reaches, as it was before any holder reached it. */
   original: Record<string, string>;
 }
 
 type Holders = [token: string, holding: SysctlHolding][];
 
-/**
- * The record's holders with their values. One recorded by an earlier release wants what its key holds
- * now; one whose key vanished with its interface is gone with it (its resource reads as gone).
- */
+/** The record's holders; one whose key vanished with its interface is gone with it (its resource reads as gone). */
 function holdersOf(record: SysctlRecord | undefined, values: Map<string, string>): Holders {
-  return Object.entries(record?.holders ?? {}).flatMap(([token, holding]): Holders => {
-    const { key, value, owner } = typeof holding === "string" ? { key: holding, value: values.get(holding), owner: undefined } : holding;
-    return value !== undefined && values.has(key) ? [[token, { key, value, ...(owner ? { owner } : {}) }]] : [];
-  });
+  return Object.entries(record?.holders ?? {}).filter(([, holding]) => values.has(holding.key));
 }
 
 /** `values` after `holding` is written, as the kernel does it; a key that is gone changes nothing. */
@@ -162,15 +156,16 @@ function holdersAfter(before: Holders, token: string | undefined, holding: Sysct
   const others = before.filter(([t]) => t !== token);
   if (!holding) return others;
   const unchanged = before.some(
-    ([t, h]) => t === token && h.key === holding.key && h.value === holding.value && (holding.owner === undefined || h.owner === holding.owner),
+    ([t, h]) =>
+      t === token && h.key === holding.key && h.value === holding.value && (holding.owner === undefined || h.owner === holding.owner),
   );
   return unchanged ? before : [...others, [token, holding]];
 }
 
 /**
  * One change to a group's holders, decided from the record and the values now: `token` joins or sets
- * a new value (`holding`), or leaves (no `holding`). Without a token (a resource from before holder
- * records), `holding` is a one-off write beneath the holders: it changes what no holder's write reaches.
+ * a new value (`holding`), or leaves (no `holding`). Without a token (an imported resource, which holds
+ * no record), `holding` is a one-off write beneath the holders: it changes what no holder's write reaches.
  * Every member goes to its wanted value; when the last holder leaves, that is each member's original.
  */
 export function settle(
@@ -189,7 +184,9 @@ export function settle(
   const stored = current?.original ?? {};
   const storedPrimary = group.primary === undefined ? undefined : stored[group.primary];
   const reachedBefore = reached(before);
-  const base = new Map([...values].map(([member, value]) => [member, reachedBefore(member) ? (stored[member] ?? storedPrimary ?? value) : value]));
+  const base = new Map(
+    [...values].map(([member, value]) => [member, reachedBefore(member) ? (stored[member] ?? storedPrimary ?? value) : value]),
+  );
 
   const after = holdersAfter(before, token, holding);
   const oneOff = token === undefined && holding ? written(group, base, holding) : base;
@@ -236,8 +233,8 @@ async function settleOnHost(
 }
 
 /**
- * Sets the key's value as holder `token` (a resource from before holder records has none: its write
- * goes beneath the holders). Returns the value before any holder reached the key.
+ * Sets the key's value as holder `token` (an imported resource has none: its write goes beneath the
+ * holders). Returns the value before any holder reached the key.
  */
 async function hold(
   host: Host,
@@ -297,15 +294,18 @@ export const sysctlKind = defineKind({
     // A create run again after an interruption holds under the same token: it sets the same holding again.
     const holder = ownerToken(owner);
     const previous = await hold(host, spec, holder, owner);
-    return { id: `${spec.namespace ?? ""}/${spec.key}`, observed: { value: await readValue(host, spec.key, spec.namespace), previous, holder } };
+    return {
+      id: `${spec.namespace ?? ""}/${spec.key}`,
+      observed: { value: await readValue(host, spec.key, spec.namespace), previous, holder },
+    };
   },
   async read(host, _id, olds) {
     const value = await readValue(host, olds.key as string, olds.namespace as string | undefined);
     return value === undefined ? undefined : { value };
   },
   async update(host, _id, olds, news) {
-    // A holder that is not recorded (a reboot cleared /run) is recorded anew; a resource from before
-    // holder records has no token and writes beneath the holders.
+    // A holder that is not recorded (a reboot cleared /run) is recorded anew; an imported resource has
+    // no token and writes beneath the holders.
     await hold(host, news, typeof olds.holder === "string" ? olds.holder : undefined, olds.owner as string | undefined);
     return { value: await readValue(host, news.key, news.namespace) };
   },
@@ -314,7 +314,7 @@ export const sysctlKind = defineKind({
     const namespace = olds.namespace as string | undefined;
     const group = sysctlGroup(key);
     if (typeof olds.holder !== "string") {
-      // From before holder records: it puts back its own `previous`, beneath the holders recorded now.
+      // Imported, it holds no record: it puts back its own `previous`, beneath the holders recorded now.
       const previous = olds.previous as string | undefined;
       await settleOnHost(host, group, namespace, (values) => {
         const now = values?.get(key);
@@ -323,14 +323,7 @@ export const sysctlKind = defineKind({
       return;
     }
     const token = olds.holder;
-    // Releases before this one kept accept_redirects' holders in a record of its own: leave that first,
-    // so the group's settling, which comes last, has the final word.
-    if (key === ACCEPT_REDIRECTS) await settleOnHost(host, keyOfItsOwn(key), namespace, () => ({ token }));
     await settleOnHost(host, group, namespace, () => ({ token }));
-  },
-  async tag(host, _id, olds, owner) {
-    const spec = { key: olds.key as string, value: olds.value as string, namespace: olds.namespace as string | undefined };
-    if (typeof olds.holder === "string") await hold(host, spec, olds.holder, owner);
   },
   async tagged(_host, source) {
     const held = recordedHolders(await source.records(), "sysctl", (holding) => (holding as Partial<SysctlHolding>).owner);

@@ -2,7 +2,19 @@ import { z } from "zod";
 import { inNamespaceWords, partlyMade } from "../errors";
 import { interfaceName, mtu, namespaceName } from "../fields";
 import { Argv, Host, inNamespace, inOneStep } from "../host";
-import { IpLinkJson, linkDeleteArgv, LinkSource, LinkState, linkState, listedLinks, listLinks, liveLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
+import {
+  IpLinkJson,
+  linkDeleteArgv,
+  LinkSource,
+  LinkState,
+  linkState,
+  listedLinks,
+  listLinks,
+  liveLinks,
+  readLink,
+  reconcileLink,
+  runUnlessGone,
+} from "../iproute";
 import { defineKind, namespacedIdentity, Props } from "../kind";
 import { mayTakeOver, setAliasArgv, taggedLinks, takenOver } from "../owner";
 
@@ -79,7 +91,10 @@ function peerIn(links: Map<string, IpLinkJson[]>, namespace: string | undefined,
  * (`ip link set NAME netns OTHER`) is found through the other end; the pair is gone only when
  * neither end can be found as the other's peer.
  */
-async function locate(links: LinkSource, spec: Pick<VethSpec, "name" | "namespace" | "peer">): Promise<{ near: End; far: End } | undefined> {
+async function locate(
+  links: LinkSource,
+  spec: Pick<VethSpec, "name" | "namespace" | "peer">,
+): Promise<{ near: End; far: End } | undefined> {
   const [nearLink, farLink] = await Promise.all([links.link(spec.namespace, spec.name), links.link(spec.peer.namespace, spec.peer.name)]);
   const near = nearLink && { namespace: spec.namespace, link: nearLink };
   const far = farLink && { namespace: spec.peer.namespace, link: farLink };
@@ -158,9 +173,14 @@ export const vethKind = defineKind({
       const near = links.get(namespace ?? "")?.find((link) => link.ifname === name);
       if (!near) return undefined;
       const end = linkState(near);
-      if (end.kind !== "veth") throw new Error(`${host.label}: interface "${name}"${inNamespaceWords(namespace)} is a ${end.kind ?? "plain"} link, not a veth`);
+      if (end.kind !== "veth")
+        throw new Error(`${host.label}: interface "${name}"${inNamespaceWords(namespace)} is a ${end.kind ?? "plain"} link, not a veth`);
       const far = peerIn(links, namespace, end);
-      if (!far) throw new Error(`${host.label}: the other end of veth "${name}"${inNamespaceWords(namespace)} is in a namespace without a name (none under /var/run/netns)`);
+      if (!far)
+        throw new Error(
+          `${host.label}: the other end of veth "${name}"${inNamespaceWords(namespace)} is in a namespace without a name (none under ` +
+            `/var/run/netns)`,
+        );
       return { ...identity, peer: { name: far.link.name, namespace: far.namespace } };
     },
   },
@@ -207,10 +227,8 @@ export const vethKind = defineKind({
     // Only the pair itself, wherever its ends are now: a link that took the name since is someone else's,
     // and so is a pair another owner took over.
     const pair = await locate(liveLinks(host), olds as unknown as VethSpec);
-    if (pair && !takenOver(pair.near.link.alias, vethKind.replaceOn, olds)) await runUnlessGone(host, linkDeleteArgv(pair.near.namespace, pair.near.link.name));
-  },
-  async tag(host, _id, olds, owner) {
-    await runUnlessGone(host, setAliasArgv(olds.namespace as string | undefined, olds.name as string, owner));
+    if (pair && !takenOver(pair.near.link.alias, vethKind.replaceOn, olds))
+      await runUnlessGone(host, linkDeleteArgv(pair.near.namespace, pair.near.link.name));
   },
   async tagged(_host, source) {
     const links = await source.links();

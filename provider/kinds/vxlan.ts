@@ -15,12 +15,8 @@ import { canonicalAddress, interfaceName, ipAddress, mtu, namespaceName, port } 
 import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { linkDeleteArgv, linkShowArgv, listLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind, namespacedIdentity } from "../kind";
+import { defaultVxlanMtu, VXLAN_PORT } from "../kindSettings";
 import { mayTakeOver, setAliasArgv, taggedLinks } from "../owner";
-
-/** Outer IP, UDP and VXLAN headers plus the inner Ethernet header (kernel `VXLAN_HEADROOM`, `VXLAN6_HEADROOM`). */
-export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
-/** IANA's port; the kernel's own default is Linux's pre-standard 8472. */
-export const VXLAN_PORT = 4789;
 
 interface VxlanSpec {
   name: string;
@@ -98,7 +94,12 @@ export function floodEntryArgv(action: "append" | "del", namespace: string | und
 }
 
 /** From the flood entries there are to the ones wanted: new ones first, so no host misses a broadcast meanwhile. */
-export function floodChangesArgv(namespace: string | undefined, name: string, current: readonly string[], wanted: readonly string[]): Argv[] {
+export function floodChangesArgv(
+  namespace: string | undefined,
+  name: string,
+  current: readonly string[],
+  wanted: readonly string[],
+): Argv[] {
   return [
     ...wanted.filter((r) => !current.includes(r)).map((r) => floodEntryArgv("append", namespace, name, r)),
     ...current.filter((r) => !wanted.includes(r)).map((r) => floodEntryArgv("del", namespace, name, r)),
@@ -110,7 +111,17 @@ export function floodChangesArgv(namespace: string | undefined, name: string, cu
  * swaps the remote's flood entry with it, which it makes with the underlay device as `via`.
  */
 export function remoteChangeArgv(namespace: string | undefined, name: string, remote: string | undefined, local: string): Argv {
-  return inNamespace(namespace, ["ip", "link", "set", "dev", name, "type", "vxlan", "remote", remote ?? (isIP(local) === 6 ? "::" : "0.0.0.0")]);
+  return inNamespace(namespace, [
+    "ip",
+    "link",
+    "set",
+    "dev",
+    name,
+    "type",
+    "vxlan",
+    "remote",
+    remote ?? (isIP(local) === 6 ? "::" : "0.0.0.0"),
+  ]);
 }
 
 export const floodShowArgv = (namespace: string | undefined, name: string): Argv =>
@@ -135,12 +146,12 @@ interface FdbEntry {
 export function parseFloodRemotes(stdout: string, device: Pick<VxlanState, "vni" | "dstport">): string[] {
   const entries = JSON.parse(stdout.trim() || "[]") as FdbEntry[];
   const ours = (e: FdbEntry) =>
-    (e.port ?? device.dstport) === device.dstport && (e.vni ?? device.vni) === device.vni && e.viaIf === undefined && e.viaIfIndex === undefined;
+    (e.port ?? device.dstport) === device.dstport &&
+    (e.vni ?? device.vni) === device.vni &&
+    e.viaIf === undefined &&
+    e.viaIfIndex === undefined;
   return entries.flatMap((e) => (e.mac === FLOOD_MAC && e.dst && isIP(e.dst) && ours(e) ? [canonicalAddress(e.dst)] : [])).sort();
 }
-
-/** Inner MTU that fits the underlay (of `underlayAddress`'s family): larger frames would be dropped without a word. */
-export const defaultVxlanMtu = (underlayMtu: number, underlayAddress: string) => underlayMtu - VXLAN_OVERHEAD[isIP(underlayAddress) === 6 ? 6 : 4];
 
 export interface VxlanState {
   vni: number;
@@ -162,7 +173,16 @@ interface VxlanJson {
   link_netnsid?: number;
   linkinfo?: {
     info_kind?: string;
-    info_data?: { id: number; port: number; local?: string; local6?: string; remote?: string; remote6?: string; link?: string; link_index?: number };
+    info_data?: {
+      id: number;
+      port: number;
+      local?: string;
+      local6?: string;
+      remote?: string;
+      remote6?: string;
+      link?: string;
+      link_index?: number;
+    };
   };
 }
 
@@ -220,7 +240,8 @@ const interfaceIn = (namespace: string | undefined, name: string) => `interface 
 async function addVxlan(host: Host, spec: VxlanSpec, owner: string | undefined): Promise<void> {
   if (spec.namespace) {
     const listed = await runUnlessGone(host, vxlanListArgv(spec.namespace), { readOnly: true });
-    for (const leftover of listed ? provisionalLeftovers(listed.stdout, spec) : []) await runUnlessGone(host, linkDeleteArgv(spec.namespace, leftover));
+    for (const leftover of listed ? provisionalLeftovers(listed.stdout, spec) : [])
+      await runUnlessGone(host, linkDeleteArgv(spec.namespace, leftover));
   }
   const tag = owner === undefined ? [] : [setAliasArgv(spec.namespace, spec.name, owner)];
   const result = await host.run(inOneStep(vxlanCreateArgv(spec), ...tag), { allowFailure: true });
@@ -251,8 +272,12 @@ async function underlayMtu(host: Host, device: string): Promise<number> {
  * fixed remote's own entry (`via` the underlay) is another entry than a flood entry to the same host, so
  * a cable that becomes a segment's port, or the reverse, floods to that host throughout.
  */
-export function remotesChangeArgv(spec: Pick<VxlanSpec, "namespace" | "name" | "local" | "remote" | "remotes">, current: Pick<VxlanState, "remote" | "remotes">): Argv[] {
-  const floods = current.remotes || spec.remotes ? floodChangesArgv(spec.namespace, spec.name, current.remotes ?? [], spec.remotes ?? []) : [];
+export function remotesChangeArgv(
+  spec: Pick<VxlanSpec, "namespace" | "name" | "local" | "remote" | "remotes">,
+  current: Pick<VxlanState, "remote" | "remotes">,
+): Argv[] {
+  const floods =
+    current.remotes || spec.remotes ? floodChangesArgv(spec.namespace, spec.name, current.remotes ?? [], spec.remotes ?? []) : [];
   if (current.remote === spec.remote) return floods;
   const fixed = remoteChangeArgv(spec.namespace, spec.name, spec.remote, spec.local);
   if (spec.remote) return [fixed, ...floods];
@@ -278,7 +303,8 @@ const identityOf = (v: Pick<VxlanState, "vni" | "local" | "dstport">) => ({ vni:
 export const vxlanKind = defineKind({
   name: "Vxlan",
   description:
-    "A VXLAN device: a layer-2 cable to another host over UDP (`ip link add NAME type vxlan`), or with `remotes` one host's port on a segment over several hosts; optionally placed in a namespace and on a bridge.",
+    "A VXLAN device: a layer-2 cable to another host over UDP (`ip link add NAME type vxlan`), or with `remotes` one host's port on a " +
+    "segment over several hosts; optionally placed in a namespace and on a bridge.",
   shape: {
     name: interfaceName.describe("Device name (at most 15 bytes)."),
     vni: z.number().int().min(1).max(16777215).describe("VXLAN network identifier (1..16777215); both ends use the same one."),
@@ -286,18 +312,22 @@ export const vxlanKind = defineKind({
     remote: ipAddress
       .optional()
       .describe(
-        "The other host's underlay address (same IP family as `local`), for a cable between two hosts. Give this or `remotes`; either changes in place, also one into the other.",
+        "The other host's underlay address (same IP family as `local`), for a cable between two hosts. Give this or `remotes`; either " +
+          "changes in place, also one into the other.",
       ),
     remotes: z
       .array(ipAddress)
       .min(1)
       .optional()
       .describe(
-        "Every other host's underlay address (same IP family as `local`), for a segment over several hosts: frames without a known destination are copied to each (`bridge fdb append 00:00:00:00:00:00 … dst R`). Give this or `remote`.",
+        "Every other host's underlay address (same IP family as `local`), for a segment over several hosts: frames without a known " +
+          "destination are copied to each (`bridge fdb append 00:00:00:00:00:00 … dst R`). Give this or `remote`.",
       ),
     dstport: port.default(VXLAN_PORT).describe("UDP port of the other end (IANA's 4789; the kernel alone would use 8472)."),
     device: interfaceName.describe("Underlay interface in the host's namespace; its MTU sets the default `mtu`."),
-    namespace: namespaceName.optional().describe("Namespace to place the device in; the host's own when unset. Its UDP socket stays in the host's."),
+    namespace: namespaceName
+      .optional()
+      .describe("Namespace to place the device in; the host's own when unset. Its UDP socket stays in the host's."),
     master: interfaceName.optional().describe("Bridge to enslave the device to (in the device's namespace)."),
     mtu: mtu
       .optional()
@@ -308,7 +338,11 @@ export const vxlanKind = defineKind({
     if (spec.remote !== undefined && spec.remotes !== undefined) {
       ctx.addIssue({ code: "custom", path: ["remotes"], message: "`remote` and `remotes` exclude each other: give one" });
     } else if (spec.remote === undefined && spec.remotes === undefined) {
-      ctx.addIssue({ code: "custom", path: ["remote"], message: "give `remote` (the other host) or `remotes` (every other host of the segment)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["remote"],
+        message: "give `remote` (the other host) or `remotes` (every other host of the segment)",
+      });
     }
     const listed = spec.remotes ?? (spec.remote === undefined ? [] : [spec.remote]);
     listed.forEach((remote, i) => {
@@ -338,22 +372,35 @@ export const vxlanKind = defineKind({
       const underlay = parseUnderlay(shown.stdout);
       const links = await listLinks(host);
       // A Vxlan is made from the host's namespace: the underlay of one in a namespace is there, known by its index.
-      const indexIn = (u: Underlay) => u.index ?? links.get(namespace!)?.find((l) => l.ifname === u.name)?.ifindex ?? Number(/^if(\d+)$/.exec(u.name ?? "")?.[1]);
+      const indexIn = (u: Underlay) =>
+        u.index ?? links.get(namespace!)?.find((l) => l.ifname === u.name)?.ifindex ?? Number(/^if(\d+)$/.exec(u.name ?? "")?.[1]);
       const index = namespace && underlay?.madeElsewhere ? indexIn(underlay) : undefined;
-      const device = namespace ? links.get("")?.find((l) => l.ifindex === index)?.ifname : underlay?.madeElsewhere === false ? underlay.name : undefined;
-      if (!device) throw new Error(`${host.label}: ${interfaceIn(namespace, name)} has no underlay device (\`dev\`) in the host's namespace, which a Vxlan names`);
+      const device = namespace
+        ? links.get("")?.find((l) => l.ifindex === index)?.ifname
+        : underlay?.madeElsewhere === false
+          ? underlay.name
+          : undefined;
+      if (!device)
+        throw new Error(
+          `${host.label}: ${interfaceIn(namespace, name)} has no underlay device (\`dev\`) in the host's namespace, which a Vxlan names`,
+        );
       return { ...identity, device, ...(found.remote ? {} : { remotes: [] }) };
     },
   },
   async create(host, spec, adopt, owner) {
     const existing = await readLink(host, spec.namespace, spec.name);
-    const { ours } = existing ? mayTakeOver(host.label, interfaceIn(spec.namespace, spec.name), existing.alias, owner, adopt) : { ours: false };
+    const { ours } = existing
+      ? mayTakeOver(host.label, interfaceIn(spec.namespace, spec.name), existing.alias, owner, adopt)
+      : { ours: false };
     const withRemotes = spec.remotes !== undefined;
     let underlay: number | undefined;
     if (existing) {
       const found = await readVxlan(host, spec.namespace, spec.name, withRemotes);
       if (!found || !isDeepStrictEqual(identityOf(found), identityOf(spec))) {
-        throw new Error(`${host.label}: cannot adopt "${spec.name}": it is not a vxlan device with vni ${spec.vni}, local ${spec.local}, dstport ${spec.dstport}`);
+        throw new Error(
+          `${host.label}: cannot adopt "${spec.name}": it is not a vxlan device with vni ${spec.vni}, local ${spec.local}, dstport ` +
+            `${spec.dstport}`,
+        );
       }
     } else {
       // Read before anything is made: a missing underlay is refused with nothing to undo.
@@ -364,7 +411,10 @@ export const vxlanKind = defineKind({
     try {
       await reconcile(host, spec, (await readVxlan(host, spec.namespace, spec.name, withRemotes))!, underlay);
       // The namespace is part of the id: delete finds the device where it lives.
-      return { id: `${spec.namespace ?? ""}/${spec.name}`, observed: { ...(await readVxlan(host, spec.namespace, spec.name, withRemotes))! } };
+      return {
+        id: `${spec.namespace ?? ""}/${spec.name}`,
+        observed: { ...(await readVxlan(host, spec.namespace, spec.name, withRemotes))! },
+      };
     } catch (err) {
       if (!existing || ours) {
         await runUnlessGone(host, linkDeleteArgv(spec.namespace, spec.name)).catch((cleanup) => {
@@ -392,10 +442,8 @@ export const vxlanKind = defineKind({
   async delete(host, _id, olds) {
     const namespace = olds.namespace as string | undefined;
     // A link that took the name since and is no vxlan device is someone else's.
-    if (await readVxlan(host, namespace, olds.name as string, false)) await runUnlessGone(host, linkDeleteArgv(namespace, olds.name as string));
-  },
-  async tag(host, _id, olds, owner) {
-    await runUnlessGone(host, setAliasArgv(olds.namespace as string | undefined, olds.name as string, owner));
+    if (await readVxlan(host, namespace, olds.name as string, false))
+      await runUnlessGone(host, linkDeleteArgv(namespace, olds.name as string));
   },
   async tagged(_host, source) {
     return taggedLinks(await source.links(), "vxlan").map(({ owner, namespace, link }) => ({

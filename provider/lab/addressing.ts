@@ -148,3 +148,6 @@ export function allocateSeats(
   }
   return { seats, homeless };
 }
+
+/** "10.1.0.1/30" → "10.1.0.1". */
+export const withoutPrefix = (address: string) => address.split("/")[0];

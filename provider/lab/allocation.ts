@@ -1,6 +1,6 @@
 /**
  * A Lab's allocation: the subnet of every link and LAN, the address of every member, the VNI of every
- * segment across hosts. Pure; the Lab's planner (sdk/lab/model.ts) and the LabAllocation resource both
+ * segment across hosts. Pure; the Lab's planner (sdk/lab/allocation.ts) and the LabAllocation resource both
  * call `allocateLab`, which is what keeps them exact with each other.
  *
  * What never moves: the LabAllocation resource's check is given its own previous result (the engine's
@@ -8,7 +8,7 @@
  * removing a node, link, LAN or member changes nothing that already exists, whatever the hashes and the
  * order of declaration, and preview shows the exact addresses (a dynamic provider's preview returns the
  * checked inputs as outputs). Without a previous result (a new stack) seats come from a hash of their
- * owner's identity, as they always did, so a stack made before the resource keeps every address.
+ * owner's identity.
  */
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
@@ -154,12 +154,17 @@ function resolvePools(demand: LabDemand, refuse: Refuse): Pools {
       const where = `pools.${kind}`;
       if (pool.prefix < pool.network.prefix) refuse(where, `subnets of /${pool.prefix} do not fit in ${formatPrefixed(pool.network)}`);
       // Seats are plain numbers; 2^48 subnets is beyond any lab.
-      else if (pool.prefix - pool.network.prefix > 48) refuse(where, `${formatPrefixed(pool.network)} cut into /${pool.prefix} is too many subnets`);
+      else if (pool.prefix - pool.network.prefix > 48)
+        refuse(where, `${formatPrefixed(pool.network)} cut into /${pool.prefix} is too many subnets`);
     }
     return pools;
   };
   const vniPool = demand.pools?.vni;
-  const pools = { p2p: resolve("p2p"), lan: resolve("lan"), vni: [vniPool?.from ?? DEFAULT_POOLS.vni.from, vniPool?.to ?? DEFAULT_POOLS.vni.to] as Interval };
+  const pools = {
+    p2p: resolve("p2p"),
+    lan: resolve("lan"),
+    vni: [vniPool?.from ?? DEFAULT_POOLS.vni.from, vniPool?.to ?? DEFAULT_POOLS.vni.to] as Interval,
+  };
   for (const family of FAMILIES) {
     const [p2p, lan] = [pools.p2p[family], pools.lan[family]];
     if (p2p && lan && overlaps(p2p.network, lan.network)) {
@@ -171,7 +176,12 @@ function resolvePools(demand: LabDemand, refuse: Refuse): Pools {
 }
 
 /** Per segment its subnets (IPv4 first): the one its explicit addresses imply, else a seat in its pool. */
-function allocateSubnets(segments: DemandSegment[], pools: Pools, previous: LabAllocations | undefined, refuse: Refuse): Map<string, Prefixed[]> {
+function allocateSubnets(
+  segments: DemandSegment[],
+  pools: Pools,
+  previous: LabAllocations | undefined,
+  refuse: Refuse,
+): Map<string, Prefixed[]> {
   const explicit = new Map<string, Partial<Record<Family, Prefixed>>>();
   const claimed: { subnet: Prefixed; label: string }[] = [];
   for (const s of segments) {
@@ -216,7 +226,8 @@ function allocateSubnets(segments: DemandSegment[], pools: Pools, previous: LabA
         refuse(
           `${kind === "p2p" ? "link" : "lan"} ${id}`,
           `pool ${kind} ${formatPrefixed(pool.network)} has ${slotCount(pool)} subnets of /${pool.prefix}` +
-            `${taken.length > 0 ? " (some taken by explicit addresses)" : ""}, too few for ${wanting.length} ${kind === "p2p" ? "links" : "LANs"}`,
+            `${taken.length > 0 ? " (some taken by explicit addresses)" : ""}, too few for ${wanting.length} ` +
+            `${kind === "p2p" ? "links" : "LANs"}`,
         );
       }
       for (const [id, slot] of seats) pooled.get(id)![family] = slotNetwork(pool, slot);
@@ -261,20 +272,30 @@ function allocateAddresses(
         refuse(labelOf(s), `${s.members.length} members do not fit in ${formatPrefixed(subnet)} (${seatsPerFamily} host addresses)`);
         continue;
       }
-      for (const m of s.members) result.get(m)!.push(`${bitsToAddress(subnet.bits + BigInt(seats.get(m)!), subnet.family)}/${subnet.prefix}`);
+      for (const m of s.members)
+        result.get(m)!.push(`${bitsToAddress(subnet.bits + BigInt(seats.get(m)!), subnet.family)}/${subnet.prefix}`);
     }
   }
   return result;
 }
 
-function allocateVnis(spanning: DemandSegment[], [from, to]: Interval, salt: string, previous: LabAllocations | undefined, refuse: Refuse): Map<string, number> {
+function allocateVnis(
+  spanning: DemandSegment[],
+  [from, to]: Interval,
+  salt: string,
+  previous: LabAllocations | undefined,
+  refuse: Refuse,
+): Map<string, number> {
   const requests = spanning.map((s): SeatRequest => {
     const before = previous?.vnis[s.id];
     return { key: s.id, kept: before !== undefined && before >= from && before <= to ? before : undefined };
   });
   const { seats, homeless } = allocateSeats(requests, [from, to], [], `vni/${salt}`);
   for (const id of homeless) {
-    refuse(`${spanning.find((x) => x.id === id)!.kind} ${id}`, `pools.vni ${from}..${to} has ${to - from + 1} VNIs, too few for ${spanning.length} segments across hosts`);
+    refuse(
+      `${spanning.find((x) => x.id === id)!.kind} ${id}`,
+      `pools.vni ${from}..${to} has ${to - from + 1} VNIs, too few for ${spanning.length} segments across hosts`,
+    );
   }
   return seats;
 }

@@ -1,6 +1,7 @@
 /**
- * `Lab`: a topology over one or more hosts as one component. planLab (model.ts) validates it and
- * allocates subnets, addresses, VNIs and device names; this file only turns the plan into resources.
+ * `Lab`: a topology over one or more hosts as one component. planLab (planner.ts) validates it and
+ * allocates subnets, addresses, VNIs and device names; this file turns the plan into resources, and the
+ * renderer (graph.ts) into the topology's pictures.
  *
  * Every child is named after its identity in the plan, never its position, so adding or removing one
  * node or link adds or removes only its own children:
@@ -25,8 +26,12 @@ import type { z } from "zod";
 import type { connection } from "../../provider/connection";
 import { typeToken } from "../../provider/kind";
 import type { Inputs } from "../resource";
-import { LabAllocations, LinkImpairment, LabPlan, LabSpec, NEIGHBOUR_TABLE_DEFAULT, neighbourEntries, planLab } from "./model";
+import type { LabAllocations, LabDemand } from "../../provider/lab/allocation";
+import { topologyDot, topologyMermaid } from "./graph";
 import { labNodeSpec, pairMaker } from "./nodeSpec";
+import type { LabPlan } from "./plan";
+import { NEIGHBOUR_TABLE_DEFAULT, neighbourEntries, planLab } from "./planner";
+import type { LabSpec, LinkImpairment } from "./spec";
 
 type ConnectionFields = { [K in keyof z.input<typeof connection>]: Inputs<z.input<typeof connection>[K]> };
 
@@ -56,7 +61,17 @@ type Child = pulumi.CustomResource & { name: pulumi.Output<string> };
 
 /** The kinds a Lab makes on its hosts, each door's classes of them. */
 type ChildKind = "Bridge" | "Vxlan" | "LabNode" | "Netem" | "Service" | "Check";
-export type ChildClasses = Record<ChildKind, new (name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions) => Child>;
+export type ChildClasses = Record<
+  ChildKind,
+  new (name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions) => Child
+>;
+
+/** What a Lab's LabAllocation child is given (provider/lab/allocation.ts). */
+export interface LabAllocationArgs {
+  demand: LabDemand;
+  /** Seats to keep when the resource is new (a lab moved to a new stack); its own last result wins after that. */
+  previous?: LabAllocations;
+}
 
 /**
  * How a Lab's children reach their hosts, so that one Lab serves both doors: the dynamic classes take a
@@ -65,8 +80,12 @@ export type ChildClasses = Record<ChildKind, new (name: string, args: Record<str
  */
 export interface LabDoor {
   make(kind: ChildKind, name: string, host: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions): Child;
-  allocation(name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions): pulumi.CustomResource & { allocations: pulumi.Output<LabAllocations> };
-  /** What a node's LabNode was before, in stacks of this door made by an earlier release. */
+  allocation(
+    name: string,
+    args: LabAllocationArgs,
+    opts: pulumi.CustomResourceOptions,
+  ): pulumi.CustomResource & { allocations: pulumi.Output<LabAllocations> };
+  /** What a node's LabNode was in stacks made before LabNode existed, where this door had such stacks. */
   nodeAliases: pulumi.Alias[];
 }
 
@@ -103,7 +122,11 @@ export class LabComponent extends pulumi.ComponentResource {
       }
     }
     const child = { parent: this };
-    const allocation = door.allocation(`${name}/allocations`, { demand: plan.demand, ...(spec.previous ? { previous: spec.previous } : {}) }, child);
+    const allocation = door.allocation(
+      `${name}/allocations`,
+      { demand: plan.demand, ...(spec.previous ? { previous: spec.previous } : {}) },
+      child,
+    );
     this.plan = allocation.allocations.apply((kept) => planLab({ ...spec, previous: kept }));
     const made = <T>(pick: (made: LabPlan) => T) => this.plan.apply(pick);
     /**
@@ -214,11 +237,13 @@ export class LabComponent extends pulumi.ComponentResource {
       );
     }
 
-    this.addresses = made((p) => Object.fromEntries(p.nodes.map((n) => [n.name, Object.fromEntries(n.interfaces.map((i) => [i.ifname, i.addresses]))])));
+    this.addresses = made((p) =>
+      Object.fromEntries(p.nodes.map((n) => [n.name, Object.fromEntries(n.interfaces.map((i) => [i.ifname, i.addresses]))])),
+    );
     this.vnis = made((p) => p.vnis);
     this.allocations = allocation.allocations;
-    this.topologyDot = made((p) => p.dot);
-    this.topologyMermaid = made((p) => p.mermaid);
+    this.topologyDot = made(topologyDot);
+    this.topologyMermaid = made(topologyMermaid);
     // State keeps only what is small: the rest grows with the lab (241 KB at 1,000 nodes) and the engine
     // rewrites state after every step. The program reads every output above, and may export it.
     this.registerOutputs({ vnis: this.vnis });

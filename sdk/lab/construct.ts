@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { isRecord, isSecretWrapper } from "../../provider/validate";
-import { Lab } from "../native";
+import { Lab } from "../doors/native";
 import type { LabArgs } from "./component";
 
 type EngineOutput = pulumi.Output<unknown> & { isKnown: Promise<boolean>; isSecret: Promise<boolean>; promise(): Promise<unknown> };
@@ -16,7 +16,8 @@ const isSecret = async (value: unknown) =>
 async function settled(path: string, value: unknown): Promise<unknown> {
   if (!pulumi.Output.isInstance(value)) return isRecord(value) && isSecretWrapper(value) ? value.value : value;
   const output = value as EngineOutput;
-  if (!(await output.isKnown)) throw new Error(`netns:index:Lab: ${path} is not known yet; a Lab's topology and hosts must be known when the program runs`);
+  if (!(await output.isKnown))
+    throw new Error(`netns:index:Lab: ${path} is not known yet; a Lab's topology and hosts must be known when the program runs`);
   return output.promise();
 }
 
@@ -29,7 +30,9 @@ async function plain(path: string, value: unknown): Promise<unknown> {
   const settledValue = await settled(path, value);
   if (Array.isArray(settledValue)) return Promise.all(settledValue.map((item, i) => plain(`${path}[${i}]`, item)));
   if (!isRecord(settledValue)) return settledValue;
-  return Object.fromEntries(await Promise.all(Object.entries(settledValue).map(async ([key, field]) => [key, await plain(`${path}.${key}`, field)])));
+  return Object.fromEntries(
+    await Promise.all(Object.entries(settledValue).map(async ([key, field]) => [key, await plain(`${path}.${key}`, field)])),
+  );
 }
 
 /**
@@ -42,7 +45,9 @@ async function hostsOf(value: unknown): Promise<LabArgs["hosts"]> {
   const entries = Object.entries(hosts).map(async ([name, entry]) => {
     const fields = await settled(`hosts.${name}`, entry);
     if (!isRecord(fields)) return [name, fields];
-    const settledFields = Object.fromEntries(Object.entries(fields).map(([key, field]) => [key, isRecord(field) && isSecretWrapper(field) ? pulumi.secret(field.value) : field]));
+    const settledFields = Object.fromEntries(
+      Object.entries(fields).map(([key, field]) => [key, isRecord(field) && isSecretWrapper(field) ? pulumi.secret(field.value) : field]),
+    );
     return [name, { ...settledFields, host: await settled(`hosts.${name}.host`, fields.host) }];
   });
   return Object.fromEntries(await Promise.all(entries));
@@ -57,6 +62,12 @@ export async function constructLab(name: string, inputs: pulumi.Inputs, options:
   const lab = new Lab(name, args as LabArgs, options);
   return {
     urn: lab.urn,
-    state: { addresses: lab.addresses, vnis: lab.vnis, allocations: lab.allocations, topologyDot: lab.topologyDot, topologyMermaid: lab.topologyMermaid },
+    state: {
+      addresses: lab.addresses,
+      vnis: lab.vnis,
+      allocations: lab.allocations,
+      topologyDot: lab.topologyDot,
+      topologyMermaid: lab.topologyMermaid,
+    },
   };
 }

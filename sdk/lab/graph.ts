@@ -4,7 +4,7 @@
  * labelled with interface and address; what crosses hosts is dashed and shows its VNI; an impaired link
  * shows its impairment; a cable that is down is dotted and says so.
  */
-import type { LabPlan, MemberPlan, SegmentPlan } from "./model";
+import type { LabPlan, MemberPlan, SegmentPlan } from "./plan";
 
 type Drawable = Pick<LabPlan, "hosts" | "nodes" | "links" | "lans">;
 
@@ -53,18 +53,23 @@ export function topologyDot(plan: Drawable): string {
     const nodes = plan.nodes.filter((n) => n.host === host);
     if (nodes.length === 0) continue;
     out.push(`  subgraph ${quote(`cluster_${host}`)} {`, `    label=${lines(host, underlay)};`);
-    for (const n of nodes) out.push(`    ${quote(n.name)} [label=${lines(n.name, n.router ? "router" : undefined)}${n.router ? ', style="rounded,bold"' : ""}];`);
+    for (const n of nodes)
+      out.push(
+        `    ${quote(n.name)} [label=${lines(n.name, n.router ? "router" : undefined)}${n.router ? ', style="rounded,bold"' : ""}];`,
+      );
     for (const s of lansWithin(plan, host)) out.push(`  ${dotLan(s)}`);
     out.push("  }");
   }
   for (const s of lansWithin(plan, undefined)) out.push(dotLan(s));
   for (const s of plan.lans) {
-    for (const m of s.members) out.push(`  ${quote(m.node)} -- ${quote(lanId(s))} [label=${lines(end(m), downWord(m.down))}${dotted(m.down)}];`);
+    for (const m of s.members)
+      out.push(`  ${quote(m.node)} -- ${quote(lanId(s))} [label=${lines(end(m), downWord(m.down))}${dotted(m.down)}];`);
   }
   for (const s of plan.links) {
     const [a, b] = s.members;
     out.push(
-      `  ${quote(a.node)} -- ${quote(b.node)} [label=${lines(...s.subnets, crossing(s), impaired(s), downWord(a.down))}, taillabel=${lines(end(a))}, headlabel=${lines(end(b))}${a.down ? dotted(true) : s.vxlan ? ", style=dashed" : ""}];`,
+      `  ${quote(a.node)} -- ${quote(b.node)} [label=${lines(...s.subnets, crossing(s), impaired(s), downWord(a.down))}, ` +
+        `taillabel=${lines(end(a))}, headlabel=${lines(end(b))}${a.down ? dotted(true) : s.vxlan ? ", style=dashed" : ""}];`,
     );
   }
   out.push("}");
@@ -90,12 +95,18 @@ export function topologyMermaid(plan: Drawable): string {
   }
   for (const s of lansWithin(plan, undefined)) out.push(mermaidLan(s));
   for (const s of plan.lans) {
-    for (const m of s.members) out.push(`  ${mermaidId("node", m.node)} ${s.vxlan || m.down ? "-.-" : "---"}|${mermaidText(mermaidEnd(m), downWord(m.down))}| ${mermaidId("lan", s.id)}`);
+    for (const m of s.members)
+      out.push(
+        `  ${mermaidId("node", m.node)} ${s.vxlan || m.down ? "-.-" : "---"}|${mermaidText(mermaidEnd(m), downWord(m.down))}| ` +
+          `${mermaidId("lan", s.id)}`,
+      );
   }
   for (const s of plan.links) {
     const [a, b] = s.members;
     out.push(
-      `  ${mermaidId("node", a.node)} ${s.vxlan || a.down ? "-.-" : "---"}|${mermaidText(mermaidEnd(a), crossing(s), impaired(s), downWord(a.down), mermaidEnd(b))}| ${mermaidId("node", b.node)}`,
+      `  ${mermaidId("node", a.node)} ` +
+        `${s.vxlan || a.down ? "-.-" : "---"}|${mermaidText(mermaidEnd(a), crossing(s), impaired(s), downWord(a.down), mermaidEnd(b))}| ` +
+        `${mermaidId("node", b.node)}`,
     );
   }
   return `${out.join("\n")}\n`;

@@ -1,6 +1,6 @@
 /** A planned node as a LabNode's inputs (pure): its cables, addresses, routes and forwarding. */
 import type { LabNodeInput, LabNodeInterface } from "../../provider/kinds/labNode";
-import type { LabPlan, NodePlan, SegmentPlan } from "./model";
+import type { LabPlan, NodePlan, SegmentPlan } from "./plan";
 
 const segmentOf = (plan: LabPlan, id: string) => [...plan.links, ...plan.lans].find((s) => s.id === id)!;
 
@@ -17,7 +17,14 @@ export function labNodeSpec(plan: LabPlan, node: NodePlan): LabNodeInput {
     interfaces[i.ifname] = {
       ...(bridge
         ? { bridge: { name: bridge.name, hostEnd: member.hostVeth! } }
-        : { pair: { park: segment.park!, role: pairMaker(segment) === node.name ? "make" : "take", namespace: other.namespace, interface: other.ifname } }),
+        : {
+            pair: {
+              park: segment.park!,
+              role: pairMaker(segment) === node.name ? "make" : "take",
+              namespace: other.namespace,
+              interface: other.ifname,
+            },
+          }),
       mtu: segment.mtu ?? 1500,
       up: !i.down,
       addresses: i.addresses,
@@ -26,7 +33,12 @@ export function labNodeSpec(plan: LabPlan, node: NodePlan): LabNodeInput {
   return {
     name: node.namespace,
     interfaces,
-    routes: node.routes.map((r) => ({ destination: r.destination, via: r.via, device: r.device, ...(r.metric !== undefined ? { metric: r.metric } : {}) })),
+    routes: node.routes.map((r) => ({
+      destination: r.destination,
+      via: r.via,
+      device: r.device,
+      ...(r.metric !== undefined ? { metric: r.metric } : {}),
+    })),
     forwarding: node.forwarding,
   };
 }

@@ -39,13 +39,19 @@ const nodeAddress = (i: number) => `10.210.0.${i + 1}`;
 function pings(host: TestHost, to: string, size?: number): boolean {
   const sized = size ? ["-M", "do", "-s", String(size)] : [];
   const once = () =>
-    host.sh(["ip", "netns", "exec", "lan", "ping", "-n", "-c", "1", "-W", "2", ...sized, to], { allowFailure: true, timeoutMs: 15_000 }).includes(" 1 received");
+    host
+      .sh(["ip", "netns", "exec", "lan", "ping", "-n", "-c", "1", "-W", "2", ...sized, to], { allowFailure: true, timeoutMs: 15_000 })
+      .includes(" 1 received");
   return once() || once() || once();
 }
 
 /** Every ordered pair of the hosts, as "from -> to" for readable failures. */
 function reachable(hosts: TestHost[]): string[] {
-  return hosts.flatMap((from) => hosts.filter((to) => to !== from).map((to) => `${from.index} -> ${to.index}: ${pings(from, nodeAddress(to.index)) ? "ok" : "no answer"}`));
+  return hosts.flatMap((from) =>
+    hosts
+      .filter((to) => to !== from)
+      .map((to) => `${from.index} -> ${to.index}: ${pings(from, nodeAddress(to.index)) ? "ok" : "no answer"}`),
+  );
 }
 
 const floodRemotes = (host: TestHost): string[] =>
@@ -54,7 +60,7 @@ const floodRemotes = (host: TestHost): string[] =>
     .map((e: { dst: string }) => e.dst)
     .sort();
 
-test("a LAN over three hosts: one VXLAN device per host floods to the others; grown in place, drift repaired, nothing left behind", async () => {
+test("a LAN over three hosts: one VXLAN device per host floods to the others; grown in place, drift repaired, no leftovers", async () => {
   const hosts = lab.hosts;
   const [a, b, c] = hosts;
   const before = hosts.map(hostSnapshot);
@@ -67,13 +73,27 @@ test("a LAN over three hosts: one VXLAN device per host floods to the others; gr
     await made.create(namespace, { connection, name: "lan" });
     await made.create(bridge, { connection, name: "br-lan" });
     const peers = remote ? { remote } : { remotes };
-    const port = await made.create(vxlan, { connection, name: "vx-lan", vni: VNI, local: host.address, ...peers, device: "eth0", master: "br-lan" });
-    await made.create(veth, { connection, name: "eth0", namespace: "lan", mtu: port.outs.mtu, peer: { name: "lan-port", master: "br-lan" } });
+    const port = await made.create(vxlan, {
+      connection,
+      name: "vx-lan",
+      vni: VNI,
+      local: host.address,
+      ...peers,
+      device: "eth0",
+      master: "br-lan",
+    });
+    await made.create(veth, {
+      connection,
+      name: "eth0",
+      namespace: "lan",
+      mtu: port.outs.mtu,
+      peer: { name: "lan-port", master: "br-lan" },
+    });
     await made.create(address, { connection, namespace: "lan", device: "eth0", address: `${nodeAddress(host.index)}/24` });
     return port;
   }
 
-  // Two hosts first, with the same mechanism as any number; A's end as a Lab made earlier made it: a fixed remote.
+  // Two hosts first, with the same mechanism as any number; A's end a cable between two hosts: a fixed remote.
   const cableA = await join(a, [], b.address);
   const portB = await join(b, others(b, [a, b]));
   expect(cableA.outs).toMatchObject({ remote: b.address, mtu: 1450, master: "br-lan" });
@@ -105,7 +125,12 @@ test("a LAN over three hosts: one VXLAN device per host floods to the others; gr
   const portC = await join(c, others(c, hosts));
   await pingDone;
   const loss = /(\d+) received/.exec(pinged);
-  console.log(`ping A -> B while A's cable became a port and the LAN grew to a third host: ${pinged.split("\n").filter((l) => /transmitted/.test(l)).join("")}`);
+  console.log(
+    `ping A -> B while A's cable became a port and the LAN grew to a third host: ${pinged
+      .split("\n")
+      .filter((l) => /transmitted/.test(l))
+      .join("")}`,
+  );
   expect(100 - Number(loss?.[1] ?? 0)).toBeLessThanOrEqual(1);
   for (const host of hosts) {
     expect(floodRemotes(host)).toEqual(others(host, hosts).sort());

@@ -2,13 +2,9 @@
  * Objects carry their owner (provider/owner.ts), on a real host: every kind's create, run a second time
  * with the same owner (as the engine does after an interrupted `up`: it never saw the first one finish),
  * takes its own object over quietly and adds nothing twice; the same create with another resource's owner
- * is refused naming that stack, `adopt` or not; and one delete removes the object and its records. An
- * object made before owners (state without one, nothing on the host) is tagged by its first update.
+ * is refused naming that stack, `adopt` or not; and one delete removes the object and its records.
  */
 import { closeAllHosts } from "../../provider";
-import { connection as connectionSchema } from "../../provider/connection";
-import { hostFor } from "../../provider/ssh/pool";
-import { findOrphans } from "../../provider/sweep";
 import { hostSnapshot } from "../harness/hostSnapshot";
 import type { TestHost } from "../harness/throwawayHosts";
 import { engine } from "../harness/engine";
@@ -27,7 +23,8 @@ const OURS = "0123456789abcdef@lab/dev";
 const THEIRS = "fedcba9876543210@other/prod";
 
 /** Files under /run/pulumi-netns but the lock: holder and owner records. */
-const records = () => host.sh(["find", "/run/pulumi-netns", "-type", "f", "!", "-name", "lock"], { allowFailure: true }).split("\n").filter(Boolean).sort();
+const records = () =>
+  host.sh(["find", "/run/pulumi-netns", "-type", "f", "!", "-name", "lock"], { allowFailure: true }).split("\n").filter(Boolean).sort();
 
 test("every kind: a create run again with its own owner takes its object over; another owner's is refused naming the stack", async () => {
   const before = hostSnapshot(host);
@@ -58,48 +55,14 @@ test("every kind: a create run again with its own owner takes its object over; a
       // A shared kind is joined with `adopt`; without it, the error names the holder. Others refuse even with `adopt`.
       const shared = kindName === "Namespace" || kindName === "Bridge";
       const refusal = kind.create({ connection, owner: THEIRS, adopt: !shared, ...inputs });
-      await expect(refusal).rejects.toThrow(shared ? /"\w+" \(held by [0-9a-f]{16}@lab\/dev\) already exists/ : /belongs to another resource \(stack lab\/dev/);
+      await expect(refusal).rejects.toThrow(
+        shared ? /"\w+" \(held by [0-9a-f]{16}@lab\/dev\) already exists/ : /belongs to another resource \(stack lab\/dev/,
+      );
     }
     // Tags as the host shows them.
     expect(host.sh(["ip", "-n", "own", "-j", "link", "show", "dev", "eth0"])).toMatch(/"ifalias":"pulumi-netns:[0-9a-f]{16}@lab\/dev"/);
     expect(host.sh(["ip", "netns", "exec", "own", "iptables-save", "-t", "nat"])).toMatch(/pulumi-netns:masq-[0-9a-f]{16}/);
     expect(records().length).toBeGreaterThanOrEqual(5);
-  } finally {
-    for (const { kind, id, outs } of made.reverse()) await kind.delete(id, outs);
-  }
-  expect(hostSnapshot(host)).toEqual(before);
-  expect(records()).toEqual([]);
-});
-
-test("objects made before owners (state without one) are tagged by the first update after the upgrade", async () => {
-  const before = hostSnapshot(host);
-  const resources: [string, Record<string, unknown>][] = [
-    ["Namespace", { name: "old" }],
-    ["Bridge", { name: "oldbr", namespace: "old" }],
-    ["Veth", { name: "eth0", namespace: "old", peer: { name: "p0", namespace: "old", master: "oldbr" } }],
-    ["Address", { namespace: "old", device: "eth0", address: "10.76.0.2/24" }],
-    ["Route", { namespace: "old", destination: "10.75.0.0/16", via: "10.76.0.1" }],
-    ["Vxlan", { name: "oldvx", namespace: "old", vni: 776, local: "10.76.0.2", remote: "10.76.0.9", device: "eth0", up: false }],
-    ["Sysctl", { namespace: "old", key: "net.ipv4.ip_forward", value: "1" }],
-  ];
-  const made: { kind: ReturnType<typeof engine>; id: string; outs: Record<string, unknown> }[] = [];
-  const target = hostFor(connectionSchema.parse(connection));
-  try {
-    for (const [n, [kindName, inputs]] of resources.entries()) {
-      const kind = engine(kindName);
-      // As the release before owners made it: no owner in state, none on the host.
-      const { id, outs } = await kind.create({ connection, ...inputs });
-      const upgraded = { connection, owner: `${n.toString(16).padStart(16, "0")}@lab/old`, ...inputs };
-      expect({ kindName, diff: await kind.diff(id, outs, upgraded) }).toEqual({ kindName, diff: { changes: true, replaces: [], deleteBeforeReplace: false } });
-      const tagged = await kind.update(id, outs, upgraded);
-      expect({ kindName, owner: tagged.owner, diff: (await kind.diff(id, tagged, upgraded)).changes }).toEqual({ kindName, owner: upgraded.owner, diff: false });
-      made.push({ kind, id, outs: tagged });
-    }
-    // Each now says it is lab/old's: a sweep with no state finds every one, with the state none.
-    const found = await findOrphans(target, "lab/old", []);
-    expect(found.map((orphan) => orphan.kind.name).sort()).toEqual(resources.map(([kind]) => kind).sort());
-    const state = made.map(({ kind, id, outs }, i) => ({ kind: resources[i][0], id, holder: outs.holder as string | undefined }));
-    expect(await findOrphans(target, "lab/old", state)).toEqual([]);
   } finally {
     for (const { kind, id, outs } of made.reverse()) await kind.delete(id, outs);
   }

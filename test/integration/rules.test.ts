@@ -1,6 +1,6 @@
 /**
  * Masquerade and PortForward on a real host, with real traffic: rules are found by their mark whatever
- * their shape (also an earlier release's), FORWARD accepts sit behind an administrator's DOCKER-USER,
+ * their shape (edited by hand), FORWARD accepts sit behind an administrator's DOCKER-USER,
  * hairpin traffic reaches the target, and stale UDP conntrack entries are flushed.
  *
  * h0 carries a bridge lab (red 192.168.15.1, blue .2, the host .5 on the bridge; FORWARD policy DROP,
@@ -57,7 +57,11 @@ const iptables = (...args: string[]) => h0.sh(["iptables", "-w", ...args]);
 /** Every rule line on h0 carrying exactly this id's mark. */
 const marked = (id: string) =>
   ["nat", "filter"].flatMap((table) =>
-    h0.sh(["iptables-save", "-t", table]).split("\n").filter((line) => line.includes(`"pulumi-netns:${id}"`)).map((line) => `${table} ${line}`),
+    h0
+      .sh(["iptables-save", "-t", table])
+      .split("\n")
+      .filter((line) => line.includes(`"pulumi-netns:${id}"`))
+      .map((line) => `${table} ${line}`),
   );
 const forwardChain = () => iptables("-S", "FORWARD").split("\n").filter((l) => l.startsWith("-A"));
 
@@ -98,13 +102,17 @@ async function serve(kind: "tcp" | "udp", ns: string | undefined, address: strin
 }
 
 const ask = (host: TestHost, ns: string | undefined, kind: "tcp" | "udp", address: string, port: number) =>
-  host.sh(inNs(ns, ["/usr/bin/python3", "-c", kind === "tcp" ? TCP_CLIENT : UDP_CLIENT, address, String(port)]), { timeoutMs: 10_000 }).trim();
+  host
+    .sh(inNs(ns, ["/usr/bin/python3", "-c", kind === "tcp" ? TCP_CLIENT : UDP_CLIENT, address, String(port)]), { timeoutMs: 10_000 })
+    .trim();
 
 const ping = (ns: string, target: string) =>
-  h0.sh(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "2", target], { allowFailure: true, timeoutMs: 10_000 }).includes(" 1 received");
+  h0
+    .sh(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "2", target], { allowFailure: true, timeoutMs: 10_000 })
+    .includes(" 1 received");
 
 describe("rules are recognised by their mark, not their shape", () => {
-  test("Masquerade: older shapes, a duplicate, a rule moved into FORWARD and a missing jump are drift; update converges; delete leaves nothing marked", async () => {
+  test("Masquerade: edited shapes, a duplicate, a rule moved to FORWARD, a missing jump are drift; update converges; delete", async () => {
     const inputs = { connection, source: LAB };
     const { id, outs, news } = await masquerade.create(inputs);
     const desired = marked(id);
@@ -112,11 +120,27 @@ describe("rules are recognised by their mark, not their shape", () => {
     const lookalike = `${id}0`;
     iptables("-t", "nat", "-A", "POSTROUTING", "-s", LAB, "-m", "comment", "--comment", `pulumi-netns:${lookalike}`, "-j", "MASQUERADE");
 
-    // What an earlier release left: MASQUERADE without "! -d", an accept inserted into FORWARD itself.
+    // Edits by hand: a MASQUERADE without "! -d", an accept inserted into FORWARD itself.
     iptables("-t", "nat", "-A", "POSTROUTING", "-s", LAB, "-m", "comment", "--comment", `pulumi-netns:${id}`, "-j", "MASQUERADE");
     iptables("-I", "FORWARD", "-s", LAB, "-m", "comment", "--comment", `pulumi-netns:${id}`, "-j", "ACCEPT");
     // A second copy of a current rule.
-    iptables("-t", "nat", "-A", "POSTROUTING", "-s", LAB, "!", "-d", LAB, "-m", "comment", "--comment", `pulumi-netns:${id}`, "-j", "MASQUERADE");
+    iptables(
+      "-t",
+      "nat",
+      "-A",
+      "POSTROUTING",
+      "-s",
+      LAB,
+      "!",
+      "-d",
+      LAB,
+      "-m",
+      "comment",
+      "--comment",
+      `pulumi-netns:${id}`,
+      "-j",
+      "MASQUERADE",
+    );
     // Shadowed: the jump to our chain is gone.
     iptables("-D", "FORWARD", "-j", "PULUMI-NETNS-FWD");
 
@@ -140,34 +164,10 @@ describe("rules are recognised by their mark, not their shape", () => {
     expect(iptables("-S")).not.toContain("PULUMI-NETNS-FWD");
     iptables("-t", "nat", "-D", "POSTROUTING", "-s", LAB, "-m", "comment", "--comment", `pulumi-netns:${lookalike}`, "-j", "MASQUERADE");
   });
-
-  test("state of an earlier release (rules in FORWARD directly, old shapes): refresh finds them, destroy removes them", async () => {
-    const id = "pf-0123456789ab";
-    const mark = ["-m", "comment", "--comment", `pulumi-netns:${id}`];
-    iptables("-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "8080", ...mark, "-j", "DNAT", "--to-destination", `${BLUE}:80`);
-    iptables("-I", "FORWARD", "-d", BLUE, "-p", "tcp", "--dport", "80", "-m", "conntrack", "--ctstate", "DNAT", ...mark, "-j", "ACCEPT");
-    const inputs = { connection, protocol: "tcp", port: 8080, to: `${BLUE}:80` };
-    const olds: Props = {
-      ...(await portForward.checked(inputs)),
-      rules: [
-        `iptables -t nat -A PREROUTING -p tcp -m tcp --dport 8080 -m comment --comment pulumi-netns:${id} -j DNAT --to-destination ${BLUE}:80`,
-        `iptables -t filter -I FORWARD -d ${BLUE} -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -m comment --comment pulumi-netns:${id} -j ACCEPT`,
-      ],
-    };
-    const read = await portForward.read(id, olds);
-    expect(read.id).toBe(id);
-    expect(read.props.rules).toEqual([
-      `iptables -t nat -A PREROUTING -p tcp -m tcp --dport 8080 -m comment --comment pulumi-netns:${id} -j DNAT --to-destination ${BLUE}:80`,
-      `iptables -t filter -A FORWARD -d ${BLUE}/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -m comment --comment pulumi-netns:${id} -j ACCEPT`,
-    ]);
-    expect(await portForward.diff(id, read.props, inputs)).toMatchObject({ changes: true, replaces: [] });
-    await portForward.delete(id, read.props);
-    expect(marked(id)).toEqual([]);
-  });
 });
 
 describe("FORWARD accepts respect the administrator's DOCKER-USER", () => {
-  test("a DROP in DOCKER-USER still blocks the lab; the shared chain comes right after it and is repaired when moved or shadowed", async () => {
+  test("a DROP in DOCKER-USER still blocks the lab; the shared chain comes right after it, repaired when moved or shadowed", async () => {
     iptables("-N", "DOCKER-USER");
     iptables("-A", "DOCKER-USER", "-s", LAB, "-j", "DROP");
     iptables("-I", "FORWARD", "-j", "DOCKER-USER");
@@ -191,7 +191,9 @@ describe("FORWARD accepts respect the administrator's DOCKER-USER", () => {
       const updated = await masquerade.update(id, read.props, inputs);
       expect(updated.rules).toEqual(outs.rules);
       expect(forwardChain()).toEqual(["-A FORWARD -j DOCKER-USER", "-A FORWARD -j PULUMI-NETNS-FWD"]);
-      expect(iptables("-S", "PULUMI-NETNS-FWD")).toContain(`-A PULUMI-NETNS-FWD -s ${LAB} -m comment --comment "pulumi-netns:${id}" -j ACCEPT`);
+      expect(iptables("-S", "PULUMI-NETNS-FWD")).toContain(
+        `-A PULUMI-NETNS-FWD -s ${LAB} -m comment --comment "pulumi-netns:${id}" -j ACCEPT`,
+      );
 
       // The chain is shared: it stays while another resource's rules are in it.
       await masquerade.delete(id, updated);
@@ -257,7 +259,22 @@ describe("PortForward matches CNI portmap", () => {
       expect(h0.sh(["conntrack", "-L", "-p", "udp", "--orig-port-dst", "5353"], { allowFailure: true })).toContain("sport=40000");
 
       // A DNAT added by hand, without a flush: the same flow still reaches the host itself.
-      const dnat = ["-p", "udp", "-m", "addrtype", "--dst-type", "LOCAL", "-m", "udp", "--dport", "5353", "-j", "DNAT", "--to-destination", `${BLUE}:53`];
+      const dnat = [
+        "-p",
+        "udp",
+        "-m",
+        "addrtype",
+        "--dst-type",
+        "LOCAL",
+        "-m",
+        "udp",
+        "--dport",
+        "5353",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        `${BLUE}:53`,
+      ];
       iptables("-t", "nat", "-A", "PREROUTING", ...dnat);
       expect(ask(h1, undefined, "udp", h0.address, 5353)).toBe(`host ${h1.address}`);
       iptables("-t", "nat", "-D", "PREROUTING", ...dnat);

@@ -21,7 +21,12 @@ const ns = engine("Namespace");
 
 /** Every IPv4 per-interface setting and every IPv6 forwarding switch inside the test host (or a namespace of it). */
 const settings = (namespace?: string) =>
-  host.sh([...(namespace ? ["ip", "netns", "exec", namespace] : []), "sh", "-c", "sysctl net.ipv4.conf; sysctl -r '\\.forwarding$' net.ipv6.conf"]);
+  host.sh([
+    ...(namespace ? ["ip", "netns", "exec", namespace] : []),
+    "sh",
+    "-c",
+    "sysctl net.ipv4.conf; sysctl -r '\\.forwarding$' net.ipv6.conf",
+  ]);
 const value = (key: string, namespace?: string) =>
   host.sh([...(namespace ? ["ip", "netns", "exec", namespace] : []), "sysctl", "-n", key]).trim();
 /** Holder record files of one area (sysctl, link) inside the test host. */
@@ -118,7 +123,7 @@ describe("a kernel setting held by two stacks", () => {
   }
 
   for (const joins of ["ip_forward joins first", "lo joins first"] as const) {
-    test(`X holds ip_forward=1, Y holds lo's forwarding=0 (${joins}): lo stays 0 throughout; X leaving puts back all but Y's key`, async () => {
+    test(`X holds ip_forward=1, Y lo's forwarding=0 (${joins}): lo stays 0 throughout; X leaving puts back all but Y's key`, async () => {
       const before = settings();
       const holdX = () => sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
       const holdY = () => sysctl.create({ connection, key: "net.ipv4.conf.lo.forwarding", value: "0" });
@@ -126,7 +131,12 @@ describe("a kernel setting held by two stacks", () => {
       const y = await holdY();
       const bothX = x ?? (await holdX());
       expect(value("net.ipv4.conf.lo.forwarding")).toBe("0");
-      for (const key of ["net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding", "net.ipv4.conf.default.forwarding", "net.ipv4.conf.pre-br.forwarding"]) {
+      for (const key of [
+        "net.ipv4.ip_forward",
+        "net.ipv4.conf.all.forwarding",
+        "net.ipv4.conf.default.forwarding",
+        "net.ipv4.conf.pre-br.forwarding",
+      ]) {
         expect(value(key)).toBe("1");
       }
       // An update of X's value goes through the record too, and still leaves lo alone.
@@ -171,44 +181,12 @@ describe("a kernel setting held by two stacks", () => {
     expect(records("sysctl")).toBe("");
   });
 
-  test("records written by an earlier release (holders as keys; accept_redirects in a record of its own) are released", async () => {
-    const before = settings();
-    const group = Object.fromEntries(
-      host
-        .sh(["sysctl", "-r", "\\.forwarding$|^net\\.ipv4\\.ip_forward$|^net\\.ipv4\\.conf\\.all\\.accept_redirects$", "net.ipv4"])
-        .trim()
-        .split("\n")
-        .map((line) => line.split(" = ")),
-    );
-    // What two holders of that release left: ip_forward turned on, accept_redirects then set back to 1.
-    host.sh(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.accept_redirects=1"]);
-    const plant = (name: string, record: object) =>
-      host.sh(["sh", "-c", 'mkdir -p /run/pulumi-netns/sysctl/host && printf "%s\\n" "$2" > "/run/pulumi-netns/sysctl/host/$1"', "sh", name, JSON.stringify(record)]);
-    plant("ipv4-forwarding", { identity: "host", holders: { "00000000000000aa": "net.ipv4.ip_forward" }, original: group });
-    plant("net.ipv4.conf.all.accept_redirects", {
-      identity: "host",
-      holders: { "00000000000000bb": "net.ipv4.conf.all.accept_redirects" },
-      original: { "net.ipv4.conf.all.accept_redirects": group["net.ipv4.conf.all.accept_redirects"] },
-    });
-    // A holder of this release joins the old record, and sees the old snapshot as what came before.
-    const fresh = await sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
-    expect(fresh.outs.previous).toBe("0");
-    const oldOuts = (key: string, holder: string) => ({ ...fresh.outs, key, value: "1", previous: "0", holder });
-    await sysctl.delete(`/${"net.ipv4.ip_forward"}`, oldOuts("net.ipv4.ip_forward", "00000000000000aa"));
-    expect(value("net.ipv4.ip_forward")).toBe("1");
-    await sysctl.delete(fresh.id, fresh.outs);
-    // The accept_redirects holder of that release is still held (in its own record), so it stays 1.
-    expect(value("net.ipv4.ip_forward")).toBe("0");
-    expect(value("net.ipv4.conf.all.accept_redirects")).toBe("1");
-    await sysctl.delete("/net.ipv4.conf.all.accept_redirects", oldOuts("net.ipv4.conf.all.accept_redirects", "00000000000000bb"));
-    expect(settings()).toBe(before);
-    expect(records("sysctl")).toBe("");
-  });
-
   test("holders joining and leaving at the same time end with the host as it was", async () => {
     const before = settings();
     const made = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => sysctl.create({ connection, key: i % 2 ? "net.ipv4.conf.all.forwarding" : "net.ipv4.ip_forward", value: "1" })),
+      Array.from({ length: 6 }, (_, i) =>
+        sysctl.create({ connection, key: i % 2 ? "net.ipv4.conf.all.forwarding" : "net.ipv4.ip_forward", value: "1" }),
+      ),
     );
     expect(new Set(made.map((m) => m.outs.previous))).toEqual(new Set(["0"]));
     await Promise.all(made.map((m) => sysctl.delete(m.id, m.outs)));
@@ -245,23 +223,23 @@ describe("a kernel setting held by two stacks", () => {
     expect(records("sysctl")).toBe("");
   });
 
-  test("state from before holder records (no token, `previous` only): restores previous alone, defers to holders", async () => {
+  test("an imported Sysctl (no holder token, `previous` only): restores previous alone, defers to holders", async () => {
     const before = settings();
-    const legacyOf = (outs: Record<string, unknown>) => {
-      const { holder: _holder, ...rest } = outs;
-      return rest;
+    // What import leaves in state: no holder, and no record on the host.
+    const imported = async (key: string) => {
+      const { id, outs: { holder: _holder, ...outs } } = await sysctl.create({ connection, key, value: "1" });
+      host.sh(["rm", "-rf", "/run/pulumi-netns/sysctl"]);
+      return { id, outs };
     };
-    // Alone: it puts back the value it found, as it always did.
-    const alone = await sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
-    host.sh(["rm", "-rf", "/run/pulumi-netns/sysctl"]);
-    await sysctl.delete(alone.id, legacyOf(alone.outs));
+    // Alone: it puts back the value it found.
+    const alone = await imported("net.ipv4.ip_forward");
+    await sysctl.delete(alone.id, alone.outs);
     expect(value("net.ipv4.ip_forward")).toBe("0");
 
     // With a holder recorded: it leaves the setting to that holder, whose departure restores everything.
-    const old = await sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
-    host.sh(["rm", "-rf", "/run/pulumi-netns/sysctl"]);
+    const held = await imported("net.ipv4.ip_forward");
     const current = await sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
-    await sysctl.delete(old.id, legacyOf(old.outs));
+    await sysctl.delete(held.id, held.outs);
     expect(value("net.ipv4.ip_forward")).toBe("1");
     await sysctl.delete(current.id, current.outs);
     // The holder's snapshot was taken with forwarding on: that is what it restores.
@@ -270,10 +248,9 @@ describe("a kernel setting held by two stacks", () => {
     expect(settings()).toBe(before);
 
     // With only a holder of one interface's key recorded: its own previous goes back, that key stays held.
-    const legacy = await sysctl.create({ connection, key: "net.ipv4.ip_forward", value: "1" });
-    host.sh(["rm", "-rf", "/run/pulumi-netns/sysctl"]);
+    const beneath = await imported("net.ipv4.ip_forward");
     const one = await sysctl.create({ connection, key: "net.ipv4.conf.pre-br.forwarding", value: "0" });
-    await sysctl.delete(legacy.id, legacyOf(legacy.outs));
+    await sysctl.delete(beneath.id, beneath.outs);
     expect(value("net.ipv4.ip_forward")).toBe("0");
     expect(value("net.ipv4.conf.lo.forwarding")).toBe("0");
     expect(value("net.ipv4.conf.pre-br.forwarding")).toBe("0");

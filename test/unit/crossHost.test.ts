@@ -1,7 +1,6 @@
 /** Vxlan and Netem: exact argv, parsers on captured output, defaults and read-back rounding. */
 import { asAsked, defaultLimit, netemDeleteArgv, netemReplaceArgv, parseRootQdisc } from "../../provider/kinds/netem";
 import {
-  defaultVxlanMtu,
   explainAddFailure,
   floodChangesArgv,
   floodShowArgv,
@@ -17,16 +16,51 @@ import {
   vxlanListArgv,
 } from "../../provider/kinds/vxlan";
 import { AlreadyExistsError, CommandFailedError } from "../../provider/errors";
+import { defaultVxlanMtu } from "../../provider/kindSettings";
 import { scriptedHost } from "../harness/scriptedHost";
 
 const vxlanSpec = { name: "vx0", vni: 4242, local: "198.18.0.10", remote: "198.18.0.11", dstport: 4789, device: "eth0", up: true };
 
 test("vxlan: made from the host's namespace under the name given, placed in its own at once, dstport always given", () => {
   expect(vxlanAddArgv(vxlanSpec, "vx0")).toEqual([
-    "ip", "link", "add", "name", "vx0", "type", "vxlan", "id", "4242", "local", "198.18.0.10", "remote", "198.18.0.11", "dstport", "4789", "dev", "eth0",
+    "ip",
+    "link",
+    "add",
+    "name",
+    "vx0",
+    "type",
+    "vxlan",
+    "id",
+    "4242",
+    "local",
+    "198.18.0.10",
+    "remote",
+    "198.18.0.11",
+    "dstport",
+    "4789",
+    "dev",
+    "eth0",
   ]);
   expect(vxlanAddArgv({ ...vxlanSpec, namespace: "lab", dstport: 14789 }, "pnt-vx-0a1b2c3d")).toEqual([
-    "ip", "link", "add", "name", "pnt-vx-0a1b2c3d", "netns", "lab", "type", "vxlan", "id", "4242", "local", "198.18.0.10", "remote", "198.18.0.11", "dstport", "14789", "dev", "eth0",
+    "ip",
+    "link",
+    "add",
+    "name",
+    "pnt-vx-0a1b2c3d",
+    "netns",
+    "lab",
+    "type",
+    "vxlan",
+    "id",
+    "4242",
+    "local",
+    "198.18.0.10",
+    "remote",
+    "198.18.0.11",
+    "dstport",
+    "14789",
+    "dev",
+    "eth0",
   ]);
 });
 
@@ -37,7 +71,7 @@ test("vxlan: a provisional name fits the 15-byte limit and is new each time", ()
   expect(names[0]).not.toBe(names[1]);
 });
 
-test("vxlan create for a namespace is one constant script: add, rename there, remove again when the rename is refused; values only as arguments", () => {
+test("vxlan create in a namespace is one constant script: add, rename there, remove if the rename is refused; values as arguments", () => {
   const inLab = { ...vxlanSpec, namespace: "lab", dstport: 14789 };
   const argv = vxlanCreateArgv(inLab, "pnt-vx-0a1b2c3d");
   expect(argv.slice(0, 2)).toEqual(["sh", "-c"]);
@@ -65,7 +99,7 @@ const labHost = (created: { exitCode: number; stderr: string }, listed = "[]") =
 const createInLab = (host: ReturnType<typeof labHost>) =>
   vxlanKind.create(host, vxlanKind.inputs.parse({ connection: { host: "test", password: "x" }, ...vxlanSpec, namespace: "lab" }), false);
 
-test("vxlan create for a namespace: a rename refused because the name is taken there is AlreadyExistsError naming device and namespace; nothing more runs", async () => {
+test("vxlan create in a namespace: a rename refused (the name taken there) is AlreadyExistsError naming both; no more runs", async () => {
   // A device of that name appeared in the namespace since create looked; the script removed its own.
   const host = labHost({ exitCode: RENAME_REFUSED, stderr: "RTNETLINK answers: File exists\n" });
   const err = await createInLab(host).catch((e) => e);
@@ -82,7 +116,12 @@ test("vxlan create for a namespace: a rename refused because the name is taken t
 });
 
 // The fields read of `ip -n lab -d -j link show type vxlan` (iproute2 6.1, Linux 6.18).
-const vxlanLink = (ifname: string, id: number, port: number) => ({ ifindex: 9, ifname, mtu: 1450, linkinfo: { info_kind: "vxlan", info_data: { id, port, local: "198.18.0.10" } } });
+const vxlanLink = (ifname: string, id: number, port: number) => ({
+  ifindex: 9,
+  ifname,
+  mtu: 1450,
+  linkinfo: { info_kind: "vxlan", info_data: { id, port, local: "198.18.0.10" } },
+});
 
 test("vxlan: provisionally named devices left by an unfinished create, with this VNI and port, are found; others are not ours", () => {
   const listed = JSON.stringify([
@@ -97,7 +136,10 @@ test("vxlan: provisionally named devices left by an unfinished create, with this
 });
 
 test("vxlan create for a namespace removes a leftover provisional device holding its VNI and port before adding", async () => {
-  const host = labHost({ exitCode: 0, stderr: "" }, JSON.stringify([vxlanLink("pnt-vx-0badcafe", 4242, 4789), vxlanLink("pnt-vx-1badcafe", 7, 4789)]));
+  const host = labHost(
+    { exitCode: 0, stderr: "" },
+    JSON.stringify([vxlanLink("pnt-vx-0badcafe", 4242, 4789), vxlanLink("pnt-vx-1badcafe", 7, 4789)]),
+  );
   await createInLab(host).catch(() => undefined); // the scripted host has no device to read back afterwards
   const add = host.ran.findIndex((c) => c.startsWith("sh -c "));
   expect(host.ran.slice(add - 2, add)).toEqual(["ip -n lab -d -j link show type vxlan", "ip -n lab link del dev pnt-vx-0badcafe"]);
@@ -120,9 +162,21 @@ test("vxlan with remotes: no fixed remote; one all-zero forwarding entry per rem
 
 test("vxlan: a cable becomes a segment's port in place and back; what is wanted is there before what goes is removed", () => {
   const spec = { namespace: "lab", name: "vx0", local: "198.18.0.10" };
-  const [append, del] = ["append", "del"].map((action) => (dst: string) => ["bridge", "-n", "lab", "fdb", action, "00:00:00:00:00:00", "dev", "vx0", "dst", dst]);
+  const [append, del] = ["append", "del"].map((action) => (dst: string) => [
+    "bridge",
+    "-n",
+    "lab",
+    "fdb",
+    action,
+    "00:00:00:00:00:00",
+    "dev",
+    "vx0",
+    "dst",
+    dst,
+  ]);
   const fixed = (remote: string) => ["ip", "-n", "lab", "link", "set", "dev", "vx0", "type", "vxlan", "remote", remote];
-  // Two hosts to three: flood entries to both first (the fixed remote's own entry goes `via` the underlay, another entry), then the fixed remote cleared.
+  // Two hosts to three: flood entries to both first (the fixed remote's own entry goes `via` the underlay, another
+  // entry), then the fixed remote cleared.
   expect(remotesChangeArgv({ ...spec, remotes: ["198.18.0.11", "198.18.0.12"] }, { remote: "198.18.0.11", remotes: [] })).toEqual([
     append("198.18.0.11"),
     append("198.18.0.12"),
@@ -135,14 +189,15 @@ test("vxlan: a cable becomes a segment's port in place and back; what is wanted 
     del("198.18.0.12"),
   ]);
   expect(remotesChangeArgv({ ...spec, remote: "198.18.0.13" }, { remote: "198.18.0.11" })).toEqual([fixed("198.18.0.13")]);
-  expect(remotesChangeArgv({ ...spec, local: "2001:db8::1", remotes: ["2001:db8::2"] }, { remote: "2001:db8::2", remotes: [] })).toEqual([append("2001:db8::2"), fixed("::")]);
+  expect(remotesChangeArgv({ ...spec, local: "2001:db8::1", remotes: ["2001:db8::2"] }, { remote: "2001:db8::2", remotes: [] })).toEqual([
+    append("2001:db8::2"),
+    fixed("::"),
+  ]);
   expect(remotesChangeArgv({ ...spec, remote: "198.18.0.11" }, { remote: "198.18.0.11" })).toEqual([]);
   // Made by hand without `dev`: the fixed remote's entry is a plain flood entry, gone with the remote, so appended again.
-  expect(remotesChangeArgv({ ...spec, remotes: ["198.18.0.11", "198.18.0.12"] }, { remote: "198.18.0.11", remotes: ["198.18.0.11"] })).toEqual([
-    append("198.18.0.12"),
-    fixed("0.0.0.0"),
-    append("198.18.0.11"),
-  ]);
+  expect(
+    remotesChangeArgv({ ...spec, remotes: ["198.18.0.11", "198.18.0.12"] }, { remote: "198.18.0.11", remotes: ["198.18.0.11"] }),
+  ).toEqual([append("198.18.0.12"), fixed("0.0.0.0"), append("198.18.0.11")]);
 });
 
 /** The device the entries below belong to. */
@@ -157,10 +212,16 @@ test("vxlan: bridge -j fdb show, only the all-zero entries' remotes, sorted, in 
     '{"mac":"00:00:00:00:00:00","dst":"192.0.2.3","flags":["self"],"state":"permanent"},' +
     '{"mac":"00:00:00:00:00:00","dst":"192.0.2.2","flags":["self"],"state":"permanent"}]';
   expect(parseFloodRemotes(onBridge, own)).toEqual(["192.0.2.2", "192.0.2.3"]);
-  expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"2001:db8::2","flags":["self"],"state":"permanent"}]', own)).toEqual(["2001:db8::2"]);
+  expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"2001:db8::2","flags":["self"],"state":"permanent"}]', own)).toEqual([
+    "2001:db8::2",
+  ]);
   // Anything read back that is not an address never goes into a command.
-  expect(parseFloodRemotes(`[{"mac":"00:00:00:00:00:00","dst":"x; reboot"},{"mac":"00:00:00:00:00:00","dst":"192.0.2.9"}]`, own)).toEqual(["192.0.2.9"]);
-  expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"192.0.2.7","flags":["self"],"state":"permanent"}]', own)).toEqual(["192.0.2.7"]);
+  expect(parseFloodRemotes(`[{"mac":"00:00:00:00:00:00","dst":"x; reboot"},{"mac":"00:00:00:00:00:00","dst":"192.0.2.9"}]`, own)).toEqual([
+    "192.0.2.9",
+  ]);
+  expect(parseFloodRemotes('[{"mac":"00:00:00:00:00:00","dst":"192.0.2.7","flags":["self"],"state":"permanent"}]', own)).toEqual([
+    "192.0.2.7",
+  ]);
   expect(parseFloodRemotes("[]", own)).toEqual([]);
   expect(parseFloodRemotes("", own)).toEqual([]);
 });
@@ -196,15 +257,35 @@ test("vxlan: the default MTU leaves room for 50 bytes of IPv4 or 70 of IPv6 enca
 test("vxlan: ip -d -j link show, IPv4 and IPv6, and links that are not vxlan", () => {
   const v4 = JSON.stringify([
     {
-      ifname: "vx0", flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], mtu: 1450, master: "br-vx", link_netnsid: 0,
-      linkinfo: { info_kind: "vxlan", info_data: { id: 42, remote: "10.9.9.2", local: "10.9.9.1", link: "if3", port: 4789, learning: true } },
+      ifname: "vx0",
+      flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
+      mtu: 1450,
+      master: "br-vx",
+      link_netnsid: 0,
+      linkinfo: {
+        info_kind: "vxlan",
+        info_data: { id: 42, remote: "10.9.9.2", local: "10.9.9.1", link: "if3", port: 4789, learning: true },
+      },
     },
   ]);
   expect(parseVxlan(v4)).toEqual({ vni: 42, local: "10.9.9.1", remote: "10.9.9.2", dstport: 4789, mtu: 1450, up: true, master: "br-vx" });
   const v6 = JSON.stringify([
-    { ifname: "vx0", flags: ["BROADCAST", "MULTICAST"], mtu: 8930, linkinfo: { info_kind: "vxlan", info_data: { id: 42, remote6: "2001:db8::2", local6: "2001:db8::1", port: 8472 } } },
+    {
+      ifname: "vx0",
+      flags: ["BROADCAST", "MULTICAST"],
+      mtu: 8930,
+      linkinfo: { info_kind: "vxlan", info_data: { id: 42, remote6: "2001:db8::2", local6: "2001:db8::1", port: 8472 } },
+    },
   ]);
-  expect(parseVxlan(v6)).toEqual({ vni: 42, local: "2001:db8::1", remote: "2001:db8::2", dstport: 8472, mtu: 8930, up: false, master: undefined });
+  expect(parseVxlan(v6)).toEqual({
+    vni: 42,
+    local: "2001:db8::1",
+    remote: "2001:db8::2",
+    dstport: 8472,
+    mtu: 8930,
+    up: false,
+    master: undefined,
+  });
   expect(parseVxlan(JSON.stringify([{ ifname: "vx0", mtu: 1500, linkinfo: { info_kind: "bridge" } }]))).toBeUndefined();
   expect(parseVxlan("")).toBeUndefined();
 });
@@ -216,15 +297,53 @@ test("vxlan: EEXIST from the kernel becomes an explanation; other failures keep 
       /^root@h: VNI 7 with dstport 4789 is already used by another vxlan device on this host \(EEXIST/,
     );
   }
-  expect(explainAddFailure("root@h", { vni: 7, dstport: 4789 }, result("Error: something else")).message).toMatch(/command failed.*something else/s);
+  expect(explainAddFailure("root@h", { vni: 7, dstport: 4789 }, result("Error: something else")).message).toMatch(
+    /command failed.*something else/s,
+  );
 });
 
-const netemSpec = { device: "eth-lab", delayMs: 0, jitterMs: 0, lossPercent: 0, corruptPercent: 0, duplicatePercent: 0, reorderPercent: 0, rateKbit: 0 };
+const netemSpec = {
+  device: "eth-lab",
+  delayMs: 0,
+  jitterMs: 0,
+  lossPercent: 0,
+  corruptPercent: 0,
+  duplicatePercent: 0,
+  reorderPercent: 0,
+  rateKbit: 0,
+};
 
 test("netem: replace always carries every field, zeros included, so nothing set before lingers", () => {
-  expect(netemReplaceArgv({ ...netemSpec, namespace: "lab", delayMs: 20, jitterMs: 0.5, lossPercent: 12.5, rateKbit: 10000, limit: 5000 })).toEqual([
-    "ip", "netns", "exec", "lab", "tc", "qdisc", "replace", "dev", "eth-lab", "root", "netem", "limit", "5000",
-    "delay", "20000us", "500us", "loss", "random", "12.5%", "corrupt", "0%", "duplicate", "0%", "reorder", "0%", "rate", "10000kbit",
+  expect(
+    netemReplaceArgv({ ...netemSpec, namespace: "lab", delayMs: 20, jitterMs: 0.5, lossPercent: 12.5, rateKbit: 10000, limit: 5000 }),
+  ).toEqual([
+    "ip",
+    "netns",
+    "exec",
+    "lab",
+    "tc",
+    "qdisc",
+    "replace",
+    "dev",
+    "eth-lab",
+    "root",
+    "netem",
+    "limit",
+    "5000",
+    "delay",
+    "20000us",
+    "500us",
+    "loss",
+    "random",
+    "12.5%",
+    "corrupt",
+    "0%",
+    "duplicate",
+    "0%",
+    "reorder",
+    "0%",
+    "rate",
+    "10000kbit",
   ]);
   expect(netemReplaceArgv(netemSpec)).toEqual([
     "tc", "qdisc", "replace", "dev", "eth-lab", "root", "netem", "limit", "1000",
@@ -245,26 +364,45 @@ test("netem: the default limit holds what the rate (or 10 Gbit/s) sends during t
 const captured = {
   noqueue: '[{"kind":"noqueue","handle":"0:","root":true,"refcnt":2,"options":{}}]',
   full:
-    '[{"kind":"netem","handle":"8001:","root":true,"refcnt":2,"options":{"limit":33334,"delay":{"delay":0.02,"jitter":0.005,"correlation":0},' +
-    '"loss-random":{"loss":0.125,"correlation":0},"duplicate":{"duplicate":0.002,"correlation":0},"reorder":{"reorder":0.25,"correlation":0},' +
-    '"corrupt":{"corrupt":0.001,"correlation":0},"rate":{"rate":1250000,"packetoverhead":0,"cellsize":0,"celloverhead":0},"ecn":false,"gap":1}}]',
-  delayOnly: '[{"kind":"netem","handle":"8001:","root":true,"refcnt":2,"options":{"limit":1000,"delay":{"delay":0.02,"jitter":0,"correlation":0},"ecn":false,"gap":0}}]',
+    '[{"kind":"netem","handle":"8001:","root":true,"refcnt":2,"options":{"limit":33334,"delay":{"delay":0.02,"jitter":0.005,' +
+    '"correlation":0},"loss-random":{"loss":0.125,"correlation":0},"duplicate":{"duplicate":0.002,"correlation":0},' +
+    '"reorder":{"reorder":0.25,"correlation":0},"corrupt":{"corrupt":0.001,"correlation":0},"rate":{"rate":1250000,"packetoverhead":0,' +
+    '"cellsize":0,"celloverhead":0},"ecn":false,"gap":1}}]',
+  delayOnly:
+    '[{"kind":"netem","handle":"8001:","root":true,"refcnt":2,"options":{"limit":1000,"delay":{"delay":0.02,"jitter":0,"correlation":0},' +
+    '"ecn":false,"gap":0}}]',
   rounded:
-    '[{"kind":"netem","handle":"8001:","root":true,"refcnt":2,"options":{"limit":1000,"delay":{"delay":0.000499,"jitter":0,"correlation":0},' +
-    '"loss-random":{"loss":1.00001e-06,"correlation":0},"rate":{"rate":12500000000,"packetoverhead":0,"cellsize":0,"celloverhead":0},"ecn":false,"gap":0}}]',
+    '[{"kind":"netem","handle":"8001:","root":true,"refcnt":2,"options":{"limit":1000,"delay":{"delay":0.000499,"jitter":0,' +
+    '"correlation":0},"loss-random":{"loss":1.00001e-06,"correlation":0},"rate":{"rate":12500000000,"packetoverhead":0,"cellsize":0,' +
+    '"celloverhead":0},"ecn":false,"gap":0}}]',
   long:
-    '[{"kind":"netem","handle":"8001:","root":true,"refcnt":2,"options":{"limit":1000,"delay":{"delay":1.23457,"jitter":0,"correlation":0},' +
-    '"loss-random":{"loss":0.333333,"correlation":0},"rate":{"rate":1000,"packetoverhead":0,"cellsize":0,"celloverhead":0},"ecn":false,"gap":0}}]',
+    '[{"kind":"netem","handle":"8001:","root":true,"refcnt":2,"options":{"limit":1000,"delay":{"delay":1.23457,"jitter":0,' +
+    '"correlation":0},"loss-random":{"loss":0.333333,"correlation":0},"rate":{"rate":1000,"packetoverhead":0,"cellsize":0,' +
+    '"celloverhead":0},"ecn":false,"gap":0}}]',
 };
 
 test("netem: tc's seconds, fractions and bytes/s come back in the inputs' units", () => {
   expect(parseRootQdisc(captured.noqueue)).toEqual({ kind: "noqueue", isDefault: true, netem: undefined });
   expect(parseRootQdisc("[]")).toEqual({ kind: "noop", isDefault: true });
   expect(parseRootQdisc(captured.full).netem).toEqual({
-    delayMs: 20, jitterMs: 5, lossPercent: 12.5, corruptPercent: 0.1, duplicatePercent: 0.2, reorderPercent: 25, rateKbit: 10000, limit: 33334,
+    delayMs: 20,
+    jitterMs: 5,
+    lossPercent: 12.5,
+    corruptPercent: 0.1,
+    duplicatePercent: 0.2,
+    reorderPercent: 25,
+    rateKbit: 10000,
+    limit: 33334,
   });
-  expect(parseRootQdisc(captured.delayOnly)).toMatchObject({ isDefault: false, netem: { delayMs: 20, lossPercent: 0, rateKbit: 0, limit: 1000 } });
-  expect(parseRootQdisc('[{"kind":"tbf","handle":"8002:","root":true,"options":{}}]')).toEqual({ kind: "tbf", isDefault: false, netem: undefined });
+  expect(parseRootQdisc(captured.delayOnly)).toMatchObject({
+    isDefault: false,
+    netem: { delayMs: 20, lossPercent: 0, rateKbit: 0, limit: 1000 },
+  });
+  expect(parseRootQdisc('[{"kind":"tbf","handle":"8002:","root":true,"options":{}}]')).toEqual({
+    kind: "tbf",
+    isDefault: false,
+    netem: undefined,
+  });
 });
 
 test("netem: values within the kernel's and tc's rounding read back as asked; real changes do not", () => {
@@ -273,7 +411,11 @@ test("netem: values within the kernel's and tc's rounding read back as asked; re
     delayMs: 0.5, lossPercent: 0.0001, rateKbit: 100_000_000, limit: 1000,
   });
   const long = parseRootQdisc(captured.long).netem!;
-  expect(asAsked(long, { delayMs: 1234.567, lossPercent: 33.333333, rateKbit: 8 })).toMatchObject({ delayMs: 1234.567, lossPercent: 33.333333, rateKbit: 8 });
+  expect(asAsked(long, { delayMs: 1234.567, lossPercent: 33.333333, rateKbit: 8 })).toMatchObject({
+    delayMs: 1234.567,
+    lossPercent: 33.333333,
+    rateKbit: 8,
+  });
   const drifted = parseRootQdisc(captured.delayOnly).netem!;
   expect(asAsked(drifted, { delayMs: 50, lossPercent: 1, limit: 2000 })).toMatchObject({ delayMs: 20, lossPercent: 0, limit: 1000 });
 });

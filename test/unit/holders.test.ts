@@ -1,6 +1,16 @@
 /** Holder bookkeeping: who joins, who leaves, what the last one restores or deletes. All pure. */
 import { commitArgv, currentRecord, HolderRecord, holderPath, join, leave, lockWaitSeconds, parseRecord } from "../../provider/holders";
-import { parseSysctlValues, reach, settle, SysctlHolding, SysctlRecord, sysctlGroup, wantedValues, writesFor, written } from "../../provider/kinds/sysctl";
+import {
+  parseSysctlValues,
+  reach,
+  settle,
+  SysctlHolding,
+  SysctlRecord,
+  sysctlGroup,
+  wantedValues,
+  writesFor,
+  written,
+} from "../../provider/kinds/sysctl";
 import { arePeers } from "../../provider/kinds/veth";
 import type { LinkState } from "../../provider/iproute";
 
@@ -26,7 +36,7 @@ test("join and leave: the last holder leaving is told so", () => {
   expect(both.holders).toEqual({ a: "Bridge", b: "Bridge" });
   expect(leave(both, "a")).toEqual({ next: { identity: "i1", holders: { b: "Bridge" } }, last: false });
   expect(leave(leave(both, "a").next, "b")).toEqual({ next: undefined, last: true });
-  // A resource from before holder records has no token: it is last only when nobody holds the object.
+  // An imported resource has no token: it is last only when nobody holds the object.
   expect(leave(both, undefined)).toMatchObject({ last: false });
   expect(leave(undefined, undefined)).toMatchObject({ last: true });
   expect(leave(undefined, "zz")).toMatchObject({ last: true });
@@ -62,7 +72,12 @@ describe("sysctl groups", () => {
   const VLAN = "net.ipv4.conf.eth0/100.forwarding";
 
   /** One change settled, and the host as the kernel leaves it after the writes. */
-  function step(state: { record?: SysctlRecord; values: Map<string, string> }, token: string | undefined, holding?: SysctlHolding, group = v4) {
+  function step(
+    state: { record?: SysctlRecord; values: Map<string, string> },
+    token: string | undefined,
+    holding?: SysctlHolding,
+    group = v4,
+  ) {
     const { next, writes } = settle(group, state.record, "host", state.values, token, holding);
     const values = writes.map((w) => w.split("=")).reduce((now, [key, value]) => written(group, now, { key, value }), state.values);
     return { record: next, values, writes };
@@ -74,13 +89,27 @@ describe("sysctl groups", () => {
     expect(sysctlGroup("net.ipv4.conf.veth-x.forwarding").name).toBe("ipv4-forwarding");
     expect(sysctlGroup("net.ipv4.conf.all.accept_redirects").name).toBe("ipv4-forwarding");
     expect(sysctlGroup("net.ipv6.conf.all.forwarding")).toMatchObject({ name: "ipv6-forwarding", primary: "net.ipv6.conf.all.forwarding" });
-    expect(sysctlGroup("net.ipv4.conf.eth0.accept_redirects")).toMatchObject({ name: "net.ipv4.conf.eth0.accept_redirects", readArgs: ["net.ipv4.conf.eth0.accept_redirects"] });
+    expect(sysctlGroup("net.ipv4.conf.eth0.accept_redirects")).toMatchObject({
+      name: "net.ipv4.conf.eth0.accept_redirects",
+      readArgs: ["net.ipv4.conf.eth0.accept_redirects"],
+    });
     expect(sysctlGroup("net.core.somaxconn").primary).toBeUndefined();
-    expect(v4.readArgs).toEqual(["-r", "\\.forwarding$|^net\\.ipv4\\.ip_forward$|^net\\.ipv4\\.conf\\.all\\.accept_redirects$", "net.ipv4"]);
+    expect(v4.readArgs).toEqual([
+      "-r",
+      "\\.forwarding$|^net\\.ipv4\\.ip_forward$|^net\\.ipv4\\.conf\\.all\\.accept_redirects$",
+      "net.ipv4",
+    ]);
   });
 
   test("values: members only, multi-value settings normalised", () => {
-    expect([...found.keys()]).toEqual(["net.ipv4.conf.all.accept_redirects", "net.ipv4.conf.all.forwarding", "net.ipv4.conf.default.forwarding", ETH0, VLAN, IP_FORWARD]);
+    expect([...found.keys()]).toEqual([
+      "net.ipv4.conf.all.accept_redirects",
+      "net.ipv4.conf.all.forwarding",
+      "net.ipv4.conf.default.forwarding",
+      ETH0,
+      VLAN,
+      IP_FORWARD,
+    ]);
     const tcp = sysctlGroup("net.ipv4.tcp_rmem");
     expect(parseSysctlValues("net.ipv4.tcp_rmem = 4096\t131072\t6291456\n", tcp).get("net.ipv4.tcp_rmem")).toBe("4096 131072 6291456");
   });
@@ -108,8 +137,18 @@ describe("sysctl groups", () => {
   });
 
   test("wanted values: the base, then whole-group holders, then one-key holders, the last set winning in each", () => {
-    const wanted = wantedValues(v4, found, [on(ETH0, "0"), on(IP_FORWARD, "1"), on("net.ipv4.conf.all.accept_redirects", "1"), on(IP_FORWARD, "2")]);
-    expect(Object.fromEntries(wanted)).toMatchObject({ [IP_FORWARD]: "2", [VLAN]: "2", [ETH0]: "0", "net.ipv4.conf.all.accept_redirects": "1" });
+    const wanted = wantedValues(v4, found, [
+      on(ETH0, "0"),
+      on(IP_FORWARD, "1"),
+      on("net.ipv4.conf.all.accept_redirects", "1"),
+      on(IP_FORWARD, "2"),
+    ]);
+    expect(Object.fromEntries(wanted)).toMatchObject({
+      [IP_FORWARD]: "2",
+      [VLAN]: "2",
+      [ETH0]: "0",
+      "net.ipv4.conf.all.accept_redirects": "1",
+    });
   });
 
   test("writes: the primary first when it changes, then only what it did not already set", () => {
@@ -117,11 +156,13 @@ describe("sysctl groups", () => {
     expect(writesFor(v4, wanted, found)).toEqual(["net.ipv4.ip_forward=1", `${ETH0}=0`]);
     // The primary is right already: each member that differs, alone (ip_forward is never rewritten by the same value).
     expect(writesFor(v4, wantedValues(v4, found, [on(VLAN, "0")]), found)).toEqual([`${VLAN}=0`]);
-    expect(writesFor(sysctlGroup("net.core.somaxconn"), new Map([["net.core.somaxconn", "4096"]]), new Map([["net.core.somaxconn", "4096"]]))).toEqual([]);
+    expect(
+      writesFor(sysctlGroup("net.core.somaxconn"), new Map([["net.core.somaxconn", "4096"]]), new Map([["net.core.somaxconn", "4096"]])),
+    ).toEqual([]);
   });
 
   for (const leavesFirst of ["X", "Y"] as const) {
-    test(`two stacks, X on ip_forward=1 and Y on eth0=0, join in both orders; ${leavesFirst} leaves first; the last leaves the start`, () => {
+    test(`two stacks, X on ip_forward=1 and Y on eth0=0, join in both orders; ${leavesFirst} leaves first; the last restores`, () => {
       for (const joinOrder of [["X", "Y"], ["Y", "X"]]) {
         const holdings: Record<string, SysctlHolding> = { X: on(IP_FORWARD, "1"), Y: on(ETH0, "0") };
         let state: ReturnType<typeof step> = { record: undefined, values: found, writes: [] };
@@ -199,18 +240,7 @@ describe("sysctl groups", () => {
     expect(state.record?.holders).toEqual({ R: on(REDIRECTS, "1") });
   });
 
-  test("a record written by an earlier release (holders as keys, partial original) is read and released", () => {
-    const onValues = written(v4, found, on(IP_FORWARD, "1"));
-    const old: SysctlRecord = { identity: "host", holders: { A: IP_FORWARD, E: ETH0 }, original: { ...Object.fromEntries(found), "net.ipv4.conf.gone.forwarding": "1" } };
-    // E's value is what its key holds now.
-    let state = step({ record: old, values: onValues }, "A");
-    expect(state.record).toEqual({ identity: "host", holders: { E: on(ETH0, "1") }, original: { [ETH0]: "0" } });
-    expect(state.writes).toEqual([`${IP_FORWARD}=0`, `${ETH0}=1`, `${VLAN}=1`]);
-    state = step(state, "E");
-    expect(state.values).toEqual(found);
-  });
-
-  test("a resource from before holder records writes beneath the holders: what they reach stays theirs", () => {
+  test("an imported resource (no holder token) writes beneath the holders: what they reach stays theirs", () => {
     const onValues = written(v4, found, on(IP_FORWARD, "1"));
     // Its own `previous` goes back, with what the kernel rewrites along, but a key Y holds stays.
     const withY = step({ values: onValues }, "Y", on(ETH0, "1"));
@@ -218,7 +248,7 @@ describe("sysctl groups", () => {
     // A holder whose write reaches its key decides it.
     const withX = step({ values: onValues }, "X", on(IP_FORWARD, "1"));
     expect(step(withX, undefined, on(IP_FORWARD, "0")).writes).toEqual([]);
-    // Alone: it puts back its previous, as it always did.
+    // Alone: it puts back its previous.
     expect(step({ values: onValues }, undefined, on(IP_FORWARD, "0"))).toMatchObject({ record: undefined, writes: [`${IP_FORWARD}=0`] });
   });
 
@@ -232,10 +262,23 @@ describe("sysctl groups", () => {
 });
 
 test("veth peers: named in one namespace, cross-indexed across two", () => {
-  const end = (name: string, ifindex: number, peer: LinkState["peer"]): LinkState => ({ name, ifindex, kind: "veth", mtu: 1500, up: true, peer });
+  const end = (name: string, ifindex: number, peer: LinkState["peer"]): LinkState => ({
+    name,
+    ifindex,
+    kind: "veth",
+    mtu: 1500,
+    up: true,
+    peer,
+  });
   expect(arePeers(end("a", 3, { name: "b", otherNamespace: false }), end("b", 2, { name: "a", otherNamespace: false }), true)).toBe(true);
   expect(arePeers(end("a", 3, { name: "x", otherNamespace: false }), end("b", 2, { name: "y", otherNamespace: false }), true)).toBe(false);
   expect(arePeers(end("a", 4, { ifindex: 2, otherNamespace: true }), end("b", 2, { ifindex: 4, otherNamespace: true }), false)).toBe(true);
   expect(arePeers(end("a", 4, { ifindex: 2, otherNamespace: true }), end("b", 2, { ifindex: 5, otherNamespace: true }), false)).toBe(false);
-  expect(arePeers(end("a", 4, { ifindex: 2, otherNamespace: true }), { ...end("b", 2, { ifindex: 4, otherNamespace: true }), kind: "bridge" }, false)).toBe(false);
+  expect(
+    arePeers(
+      end("a", 4, { ifindex: 2, otherNamespace: true }),
+      { ...end("b", 2, { ifindex: 4, otherNamespace: true }), kind: "bridge" },
+      false,
+    ),
+  ).toBe(false);
 });

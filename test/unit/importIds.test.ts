@@ -35,7 +35,8 @@ test("a route is NAMESPACE/DESTINATION/METRIC; default is IPv4's, ::/0 and 0.0.0
 
 test("rules are named by their mark, or when made by hand by what identifies them", () => {
   expect(identity("Masquerade", "masq-3f9a1c2b0d4e5f60@lab/dev")).toEqual({});
-  expect(identity("Masquerade", "masq-0a1b2c3d4e5f")).toEqual({});
+  // A resource made without an owner.
+  expect(identity("Masquerade", "masq-0a1b2c3d4e5f6071")).toEqual({});
   expect(identity("Masquerade", "192.168.15.0/24")).toEqual({ source: "192.168.15.0/24" });
   expect(identity("Masquerade", "red/2001:DB8::/64")).toEqual({ namespace: "red", source: "2001:db8::/64" });
   expect(identity("PortForward", "pf-3f9a1c2b0d4e5f60@lab/dev")).toEqual({});
@@ -51,12 +52,18 @@ test("a malformed id is refused naming the form the kind's ids take", () => {
   expect(() => identity("Masquerade", "masq-lab")).toThrow(
     'Masquerade id must be masq-MARK (rules pulumi-netns made, by their mark) or [NAMESPACE/]SOURCE (rules made by hand); got "masq-lab"',
   );
-  expect(() => identity("PortForward", "sctp/80")).toThrow(/^PortForward id must be pf-MARK .* or \[NAMESPACE\/\]PROTOCOL\/PORT \(rules made by hand\); got "sctp\/80"$/);
+  expect(() => identity("PortForward", "sctp/80")).toThrow(
+    /^PortForward id must be pf-MARK .* or \[NAMESPACE\/\]PROTOCOL\/PORT \(rules made by hand\); got "sctp\/80"$/,
+  );
 });
 
 test("a part that is no valid value is refused naming the property", () => {
-  expect(() => identity("Veth", "red/a/b")).toThrow(/^Veth id must be \[NAMESPACE\]\/NAME \(either end\); in "red\/a\/b", name: an interface name may use/);
-  expect(() => identity("Namespace", "no spaces")).toThrow(/^Namespace id must be NAME; in "no spaces", name: a namespace name must be a plain file name/);
+  expect(() => identity("Veth", "red/a/b")).toThrow(
+    /^Veth id must be \[NAMESPACE\]\/NAME \(either end\); in "red\/a\/b", name: an interface name may use/,
+  );
+  expect(() => identity("Namespace", "no spaces")).toThrow(
+    /^Namespace id must be NAME; in "no spaces", name: a namespace name must be a plain file name/,
+  );
   expect(() => identity("Address", "/eth0/10.0.0.1")).toThrow(/in "\/eth0\/10.0.0.1", address: needs an address with a prefix length/);
   expect(() => identity("Route", "/10.0.0.1/24/0")).toThrow(/in "\/10.0.0.1\/24\/0", destination: .*use 10.0.0.0\/24/);
   expect(() => identity("Masquerade", "10.0.0.1/24")).toThrow(/in "10.0.0.1\/24", source: host bits must be zero: use 10.0.0.0\/24/);
@@ -66,6 +73,8 @@ test("a part that is no valid value is refused naming the property", () => {
 
 test("kinds without an object of their own on the host say why they cannot be imported", () => {
   expect(() => identity("Check", "check-1")).toThrow(/^Check cannot be imported: a Check is no object on the host but probes/);
-  expect(() => identity("Service", "red/web")).toThrow(/^Service cannot be imported: a Service's supervisor, pid records and log are what pulumi-netns makes/);
+  expect(() => identity("Service", "red/web")).toThrow(
+    /^Service cannot be imported: a Service's supervisor, pid records and log are what pulumi-netns makes/,
+  );
 });
 

@@ -5,6 +5,8 @@
 import { isDeepStrictEqual } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
 import { provider } from "../../provider";
+import { setPaths } from "../../provider/controller";
+import { kindNamed } from "../../provider/kinds";
 import { endImpairment, Lab, LabArgs, LabPlan, LabTopologyError, planLab } from "../../sdk";
 import * as native from "../../sdk/native";
 import { nameMeeting } from "../harness/labSeats";
@@ -115,7 +117,11 @@ test("a plan becomes one LabNode per node, bridges, VXLAN ends and netem, named 
     mtu: 1450,
   });
   // Flood entries on two hosts too: a third host is one more remote, in place.
-  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!)).toMatchObject({ name: westEnd.name, local: "198.18.0.11", remotes: ["198.18.0.10"] });
+  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!)).toMatchObject({
+    name: westEnd.name,
+    local: "198.18.0.11",
+    remotes: ["198.18.0.10"],
+  });
   expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!).remote).toBeUndefined();
   // The link within west is one veth pair: db (first by name) makes it, web takes the end db parked.
   const inWest = plan.links.find((l) => l.id === "db:eth0--web:eth1")!;
@@ -124,8 +130,18 @@ test("a plan becomes one LabNode per node, bridges, VXLAN ends and netem, named 
   expect(plain(children.get("LabNode lab/web")!)).toEqual({
     name: "web",
     interfaces: {
-      eth0: { bridge: { name: wan.bridges[1].name, hostEnd: wan.members.find((m) => m.node === "web")!.hostVeth }, mtu: 1450, up: true, addresses: addresses["web:eth0"] },
-      eth1: { pair: { park: inWest.park, role: "take", namespace: "db", interface: "eth0" }, mtu: 1500, up: true, addresses: addresses["web:eth1"] },
+      eth0: {
+        bridge: { name: wan.bridges[1].name, hostEnd: wan.members.find((m) => m.node === "web")!.hostVeth },
+        mtu: 1450,
+        up: true,
+        addresses: addresses["web:eth0"],
+      },
+      eth1: {
+        pair: { park: inWest.park, role: "take", namespace: "db", interface: "eth0" },
+        mtu: 1500,
+        up: true,
+        addresses: addresses["web:eth1"],
+      },
     },
     routes: [{ destination: "default", via: gwOnWan, device: "eth0" }],
     forwarding: { ipv4: false, ipv6: false },
@@ -133,12 +149,23 @@ test("a plan becomes one LabNode per node, bridges, VXLAN ends and netem, named 
     holder: undefined,
   });
   expect(plain(children.get("LabNode lab/db")!).interfaces).toEqual({
-    eth0: { pair: { park: inWest.park, role: "make", namespace: "web", interface: "eth1" }, mtu: 1500, up: true, addresses: addresses["db:eth0"] },
+    eth0: {
+      pair: { park: inWest.park, role: "make", namespace: "web", interface: "eth1" },
+      mtu: 1500,
+      up: true,
+      addresses: addresses["db:eth0"],
+    },
   });
   expect(plain(children.get("LabNode lab/gw")!).forwarding).toEqual({ ipv4: true, ipv6: false });
   const gwOnLan = addresses["gw:lan0"][0].split("/")[0];
   expect(plain(children.get("LabNode lab/pc")!).routes).toEqual([{ destination: "default", via: gwOnLan, device: "eth0" }]);
-  expect(plain(children.get("Netem lab/web:eth0")!)).toMatchObject({ namespace: "web", device: "eth0", delayMs: 10, jitterMs: 1, lossPercent: 1 });
+  expect(plain(children.get("Netem lab/web:eth0")!)).toMatchObject({
+    namespace: "web",
+    device: "eth0",
+    delayMs: 10,
+    jitterMs: 1,
+    lossPercent: 1,
+  });
   // The connection reaches each child as a secret.
   expect(children.get("LabNode lab/web")!.inputs.connection).toMatchObject({ value: connection("198.18.0.11") });
 });
@@ -147,7 +174,14 @@ test("one more link adds its own bridges and tunnel ends, and changes only the t
   const { children: before } = await build(twoHosts);
   const { children: after } = await build({ ...twoHosts, links: [...twoHosts.links!, { endpoints: ["pc:eth1", "db:eth1"] }] });
   const added = [...after.keys()].filter((k) => !before.has(k)).sort();
-  expect(added).toEqual(["Bridge lab/db:eth1--pc:eth1/east", "Bridge lab/db:eth1--pc:eth1/west", "Vxlan lab/db:eth1--pc:eth1/east", "Vxlan lab/db:eth1--pc:eth1/west"].sort());
+  expect(added).toEqual(
+    [
+      "Bridge lab/db:eth1--pc:eth1/east",
+      "Bridge lab/db:eth1--pc:eth1/west",
+      "Vxlan lab/db:eth1--pc:eth1/east",
+      "Vxlan lab/db:eth1--pc:eth1/west",
+    ].sort(),
+  );
   const changed = [...before.keys()].filter((k) => !isDeepStrictEqual(plain(after.get(k)!), plain(before.get(k)!))).sort();
   expect(changed).toEqual(["LabAllocation lab/allocations", "LabNode lab/db", "LabNode lab/pc"]);
   const { eth1, ...kept } = plain(after.get("LabNode lab/pc")!).interfaces as Record<string, unknown>;
@@ -166,10 +200,21 @@ test("services, expectations, and cables that are down: both nodes' ends down", 
     expect: ["all-pairs", { from: "gw", to: "web:80" }, { from: "gw", to: "pc", expect: "unreachable" }],
   };
   const { plan, children } = await build(args);
-  const up = (children: Map<string, Registered>, node: string, ifname: string) => (plain(children.get(`LabNode lab/${node}`)!).interfaces as any)[ifname].up;
-  expect([up(children, "db", "eth0"), up(children, "web", "eth1"), up(children, "pc", "eth0"), up(children, "gw", "lan0")]).toEqual([false, false, false, true]);
+  const up = (children: Map<string, Registered>, node: string, ifname: string) =>
+    (plain(children.get(`LabNode lab/${node}`)!).interfaces as any)[ifname].up;
+  expect([up(children, "db", "eth0"), up(children, "web", "eth1"), up(children, "pc", "eth0"), up(children, "gw", "lan0")]).toEqual([
+    false,
+    false,
+    false,
+    true,
+  ]);
 
-  expect(plain(children.get("Service lab/web/service/http")!)).toMatchObject({ namespace: "web", name: "http", command: http.command, readiness: { tcpPort: 80 } });
+  expect(plain(children.get("Service lab/web/service/http")!)).toMatchObject({
+    namespace: "web",
+    name: "http",
+    command: http.command,
+    readiness: { tcpPort: 80 },
+  });
   const address = (endpoint: string) => plan.allocations.addresses[endpoint][0].split("/")[0];
   // A node is tried at its first address on an interface that is up; pc's and db's only ones are down.
   expect(plain(children.get("Check lab/gw/expect")!)).toMatchObject({
@@ -212,13 +257,20 @@ test("an expectation that names what is not there is refused, naming it", () => 
 });
 
 describe("what exists never moves: the LabAllocation keeps the last run's seats", () => {
-  const spec = (args: LabArgs) => ({ ...args, hosts: Object.fromEntries(Object.entries(args.hosts).map(([h, c]) => [h, { host: c.host }])) });
+  const spec = (args: LabArgs) => ({
+    ...args,
+    hosts: Object.fromEntries(Object.entries(args.hosts).map(([h, c]) => [h, { host: c.host }])),
+  });
 
-  test("a LAN added whose hash meets an existing LAN's subnet (and sorts first) leaves the existing LAN's subnet and addresses", async () => {
+  test("a LAN added whose hash meets an existing LAN's subnet (and sorts first) leaves that LAN's subnet and addresses", async () => {
     const before = await build(twoHosts);
     // The LAN pool is 172.16.0.0/16 in /24s: 256 seats.
     const rival = nameMeeting("office", "lan/ipv4", 256, (i) => `lan${i}`);
-    const grown: LabArgs = { ...twoHosts, nodes: { ...twoHosts.nodes, extra: { host: "east" } }, lans: { ...twoHosts.lans, [rival]: { members: ["extra:eth0"] } } };
+    const grown: LabArgs = {
+      ...twoHosts,
+      nodes: { ...twoHosts.nodes, extra: { host: "east" } },
+      lans: { ...twoHosts.lans, [rival]: { members: ["extra:eth0"] } },
+    };
     // A new stack (no LabAllocation yet) would give the rival the existing LAN's subnet: the test can fail.
     expect(planLab(spec(grown)).lans.find((l) => l.id === rival)!.subnets).toEqual(before.plan.lans[0].subnets);
     const after = await build(grown);
@@ -234,7 +286,11 @@ describe("what exists never moves: the LabAllocation keeps the last run's seats"
     // Host numbers 1..254 of a /24.
     const rival = nameMeeting("pc:eth0", "lan/office", 254, (i) => `a${i}:eth0`);
     const node = rival.split(":")[0];
-    const grown: LabArgs = { ...twoHosts, nodes: { ...twoHosts.nodes, [node]: { host: "east" } }, lans: { office: { members: ["gw:lan0", "pc:eth0", rival] } } };
+    const grown: LabArgs = {
+      ...twoHosts,
+      nodes: { ...twoHosts.nodes, [node]: { host: "east" } },
+      lans: { office: { members: ["gw:lan0", "pc:eth0", rival] } },
+    };
     expect(planLab(spec(grown)).lans[0].members.find((m) => m.endpoint === rival)!.addresses).toEqual(seat("pc:eth0"));
     const after = await build(grown);
     expect(after.plan.lans[0].members.find((m) => m.endpoint === "pc:eth0")!.addresses).toEqual(seat("pc:eth0"));
@@ -254,31 +310,55 @@ describe("what exists never moves: the LabAllocation keeps the last run's seats"
   });
 });
 
-test("one more host on a LAN over three adds its bridge and tunnel end; the other hosts' VXLAN ends gain it as a remote, in place", async () => {
-  const fourHosts: LabArgs = { ...twoHosts, hosts: { ...twoHosts.hosts, north: connection("198.18.0.12"), south: connection("198.18.0.13") } };
+test("one more host on a LAN over three adds its bridge and tunnel end; the others' VXLAN ends gain it as a remote, in place", async () => {
+  const fourHosts: LabArgs = {
+    ...twoHosts,
+    hosts: { ...twoHosts.hosts, north: connection("198.18.0.12"), south: connection("198.18.0.13") },
+  };
   const nodes = { ...twoHosts.nodes, far: { host: "north" }, deep: { host: "south" } };
   const wideLan = (...members: string[]): LabArgs => ({ ...fourHosts, nodes, lans: { office: { members } } });
   const { children: before } = await build(wideLan("gw:lan0", "pc:eth0", "db:eth1", "far:eth0"));
   const { children: after } = await build(wideLan("gw:lan0", "pc:eth0", "db:eth1", "far:eth0", "deep:eth0"));
-  expect([...after.keys()].filter((k) => !before.has(k)).sort()).toEqual(
-    ["Bridge lab/office/south", "Vxlan lab/office/south"],
-  );
-  expect(plain(after.get("Vxlan lab/office/south")!)).toMatchObject({ local: "198.18.0.13", remotes: ["198.18.0.10", "198.18.0.11", "198.18.0.12"] });
+  expect([...after.keys()].filter((k) => !before.has(k)).sort()).toEqual(["Bridge lab/office/south", "Vxlan lab/office/south"]);
+  expect(plain(after.get("Vxlan lab/office/south")!)).toMatchObject({
+    local: "198.18.0.13",
+    remotes: ["198.18.0.10", "198.18.0.11", "198.18.0.12"],
+  });
   const changed = [...before.keys()].filter((k) => !isDeepStrictEqual(plain(after.get(k)!), plain(before.get(k)!))).sort();
   // deep's node gains its interface.
-  expect(changed).toEqual(["LabAllocation lab/allocations", "LabNode lab/deep", "Vxlan lab/office/east", "Vxlan lab/office/north", "Vxlan lab/office/west"]);
+  expect(changed).toEqual([
+    "LabAllocation lab/allocations",
+    "LabNode lab/deep",
+    "Vxlan lab/office/east",
+    "Vxlan lab/office/north",
+    "Vxlan lab/office/west",
+  ]);
   const vxlan = provider("Vxlan");
   for (const key of changed.filter((k) => k.startsWith("Vxlan "))) {
-    const [olds, news] = [before, after].map((children): Record<string, unknown> => ({ ...plain(children.get(key)!), connection: connection("198.18.0.10") }));
+    const [olds, news] = [before, after].map((children): Record<string, unknown> => ({
+      ...plain(children.get(key)!),
+      connection: connection("198.18.0.10"),
+    }));
     expect({ ...news, remotes: undefined }).toEqual({ ...olds, remotes: undefined });
     expect(news.remotes).toEqual([...(olds.remotes as string[]), "198.18.0.13"].sort());
     const [checkedOlds, checkedNews] = await Promise.all([olds, news].map(async (inputs) => (await vxlan.check({}, inputs)).inputs));
-    expect(await vxlan.diff("id", checkedOlds, checkedNews)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    // State as the create left it: the inputs, and the paths they set.
+    const state = { ...checkedOlds, setProperties: setPaths(kindNamed("Vxlan"), checkedOlds) };
+    expect(await vxlan.diff("id", state, checkedNews)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
   }
 });
 
 test("each end of an impaired link gets half the delay and jitter; per-direction rates as given", () => {
-  const link = { delayMs: 20, jitterMs: 5, lossPercent: 2, corruptPercent: 0, duplicatePercent: 1, reorderPercent: 0, rateKbit: 10000, limit: 5000 };
+  const link = {
+    delayMs: 20,
+    jitterMs: 5,
+    lossPercent: 2,
+    corruptPercent: 0,
+    duplicatePercent: 1,
+    reorderPercent: 0,
+    rateKbit: 10000,
+    limit: 5000,
+  };
   expect(endImpairment(link)).toEqual({ ...link, delayMs: 10, jitterMs: 2.5 });
 });
 
@@ -303,7 +383,11 @@ test("on the native provider the same children are made, each through its host's
   expect(children.map((r) => `${r.type.split(":").pop()} ${r.name}`).sort()).toEqual([...dynamic.children.keys()].sort());
   for (const child of children) {
     expect(child.inputs.connection).toBeUndefined();
-    const host = child.type.endsWith(":LabAllocation") ? "east" : child.name.split("/")[1] === "db" || child.name.split("/")[1] === "web" ? "west" : undefined;
+    const host = child.type.endsWith(":LabAllocation")
+      ? "east"
+      : child.name.split("/")[1] === "db" || child.name.split("/")[1] === "web"
+        ? "west"
+        : undefined;
     if (host) expect(child.provider).toContain(`pulumi:providers:netns::lab/${host}::`);
   }
   const nodes = children.filter((r) => r.type === "netns:index:LabNode");

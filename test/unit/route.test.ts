@@ -35,14 +35,25 @@ test("check spells every value as the kernel reads it back", async () => {
     source: "2001:db8::1",
     metric: 1024,
   });
-  expect(await checked({ destination: "10.0.0.0/8", device: "eth0", metric: 0 })).toEqual({ destination: "10.0.0.0/8", family: 4, device: "eth0", metric: 0 });
-  expect(await checked({ destination: "default", family: 6, device: "eth0" })).toEqual({ destination: "default", family: 6, device: "eth0" });
+  expect(await checked({ destination: "10.0.0.0/8", device: "eth0", metric: 0 })).toEqual({
+    destination: "10.0.0.0/8",
+    family: 4,
+    device: "eth0",
+    metric: 0,
+  });
+  expect(await checked({ destination: "default", family: 6, device: "eth0" })).toEqual({
+    destination: "default",
+    family: 6,
+    device: "eth0",
+  });
   expect(await checked({ destination: "default", device: "eth0" })).toEqual({ destination: "default", family: 4, device: "eth0" });
 });
 
 test("values the kernel would store differently, or that contradict each other, are refused by name", async () => {
   expect(await reasons({ destination: "10.0.0.1/24", device: "eth0" })).toEqual(["destination: host bits must be zero: use 10.0.0.0/24"]);
-  expect(await reasons({ destination: "2001:DB8::1/64", device: "eth0" })).toEqual(["destination: host bits must be zero: use 2001:db8::/64"]);
+  expect(await reasons({ destination: "2001:DB8::1/64", device: "eth0" })).toEqual([
+    "destination: host bits must be zero: use 2001:db8::/64",
+  ]);
   expect(await reasons({ destination: "default", family: 4, via: "fe80::1" })).toEqual([
     "family: the gateway fe80::1 is IPv6: set family 6 or leave it unset",
   ]);
@@ -56,8 +67,9 @@ test("values the kernel would store differently, or that contradict each other, 
 });
 
 test("only destination, family and namespace replace; gateway, device, source and metric update in place", async () => {
-  const olds = { connection, destination: "default", family: 4, via: "10.0.0.1", device: "eth0", metric: 0 };
-  const diff = (change: Record<string, unknown>) => route.diff("/default/0", olds, { ...olds, ...change });
+  const inputs = { connection, destination: "default", family: 4, via: "10.0.0.1", device: "eth0", metric: 0 };
+  const olds = { ...inputs, setProperties: ["destination", "family", "via", "device", "metric"] };
+  const diff = (change: Record<string, unknown>) => route.diff("/default/0", olds, { ...inputs, ...change });
   for (const change of [{ via: "10.0.0.2" }, { device: "eth1" }, { source: "10.0.0.5" }, { metric: 5 }]) {
     expect(await diff(change)).toMatchObject({ changes: true, replaces: [] });
   }
@@ -83,7 +95,13 @@ function fakeHost(routes: object[]) {
 test("read asks for exactly the stored destination, in the family and namespace of the spec", async () => {
   const { host, commands } = fakeHost([{ dst: "default", gateway: "fe80::1", dev: "eth0", metric: 1024 }]);
   const olds = { connection, destination: "default", family: 6, device: "eth0", namespace: "red", metric: 1024 };
-  expect(await routeKind.read(host, "red/default/1024", olds)).toEqual({ family: 6, via: "fe80::1", device: "eth0", source: undefined, metric: 1024 });
+  expect(await routeKind.read(host, "red/default/1024", olds)).toEqual({
+    family: 6,
+    via: "fe80::1",
+    device: "eth0",
+    source: undefined,
+    metric: 1024,
+  });
   expect(commands).toEqual([["ip", "-n", "red", "-6", "-j", "route", "show", "exact", "default", "table", "main"]]);
 });
 
