@@ -97,7 +97,7 @@ const withoutCommonInputs = (js: JsonSchema): JsonSchema => ({
 
 /**
  * The Lab as a component for other languages (the native provider's construct): its topology as
- * sdk/lab/model.ts checks it, each host a connection, and its outputs.
+ * sdk/lab/spec.ts checks it, each host a connection, and its outputs.
  */
 function labComponent(types: Record<string, unknown>) {
   const js = z.toJSONSchema(labSpec, { io: "input", unrepresentable: "any" }) as JsonSchema;
