@@ -14,6 +14,7 @@ import type * as pulumi from "@pulumi/pulumi";
  * a failed configure and would skip a delete or read it lacks. Its text is what is stored: an anonymous
  * function (a named one is stored with a binding of its own name), without comments inside.
  */
+/* eslint-disable @typescript-eslint/no-require-imports -- the installed package, loaded when called (no comment may go inside) */
 const configure = async function (this: Record<string, unknown>): Promise<void> {
   try {
     Object.assign(this, require("pulumi-netns/provider").provider(this.kind));
@@ -21,6 +22,7 @@ const configure = async function (this: Record<string, unknown>): Promise<void> 
     this.check = this.diff = this.create = this.read = this.update = this.delete = () => Promise.reject(e);
   }
 };
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 export function shim(kind: string): pulumi.dynamic.ResourceProvider {
   // Typed as a provider although its methods appear only once configure has run.

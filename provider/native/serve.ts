@@ -14,9 +14,11 @@ type Callback = (error: unknown, response?: unknown) => void;
 type Call = { request: any };
 
 const pulumiDir = dirname(require.resolve("@pulumi/pulumi/package.json"));
+/* eslint-disable @typescript-eslint/no-require-imports -- @pulumi/pulumi's own gRPC and protobuf modules, untyped, from its install */
 const grpc = require(require.resolve("@grpc/grpc-js", { paths: [pulumiDir] }));
 const proto = require(require.resolve("@pulumi/pulumi/proto/provider_pb"));
 const structProto = require(require.resolve("google-protobuf/google/protobuf/struct_pb", { paths: [pulumiDir] }));
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const toJs = (struct: { toJavaScript(): Props } | undefined): Props => struct?.toJavaScript() ?? {};
 

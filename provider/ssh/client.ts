@@ -75,6 +75,7 @@ function classify(
 }
 
 function dialOnce(endpoint: JumpHost, deadline: number, sock?: ClientChannel): Promise<Client> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when a host is dialled, never by a serialized provider
   const { Client } = require("ssh2") as typeof import("ssh2");
   return new Promise((resolve, reject) => {
     const client = new Client();

@@ -32,7 +32,7 @@ function buildPrevious(dir: string): void {
   try {
     execFileSync(archive[0], archive.slice(1), { stdio: "pipe" });
   } catch (err) {
-    throw new Error(`commit ${PREVIOUS_RELEASE} (the release before LabNode) must be in this clone's history: ${(err as { stderr?: Buffer }).stderr}`);
+    throw new Error(`commit ${PREVIOUS_RELEASE} (the release before LabNode) must be in this clone's history: ${(err as { stderr?: Buffer }).stderr}`, { cause: err });
   }
   symlinkSync(join(REPO_ROOT, "node_modules"), join(dir, "node_modules"));
   execFileSync(join(REPO_ROOT, "node_modules", ".bin", "tsc"), ["-p", join(dir, "tsconfig.json")], { stdio: "pipe" });

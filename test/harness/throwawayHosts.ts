@@ -42,7 +42,7 @@ function run(argv: Argv, options: { allowFailure?: boolean; timeoutMs?: number }
   } catch (err) {
     if (options.allowFailure) return (err as { stdout?: string }).stdout ?? "";
     const e = err as { stderr?: string; status?: number };
-    throw new Error(`test host command failed (${e.status}): ${argv.join(" ")}\n${e.stderr ?? ""}`);
+    throw new Error(`test host command failed (${e.status}): ${argv.join(" ")}\n${e.stderr ?? ""}`, { cause: err });
   }
 }
 
@@ -339,7 +339,6 @@ export class TestLab {
     });
     const enter = (argv: Argv): Argv => ["nsenter", "-t", String(pid), "-n", "-m", "--", ...argv];
     const pub = readFileSync(`${hostKeyPath}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
-    const lab = this;
     return {
       index,
       address,
@@ -348,10 +347,10 @@ export class TestLab {
       sh: (argv, options) => run(enter(argv), options),
       spawn: (argv) => {
         const p = spawn(enter(argv)[0], enter(argv).slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-        lab.children.push(p);
+        this.children.push(p);
         return p;
       },
-      connection: (extra = {}) => ({ host: address, user: "root", privateKey: lab.clientKey, hostKey: pub, ...extra }),
+      connection: (extra = {}) => ({ host: address, user: "root", privateKey: this.clientKey, hostKey: pub, ...extra }),
     };
   }
 

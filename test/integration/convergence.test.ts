@@ -88,7 +88,7 @@ async function runSequence(specs: ProgramSpec[], expectSlots: string[][] = [], k
       try {
         await driver.apply(program);
       } catch (err) {
-        throw new Error(`${where()}\napply failed: ${(err as Error).message}`);
+        throw new Error(`${where()}\napply failed: ${(err as Error).message}`, { cause: err });
       }
       const problems = await driver.unconverged();
       const liveIds = new Set([...driver.live.values()].map((r) => r.id));

@@ -148,7 +148,7 @@ test("a LabNode's life: made, read, drift of each part repaired, edited in place
   expect(await labNode.read(a.id, outsA)).toEqual({ id: a.id, props: outsA });
   expect(await labNode.diff(a.id, outsA, editedA)).toMatchObject({ changes: false });
   // Up again: the suspended IPv6 address and the route through the pair come back.
-  outsA = await labNode.update(a.id, outsA, nodeA({ interfaces: { ...(editedA.interfaces as Props), eth1: { pair: { park: "lnp-ab", role: "make", namespace: "lnb", interface: "eth1" }, addresses: ["10.89.0.1/30", "fd00:89::1/64"] } } }));
+  await labNode.update(a.id, outsA, nodeA({ interfaces: { ...(editedA.interfaces as Props), eth1: { pair: { park: "lnp-ab", role: "make", namespace: "lnb", interface: "eth1" }, addresses: ["10.89.0.1/30", "fd00:89::1/64"] } } }));
   expect(inNs("lna", "addr", "show", "dev", "eth1")).toContain("fd00:89::1/64");
   expect(inNs("lna", "route", "show", "10.90.0.0/16")).toContain("via 10.89.0.2 dev eth1");
   expect(ping("lnb", "10.89.0.1")).toContain(" 1 received");

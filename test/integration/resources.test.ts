@@ -226,8 +226,8 @@ describe("iptables rules", () => {
     const inputs = { connection, source: "192.168.15.0/24" };
     const { id, outs, news } = await masquerade.create(inputs);
     expect(id).toMatch(/^masq-[0-9a-f]{16}$/);
-    expect(save("nat")).toContain(`-A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment \"pulumi-netns:${id}\" -j MASQUERADE`);
-    expect(save("filter")).toContain(`-A PULUMI-NETNS-FWD -s 192.168.15.0/24 -m comment --comment \"pulumi-netns:${id}\" -j ACCEPT`);
+    expect(save("nat")).toContain(`-A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment "pulumi-netns:${id}" -j MASQUERADE`);
+    expect(save("filter")).toContain(`-A PULUMI-NETNS-FWD -s 192.168.15.0/24 -m comment --comment "pulumi-netns:${id}" -j ACCEPT`);
     expect(outs.rules).toHaveLength(4);
 
     host.sh(["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-s", "192.168.15.0/24", "-j", "MASQUERADE"]);
@@ -254,7 +254,7 @@ describe("iptables rules", () => {
     const inputs = { connection, protocol: "udp", port: 5353, to: "192.168.15.2:53" };
     const { id, outs } = await portForward.create(inputs);
     expect(save("nat")).toContain(
-      `-A PREROUTING -p udp -m addrtype --dst-type LOCAL -m udp --dport 5353 -m comment --comment \"pulumi-netns:${id}\" -j DNAT --to-destination 192.168.15.2:53`,
+      `-A PREROUTING -p udp -m addrtype --dst-type LOCAL -m udp --dport 5353 -m comment --comment "pulumi-netns:${id}" -j DNAT --to-destination 192.168.15.2:53`,
     );
     expect(await portForward.diff(id, outs, inputs)).toMatchObject({ changes: false });
     for (const table of ["nat", "filter"]) {

@@ -3,6 +3,8 @@
  * it, registering its type. Their types are the ones the hand-written classes had: `Before` below declares
  * those as they were, and the assertions are checked by the compiler (tsc -p test/tsconfig.json, ts-jest).
  */
+/* eslint-disable @typescript-eslint/no-namespace, @typescript-eslint/no-unused-vars, @typescript-eslint/no-unsafe-declaration-merging,
+   @typescript-eslint/no-empty-object-type -- `Before` declares the old classes as they were written (class and interface merged) */
 import * as pulumi from "@pulumi/pulumi";
 import { kinds } from "../../provider/kinds";
 import type { addressKind } from "../../provider/kinds/address";
