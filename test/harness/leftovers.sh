@@ -8,7 +8,7 @@
 #   bash test/harness/leftovers.sh > BEFORE          one line per thing, sorted
 #   bash test/harness/leftovers.sh --since BEFORE    prints what is new since BEFORE; exit 1 if anything
 set -euo pipefail
-checkout=$(cd "$(dirname "$0")/.." && pwd)
+checkout=$(cd "$(dirname "$0")/../.." && pwd)
 
 list() {
 	# Only the name: `ip netns list` adds "(id: N)" once a peer namespace is assigned an id.

@@ -104,7 +104,7 @@ describe("test/harness/leftovers.sh (.ci/run's LEFTOVERS)", () => {
     const tag = `pnt-precheck-${randomBytes(2).toString("hex")}`;
     const dir = mkdtempSync(join(tmpdir(), "pnt-leftovers-"));
     const before = join(dir, "before");
-    const leftovers = (...args: string[]) => spawnSync(BASH, [join(REPO_ROOT, "scripts", "leftovers.sh"), ...args], { encoding: "utf8" });
+    const leftovers = (...args: string[]) => spawnSync(BASH, [join(REPO_ROOT, "test", "harness", "leftovers.sh"), ...args], { encoding: "utf8" });
     try {
       execFileSync("ip", ["netns", "add", tag]);
       writeFileSync(before, leftovers().stdout);
@@ -126,7 +126,7 @@ describe("test/harness/leftovers.sh (.ci/run's LEFTOVERS)", () => {
     const dir = mkdtempSync(join(tmpdir(), "pnt-leftovers-"));
     const before = join(dir, "before");
     const workdir = join(REPO_ROOT, ".work", `leftover-${randomBytes(2).toString("hex")}`);
-    const leftovers = (...args: string[]) => spawnSync(BASH, [join(REPO_ROOT, "scripts", "leftovers.sh"), ...args], { encoding: "utf8" });
+    const leftovers = (...args: string[]) => spawnSync(BASH, [join(REPO_ROOT, "test", "harness", "leftovers.sh"), ...args], { encoding: "utf8" });
     // A process named like the dynamic provider host, as an engine killed with SIGKILL leaves it.
     let plugin: ReturnType<typeof spawn> | undefined;
     try {
@@ -162,7 +162,7 @@ describe("a kept lab (npm run demo -- --keep / --destroy)", () => {
   test("outlives the process that made it; destroyKept removes hosts, stray lab processes, links and files", async () => {
     // The maker is another node process: throwawayHosts.ts (node built-ins only) transpiled on the fly.
     const dir = mkdtempSync(join(tmpdir(), "pnt-kept-"));
-    const source = readFileSync(join(REPO_ROOT, "scripts", "throwawayHosts.ts"), "utf8");
+    const source = readFileSync(join(REPO_ROOT, "test", "harness", "throwawayHosts.ts"), "utf8");
     writeFileSync(join(dir, "throwawayHosts.js"), ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText);
     // Killed at the timeout (a lab that is never kept keeps the maker alive), its exit hook removes the lab.
     const maker = `process.once("SIGTERM", () => process.exit(1));
