@@ -53,7 +53,9 @@ export function parseCaptureArgs(args: string[]): CaptureOptions {
   const valid = interfaceName.safeParse(iface);
   if (!valid.success) throw new UsageError(`${endpoint}: interface "${iface}": ${valid.error.issues[0].message}`);
   const count = onlyValue(parsed, "count", "--count");
-  if (count !== undefined && !/^[1-9]\d{0,8}$/.test(count)) throw new UsageError(`--count ${count}: expected a number of packets, 1 or more`);
+  if (count !== undefined && !/^[1-9]\d{0,8}$/.test(count)) {
+    throw new UsageError(`--count ${count}: expected a number of packets, 1 or more`);
+  }
   const filter = parsed.rest ?? [];
   const option = filter.find((word) => word.startsWith("-"));
   if (option) throw new UsageError(`the filter's word ${option} is an option; only a filter expression goes after --`);
@@ -81,7 +83,9 @@ kill "$watcher" 2>/dev/null
 exit "$status"`;
 
 export function captureArgv(namespace: string, options: Pick<CaptureOptions, "interface" | "count" | "filter">): Argv {
-  const tcpdump: Argv = ["tcpdump", "-i", options.interface, "-U", "-w", "-", ...(options.count ? ["-c", String(options.count)] : []), ...options.filter];
+  // Each packet handed on as it comes (not a kernel buffer's worth at a time), and written out at once.
+  const count = options.count ? ["-c", String(options.count)] : [];
+  const tcpdump: Argv = ["tcpdump", "--immediate-mode", "-i", options.interface, "-U", "-w", "-", ...count, ...options.filter];
   return ["sh", "-c", UNTIL_INPUT_ENDS, "sh", ...inNamespace(namespace, tcpdump)];
 }
 

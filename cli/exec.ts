@@ -60,7 +60,8 @@ export async function exec(options: ExecOptions): Promise<number> {
   const interrupt = () => {
     if (++interrupts > 1) return attached.close();
     attached.interrupt().catch(() => undefined);
-    noting(attached.exitCode, 1_000, `sent SIGINT to the command in ${target.where}; Ctrl-C again closes the session`).catch(() => undefined);
+    const still = `sent SIGINT to the command in ${target.where}; Ctrl-C again closes the session`;
+    noting(attached.exitCode, 1_000, still).catch(() => undefined);
   };
   process.on("SIGINT", interrupt);
   try {

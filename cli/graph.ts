@@ -33,7 +33,9 @@ export interface GraphOptions extends StackOptions {
 }
 
 export function parseGraphArgs(args: string[]): GraphOptions {
-  const parsed = parseArgs(args, { values: { ...STACK_OPTIONS.values, "--lab": "lab", "--format": "format", "-o": "output", "--output": "output" } });
+  const parsed = parseArgs(args, {
+    values: { ...STACK_OPTIONS.values, "--lab": "lab", "--format": "format", "-o": "output", "--output": "output" },
+  });
   noMoreOperands(parsed, 0);
   return {
     ...stackOptions(parsed),
@@ -46,8 +48,12 @@ export function parseGraphArgs(args: string[]): GraphOptions {
 /** The Lab to draw: the one named, or the stack's only one. */
 export function labToDraw(topology: Topology, stack: string, name: string | undefined): Topology["labs"][number] {
   const names = topology.labs.map((lab) => lab.name);
-  if (names.length === 0) throw new Error(`stack ${stack} has no Lab: graph draws a Lab's topology (pulumi-netns inspect shows plain resources)`);
-  if (name === undefined && names.length > 1) throw new UsageError(`stack ${stack} has ${names.length} Labs: name one with --lab (${names.join(", ")})`);
+  if (names.length === 0) {
+    throw new Error(`stack ${stack} has no Lab: graph draws a Lab's topology (pulumi-netns inspect shows plain resources)`);
+  }
+  if (name === undefined && names.length > 1) {
+    throw new UsageError(`stack ${stack} has ${names.length} Labs: name one with --lab (${names.join(", ")})`);
+  }
   const lab = topology.labs.find((l) => l.name === (name ?? names[0]));
   if (!lab) throw new UsageError(`--lab ${name}: stack ${stack} has no such Lab (Labs: ${names.join(", ")})`);
   return lab;
@@ -56,7 +62,9 @@ export function labToDraw(topology: Topology, stack: string, name: string | unde
 /** DOT rendered to SVG by Graphviz. */
 export function renderSvg(dot: string): string {
   const render = spawnSync("dot", ["-Tsvg"], { input: dot, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-  if ((render.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") throw new Error("`dot` is missing: install graphviz (scripts/prerequisites.sh installs it)");
+  if ((render.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
+    throw new Error("`dot` is missing: install graphviz (scripts/prerequisites.sh installs it)");
+  }
   if (render.status !== 0) throw new Error(`dot could not render the topology:\n${render.stderr.trim()}`);
   return render.stdout;
 }
@@ -64,7 +72,8 @@ export function renderSvg(dot: string): string {
 export async function graph(options: GraphOptions, write: (text: string) => void): Promise<number> {
   const { owner, state } = await readExistingStack(options);
   const { plan } = labToDraw(topologyOf(state), owner, options.lab);
-  const picture = options.format === "mermaid" ? topologyMermaid(plan) : options.format === "svg" ? renderSvg(topologyDot(plan)) : topologyDot(plan);
+  const pictures = { dot: () => topologyDot(plan), mermaid: () => topologyMermaid(plan), svg: () => renderSvg(topologyDot(plan)) };
+  const picture = pictures[options.format]();
   if (options.output === undefined) write(picture);
   else writeFileSync(options.output, picture);
   return 0;

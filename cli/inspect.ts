@@ -63,12 +63,12 @@ export async function lookAtHosts(topology: Topology): Promise<Map<string, HostL
     await Promise.all(
       [...new Set(topology.nodes.map((n) => n.host))].map(async (name) => {
         const host = hostFor(topology.connections.get(name)!);
-        const services = topology.nodes.filter((n) => n.host === name).flatMap((n) => n.services.map((s) => [n.namespace, s.name] as const));
+        const onHost = topology.nodes.filter((n) => n.host === name);
+        const services = onHost.flatMap((n) => n.services.map((s) => [n.namespace, s.name] as const));
+        const status = async ([namespace, service]: readonly [string, string]) =>
+          [serviceKey(namespace, service), await serviceStatus(host, namespace, service)] as const;
         try {
-          const [links, statuses] = await Promise.all([
-            listLinks(host),
-            Promise.all(services.map(async ([namespace, service]) => [serviceKey(namespace, service), await serviceStatus(host, namespace, service)] as const)),
-          ]);
+          const [links, statuses] = await Promise.all([listLinks(host), Promise.all(services.map(status))]);
           looks.set(name, { links, services: new Map(statuses) });
         } catch (err) {
           looks.set(name, { error: err instanceof Error ? err.message : String(err) });
@@ -82,7 +82,8 @@ export async function lookAtHosts(topology: Topology): Promise<Map<string, HostL
 }
 
 /** Addresses as `ip` lists them, without the link-local ones every IPv6 interface has. */
-const liveAddresses = (link: IpLinkJson) => (link.addr_info ?? []).filter((a) => a.scope !== "link").map((a) => `${a.local}/${a.prefixlen}`);
+const liveAddresses = (link: IpLinkJson) =>
+  (link.addr_info ?? []).filter((a) => a.scope !== "link").map((a) => `${a.local}/${a.prefixlen}`);
 
 export function inspectReport(stack: string, topology: Topology, looks: Map<string, HostLook>): InspectReport {
   const nodes = topology.nodes.map((node) => {
@@ -108,7 +109,10 @@ export function inspectReport(stack: string, topology: Topology, looks: Map<stri
   });
   return {
     stack,
-    hosts: [...topology.hosts].map(([name, target]) => ({ name, target, ...(looks.get(name)?.error ? { error: looks.get(name)!.error } : {}) })),
+    hosts: [...topology.hosts].map(([name, target]) => {
+      const error = looks.get(name)?.error;
+      return { name, target, ...(error ? { error } : {}) };
+    }),
     nodes,
     segments: topology.segments.map(({ down, ...segment }) => ({ ...segment, state: down ? "down" : "up" })),
   };
@@ -118,7 +122,8 @@ export function inspectReport(stack: string, topology: Topology, looks: Map<stri
 const impairmentText = (impairment: Impairment | undefined) =>
   impairment ? Object.entries(impairment).map(([field, value]) => `${field}=${value}`).join(" ") : "-";
 
-const serviceText = (s: InspectReport["nodes"][number]["services"][number]) => `${s.name}: ${s.state}${s.pid !== undefined ? `, pid ${s.pid}` : ""}`;
+const serviceText = (s: InspectReport["nodes"][number]["services"][number]) =>
+  `${s.name}: ${s.state}${s.pid !== undefined ? `, pid ${s.pid}` : ""}`;
 
 function nodeRows(nodes: InspectReport["nodes"]): string[][] {
   return nodes.flatMap((node) => {
@@ -138,16 +143,27 @@ function nodeRows(nodes: InspectReport["nodes"]): string[][] {
 }
 
 function segmentRows(segments: InspectReport["segments"]): string[][] {
-  return segments.map((s) => [s.id, s.kind, s.hosts.join(","), s.vni === undefined ? "-" : String(s.vni), impairmentText(s.impairment), s.state, s.members.join(" ")]);
+  return segments.map((s) => [
+    s.id,
+    s.kind,
+    s.hosts.join(","),
+    s.vni === undefined ? "-" : String(s.vni),
+    impairmentText(s.impairment),
+    s.state,
+    s.members.join(" "),
+  ]);
 }
+
+const NODE_COLUMNS = ["NODE", "HOST", "NAMESPACE", "INTERFACE", "ADDRESSES", "STATE", "SERVICES"];
+const SEGMENT_COLUMNS = ["SEGMENT", "KIND", "HOSTS", "VNI", "IMPAIRMENT", "STATE", "MEMBERS"];
 
 export function renderInspect(report: InspectReport): string {
   const hostWords = (names: string[]) => names.map((name) => `${name} (${report.hosts.find((h) => h.name === name)!.target})`).join(", ");
   const section = (title: string, nodes: InspectReport["nodes"], segments: InspectReport["segments"]) => [
     `${title} on ${hostWords([...new Set([...nodes.map((n) => n.host), ...segments.flatMap((s) => s.hosts)])].sort())}`,
     "",
-    renderTable(["NODE", "HOST", "NAMESPACE", "INTERFACE", "ADDRESSES", "STATE", "SERVICES"], nodeRows(nodes)),
-    ...(segments.length > 0 ? ["", renderTable(["SEGMENT", "KIND", "HOSTS", "VNI", "IMPAIRMENT", "STATE", "MEMBERS"], segmentRows(segments))] : []),
+    renderTable(NODE_COLUMNS, nodeRows(nodes)),
+    ...(segments.length > 0 ? ["", renderTable(SEGMENT_COLUMNS, segmentRows(segments))] : []),
   ];
   const labs = [...new Set(report.nodes.flatMap((n) => (n.lab ? [n.lab] : [])))];
   const plainNodes = report.nodes.filter((n) => !n.lab);
@@ -156,9 +172,11 @@ export function renderInspect(report: InspectReport): string {
     ...labs.map((lab) => section(`lab "${lab}"`, report.nodes.filter((n) => n.lab === lab), report.segments.filter((s) => s.lab === lab))),
     ...(plainNodes.length + plainSegments.length > 0 ? [section("plain resources", plainNodes, plainSegments)] : []),
   ];
-  const unreachable = report.hosts.filter((h) => h.error).map((h) => `${h.name}: not asked: ${h.error} (its interfaces show as the stack made them)`);
+  const notAsked = report.hosts
+    .filter((h) => h.error)
+    .map((h) => `${h.name}: not asked: ${h.error} (its interfaces show as the stack made them)`);
   const body = sections.length > 0 ? sections.map((lines) => lines.join("\n")) : ["no nodes: the stack has no Lab and no namespace"];
-  return [`stack ${report.stack}`, ...body, ...unreachable].join("\n\n") + "\n";
+  return [`stack ${report.stack}`, ...body, ...notAsked].join("\n\n") + "\n";
 }
 
 /** Prints the report; exit code 1 when a host could not be asked. */

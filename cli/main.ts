@@ -24,14 +24,24 @@ const COMMANDS: Record<string, Command> = {
     run: (args) => inspect(parseInspectArgs(args), write),
     failure: 1,
   },
-  exec: { summary: "run a command, or a shell, in a node's namespace on its host", help: EXEC_HELP, run: (args) => exec(parseExecArgs(args)), failure: 255 },
+  exec: {
+    summary: "run a command, or a shell, in a node's namespace on its host",
+    help: EXEC_HELP,
+    run: (args) => exec(parseExecArgs(args)),
+    failure: 255,
+  },
   capture: {
     summary: "tcpdump on a node's interface, pcap to the output (| wireshark -k -i -) or a file",
     help: CAPTURE_HELP,
     run: (args) => capture(parseCaptureArgs(args)),
     failure: 255,
   },
-  graph: { summary: "a Lab as a picture: Graphviz DOT, Mermaid or SVG", help: GRAPH_HELP, run: (args) => graph(parseGraphArgs(args), write), failure: 1 },
+  graph: {
+    summary: "a Lab as a picture: Graphviz DOT, Mermaid or SVG",
+    help: GRAPH_HELP,
+    run: (args) => graph(parseGraphArgs(args), write),
+    failure: 1,
+  },
   sweep: {
     summary: "list (and with --yes remove) what a stack left on its hosts that its state forgot",
     help: SWEEP_HELP,
@@ -53,7 +63,8 @@ pulumi-netns COMMAND --help for a command's options.
 `;
 
 /** Whether help is asked for: --help or -h before any `--` (after it, the words are a command's). */
-const asksForHelp = (args: string[]) => args.slice(0, args.includes("--") ? args.indexOf("--") : undefined).some((arg) => arg === "--help" || arg === "-h");
+const asksForHelp = (args: string[]) =>
+  args.slice(0, args.includes("--") ? args.indexOf("--") : undefined).some((arg) => arg === "--help" || arg === "-h");
 
 async function main(command: Command | undefined, name: string | undefined, args: string[]): Promise<number> {
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {

@@ -20,7 +20,8 @@ export async function nodeTarget(options: StackOptions, name: string): Promise<N
   const { owner, state } = await readExistingStack(options);
   const topology = topologyOf(state);
   const node = findNode(topology, owner, name);
-  return { node, connection: topology.connections.get(node.host)!, where: `node ${node.name} (namespace ${node.namespace} on ${node.host}, ${topology.hosts.get(node.host)})` };
+  const where = `node ${node.name} (namespace ${node.namespace} on ${node.host}, ${topology.hosts.get(node.host)})`;
+  return { node, connection: topology.connections.get(node.host)!, where };
 }
 
 /** A line on stderr, apart from the command's own output. */

@@ -55,7 +55,9 @@ export function parseSweepArgs(args: string[]): SweepOptions {
     sudo: parsed.switches.has("sudo"),
     yes: parsed.switches.has("yes"),
   };
-  if (options.hostKey !== undefined && options.hosts.length !== 1) throw new UsageError("--host-key goes with exactly one --host; use --known-hosts for several");
+  if (options.hostKey !== undefined && options.hosts.length !== 1) {
+    throw new UsageError("--host-key goes with exactly one --host; use --known-hosts for several");
+  }
   return options;
 }
 
@@ -87,10 +89,13 @@ export async function sweep(options: SweepOptions, print: (line: string) => void
   const { owner, name, state } = await readStack(options);
   const hosts = new Map<string, Connection>();
   for (const connection of [...(state?.connections ?? []), ...givenHosts(options)]) hosts.set(targetIdentity(connection), connection);
-  if (hosts.size === 0) throw new UsageError(`stack ${name} has ${state ? "no pulumi-netns resources" : "no state"}: name the hosts to look on with --host`);
-  // What is on a host: the custom resources (a Lab component has nothing of its own).
-  const resources = (state?.resources ?? []).flatMap((resource) => (resource.id ? [stateResource(resource.kind, resource.id, resource.outputs)] : []));
-  print(state ? `stack ${owner}: ${resources.length} resources in its state` : `stack ${owner}: no state (removed?); everything tagged with it is left over`);
+  if (hosts.size === 0) {
+    throw new UsageError(`stack ${name} has ${state ? "no pulumi-netns resources" : "no state"}: name the hosts to look on with --host`);
+  }
+  // The custom resources: a Lab component has nothing on a host of its own.
+  const resources = (state?.resources ?? []).flatMap((r) => (r.id ? [stateResource(r.kind, r.id, r.outputs)] : []));
+  const gone = `stack ${owner}: no state (removed?); everything tagged with it is left over`;
+  print(state ? `stack ${owner}: ${resources.length} resources in its state` : gone);
   let failed = 0;
   try {
     for (const connection of hosts.values()) {

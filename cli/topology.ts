@@ -9,6 +9,7 @@
  */
 import type { Connection } from "../provider/connection";
 import { targetIdentity, targetLabel } from "../provider/connection";
+import { SET_PROPERTIES } from "../provider/kind";
 import { netemKind } from "../provider/kinds/netem";
 import { isRecord } from "../provider/validate";
 import type { topologyDot } from "../sdk/lab/graph";
@@ -74,9 +75,12 @@ export interface Topology {
 
 const IMPAIRMENT_FIELDS = Object.keys(netemKind.shape).filter((field) => field !== "device" && field !== "namespace");
 
-/** The settings of a Netem resource that impair something (zero and unset ones do not). */
+/** The settings a Netem resource was given that impair something: not zeros, nor the `limit` it worked out itself. */
 function impairmentOf(netem: StackResource): Impairment {
-  return Object.fromEntries(IMPAIRMENT_FIELDS.flatMap((field) => (typeof netem.outputs[field] === "number" && netem.outputs[field] !== 0 ? [[field, netem.outputs[field]]] : [])));
+  const given = Array.isArray(netem.outputs[SET_PROPERTIES]) ? (netem.outputs[SET_PROPERTIES] as string[]) : IMPAIRMENT_FIELDS;
+  const value = (field: string) => netem.outputs[field];
+  const impairing = IMPAIRMENT_FIELDS.filter((f) => given.includes(f) && typeof value(f) === "number" && value(f) !== 0);
+  return Object.fromEntries(impairing.map((f) => [f, value(f) as number]));
 }
 
 /** The Lab puts half a link's delay and jitter on each end (sdk/lab/component.ts, endImpairment): the link's are twice an end's. */
@@ -85,14 +89,15 @@ function linkImpairment(end: Impairment): Impairment {
   return { ...end, ...doubled("delayMs"), ...doubled("jitterMs") };
 }
 
-const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : []);
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item) => typeof item === "string") : []);
 const text = (value: unknown): string | undefined => (typeof value === "string" && value !== "" ? value : undefined);
 
 /** Host names: a Lab's, from its Bridge and Vxlan children (LAB/SEGMENT/HOST); any other host by its target. */
-function hostNames(state: StackState, labs: StackResource[]): { nameOf(connection: Connection): string; hosts: Map<string, string>; connections: Map<string, Connection> } {
+function hostNames(state: StackState, labs: StackResource[]) {
   const named = new Map<string, string>();
   for (const lab of labs) {
-    for (const child of state.resources.filter((r) => r.parent === lab.urn && (r.kind === "Bridge" || r.kind === "Vxlan") && r.connection)) {
+    const segmentEnds = state.resources.filter((r) => r.parent === lab.urn && (r.kind === "Bridge" || r.kind === "Vxlan") && r.connection);
+    for (const child of segmentEnds) {
       const host = child.name.split("/").pop()!;
       if (!named.has(targetIdentity(child.connection!))) named.set(targetIdentity(child.connection!), host);
     }
@@ -112,13 +117,14 @@ function labTopology(state: StackState, lab: StackResource, nameOf: (c: Connecti
   const children = state.resources.filter((r) => r.parent === lab.urn);
   const child = (kind: string, name: string) => children.find((r) => r.kind === kind && r.name === `${lab.name}/${name}`);
   const allocation = children.find((r) => r.kind === "LabAllocation");
-  const demand = (allocation?.inputs.demand ?? allocation?.outputs.demand) as { segments?: { kind: "link" | "lan"; id: string; members: string[] }[] } | undefined;
+  type Demand = { segments?: { kind: "link" | "lan"; id: string; members: string[] }[] };
+  const demand = (allocation?.inputs.demand ?? allocation?.outputs.demand) as Demand | undefined;
   const allocations = (allocation?.outputs.allocations ?? {}) as { subnets?: Record<string, string[]>; vnis?: Record<string, number> };
   const labNodes = children.filter((r) => r.kind === "LabNode" && r.connection);
   const nodeNamed = new Map(labNodes.map((r) => [r.name.slice(lab.name.length + 1), r]));
-  const interfaceOf = (node: StackResource, ifname: string) => (isRecord(node.outputs.interfaces) ? node.outputs.interfaces[ifname] : undefined) as
-    | { addresses?: string[]; up?: boolean; mtu?: number; bridge?: { hostEnd: string }; pair?: { park: string } }
-    | undefined;
+  type MadeInterface = { addresses?: string[]; up?: boolean; mtu?: number; bridge?: { hostEnd: string }; pair?: { park: string } };
+  const interfaceOf = (node: StackResource, ifname: string) =>
+    (isRecord(node.outputs.interfaces) ? node.outputs.interfaces[ifname] : undefined) as MadeInterface | undefined;
 
   const segments: SegmentPlan[] = (demand?.segments ?? []).map((segment) => {
     const members = segment.members.flatMap((endpoint): MemberPlan[] => {
@@ -185,7 +191,12 @@ function labTopology(state: StackState, lab: StackResource, nameOf: (c: Connecti
       host: nameOf(made.connection!),
       namespace: String(made.outputs.name),
       router: forwarding.ipv4 === true || forwarding.ipv6 === true,
-      interfaces: attached.map(({ segment, m }) => ({ ifname: m.ifname, segment: segment.id, addresses: m.addresses, ...(m.down ? { down: true as const } : {}) })),
+      interfaces: attached.map(({ segment, m }) => ({
+        ifname: m.ifname,
+        segment: segment.id,
+        addresses: m.addresses,
+        ...(m.down ? { down: true as const } : {}),
+      })),
       routes: (Array.isArray(made.outputs.routes) ? made.outputs.routes : []) as NodePlan["routes"],
       forwarding: { ipv4: forwarding.ipv4 === true, ipv6: forwarding.ipv6 === true },
       services: {},
@@ -211,7 +222,12 @@ interface PlainInterface {
 /** The devices plain resources make, each end of a veth on its own. */
 function plainDevices(resource: StackResource, host: string): { segment: SegmentView["kind"]; ends: PlainInterface[] } | undefined {
   const { outputs } = resource;
-  const end = (fields: Record<string, unknown>) => ({ host, namespace: text(fields.namespace) ?? "", name: String(fields.name), up: fields.up !== false });
+  const end = (fields: Record<string, unknown>) => ({
+    host,
+    namespace: text(fields.namespace) ?? "",
+    name: String(fields.name),
+    up: fields.up !== false,
+  });
   if (resource.kind === "Veth") return { segment: "veth", ends: [end(outputs), ...(isRecord(outputs.peer) ? [end(outputs.peer)] : [])] };
   if (resource.kind === "Bridge") return { segment: "bridge", ends: [end(outputs)] };
   if (resource.kind === "Vxlan") return { segment: "vxlan", ends: [end(outputs)] };
@@ -271,10 +287,12 @@ export function topologyOf(state: StackState): Topology {
     if (namespace) nodeAt(host, namespace);
     const devices = plainDevices(resource, host);
     if (!devices) continue;
-    for (const end of devices.ends.filter((e) => e.namespace)) nodeAt(host, end.namespace).interfaces.push({ name: end.name, addresses: [], up: end.up });
-    const netem = plain.find(
-      (r) => r.kind === "Netem" && nameOf(r.connection!) === host && devices.ends.some((e) => e.name === r.outputs.device && e.namespace === (text(r.outputs.namespace) ?? "")),
-    );
+    for (const end of devices.ends.filter((e) => e.namespace)) {
+      nodeAt(host, end.namespace).interfaces.push({ name: end.name, addresses: [], up: end.up });
+    }
+    const impairs = (r: StackResource) =>
+      devices.ends.some((e) => e.name === r.outputs.device && e.namespace === (text(r.outputs.namespace) ?? ""));
+    const netem = plain.find((r) => r.kind === "Netem" && nameOf(r.connection!) === host && impairs(r));
     segments.push({
       id: devices.ends[0].name,
       kind: devices.segment,
@@ -293,7 +311,8 @@ export function topologyOf(state: StackState): Topology {
   }
   // Services, a Lab's or plain: on their node's host, in its namespace.
   for (const service of state.resources.filter((r) => r.kind === "Service" && r.connection && text(r.outputs.namespace))) {
-    nodeAt(nameOf(service.connection!), String(service.outputs.namespace)).services.push({ name: String(service.outputs.name), command: strings(service.outputs.command) });
+    const node = nodeAt(nameOf(service.connection!), String(service.outputs.namespace));
+    node.services.push({ name: String(service.outputs.name), command: strings(service.outputs.command) });
   }
   nodes.push(...plainNodes.sort((a, b) => a.host.localeCompare(b.host) || a.namespace.localeCompare(b.namespace)));
   return { hosts, nodes: uniquelyNamed(nodes), segments, labs: drawn, connections };

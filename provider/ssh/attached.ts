@@ -76,7 +76,7 @@ export async function attach(connection: Connection, argv: Argv, io: AttachedIo)
       io.stdin?.unpipe(channel);
       dialed.close();
       if (status !== undefined) resolve(status);
-      else reject(new ConnectionError("connection-lost", label, `the session ended before the command did (${line}); it may still run there`));
+      else reject(new ConnectionError("connection-lost", label, `the session ended before the command did (${line}); it may still run`));
     }),
   );
   return {

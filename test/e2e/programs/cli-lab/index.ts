@@ -9,7 +9,7 @@ const sshKey = cfg.requireSecret("sshKey");
 const east = { host: cfg.require("hostA"), hostKey: cfg.require("hostKeyA"), privateKey: sshKey };
 const west = { host: cfg.require("hostB"), hostKey: cfg.require("hostKeyB"), privateKey: sshKey };
 
-new netns.Lab("lab", {
+const lab = new netns.Lab("lab", {
   hosts: { east, west },
   nodes: {
     gw: { host: "east", router: true },
@@ -23,7 +23,7 @@ new netns.Lab("lab", {
   },
   lans: { office: { members: ["gw:lan0", "pc1:eth0"] } },
   links: [
-    { endpoints: ["gw:wan0", "web:eth0"], ...(cfg.requireBoolean("impair") ? { impairment: { delayMs: 20, lossPercent: 1 } } : {}) },
+    { endpoints: ["gw:wan0", "web:eth0"], ...(cfg.requireBoolean("impair") ? { impairment: { delayMs: 20, jitterMs: 2 } } : {}) },
     { endpoints: ["web:eth1", "db:eth0"], down: true },
   ],
 });
@@ -31,3 +31,9 @@ new netns.Lab("lab", {
 const tools = new netns.Namespace("tools", { connection: east, name: "tools" });
 const cable = new netns.Veth("tools", { connection: east, name: "tools0", namespace: tools.name, peer: { name: "tools0-h" } });
 new netns.Address("tools", { connection: east, namespace: tools.name, device: cable.name, address: "10.99.0.1/24" });
+
+export const addresses = lab.addresses;
+export const vnis = lab.vnis;
+// The Lab's own pictures, which pulumi-netns graph must draw again from the stack's resources.
+export const topologyDot = lab.topologyDot;
+export const topologyMermaid = lab.topologyMermaid;
