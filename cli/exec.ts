@@ -20,8 +20,9 @@ reading its commands from the input. NODE is a Lab's node or a namespace of plai
 ${STACK_HELP}
   --tty, -t            run COMMAND on a terminal (for full-screen programs such as top)
 
-Ctrl-C sends COMMAND (and what it started) SIGINT; a second Ctrl-C closes the session. Exit code: COMMAND's (128 + N when
-signal N ended it), or 255 when it could not be run (an unknown node, a host that cannot be reached), as ssh's.
+Ctrl-C sends COMMAND (and what it started) SIGINT; a second Ctrl-C closes the session.
+Exit code: COMMAND's (128 + N when signal N ended it), or 255 when it could not be run (an unknown
+node, a host that cannot be reached), as ssh's.
 `;
 
 export interface ExecOptions extends StackOptions {

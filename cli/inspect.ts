@@ -109,7 +109,7 @@ export function inspectReport(stack: string, topology: Topology, looks: Map<stri
   });
   return {
     stack,
-    hosts: [...topology.hosts].map(([name, target]) => {
+    hosts: [...topology.hosts].sort(([a], [b]) => a.localeCompare(b)).map(([name, target]) => {
       const error = looks.get(name)?.error;
       return { name, target, ...(error ? { error } : {}) };
     }),

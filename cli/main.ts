@@ -19,7 +19,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   inspect: {
-    summary: "every node (host, namespace, interfaces, services) and segment (kind, hosts, VNI, impairment, up/down)",
+    summary: "every node (host, namespace, interfaces, services) and segment (kind, hosts, VNI, up/down)",
     help: INSPECT_HELP,
     run: (args) => inspect(parseInspectArgs(args), write),
     failure: 1,
