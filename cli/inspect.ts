@@ -8,6 +8,7 @@ import { listLinks } from "../provider/iproute";
 import { serviceStatus, ServiceStatus } from "../provider/kinds/service";
 import { closeAllHosts, hostFor } from "../provider/ssh/pool";
 import { choice, noMoreOperands, parseArgs } from "./args";
+import { noting } from "./node";
 import { readExistingStack, STACK_HELP, STACK_OPTIONS, stackOptions, StackOptions } from "./stack";
 import { renderTable } from "./table";
 import { Impairment, NodeView, SegmentView, Topology, topologyOf } from "./topology";
@@ -183,7 +184,9 @@ export function renderInspect(report: InspectReport): string {
 export async function inspect(options: InspectOptions, write: (text: string) => void): Promise<number> {
   const { owner, state } = await readExistingStack(options);
   const topology = topologyOf(state);
-  const report = inspectReport(owner, topology, await lookAtHosts(topology));
+  const hosts = [...new Set(topology.nodes.map((n) => n.host))].sort().join(", ");
+  const looks = await noting(lookAtHosts(topology), 2_000, `asking ${hosts} for their interfaces and services…`);
+  const report = inspectReport(owner, topology, looks);
   write(options.format === "json" ? `${JSON.stringify(report, null, 2)}\n` : renderInspect(report));
   return report.hosts.some((h) => h.error) ? 1 : 0;
 }

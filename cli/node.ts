@@ -40,7 +40,7 @@ export async function noting<T>(work: Promise<T>, afterMs: number, text: string)
 /** Runs argv on the node's host; a connection that fails is reported with where it was going. */
 export async function attachTo(target: NodeTarget, argv: Argv, io: AttachedIo): Promise<Attached> {
   try {
-    return await noting(attach(target.connection, argv, io), 1_000, `connecting to ${target.where}…`);
+    return await noting(attach(target.connection, argv, io), 2_000, `connecting to ${target.where}…`);
   } catch (err) {
     throw new Error(`${target.where}: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -113,8 +113,14 @@ export function stackState(exported: ExportedResource[]): StackState {
 
 /** The stack named by the options, and its state; no state for a stack that was removed. */
 export async function readStack(options: StackOptions): Promise<OpenedStack> {
-  const workspace = await LocalWorkspace.create({ workDir: options.cwd });
-  const project = (await workspace.projectSettings()).name;
+  const workspace = await LocalWorkspace.create({ workDir: options.cwd }).catch((err) => {
+    throw /ENOENT/.test(String(err)) ? new Error("the Pulumi CLI (pulumi) is not on PATH: pulumi-netns reads the stack through it") : err;
+  });
+  const project = (
+    await workspace.projectSettings().catch(() => {
+      throw new UsageError(`no Pulumi project in ${options.cwd} (no Pulumi.yaml): run this in the project's directory, or pass --cwd DIR`);
+    })
+  ).name;
   const name = options.stack ?? (await workspace.stack())?.name;
   if (!name) throw new UsageError("no stack selected: pass --stack NAME");
   const owner = `${project}/${name}`;
