@@ -1,7 +1,7 @@
 /**
  * `pulumi-netns inspect` and `graph` showing an impaired link need a stack whose link has netem, which this
  * project's kernels lack: cli.test.ts runs here inside User-Mode Linux (test/harness/uml-run.sh), its up,
- * the inspect and graph checks (the netem branch of their titles) and destroy only: about 3 minutes.
+ * the inspect and graph checks (the netem branch of their titles) and destroy only: 3 to 4 minutes.
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
