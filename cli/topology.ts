@@ -113,7 +113,7 @@ function hostNames(state: StackState, labs: StackResource[]) {
   return { nameOf, hosts, connections };
 }
 
-function labTopology(state: StackState, lab: StackResource, nameOf: (c: Connection) => string) {
+function labTopology(state: StackState, lab: StackResource, nameOf: (c: Connection) => string): DrawnLab {
   const children = state.resources.filter((r) => r.parent === lab.urn);
   const child = (kind: string, name: string) => children.find((r) => r.kind === kind && r.name === `${lab.name}/${name}`);
   const allocation = children.find((r) => r.kind === "LabAllocation");
@@ -208,22 +208,20 @@ function labTopology(state: StackState, lab: StackResource, nameOf: (c: Connecti
     return end?.local ?? nodes.map((n) => nodeNamed.get(n.name)!).find((made) => nameOf(made.connection!) === host)!.connection!.host;
   };
   const hosts = Object.fromEntries([...new Set(nodes.map((n) => n.host))].sort().map((host) => [host, { underlay: underlay(host) }]));
-  const plan: DrawnLab = { hosts, nodes, links: segments.filter((s) => s.kind === "link"), lans: segments.filter((s) => s.kind === "lan") };
-  return plan;
+  return { hosts, nodes, links: segments.filter((s) => s.kind === "link"), lans: segments.filter((s) => s.kind === "lan") };
 }
 
+/** A device's end: "" is the host's own namespace. */
 interface PlainInterface {
-  host: string;
   namespace: string;
   name: string;
   up: boolean;
 }
 
 /** The devices plain resources make, each end of a veth on its own. */
-function plainDevices(resource: StackResource, host: string): { segment: SegmentView["kind"]; ends: PlainInterface[] } | undefined {
+function plainDevices(resource: StackResource): { segment: SegmentView["kind"]; ends: PlainInterface[] } | undefined {
   const { outputs } = resource;
   const end = (fields: Record<string, unknown>) => ({
-    host,
     namespace: text(fields.namespace) ?? "",
     name: String(fields.name),
     up: fields.up !== false,
@@ -285,7 +283,7 @@ export function topologyOf(state: StackState): Topology {
     const host = nameOf(resource.connection!);
     const namespace = resource.kind === "Namespace" ? text(resource.outputs.name) : text(resource.outputs.namespace);
     if (namespace) nodeAt(host, namespace);
-    const devices = plainDevices(resource, host);
+    const devices = plainDevices(resource);
     if (!devices) continue;
     for (const end of devices.ends.filter((e) => e.namespace)) {
       nodeAt(host, end.namespace).interfaces.push({ name: end.name, addresses: [], up: end.up });
