@@ -4,12 +4,12 @@
  * them; removes them with --yes. Hosts come from the stack's state, and from --host for a stack whose
  * state is gone.
  */
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { readFileSync } from "node:fs";
 import { Connection, connection as connectionSchema, targetIdentity, targetLabel } from "../provider/connection";
-import { configInputs } from "../provider/native/provider";
-import { findOrphans, removeOrphans, StateResource, stateResource } from "../provider/sweep";
+import { findOrphans, removeOrphans, stateResource } from "../provider/sweep";
 import { closeAllHosts, hostFor } from "../provider/ssh/pool";
+import { noMoreOperands, onlyValue, parseArgs } from "./args";
+import { readStack, STACK_HELP, STACK_OPTIONS, stackOptions, StackOptions } from "./stack";
 import { UsageError } from "./usage";
 
 export const SWEEP_HELP = `pulumi-netns sweep [--stack NAME] [--cwd DIR] [--host [USER@]HOST[:PORT]]... [options] [--yes]
@@ -19,8 +19,7 @@ after \`pulumi stack rm --force\` or an interrupted \`up\` whose resource then l
 With --yes, removes them, each as its resource's delete would (a shared namespace or bridge is only
 released by this stack; it goes when no other holder is left).
 
-  --stack NAME         the stack (default: the selected one); its project is the one in --cwd
-  --cwd DIR            the Pulumi project directory (default: the current one)
+${STACK_HELP}
   --host TARGET        a host to look on, besides those in the stack's state (repeatable);
                        needed when the state is gone
   --identity FILE      private key for --host (default: the SSH agent in SSH_AUTH_SOCK)
@@ -30,9 +29,7 @@ released by this stack; it goes when no other holder is left).
   --yes                remove what is found
 `;
 
-interface SweepOptions {
-  stack?: string;
-  cwd: string;
+interface SweepOptions extends StackOptions {
   hosts: string[];
   identity?: string;
   hostKey?: string;
@@ -41,26 +38,26 @@ interface SweepOptions {
   yes: boolean;
 }
 
+const SWEEP_OPTIONS = {
+  values: { ...STACK_OPTIONS.values, "--host": "host", "--identity": "identity", "--host-key": "hostKey", "--known-hosts": "knownHosts" },
+  switches: { "--sudo": "sudo", "--yes": "yes" },
+};
+
 export function parseSweepArgs(args: string[]): SweepOptions {
-  const options: SweepOptions = { cwd: process.cwd(), hosts: [], sudo: false, yes: false };
-  for (let i = 0; i < args.length; i++) {
-    const flag = args[i];
-    const value = () => {
-      const next = args[++i];
-      if (next === undefined || next.startsWith("--")) throw new UsageError(`${flag} needs a value`);
-      return next;
-    };
-    if (flag === "--stack") options.stack = value();
-    else if (flag === "--cwd") options.cwd = value();
-    else if (flag === "--host") options.hosts.push(value());
-    else if (flag === "--identity") options.identity = value();
-    else if (flag === "--host-key") options.hostKey = value();
-    else if (flag === "--known-hosts") options.knownHosts = value();
-    else if (flag === "--sudo") options.sudo = true;
-    else if (flag === "--yes") options.yes = true;
-    else throw new UsageError(`unknown option ${flag}`);
+  const parsed = parseArgs(args, SWEEP_OPTIONS);
+  noMoreOperands(parsed, 0);
+  const options: SweepOptions = {
+    ...stackOptions(parsed),
+    hosts: parsed.values.get("host") ?? [],
+    identity: onlyValue(parsed, "identity", "--identity"),
+    hostKey: onlyValue(parsed, "hostKey", "--host-key"),
+    knownHosts: onlyValue(parsed, "knownHosts", "--known-hosts"),
+    sudo: parsed.switches.has("sudo"),
+    yes: parsed.switches.has("yes"),
+  };
+  if (options.hostKey !== undefined && options.hosts.length !== 1) {
+    throw new UsageError("--host-key goes with exactly one --host; use --known-hosts for several");
   }
-  if (options.hostKey !== undefined && options.hosts.length !== 1) throw new UsageError("--host-key goes with exactly one --host; use --known-hosts for several");
   return options;
 }
 
@@ -70,49 +67,6 @@ export function parseTarget(target: string): { user?: string; host: string; port
   if (!match) throw new UsageError(`--host ${target}: expected [USER@]HOST[:PORT]`);
   const [, user, host, port] = match;
   return { user, host: host.replace(/^\[|\]$/g, ""), ...(port ? { port: Number(port) } : {}) };
-}
-
-/** A resource of a kind: `pulumi-nodejs:dynamic/netns:Veth` (dynamic) or `netns:index:Veth` (native). */
-const KIND_TYPE = /(?:^|[/:])netns:(?:index:)?(\w+)$/;
-const NATIVE_PROVIDER = "pulumi:providers:netns";
-
-/** `stack export --show-secrets` gives a secret as its signature key and its value as JSON text. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-function revealed(value: unknown): unknown {
-  const secret = value as { [SECRET_SIG]?: string; plaintext?: string } | undefined;
-  return secret?.[SECRET_SIG] !== undefined && typeof secret.plaintext === "string" ? JSON.parse(secret.plaintext) : value;
-}
-
-interface StackState {
-  resources: StateResource[];
-  connections: Connection[];
-}
-
-/** The stack's resources and the hosts they are on; none for a stack whose state is gone. */
-async function readState(workspace: LocalWorkspace, stack: string): Promise<StackState | undefined> {
-  let deployment: { deployment?: { resources?: { type: string; id?: string; outputs?: Record<string, unknown> }[] } };
-  try {
-    deployment = await workspace.exportStack(stack);
-  } catch (err) {
-    if (/no stack named|stack .* not found/i.test(String(err))) return undefined;
-    throw err;
-  }
-  const state: StackState = { resources: [], connections: [] };
-  for (const resource of deployment.deployment?.resources ?? []) {
-    // A native stack names its hosts once, in its providers (a default one may have none).
-    if (resource.type === NATIVE_PROVIDER) {
-      const fields = Object.fromEntries(Object.entries(resource.outputs ?? {}).map(([key, value]) => [key, revealed(value)]));
-      const parsed = connectionSchema.safeParse(configInputs(fields));
-      if (parsed.success) state.connections.push(parsed.data);
-      continue;
-    }
-    const kind = KIND_TYPE.exec(resource.type)?.[1];
-    if (!kind || !resource.id || kind === "Lab") continue;
-    state.resources.push(stateResource(kind, resource.id, resource.outputs ?? {}));
-    const parsed = connectionSchema.safeParse(revealed(resource.outputs?.connection));
-    if (parsed.success) state.connections.push(parsed.data);
-  }
-  return state;
 }
 
 function givenHosts(options: SweepOptions): Connection[] {
@@ -132,21 +86,21 @@ function givenHosts(options: SweepOptions): Connection[] {
 
 /** Prints what it finds (and removes, with --yes); the exit code: 0, or 1 when something could not be removed. */
 export async function sweep(options: SweepOptions, print: (line: string) => void): Promise<number> {
-  const workspace = await LocalWorkspace.create({ workDir: options.cwd });
-  const project = (await workspace.projectSettings()).name;
-  const stack = options.stack ?? (await workspace.stack())?.name;
-  if (!stack) throw new UsageError("no stack selected: pass --stack NAME");
-  const state = await readState(workspace, stack);
+  const { owner, name, state } = await readStack(options);
   const hosts = new Map<string, Connection>();
   for (const connection of [...(state?.connections ?? []), ...givenHosts(options)]) hosts.set(targetIdentity(connection), connection);
-  if (hosts.size === 0) throw new UsageError(`stack ${stack} has ${state ? "no pulumi-netns resources" : "no state"}: name the hosts to look on with --host`);
-  const owner = `${project}/${stack}`;
-  print(state ? `stack ${owner}: ${state.resources.length} resources in its state` : `stack ${owner}: no state (removed?); everything tagged with it is left over`);
+  if (hosts.size === 0) {
+    throw new UsageError(`stack ${name} has ${state ? "no pulumi-netns resources" : "no state"}: name the hosts to look on with --host`);
+  }
+  // The custom resources: a Lab component has nothing on a host of its own.
+  const resources = (state?.resources ?? []).flatMap((r) => (r.id ? [stateResource(r.kind, r.id, r.outputs)] : []));
+  const gone = `stack ${owner}: no state (removed?); everything tagged with it is left over`;
+  print(state ? `stack ${owner}: ${resources.length} resources in its state` : gone);
   let failed = 0;
   try {
     for (const connection of hosts.values()) {
       const host = hostFor(connection);
-      const orphans = await findOrphans(host, owner, state?.resources ?? []);
+      const orphans = await findOrphans(host, owner, resources);
       print(`${targetLabel(connection)}: ${orphans.length === 0 ? "nothing left over" : `${orphans.length} left over`}`);
       const results = options.yes ? await removeOrphans(host, orphans) : orphans.map((orphan) => ({ orphan, error: undefined }));
       for (const { orphan, error } of results) {

@@ -41,6 +41,8 @@ export interface IpLinkJson {
   ifname: string;
   mtu: number;
   flags?: string[];
+  /** The kernel's operational state: "UP", "DOWN", "LOWERLAYERDOWN" (a veth whose peer is down), "UNKNOWN". */
+  operstate?: string;
   master?: string;
   ifalias?: string;
   link?: string;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one list of Debian packages that `npm run demo`, `npm run bench`, `npm test` and .ci/run need:
 # their throwaway hosts are network namespaces on this machine, each with its own sshd, and the labs
-# built there are proven with ping, curl, a python3 web server, iptables and conntrack. netem, which
-# this machine's kernel may lack, is proven inside User-Mode Linux (test/harness/uml-run.sh).
+# built there are proven with ping, curl, a python3 web server, iptables and conntrack, and captured with
+# tcpdump (`pulumi-netns capture` runs it on a lab's hosts). netem, which this machine's kernel may lack,
+# is proven inside User-Mode Linux (test/harness/uml-run.sh).
 #
 #   bash scripts/prerequisites.sh [WHO]     WHO names the caller in messages ("npm run demo")
 #
@@ -36,6 +37,7 @@ requirements=(
 	"openssl: openssl"
 	"conntrack: conntrack"
 	"graphviz: dot"
+	"tcpdump: tcpdump"
 	"user-mode-linux: /usr/bin/linux"
 	"kmod: modprobe"
 )

@@ -220,7 +220,8 @@ export function waitReadyArgv(spec: ServiceSpec, seconds: number): Argv {
 const describe = (host: Host, spec: Pick<ServiceSpec, "name" | "namespace">) =>
   `${host.label}: service "${spec.name}"${inNamespaceWords(spec.namespace)}`;
 
-async function status(host: Host, namespace: string | undefined, name: string): Promise<ServiceStatus | undefined> {
+/** The service's process now; undefined when it has no files (never started, or the host rebooted). */
+export async function serviceStatus(host: Host, namespace: string | undefined, name: string): Promise<ServiceStatus | undefined> {
   const result = await host.run(statusArgv(serviceDirectory(namespace, name)), { allowFailure: true, readOnly: true });
   if (result.exitCode === 3) return undefined;
   if (result.exitCode !== 0) throw new CommandFailedError(host.label, result);
@@ -264,7 +265,7 @@ async function start(host: Host, spec: ServiceSpec, owner: string | undefined): 
   try {
     await host.run(startArgv(spec, owner));
     await waitUntilReady(host, spec);
-    const now = await status(host, spec.namespace, spec.name);
+    const now = await serviceStatus(host, spec.namespace, spec.name);
     if (!up(now)) throw new Error(`${describe(host, spec)} exited right after it started${await logTail(host, spec)}`);
     return observed(spec, now!);
   } catch (err) {
@@ -325,7 +326,7 @@ export const serviceKind = defineKind({
   },
   async read(host, _id, olds) {
     const spec = olds as unknown as ServiceSpec;
-    const now = await status(host, spec.namespace, spec.name);
+    const now = await serviceStatus(host, spec.namespace, spec.name);
     // Refresh reports what the provider's diff sees, and a new pid is no input: it is said by `replaced`.
     return now && { ...observed(spec, now), ...(olds.replaced === true || now.pid !== olds.pid ? { replaced: true } : {}) };
   },
@@ -333,7 +334,7 @@ export const serviceKind = defineKind({
     // As JSON (state has no undefined, a parsed record may lack a prototype), in any key order.
     const plain = (value: unknown) => JSON.parse(JSON.stringify(value ?? null));
     const unchanged = PROCESS_FIELDS.every((key) => isDeepStrictEqual(plain(olds[key]), plain(news[key])));
-    const now = await status(host, news.namespace, news.name);
+    const now = await serviceStatus(host, news.namespace, news.name);
     if (unchanged && up(now)) return observed(news, now!);
     return start(host, news, objectOwner(REPLACE_ON, olds));
   },

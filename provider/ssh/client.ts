@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { Client, ClientChannel, ConnectConfig } from "ssh2";
+import type { Client, ClientChannel, ConnectConfig, PseudoTtyOptions } from "ssh2";
 import type { Connection, JumpHost } from "../connection";
 import { targetLabel } from "../connection";
 import { ConnectionError } from "../errors";
@@ -19,8 +19,8 @@ const CONNECT_BUDGET_MS = 25_000;
 const CONNECT_BUDGET = `${CONNECT_BUDGET_MS / 1000}s`;
 
 export interface Dialed {
-  /** Opens a channel running `command` on the target. */
-  exec(command: string): Promise<ClientChannel>;
+  /** Opens a channel running `command` on the target, on a pseudo-terminal when `pty` is given. */
+  exec(command: string, pty?: PseudoTtyOptions): Promise<ClientChannel>;
   onClose(listener: () => void): void;
   close(): void;
 }
@@ -177,9 +177,9 @@ export async function dial(connection: Connection): Promise<Dialed> {
   const closed = () => jump?.end();
   client.on("close", closed);
   return {
-    exec: (command) =>
+    exec: (command, pty) =>
       new Promise((resolve, reject) =>
-        client.exec(command, (err, channel) =>
+        client.exec(command, pty ? { pty } : {}, (err, channel) =>
           err ? reject(new ConnectionError("unreachable", label, `could not open a session: ${err.message}`)) : resolve(channel),
         ),
       ),

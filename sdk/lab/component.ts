@@ -98,7 +98,7 @@ export class LabComponent extends pulumi.ComponentResource {
   readonly vnis: pulumi.Output<Record<string, number>>;
   /** Every subnet, address and VNI; pass it as `previous` to a new stack of the same lab to keep them. */
   readonly allocations: pulumi.Output<LabAllocations>;
-  /** The topology as Graphviz DOT (`npm run graph` renders a stack's `topologyDot` output). */
+  /** The topology as Graphviz DOT (`pulumi-netns graph` draws the same picture from the stack). */
   readonly topologyDot: pulumi.Output<string>;
   /** The topology as a Mermaid flowchart (renders in GitHub Markdown). */
   readonly topologyMermaid: pulumi.Output<string>;

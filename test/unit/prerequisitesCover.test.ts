@@ -11,12 +11,12 @@ import { CommandUse, commandsUsed, shellCommands } from "../harness/commandsUsed
 
 /**
  * Commands of the packages debootstrap's minbase variant installs (Essential and Priority required):
- * coreutils, bash, dash, grep, sed, findutils, util-linux, mount, mawk, gzip, apt, debianutils.
+ * coreutils, bash, dash, grep, sed, findutils, util-linux, bsdutils, mount, mawk, gzip, apt, debianutils.
  */
 const DEBIAN_BASE = new Set(
   ("sh bash cat chmod comm cp date dirname echo env false head id ln ls mkdir mktemp mv nproc printf pwd readlink rm " +
     "sleep sort stat sync tail tee timeout touch tr true uname wc grep sed find xargs flock mountpoint setsid setpriv " +
-    "unshare nsenter mount umount awk zcat gzip apt-get which").split(" "),
+    "unshare nsenter script mount umount awk zcat gzip apt-get which").split(" "),
 );
 
 /** Not Debian's: the machine's Node.js and Go, and the Pulumi CLI that scripts/setup-pulumi.sh builds with Go. */
