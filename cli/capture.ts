@@ -9,7 +9,7 @@ import type { Writable } from "node:stream";
 import { interfaceName } from "../provider/fields";
 import { Argv, inNamespace } from "../provider/host";
 import { onlyValue, parseArgs } from "./args";
-import { attachTo, nodeTarget, note, noting } from "./node";
+import { attachTo, failedAt, nodeTarget, note, noting } from "./node";
 import { STACK_HELP, STACK_OPTIONS, stackOptions, StackOptions } from "./stack";
 import { UsageError } from "./usage";
 
@@ -124,7 +124,7 @@ export async function capture(options: CaptureOptions): Promise<number> {
     if (status !== 0) note(`tcpdump on ${endpoint} in ${target.where} ended with exit code ${status}`);
     return status;
   } catch (err) {
-    throw new Error(`${target.where}: ${err instanceof Error ? err.message : String(err)}`);
+    throw failedAt(target, err);
   } finally {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);

@@ -5,7 +5,7 @@
  */
 import { inNamespace } from "../provider/host";
 import { parseArgs } from "./args";
-import { attachTo, nodeTarget, note, noting } from "./node";
+import { attachTo, failedAt, nodeTarget, note, noting } from "./node";
 import { STACK_HELP, STACK_OPTIONS, stackOptions, StackOptions } from "./stack";
 import { UsageError } from "./usage";
 
@@ -68,7 +68,7 @@ export async function exec(options: ExecOptions): Promise<number> {
   try {
     return await attached.exitCode;
   } catch (err) {
-    throw new Error(`${target.where}: ${err instanceof Error ? err.message : String(err)}`);
+    throw failedAt(target, err);
   } finally {
     process.off("SIGINT", interrupt);
     stdout.off("resize", resize);

@@ -37,11 +37,16 @@ export async function noting<T>(work: Promise<T>, afterMs: number, text: string)
   }
 }
 
+/** An error of the command on the node, saying where it was going. */
+export function failedAt(target: NodeTarget, err: unknown): Error {
+  return new Error(`${target.where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
 /** Runs argv on the node's host; a connection that fails is reported with where it was going. */
 export async function attachTo(target: NodeTarget, argv: Argv, io: AttachedIo): Promise<Attached> {
   try {
     return await noting(attach(target.connection, argv, io), 2_000, `connecting to ${target.where}…`);
   } catch (err) {
-    throw new Error(`${target.where}: ${err instanceof Error ? err.message : String(err)}`);
+    throw failedAt(target, err);
   }
 }
