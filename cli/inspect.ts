@@ -110,10 +110,12 @@ export function inspectReport(stack: string, topology: Topology, looks: Map<stri
   });
   return {
     stack,
-    hosts: [...topology.hosts].sort(([a], [b]) => a.localeCompare(b)).map(([name, target]) => {
-      const error = looks.get(name)?.error;
-      return { name, target, ...(error ? { error } : {}) };
-    }),
+    hosts: [...topology.hosts]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, target]) => {
+        const error = looks.get(name)?.error;
+        return { name, target, ...(error ? { error } : {}) };
+      }),
     nodes,
     segments: topology.segments.map(({ down, ...segment }) => ({ ...segment, state: down ? "down" : "up" })),
   };
@@ -121,7 +123,11 @@ export function inspectReport(stack: string, topology: Topology, looks: Map<stri
 
 /** "delayMs=20 lossPercent=1": Netem's own names for the settings, as a program gives them. */
 const impairmentText = (impairment: Impairment | undefined) =>
-  impairment ? Object.entries(impairment).map(([field, value]) => `${field}=${value}`).join(" ") : "-";
+  impairment
+    ? Object.entries(impairment)
+        .map(([field, value]) => `${field}=${value}`)
+        .join(" ")
+    : "-";
 
 const serviceText = (s: InspectReport["nodes"][number]["services"][number]) =>
   `${s.name}: ${s.state}${s.pid !== undefined ? `, pid ${s.pid}` : ""}`;
@@ -170,7 +176,13 @@ export function renderInspect(report: InspectReport): string {
   const plainNodes = report.nodes.filter((n) => !n.lab);
   const plainSegments = report.segments.filter((s) => !s.lab);
   const sections = [
-    ...labs.map((lab) => section(`lab "${lab}"`, report.nodes.filter((n) => n.lab === lab), report.segments.filter((s) => s.lab === lab))),
+    ...labs.map((lab) =>
+      section(
+        `lab "${lab}"`,
+        report.nodes.filter((n) => n.lab === lab),
+        report.segments.filter((s) => s.lab === lab),
+      ),
+    ),
     ...(plainNodes.length + plainSegments.length > 0 ? [section("plain resources", plainNodes, plainSegments)] : []),
   ];
   const notAsked = report.hosts

@@ -79,7 +79,10 @@ function givenHosts(options: SweepOptions): Connection[] {
       knownHostsFile: options.knownHosts,
       sudo: options.sudo,
     });
-    if (!checked.success) throw new UsageError(`--host ${target}: ${checked.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
+    if (!checked.success)
+      throw new UsageError(
+        `--host ${target}: ${checked.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`,
+      );
     return checked.data;
   });
 }

@@ -183,26 +183,28 @@ function labTopology(state: StackState, lab: StackResource, nameOf: (c: Connecti
     };
   });
 
-  const nodes: NodePlan[] = [...nodeNamed].sort(([a], [b]) => a.localeCompare(b)).map(([name, made]) => {
-    const forwarding = (made.outputs.forwarding ?? {}) as { ipv4?: boolean; ipv6?: boolean };
-    const attached = segments.flatMap((segment) => segment.members.filter((m) => m.node === name).map((m) => ({ segment, m })));
-    return {
-      name,
-      host: nameOf(made.connection!),
-      namespace: String(made.outputs.name),
-      router: forwarding.ipv4 === true || forwarding.ipv6 === true,
-      interfaces: attached.map(({ segment, m }) => ({
-        ifname: m.ifname,
-        segment: segment.id,
-        addresses: m.addresses,
-        ...(m.down ? { down: true as const } : {}),
-      })),
-      routes: (Array.isArray(made.outputs.routes) ? made.outputs.routes : []) as NodePlan["routes"],
-      forwarding: { ipv4: forwarding.ipv4 === true, ipv6: forwarding.ipv6 === true },
-      services: {},
-      checks: [],
-    };
-  });
+  const nodes: NodePlan[] = [...nodeNamed]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, made]) => {
+      const forwarding = (made.outputs.forwarding ?? {}) as { ipv4?: boolean; ipv6?: boolean };
+      const attached = segments.flatMap((segment) => segment.members.filter((m) => m.node === name).map((m) => ({ segment, m })));
+      return {
+        name,
+        host: nameOf(made.connection!),
+        namespace: String(made.outputs.name),
+        router: forwarding.ipv4 === true || forwarding.ipv6 === true,
+        interfaces: attached.map(({ segment, m }) => ({
+          ifname: m.ifname,
+          segment: segment.id,
+          addresses: m.addresses,
+          ...(m.down ? { down: true as const } : {}),
+        })),
+        routes: (Array.isArray(made.outputs.routes) ? made.outputs.routes : []) as NodePlan["routes"],
+        forwarding: { ipv4: forwarding.ipv4 === true, ipv6: forwarding.ipv6 === true },
+        services: {},
+        checks: [],
+      };
+    });
   const underlay = (host: string) => {
     const end = segments.flatMap((s) => s.vxlan?.ends ?? []).find((e) => e.host === host);
     return end?.local ?? nodes.map((n) => nodeNamed.get(n.name)!).find((made) => nameOf(made.connection!) === host)!.connection!.host;

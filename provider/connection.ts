@@ -28,10 +28,7 @@ const endpoint = {
       'Pinned host key: a public key line ("ssh-ed25519 AAAA...") or a fingerprint ("SHA256:..."). ' +
         "Without it the key must be in knownHostsFile.",
     ),
-  knownHostsFile: z
-    .string()
-    .optional()
-    .describe("known_hosts file used when hostKey is not set; default ~/.ssh/known_hosts."),
+  knownHostsFile: z.string().optional().describe("known_hosts file used when hostKey is not set; default ~/.ssh/known_hosts."),
   insecureSkipHostKeyCheck: z
     .boolean()
     .default(false)

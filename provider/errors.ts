@@ -1,13 +1,7 @@
 import type { CommandResult } from "./host";
 
 export type ConnectionFailure =
-  | "unreachable"
-  | "auth-failed"
-  | "host-key-unknown"
-  | "host-key-mismatch"
-  | "sudo-failed"
-  | "timeout"
-  | "connection-lost";
+  "unreachable" | "auth-failed" | "host-key-unknown" | "host-key-mismatch" | "sudo-failed" | "timeout" | "connection-lost";
 
 /** " in namespace "NS"" after an object's name, nothing for the host's own namespace. */
 export const inNamespaceWords = (namespace: string | undefined) => (namespace ? ` in namespace "${namespace}"` : "");

@@ -29,10 +29,7 @@ export const namespaceName = z
 const isAddress = (s: string) => isIP(s) !== 0 && !s.includes("%");
 
 /** An IP address, spelled as the kernel prints it so that state and read-back compare equal. */
-export const ipAddress = z
-  .string()
-  .refine(isAddress, { message: "not an IPv4 or IPv6 address", abort: true })
-  .transform(canonicalAddress);
+export const ipAddress = z.string().refine(isAddress, { message: "not an IPv4 or IPv6 address", abort: true }).transform(canonicalAddress);
 
 export interface Cidr {
   address: string;
@@ -103,7 +100,7 @@ export function bitsToAddress(bits: bigint, family: 4 | 6): string {
   if (family === 4) return dotted(bits);
   const groups = Array.from({ length: 8 }, (_, i) => Number((bits >> BigInt(112 - 16 * i)) & 0xffffn));
   let best = { start: -1, length: 0 };
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     let end = i;
     while (end < 8 && groups[end] === 0) end++;
     if (end - i > best.length) best = { start: i, length: end - i };
@@ -113,7 +110,11 @@ export function bitsToAddress(bits: bigint, family: 4 | 6): string {
   if (best.start === 0 && (best.length === 6 || (best.length === 5 && groups[5] === 0xffff))) {
     return `::${best.length === 5 ? "ffff:" : ""}${dotted(bits & 0xffffffffn)}`;
   }
-  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(":");
+  const hex = (from: number, to: number) =>
+    groups
+      .slice(from, to)
+      .map((g) => g.toString(16))
+      .join(":");
   if (best.length < 2) return hex(0, 8);
   return `${hex(0, best.start)}::${hex(best.start + best.length, 8)}`;
 }
@@ -140,12 +141,10 @@ export function addressToBits(address: string): bigint {
 }
 
 /** A host name or IP address for SSH; never an option-like string. */
-export const hostName = z
-  .string()
-  .refine((s) => isIP(s) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(s), {
-    message: "must be an IP address or a DNS host name",
-    abort: true,
-  });
+export const hostName = z.string().refine((s) => isIP(s) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(s), {
+  message: "must be an IP address or a DNS host name",
+  abort: true,
+});
 
 /** The IPv4 minimum; the kernel refuses less for any link carrying IPv4. */
 export const MIN_MTU = 68;

@@ -156,7 +156,7 @@ function listingScript(inEach: string): string {
     "part=$1 theirs=$2 program=$3; shift 3",
     `if [ "$part" = 0 ]; then printf 'netns: \\n'; "$program" "$@" && echo ${LISTED}; fi`,
     "for path in /var/run/netns/* /var/run/netns/.[!.]* /var/run/netns/..?*; do",
-    '  ns=${path##*/}',
+    "  ns=${path##*/}",
     '  [ -e "$path" ] || continue',
     '  case ${ns#"${ns%?}"} in $theirs) continue ;; esac',
     `  printf '\\nnetns: %s\\n' "$ns"; ${inEach} && echo ${LISTED}`,
@@ -202,7 +202,11 @@ export function byNamespace(result: CommandResult): NamespaceListing<string> {
   for (let i = 0; i < sections.length; i += 2) {
     const [namespace, text] = [sections[i], sections[i + 1].trimEnd()];
     if (text.endsWith(LISTED)) parts.set(namespace, text.slice(0, -LISTED.length));
-    else parts.failed.set(namespace, `listing failed in ${namespace || "the host's own namespace"}: ${result.command}: ${result.stderr.trim()}`);
+    else
+      parts.failed.set(
+        namespace,
+        `listing failed in ${namespace || "the host's own namespace"}: ${result.command}: ${result.stderr.trim()}`,
+      );
   }
   return parts;
 }

@@ -126,11 +126,7 @@ export interface LinkChange {
   master?: string | null;
 }
 
-export function linkSetArgv(
-  namespace: string | undefined,
-  name: string,
-  change: LinkChange,
-): Argv {
+export function linkSetArgv(namespace: string | undefined, name: string, change: LinkChange): Argv {
   const argv = ["ip", "link", "set", "dev", name];
   if (change.mtu !== undefined) argv.push("mtu", String(change.mtu));
   if (change.master === null) argv.push("nomaster");

@@ -8,8 +8,10 @@ const queues = new Map<string, Promise<unknown>>();
 export function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
   const run = (queues.get(key) ?? Promise.resolve()).catch(() => undefined).then(work);
   queues.set(key, run);
-  run.catch(() => undefined).then(() => {
-    if (queues.get(key) === run) queues.delete(key);
-  });
+  run
+    .catch(() => undefined)
+    .then(() => {
+      if (queues.get(key) === run) queues.delete(key);
+    });
   return run;
 }

@@ -50,15 +50,20 @@ export async function findOrphans(host: Host, stack: string, state: StateResourc
   const source = tagSource(host);
   const known = new Set(state.map((resource) => identity(resource.kind, resource.id, resource.holder)));
   const owners = new Set(state.flatMap((resource) => (resource.owner ? [resource.owner] : [])));
-  const found = await Promise.all(kinds.map(async (kind) => (await kind.tagged(host, source)).map((tagged) => ({ ...tagged, kind: kind as unknown as Kind }))));
+  const found = await Promise.all(
+    kinds.map(async (kind) => (await kind.tagged(host, source)).map((tagged) => ({ ...tagged, kind: kind as unknown as Kind }))),
+  );
   const seen = new Set<string>();
   // Dependents first (the kinds are listed in the order they are made): rules, then addresses, then links, then namespaces.
-  return found.reverse().flat().filter((orphan) => {
-    const key = identity(orphan.kind.name, orphan.id, orphan.olds.holder);
-    if (ownerStack(orphan.owner) !== stack || known.has(key) || owners.has(orphan.owner) || seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+  return found
+    .reverse()
+    .flat()
+    .filter((orphan) => {
+      const key = identity(orphan.kind.name, orphan.id, orphan.olds.holder);
+      if (ownerStack(orphan.owner) !== stack || known.has(key) || owners.has(orphan.owner) || seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
 }
 
 /** Each orphan through its kind's delete; a failure is reported and the others still go. */

@@ -22,11 +22,12 @@ export type ConnectionArgs = Inputs<z.input<typeof connection>>;
 export const outputKeys = (kind: Kind<any>) => [...Object.keys(kind.shape), ...Object.keys(kind.outputs ?? {})];
 
 /** The outputs of a kind: its properties as read back from the host, and the (secret) connection. */
-export type OutputsOf<K> = K extends Kind<infer Shape>
-  ? { readonly [P in keyof z.output<z.ZodObject<Shape>>]-?: pulumi.Output<z.output<z.ZodObject<Shape>>[P]> } & {
-      readonly connection: pulumi.Output<Record<string, unknown>>;
-    }
-  : never;
+export type OutputsOf<K> =
+  K extends Kind<infer Shape>
+    ? { readonly [P in keyof z.output<z.ZodObject<Shape>>]-?: pulumi.Output<z.output<z.ZodObject<Shape>>[P]> } & {
+        readonly connection: pulumi.Output<Record<string, unknown>>;
+      }
+    : never;
 
 /** A kind's name, as its class is named: "Namespace", "Veth", … */
 export type KindName = (typeof kinds)[number]["name"];

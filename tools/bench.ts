@@ -126,23 +126,27 @@ async function benchNamespaces(given: string | undefined, inTurn: boolean): Prom
     const [a] = lab.hosts;
     const host = hostFor(connectionSchema.parse(a.connection()));
     await host.run(["true"]);
-    results["pool: sequential command (ms/op)"] = (await timed(async () => {
-      for (let i = 0; i < COMMANDS; i++) await host.run(["ip", "netns", "list"]);
-    })) / COMMANDS;
-    results["pool: 64 concurrent, maxSessions 2 (ms/op)"] = (await timed(async () => {
-      for (let round = 0; round < COMMANDS / 50; round++) {
-        await Promise.all(Array.from({ length: 64 }, () => host.run(["ip", "netns", "list"])));
-      }
-    })) / ((COMMANDS / 50) * 64);
+    results["pool: sequential command (ms/op)"] =
+      (await timed(async () => {
+        for (let i = 0; i < COMMANDS; i++) await host.run(["ip", "netns", "list"]);
+      })) / COMMANDS;
+    results["pool: 64 concurrent, maxSessions 2 (ms/op)"] =
+      (await timed(async () => {
+        for (let round = 0; round < COMMANDS / 50; round++) {
+          await Promise.all(Array.from({ length: 64 }, () => host.run(["ip", "netns", "list"])));
+        }
+      })) /
+      ((COMMANDS / 50) * 64);
     const namespace = provider("Namespace");
     const inputs = (await namespace.check({}, { connection: a.connection(), name: "bench" })).inputs;
     const cycles = 50;
-    results["provider: Namespace create+delete (ms/cycle)"] = (await timed(async () => {
-      for (let i = 0; i < cycles; i++) {
-        const { id, outs } = await namespace.create(inputs);
-        await namespace.delete(id, outs);
-      }
-    })) / cycles;
+    results["provider: Namespace create+delete (ms/cycle)"] =
+      (await timed(async () => {
+        for (let i = 0; i < cycles; i++) {
+          const { id, outs } = await namespace.create(inputs);
+          await namespace.delete(id, outs);
+        }
+      })) / cycles;
     closeAllHosts();
 
     const resources = 3 * count + 1;
@@ -154,7 +158,13 @@ async function benchNamespaces(given: string | undefined, inTurn: boolean): Prom
           { stackName: "bench", workDir: work.copyProject("scale", join(REPO_ROOT, "test", "e2e", "programs", "scale")) },
           { envVars: work.env },
         );
-        runs.push({ variant, work, stack, memory: watchProcesses(work.env.PULUMI_BACKEND_URL, isProvider), samples: { up: [], refresh: [], preview: [], destroy: [] } });
+        runs.push({
+          variant,
+          work,
+          stack,
+          memory: watchProcesses(work.env.PULUMI_BACKEND_URL, isProvider),
+          samples: { up: [], refresh: [], preview: [], destroy: [] },
+        });
         await stack.setAllConfig({
           host: { value: a.address },
           hostKey: { value: a.hostKey },
@@ -177,7 +187,8 @@ async function benchNamespaces(given: string | undefined, inTurn: boolean): Prom
         for (let i = 0; i < REPEATS[operation]; i++) {
           for (const run of some) run.samples[operation].push(await timed(() => work[operation](run.stack)));
         }
-        if (operation === "up") for (const run of some) bytesPerResource[runs.indexOf(run)] = stateBytes(join(run.work.dir, "state")) / resources;
+        if (operation === "up")
+          for (const run of some) bytesPerResource[runs.indexOf(run)] = stateBytes(join(run.work.dir, "state")) / resources;
       };
       for (const some of inTurn ? runs.map((run) => [run]) : [runs]) for (const operation of OPERATIONS) await measure(operation, some);
       runs.forEach((run, i) => {
@@ -215,7 +226,9 @@ async function benchNamespaces(given: string | undefined, inTurn: boolean): Prom
   }
   printTable(lines);
   const rounded = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v * 10) / 10]));
-  process.stdout.write(`${JSON.stringify({ ...rounded(results), count, inTurn, ...Object.fromEntries(Object.entries(table).map(([k, v]) => [k, rounded(v)])) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ...rounded(results), count, inTurn, ...Object.fromEntries(Object.entries(table).map(([k, v]) => [k, rounded(v)])) })}\n`,
+  );
 }
 
 /** Nodes per group in test/e2e/programs/lab-bench, whose routers are named gGr. */
@@ -252,7 +265,8 @@ async function benchLab(nodes: number, door: Door, settings: EngineSettings): Pr
   const watches = Object.fromEntries(
     Object.entries(PROCESSES).map(([role, matches]) => [role, watchProcesses(work.env.PULUMI_BACKEND_URL, matches)]),
   ) as Record<Role, ReturnType<typeof watchProcesses>>;
-  const cpuNow = () => Object.fromEntries(Object.entries(watches).map(([role, watch]) => [role, watch.cpuSeconds()])) as Record<Role, number>;
+  const cpuNow = () =>
+    Object.fromEntries(Object.entries(watches).map(([role, watch]) => [role, watch.cpuSeconds()])) as Record<Role, number>;
   try {
     const [east, west] = lab.hosts;
     const stack = await LocalWorkspace.createStack(
@@ -279,7 +293,9 @@ async function benchLab(nodes: number, door: Door, settings: EngineSettings): Pr
       const result = await run();
       seconds[operation] = Number(process.hrtime.bigint() - started) / 1e9;
       const cpuAfter = cpuNow();
-      cpuSeconds[operation] = Object.fromEntries(Object.entries(cpuAfter).map(([role, s]) => [role, s - cpuBefore[role as Role]])) as Record<Role, number>;
+      cpuSeconds[operation] = Object.fromEntries(
+        Object.entries(cpuAfter).map(([role, s]) => [role, s - cpuBefore[role as Role]]),
+      ) as Record<Role, number>;
       return result;
     };
 
@@ -290,7 +306,9 @@ async function benchLab(nodes: number, door: Door, settings: EngineSettings): Pr
     const groups = Math.ceil(nodes / LAB_GROUP_SIZE);
     const last = `g${groups - 1}r`;
     const target = up.outputs.addresses.value.g0r.lan[0].split("/")[0];
-    const ping = (groups > 1 ? west : east).sh(["ip", "netns", "exec", last, "ping", "-n", "-c", "1", "-W", "2", target], { allowFailure: true });
+    const ping = (groups > 1 ? west : east).sh(["ip", "netns", "exec", last, "ping", "-n", "-c", "1", "-W", "2", target], {
+      allowFailure: true,
+    });
     if (!ping.includes(" 1 received")) throw new Error(`${last} does not reach g0r's LAN address ${target}:\n${ping}`);
     await measure("refresh", () => stack.refresh(options));
     const preview = await measure("preview", () => stack.preview(options));
@@ -386,7 +404,7 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   // A failed CLI run carries its whole output: its end says why.
-  const text = err instanceof Error ? err.stack ?? err.message : String(err);
+  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
   // Pulumi's diagnostics come before its outputs, which for a big lab are long.
   const diagnostics = /Diagnostics:[\s\S]*?(?=\n\s*Outputs:|$)/.exec(text)?.[0];
   process.stderr.write(`bench: ${diagnostics ? `${diagnostics.slice(0, 8000)}\n` : ""}${text.slice(-4000)}\n`);

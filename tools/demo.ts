@@ -110,7 +110,11 @@ async function runDemo(keep: boolean): Promise<void> {
     say("pulumi destroy");
     pulumi(project, work, ["destroy", "--yes"]);
     const clean = isDeepStrictEqual(hostSnapshot(target), before);
-    process.stdout.write(clean ? "  ✔ the host is exactly as before (namespaces, links, addresses, rules, forwarding)\n" : "  ✘ the host differs from before\n");
+    process.stdout.write(
+      clean
+        ? "  ✔ the host is exactly as before (namespaces, links, addresses, rules, forwarding)\n"
+        : "  ✘ the host differs from before\n",
+    );
     if (!clean) process.exitCode = 1;
   } finally {
     if (!kept) {

@@ -45,13 +45,22 @@ function editNoteFor(kind: Kind<any>): EditNote {
   };
 }
 
-function property(js: JsonSchema, name: string, typeName: string, types: Record<string, unknown>, note?: EditNote, path = name, required = false): Property {
+function property(
+  js: JsonSchema,
+  name: string,
+  typeName: string,
+  types: Record<string, unknown>,
+  note?: EditNote,
+  path = name,
+  required = false,
+): Property {
   const spec: Property = {};
   const edit = note?.(path, js, required);
   if (js.description) spec.description = edit ? `${js.description} ${edit}` : js.description;
   // Pulumi's schema takes a default only of a primitive type (gen-sdk and `pulumi import` refuse the package otherwise).
   if (js.default !== undefined && js.default !== null && typeof js.default !== "object") spec.default = js.default;
-  else if (js.default !== undefined && js.default !== null) spec.description = `${spec.description ?? ""} Default: \`${JSON.stringify(js.default)}\`.`.trim();
+  else if (js.default !== undefined && js.default !== null)
+    spec.description = `${spec.description ?? ""} Default: \`${JSON.stringify(js.default)}\`.`.trim();
   if ((SECRET_FIELDS as readonly string[]).includes(name)) spec.secret = true;
   if (js.type === "object" && js.properties) {
     const token = `${PACKAGE}:index:${typeName}`;
@@ -82,7 +91,15 @@ function objectSpec(js: JsonSchema, typeName: string, types: Record<string, unkn
   const properties = Object.fromEntries(
     Object.entries(js.properties ?? {}).map(([key, value]) => [
       key,
-      property(value, key, SHARED_TYPES[key] ?? `${typeName}${pascal(key)}`, types, note, path ? `${path}.${key}` : key, (js.required ?? []).includes(key)),
+      property(
+        value,
+        key,
+        SHARED_TYPES[key] ?? `${typeName}${pascal(key)}`,
+        types,
+        note,
+        path ? `${path}.${key}` : key,
+        (js.required ?? []).includes(key),
+      ),
     ]),
   );
   return { properties, required: js.required ?? [] };
@@ -101,19 +118,32 @@ const withoutCommonInputs = (js: JsonSchema): JsonSchema => ({
  */
 function labComponent(types: Record<string, unknown>) {
   const js = z.toJSONSchema(labSpec, { io: "input", unrepresentable: "any" }) as JsonSchema;
-  const hosts = { type: "object", description: "Host name (as nodes refer to it) → its SSH connection.", additionalProperties: z.toJSONSchema(connection, { io: "input" }) as JsonSchema };
+  const hosts = {
+    type: "object",
+    description: "Host name (as nodes refer to it) → its SSH connection.",
+    additionalProperties: z.toJSONSchema(connection, { io: "input" }) as JsonSchema,
+  };
   const input = objectSpec({ ...js, properties: { ...js.properties, hosts } }, "Lab", types);
   const text = (description: string) => ({ type: "string", description });
   const outputs = {
-    addresses: { type: "object", additionalProperties: { type: "object", additionalProperties: { type: "array", items: { type: "string" } } }, description: "Node → interface → addresses with prefix length." },
+    addresses: {
+      type: "object",
+      additionalProperties: { type: "object", additionalProperties: { type: "array", items: { type: "string" } } },
+      description: "Node → interface → addresses with prefix length.",
+    },
     vnis: { type: "object", additionalProperties: { type: "integer" }, description: "Segment (link or LAN across hosts) → VNI." },
-    allocations: { type: "object", additionalProperties: { $ref: "pulumi.json#/Any" }, description: "Every subnet, address and VNI; give it as `previous` to a new stack of this lab to keep them." },
+    allocations: {
+      type: "object",
+      additionalProperties: { $ref: "pulumi.json#/Any" },
+      description: "Every subnet, address and VNI; give it as `previous` to a new stack of this lab to keep them.",
+    },
     topologyDot: text("The topology as Graphviz DOT."),
     topologyMermaid: text("The topology as a Mermaid flowchart."),
   };
   return {
     isComponent: true,
-    description: "A lab topology over one or more hosts (nodes, links, LANs, services, expectations) as one component; see the README's Lab section.",
+    description:
+      "A lab topology over one or more hosts (nodes, links, LANs, services, expectations) as one component; see the README's Lab section.",
     inputProperties: input.properties,
     requiredInputs: input.required,
     properties: outputs,
@@ -176,14 +206,20 @@ export function packageSchema(version: string): Record<string, unknown> {
 /** The resource reference (docs/reference.md, whole), rendered from the same schema. */
 export function referenceDocument(schema: Record<string, any>): string {
   const typeName = (p: Property): string =>
-    p.$ref ? `[${String(p.$ref).split(":").pop()}](#${String(p.$ref).split(":").pop()!.toLowerCase()})` : p.type === "array" ? `${typeName(p.items as Property)}[]` : String(p.type);
+    p.$ref
+      ? `[${String(p.$ref).split(":").pop()}](#${String(p.$ref).split(":").pop()!.toLowerCase()})`
+      : p.type === "array"
+        ? `${typeName(p.items as Property)}[]`
+        : String(p.type);
   const table = (properties: Record<string, Property>, required: string[]) =>
     [
       "| property | type | required / default | description |",
       "|---|---|---|---|",
       ...Object.entries(properties).map(([name, p]) => {
         const need = required.includes(name) ? "required" : p.default !== undefined ? `\`${JSON.stringify(p.default)}\`` : "";
-        const text = String(p.description ?? "").replace(/\|/g, "\\|").replace(/\n/g, " ");
+        const text = String(p.description ?? "")
+          .replace(/\|/g, "\\|")
+          .replace(/\n/g, " ");
         return `| \`${name}\` | ${typeName(p)} | ${need} | ${p.secret ? "**secret.** " : ""}${text} |`;
       }),
     ].join("\n");
@@ -211,31 +247,35 @@ export function referenceDocument(schema: Record<string, any>): string {
     const [summary, importing] = String(resource.description).split("\n\n");
     return (
       `### ${name(token)}\n\n${summary}\n\n${importing}\n\n${table(resource.inputProperties, resource.requiredInputs)}` +
-      (outputs.length ? `\n\nOutputs besides the inputs: ${outputs.map((o) => `\`${o}\` (${resource.properties[o].description})`).join("; ")}.` : "")
+      (outputs.length
+        ? `\n\nOutputs besides the inputs: ${outputs.map((o) => `\`${o}\` (${resource.properties[o].description})`).join("; ")}.`
+        : "")
     );
   });
   const types = typeTokens.map((token) => `### ${name(token)}\n\n${table(schema.types[token].properties, schema.types[token].required)}`);
-  return [
-    "# Resource reference",
-    "> Generated by `npm run schema` (after `npm run build`) from the zod schemas that validate inputs; do not edit it by hand. " +
-      "`test/unit/schema.test.ts` fails when it is stale.",
-    "`schema.json` is the Pulumi package schema for every resource, generated from the same schemas; the native provider serves it, " +
-      "and the Python SDK is generated from it. Type tokens are `netns:index:<Name>` on the native provider and " +
-      "`pulumi-nodejs:dynamic/netns:<Name>` in the TypeScript dynamic classes, where every resource also takes `connection` " +
-      "(the [Provider](#provider)'s properties). The `Lab` component is described in the README's [Lab](../README.md#lab) section " +
-      "and in [design.md](design.md#the-lab).",
-    "## Contents",
+  return (
     [
-      `- [Resources](#resources): ${plain.map(([token]) => link(token)).join(", ")}`,
-      "- [Provider](#provider): the SSH connection to one host",
-      `- [Types](#types): ${typeTokens.map(link).join(", ")}`,
-    ].join("\n"),
-    "## Resources",
-    ...resources,
-    `## Provider\n\n${schema.provider.description} The same properties are \`connection\` of every resource in the ` +
-      `TypeScript dynamic classes, and \`netns:KEY\` in stack config for the default provider.\n\n` +
-      table(schema.provider.inputProperties, schema.provider.requiredInputs),
-    "## Types",
-    ...types,
-  ].join("\n\n") + "\n";
+      "# Resource reference",
+      "> Generated by `npm run schema` (after `npm run build`) from the zod schemas that validate inputs; do not edit it by hand. " +
+        "`test/unit/schema.test.ts` fails when it is stale.",
+      "`schema.json` is the Pulumi package schema for every resource, generated from the same schemas; the native provider serves it, " +
+        "and the Python SDK is generated from it. Type tokens are `netns:index:<Name>` on the native provider and " +
+        "`pulumi-nodejs:dynamic/netns:<Name>` in the TypeScript dynamic classes, where every resource also takes `connection` " +
+        "(the [Provider](#provider)'s properties). The `Lab` component is described in the README's [Lab](../README.md#lab) section " +
+        "and in [design.md](design.md#the-lab).",
+      "## Contents",
+      [
+        `- [Resources](#resources): ${plain.map(([token]) => link(token)).join(", ")}`,
+        "- [Provider](#provider): the SSH connection to one host",
+        `- [Types](#types): ${typeTokens.map(link).join(", ")}`,
+      ].join("\n"),
+      "## Resources",
+      ...resources,
+      `## Provider\n\n${schema.provider.description} The same properties are \`connection\` of every resource in the ` +
+        `TypeScript dynamic classes, and \`netns:KEY\` in stack config for the default provider.\n\n` +
+        table(schema.provider.inputProperties, schema.provider.requiredInputs),
+      "## Types",
+      ...types,
+    ].join("\n\n") + "\n"
+  );
 }

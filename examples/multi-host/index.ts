@@ -17,9 +17,13 @@ function lab(site: string, connection: netns.ConnectionArgs, subnet: string) {
     peer: { name: "veth-app-br", master: bridge.name },
   });
   const ip = new netns.Address(`${site}-app`, { connection, namespace: app.name, device: cable.name, address: `${subnet}.10/24` });
-  new netns.Route(`${site}-default`, { connection, namespace: app.name, destination: "default", via: `${subnet}.1` }, {
-    dependsOn: [ip, gateway],
-  });
+  new netns.Route(
+    `${site}-default`,
+    { connection, namespace: app.name, destination: "default", via: `${subnet}.1` },
+    {
+      dependsOn: [ip, gateway],
+    },
+  );
   new netns.Sysctl(`${site}-forwarding`, { connection, key: "net.ipv4.ip_forward", value: "1" });
   new netns.Masquerade(`${site}-nat`, { connection, source: `${subnet}.0/24` });
   return pulumi.interpolate`${app.name} ${subnet}.10 on ${bridge.name}`;

@@ -37,13 +37,21 @@ const lab = new netns.Lab("lab", {
         { destination: "default", via: "r2", metric: 200 },
       ],
       services: {
-        web: { command: ["python3", "-m", "http.server", "8080", "--directory", "/srv"], readiness: { tcpPort: 8080 }, workingDirectory: "/" },
+        web: {
+          command: ["python3", "-m", "http.server", "8080", "--directory", "/srv"],
+          readiness: { tcpPort: 8080 },
+          workingDirectory: "/",
+        },
       },
     },
   },
   links: [
     { endpoints: ["client:eth0", "r1:eth0"], addresses: { "client:eth0": ["10.0.1.1/30"], "r1:eth0": ["10.0.1.2/30"] }, down: down !== "" },
-    { endpoints: ["client:eth1", "r2:eth0"], addresses: { "client:eth1": ["10.0.2.1/30"], "r2:eth0": ["10.0.2.2/30"] }, down: down === "both" },
+    {
+      endpoints: ["client:eth1", "r2:eth0"],
+      addresses: { "client:eth1": ["10.0.2.1/30"], "r2:eth0": ["10.0.2.2/30"] },
+      down: down === "both",
+    },
   ],
   lans: { servers: { members: ["r1:eth1", "r2:eth1", "server:eth0"] } },
   underlayDevice: { a: underlayDevice, b: underlayDevice },

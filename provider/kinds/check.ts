@@ -144,7 +144,11 @@ async function probe(host: Host, spec: CheckSpec): Promise<{ observed: Record<st
   const results = await runProbes(host, spec, spec.targets);
   const again = spec.targets.flatMap((t, i) => (results[i].ok === 0 && t.expect === "reachable" ? [i] : []));
   if (again.length > 0) {
-    const second = await runProbes(host, spec, again.map((i) => spec.targets[i]));
+    const second = await runProbes(
+      host,
+      spec,
+      again.map((i) => spec.targets[i]),
+    );
     again.forEach((index, k) => (results[index] = second[k]));
   }
   const observed = Object.fromEntries(spec.targets.map((t, i) => [targetKey(t), seen(results[i], t)]));

@@ -57,7 +57,13 @@ const labRoute = z.object({
   destination: z.union([z.literal("default"), networkCidr]).describe('Destination network, or "default".'),
   via: ipAddress.describe("Gateway address, on the subnet of `device`."),
   device: interfaceName.describe("One of this node's interfaces."),
-  metric: z.number().int().min(0).max(2 ** 32 - 1).optional().describe("Route metric (the kernel's default when unset)."),
+  metric: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .optional()
+    .describe("Route metric (the kernel's default when unset)."),
 });
 
 export type LabNodeInterface = z.input<typeof labInterface>;
@@ -327,7 +333,12 @@ const ADDR_ARGV: Argv = ["ip", "-j", "-d", "addr", "show"];
 /** Links of other namespaces a spec's cables use: [namespace (undefined: the host's own), name]. */
 const linksElsewhere = (spec: LabNodeSpec): [string | undefined, string][] =>
   Object.values(spec.interfaces).flatMap((i): [string | undefined, string][] =>
-    i.bridge ? [[undefined, i.bridge.hostEnd]] : [[undefined, i.pair!.park], [i.pair!.namespace, i.pair!.interface]],
+    i.bridge
+      ? [[undefined, i.bridge.hostEnd]]
+      : [
+          [undefined, i.pair!.park],
+          [i.pair!.namespace, i.pair!.interface],
+        ],
   );
 
 /** The node now, one command per part, side by side; undefined when its namespace is gone. */
@@ -505,4 +516,3 @@ export const labNodeKind = defineKind({
   // other object it makes goes with the namespace.
   tagged: async () => [],
 });
-

@@ -48,7 +48,10 @@ export function masqueradeIdentity(id: string): Props | undefined {
  */
 export function masqueradeCandidates(identity: { source?: string }, found: Rule[]) {
   return found
-    .filter((rule) => rule.table === "nat" && rule.chain === "POSTROUTING" && rule.spec.at(-1) === "MASQUERADE" && !rule.spec.includes("--ctstate"))
+    .filter(
+      (rule) =>
+        rule.table === "nat" && rule.chain === "POSTROUTING" && rule.spec.at(-1) === "MASQUERADE" && !rule.spec.includes("--ctstate"),
+    )
     .flatMap((from) => {
       const source = optionValue(from, "-s");
       const outInterface = optionValue(from, "-o");

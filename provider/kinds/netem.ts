@@ -50,14 +50,29 @@ const micros = (ms: number) => `${Math.round(ms * 1000)}us`;
  */
 export function netemReplaceArgv(spec: NetemSpec): Argv {
   return inNamespace(spec.namespace, [
-    "tc", "qdisc", "replace", "dev", spec.device, "root", "netem",
-    "limit", String(spec.limit ?? defaultLimit(spec)),
-    "delay", micros(spec.delayMs), micros(spec.jitterMs),
-    "loss", "random", percent(spec.lossPercent),
-    "corrupt", percent(spec.corruptPercent),
-    "duplicate", percent(spec.duplicatePercent),
-    "reorder", percent(spec.reorderPercent),
-    "rate", `${spec.rateKbit}kbit`,
+    "tc",
+    "qdisc",
+    "replace",
+    "dev",
+    spec.device,
+    "root",
+    "netem",
+    "limit",
+    String(spec.limit ?? defaultLimit(spec)),
+    "delay",
+    micros(spec.delayMs),
+    micros(spec.jitterMs),
+    "loss",
+    "random",
+    percent(spec.lossPercent),
+    "corrupt",
+    percent(spec.corruptPercent),
+    "duplicate",
+    percent(spec.duplicatePercent),
+    "reorder",
+    percent(spec.reorderPercent),
+    "rate",
+    `${spec.rateKbit}kbit`,
   ]);
 }
 
@@ -126,9 +141,7 @@ export function parseRootQdisc(stdout: string): RootQdisc {
 export function asAsked(observed: Impairment, asked: Partial<Impairment>): Impairment {
   const near = (seen: number, wanted: unknown) =>
     typeof wanted === "number" && Math.abs(seen - wanted) <= Math.max(1e-5 * Math.abs(wanted), 2e-3) ? wanted : seen;
-  return Object.fromEntries(
-    Object.entries(observed).map(([key, seen]) => [key, near(seen, asked[key as keyof Impairment])]),
-  ) as Impairment;
+  return Object.fromEntries(Object.entries(observed).map(([key, seen]) => [key, near(seen, asked[key as keyof Impairment])])) as Impairment;
 }
 
 function explainFailure(hostLabel: string, result: CommandResult): Error {

@@ -63,7 +63,12 @@ export function portForwardRules(spec: PortForwardSpec, mark: string[]): Rule[] 
   ];
   if (spec.fromHost && !spec.inInterface) {
     const loopback = spec.destination ? [] : ["!", "-d", family === 6 ? "::1/128" : "127.0.0.0/8"];
-    rules.push({ family, table: "nat", chain: "OUTPUT", spec: [...loopback, ...toHost, "-p", spec.protocol, ...local, ...hostPort, ...dnat] });
+    rules.push({
+      family,
+      table: "nat",
+      chain: "OUTPUT",
+      spec: [...loopback, ...toHost, "-p", spec.protocol, ...local, ...hostPort, ...dnat],
+    });
   }
   const toFlow = ["-d", target, "-p", spec.protocol, "-m", spec.protocol, "--dport", toPort];
   if (spec.hairpinNetwork) {
@@ -82,8 +87,21 @@ export function portForwardRules(spec: PortForwardSpec, mark: string[]): Rule[] 
         table: "filter",
         chain: FORWARD_CHAIN,
         spec: [
-          "-s", target, "-p", spec.protocol, "-m", spec.protocol, "--sport", toPort,
-          "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...mark, "-j", "ACCEPT",
+          "-s",
+          target,
+          "-p",
+          spec.protocol,
+          "-m",
+          spec.protocol,
+          "--sport",
+          toPort,
+          "-m",
+          "conntrack",
+          "--ctstate",
+          "RELATED,ESTABLISHED",
+          ...mark,
+          "-j",
+          "ACCEPT",
         ],
       },
     );
@@ -120,7 +138,10 @@ export function portForwardCandidates(identity: { protocol?: string; port?: numb
       const matches = { protocol, port, to, ...(destination ? { destination } : {}), ...(inInterface ? { inInterface } : {}) };
       return [true, false].flatMap((acceptForward) =>
         [true, false].flatMap((fromHost) =>
-          [...hairpins, undefined].map((hairpinNetwork) => ({ spec: { ...matches, acceptForward, fromHost, ...(hairpinNetwork ? { hairpinNetwork } : {}) }, from })),
+          [...hairpins, undefined].map((hairpinNetwork) => ({
+            spec: { ...matches, acceptForward, fromHost, ...(hairpinNetwork ? { hairpinNetwork } : {}) },
+            from,
+          })),
         ),
       );
     });

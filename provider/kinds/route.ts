@@ -42,7 +42,7 @@ export function routeFamily(spec: Pick<RouteSpec, "destination" | "family" | "vi
 
 /** The kernel's metric when none is given: 0 for IPv4; IPv6 has no metric 0 and stores 1024 instead. */
 const IPV6_DEFAULT_METRIC = 1024;
-const effectiveMetric = (spec: RouteSpec) => (routeFamily(spec) === 6 ? spec.metric || IPV6_DEFAULT_METRIC : spec.metric ?? 0);
+const effectiveMetric = (spec: RouteSpec) => (routeFamily(spec) === 6 ? spec.metric || IPV6_DEFAULT_METRIC : (spec.metric ?? 0));
 
 /**
  * What an import id NAMESPACE/DESTINATION/METRIC names. "default" is IPv4's default route, as for `ip route`;

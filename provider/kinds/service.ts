@@ -210,9 +210,10 @@ while :; do
 done`;
 
 export function waitReadyArgv(spec: ServiceSpec, seconds: number): Argv {
-  const probe = spec.readiness!.tcpPort !== undefined
-    ? inNamespace(spec.namespace, ["ss", "-Hltn", `sport = :${spec.readiness!.tcpPort}`])
-    : inNamespace(spec.namespace, spec.readiness!.command!);
+  const probe =
+    spec.readiness!.tcpPort !== undefined
+      ? inNamespace(spec.namespace, ["ss", "-Hltn", `sport = :${spec.readiness!.tcpPort}`])
+      : inNamespace(spec.namespace, spec.readiness!.command!);
   const mode = spec.readiness!.tcpPort !== undefined ? "listening" : "exits";
   return ["sh", "-c", WAIT_READY, "sh", serviceDirectory(spec.namespace, spec.name), String(seconds), mode, ...probe];
 }

@@ -190,7 +190,11 @@ export function settle(
 
   const after = holdersAfter(before, token, holding);
   const oneOff = token === undefined && holding ? written(group, base, holding) : base;
-  const wanted = wantedValues(group, oneOff, after.map(([, h]) => h));
+  const wanted = wantedValues(
+    group,
+    oneOff,
+    after.map(([, h]) => h),
+  );
 
   const reachedAfter = reached(after);
   const original = Object.fromEntries([...base].filter(([member]) => reachedAfter(member)));

@@ -46,8 +46,19 @@ export function vethAddArgv(spec: VethSpec): Argv {
   const [first, second] = spec.namespace && !spec.peer.namespace ? [spec.peer, near] : [near, spec.peer];
   const mtu = spec.mtu !== undefined ? ["mtu", String(spec.mtu)] : [];
   return inNamespace(first.namespace, [
-    "ip", "link", "add", "name", first.name, ...mtu,
-    "type", "veth", "peer", "name", second.name, ...(second.namespace ? ["netns", second.namespace] : []), ...mtu,
+    "ip",
+    "link",
+    "add",
+    "name",
+    first.name,
+    ...mtu,
+    "type",
+    "veth",
+    "peer",
+    "name",
+    second.name,
+    ...(second.namespace ? ["netns", second.namespace] : []),
+    ...mtu,
   ]);
 }
 
@@ -134,8 +145,7 @@ async function reconcile(host: Host, spec: VethSpec): Promise<void> {
 
 export const vethKind = defineKind({
   name: "Veth",
-  description:
-    "A veth pair (a virtual cable). Each end may live in a namespace; the other end may be enslaved to a bridge.",
+  description: "A veth pair (a virtual cable). Each end may live in a namespace; the other end may be enslaved to a bridge.",
   shape: {
     name: interfaceName.describe("Name of this end."),
     namespace: namespaceName.optional().describe("Namespace of this end; the host's own when unset."),
@@ -185,10 +195,7 @@ export const vethKind = defineKind({
     },
   },
   async create(host, spec, adopt, owner) {
-    const [near, far] = await Promise.all([
-      readLink(host, spec.namespace, spec.name),
-      readLink(host, spec.peer.namespace, spec.peer.name),
-    ]);
+    const [near, far] = await Promise.all([readLink(host, spec.namespace, spec.name), readLink(host, spec.peer.namespace, spec.peer.name)]);
     const existing = near ?? far;
     // The near end carries the owner; an interrupted create of this resource left its own pair.
     const { ours } = existing ? mayTakeOver(host.label, `interface "${existing.name}"`, existing.alias, owner, adopt) : { ours: false };
@@ -236,12 +243,14 @@ export const vethKind = defineKind({
       const near = linkState(link);
       const far = peerIn(links, namespace, near);
       return far
-        ? [{
-            owner,
-            id: `${namespace ?? ""}/${near.name}`,
-            olds: { name: near.name, namespace, peer: { name: far.link.name, namespace: far.namespace }, owner },
-            what: `veth "${near.name}"${inNamespaceWords(namespace)} (its peer "${far.link.name}"${inNamespaceWords(far.namespace)})`,
-          }]
+        ? [
+            {
+              owner,
+              id: `${namespace ?? ""}/${near.name}`,
+              olds: { name: near.name, namespace, peer: { name: far.link.name, namespace: far.namespace }, owner },
+              what: `veth "${near.name}"${inNamespaceWords(namespace)} (its peer "${far.link.name}"${inNamespaceWords(far.namespace)})`,
+            },
+          ]
         : [];
     });
   },

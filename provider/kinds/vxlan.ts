@@ -44,10 +44,23 @@ const PROVISIONAL = /^pnt-vx-[0-9a-f]{8}$/;
  */
 export function vxlanAddArgv(spec: VxlanSpec, name: string): Argv {
   return [
-    "ip", "link", "add", "name", name,
+    "ip",
+    "link",
+    "add",
+    "name",
+    name,
     ...(spec.namespace ? ["netns", spec.namespace] : []),
-    "type", "vxlan", "id", String(spec.vni), "local", spec.local, ...(spec.remote ? ["remote", spec.remote] : []),
-    "dstport", String(spec.dstport), "dev", spec.device,
+    "type",
+    "vxlan",
+    "id",
+    String(spec.vni),
+    "local",
+    spec.local,
+    ...(spec.remote ? ["remote", spec.remote] : []),
+    "dstport",
+    String(spec.dstport),
+    "dev",
+    spec.device,
   ];
 }
 
@@ -329,9 +342,7 @@ export const vxlanKind = defineKind({
       .optional()
       .describe("Namespace to place the device in; the host's own when unset. Its UDP socket stays in the host's."),
     master: interfaceName.optional().describe("Bridge to enslave the device to (in the device's namespace)."),
-    mtu: mtu
-      .optional()
-      .describe("MTU; when unset, the underlay's MTU minus 50 (IPv4) or 70 (IPv6), so encapsulated frames fit."),
+    mtu: mtu.optional().describe("MTU; when unset, the underlay's MTU minus 50 (IPv4) or 70 (IPv6), so encapsulated frames fit."),
     up: z.boolean().default(true).describe("Administrative state: up or down."),
   },
   refine(spec, ctx) {

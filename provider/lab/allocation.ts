@@ -64,7 +64,10 @@ export function problemList() {
 const vni = z.number().int().min(1).max(16777215);
 
 const poolSpec = z.object({
-  ipv4: z.union([networkCidr, z.literal(false)]).optional().describe("IPv4 network to cut subnets from; false for none."),
+  ipv4: z
+    .union([networkCidr, z.literal(false)])
+    .optional()
+    .describe("IPv4 network to cut subnets from; false for none."),
   prefix: z.number().int().min(1).max(31).optional().describe("Prefix length of each IPv4 subnet."),
   ipv6: networkCidr.optional().describe("IPv6 network to cut subnets from; none by default."),
   prefix6: z.number().int().min(1).max(127).optional().describe("Prefix length of each IPv6 subnet (default 64)."),
@@ -127,7 +130,13 @@ export function allocateLab(demand: LabDemand, previous?: LabAllocations): LabAl
   check();
   const addresses = allocateAddresses(segments, subnets, previous, refuse);
   check();
-  const vnis = allocateVnis(segments.filter((s) => s.spanning), pools.vni, demand.salt, previous, refuse);
+  const vnis = allocateVnis(
+    segments.filter((s) => s.spanning),
+    pools.vni,
+    demand.salt,
+    previous,
+    refuse,
+  );
   check();
   return {
     subnets: Object.fromEntries(segments.map((s) => [s.id, subnets.get(s.id)!.map(formatPrefixed)])),

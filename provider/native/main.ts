@@ -11,7 +11,10 @@ const root = join(__dirname, "..", "..", "..");
 const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 
 exitWhenEngineGone(process.argv.slice(2));
-serve(new NativeProvider(version, readFileSync(join(root, "schema.json"), "utf8"), { [typeToken("Lab")]: constructLab }), process.argv.slice(2)).catch((err: unknown) => {
+serve(
+  new NativeProvider(version, readFileSync(join(root, "schema.json"), "utf8"), { [typeToken("Lab")]: constructLab }),
+  process.argv.slice(2),
+).catch((err: unknown) => {
   process.stderr.write(`pulumi-resource-netns: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

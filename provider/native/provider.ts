@@ -16,7 +16,6 @@ import { Props, TYPE_PREFIX } from "../kind";
 import { LAB_ALLOCATION } from "../lab/allocation";
 import { containsSecret, containsUnknown, Failure, isRecord, isSecretWrapper, secretWrapper, UNKNOWN, validate } from "../validate";
 
-
 /** The value with every secret wrapper replaced by what it holds, for the kinds (which see plain values). */
 export function revealed(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(revealed);
@@ -41,7 +40,9 @@ export function secretsAsIn(out: Props, given: Props): Props {
 }
 
 /** Fields of the connection that are not strings: generated SDKs send provider config as JSON text. */
-const NON_STRING_FIELDS = Object.entries((z.toJSONSchema(connectionSchema, { io: "input" }) as { properties: Record<string, { type?: string }> }).properties)
+const NON_STRING_FIELDS = Object.entries(
+  (z.toJSONSchema(connectionSchema, { io: "input" }) as { properties: Record<string, { type?: string }> }).properties,
+)
   .filter(([, field]) => field.type !== "string")
   .map(([key]) => key);
 
@@ -118,7 +119,11 @@ const CHECKED_ELSEWHERE = { host: "provider.invalid" };
 const withoutConnection = ({ connection: _connection, ...rest }: Props): Props => rest;
 
 /** A component the provider builds for another language's program (`construct`), by type token. */
-export type Construct = (name: string, inputs: pulumi.Inputs, options: pulumi.ComponentResourceOptions) => Promise<pulumi.provider.ConstructResult>;
+export type Construct = (
+  name: string,
+  inputs: pulumi.Inputs,
+  options: pulumi.ComponentResourceOptions,
+) => Promise<pulumi.provider.ConstructResult>;
 
 export class NativeProvider {
   /** The connection; "none" for a provider configured without a host; unset before Configure. */
@@ -140,7 +145,8 @@ export class NativeProvider {
   configure(raw: Props): void {
     const parsed = hostless.safeParse(configInputs(raw));
     // Only the property and the reason: a value may be a credential.
-    if (!parsed.success) throw new Error(`invalid provider configuration: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    if (!parsed.success)
+      throw new Error(`invalid provider configuration: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
     this.target = parsed.data.host === undefined ? "none" : (parsed.data as Connection);
   }
 

@@ -122,7 +122,14 @@ function dialOnce(endpoint: JumpHost, deadline: number, sock?: ClientChannel): P
     } catch (err) {
       // ssh2 throws at once for a key it cannot read; its message never holds the key or passphrase.
       const reason = err instanceof Error ? err.message : String(err);
-      reject({ error: new ConnectionError("auth-failed", targetLabel(endpoint), `the private key could not be used: ${reason} (wrong passphrase?)`), refused: false });
+      reject({
+        error: new ConnectionError(
+          "auth-failed",
+          targetLabel(endpoint),
+          `the private key could not be used: ${reason} (wrong passphrase?)`,
+        ),
+        refused: false,
+      });
     }
   });
 }

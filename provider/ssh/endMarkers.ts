@@ -30,10 +30,7 @@ export function describeBytes(bytes: number): string {
 
 /** What is written to the shell's stdin to run `line` (already quoted) and mark its end. */
 export function commandScript(line: string, marker: string): string {
-  return (
-    `{ ${line}\n} </dev/null; ` +
-    `printf '\\n%s:%0${EXIT_CODE_DIGITS}d\\n' ${marker} "$?"; printf '\\n%s\\n' ${marker} >&2\n`
-  );
+  return `{ ${line}\n} </dev/null; ` + `printf '\\n%s:%0${EXIT_CODE_DIGITS}d\\n' ${marker} "$?"; printf '\\n%s\\n' ${marker} >&2\n`;
 }
 
 /** One stream, collected up to the first `needle` and `trailerBytes` after it. */

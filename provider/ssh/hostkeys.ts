@@ -12,9 +12,7 @@ export function keyType(keyBlob: Buffer): string {
   return keyBlob.subarray(4, 4 + len).toString("latin1");
 }
 
-export type HostKeyVerdict =
-  | { ok: true }
-  | { ok: false; failure: "host-key-unknown" | "host-key-mismatch"; detail: string };
+export type HostKeyVerdict = { ok: true } | { ok: false; failure: "host-key-unknown" | "host-key-mismatch"; detail: string };
 
 /** Compares a presented key with a pin: "SHA256:..." or "ssh-ed25519 AAAA... [comment]". */
 export function matchesPin(pin: string, keyBlob: Buffer): boolean {
@@ -45,7 +43,10 @@ function parseKnownHosts(text: string): KnownHostLine[] {
 }
 
 function globToRegExp(pattern: string): RegExp {
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const body = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${body}$`, "i");
 }
 

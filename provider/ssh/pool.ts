@@ -130,13 +130,15 @@ class Target implements Host {
     const listing: Listing = { generation: this.changes.generation, spell, result: this.enqueue(line), running: true };
     this.listings.set(line, listing);
     reading.running++;
-    listing.result.catch(() => undefined).then((result) => {
-      listing.running = false;
-      reading.running--;
-      reading.lastAnswered = Date.now();
-      // A failed run is not an answer to keep.
-      if (!result && this.listings.get(line) === listing) this.listings.delete(line);
-    });
+    listing.result
+      .catch(() => undefined)
+      .then((result) => {
+        listing.running = false;
+        reading.running--;
+        reading.lastAnswered = Date.now();
+        // A failed run is not an answer to keep.
+        if (!result && this.listings.get(line) === listing) this.listings.delete(line);
+      });
     return listing.result;
   }
 
@@ -146,7 +148,10 @@ class Target implements Host {
     for (const shell of this.shells) shell.close();
     const dialed = this.dialed;
     this.dialed = undefined;
-    dialed?.then((d) => d.close(), () => undefined);
+    dialed?.then(
+      (d) => d.close(),
+      () => undefined,
+    );
   }
 
   private pump(): void {
@@ -280,7 +285,9 @@ const changesByTarget = new Map<string, { generation: number }>();
  * `outputCapBytes` is there for tests, which prove the cap without printing 64 MiB.
  */
 export function hostFor(connection: Connection, outputCapBytes = OUTPUT_CAP_BYTES): Host {
-  const key = createHash("sha256").update(JSON.stringify([connection, outputCapBytes])).digest("hex");
+  const key = createHash("sha256")
+    .update(JSON.stringify([connection, outputCapBytes]))
+    .digest("hex");
   let target = targets.get(key);
   if (!target) {
     target = new Target(connection, outputCapBytes);

@@ -23,8 +23,7 @@ export class ShellClosedError extends Error {
 
 export class ShellTimeoutError extends Error {}
 
-const ENVIRONMENT =
-  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; LC_ALL=C; export PATH LC_ALL; unset HISTFILE";
+const ENVIRONMENT = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; LC_ALL=C; export PATH LC_ALL; unset HISTFILE";
 
 export class RemoteShell {
   private pending?: Pending;

@@ -54,7 +54,10 @@ export function endImpairment(link: LinkImpairment): LinkImpairment {
 
 /** Changes with anything the Lab makes, so that every Check runs again after an edit. */
 const planHash = (plan: LabPlan) =>
-  createHash("sha256").update(JSON.stringify([plan.nodes, plan.links, plan.lans])).digest("hex").slice(0, 16);
+  createHash("sha256")
+    .update(JSON.stringify([plan.nodes, plan.links, plan.lans]))
+    .digest("hex")
+    .slice(0, 16);
 
 /** A child the Lab makes; the ones it refers to again have a `name` output. */
 type Child = pulumi.CustomResource & { name: pulumi.Output<string> };
@@ -170,7 +173,12 @@ export class LabComponent extends pulumi.ComponentResource {
     // In name order, so that the first node of a link within a host (which makes the pair) exists first.
     const nodes = new Map<string, Child>();
     for (const n of plan.nodes) {
-      const inputs = made((p) => labNodeSpec(p, p.nodes.find((m) => m.name === n.name)!));
+      const inputs = made((p) =>
+        labNodeSpec(
+          p,
+          p.nodes.find((m) => m.name === n.name)!,
+        ),
+      );
       const after = n.interfaces.flatMap((i): pulumi.Resource[] => {
         const segment = segments.find((s) => s.id === i.segment)!;
         const bridge = bridges.get(`${segment.id}/${n.host}`);
@@ -206,15 +214,14 @@ export class LabComponent extends pulumi.ComponentResource {
     const services = new Map(
       plan.nodes.map((n) => [
         n.name,
-        Object.entries(n.services).map(
-          ([service, settings]) =>
-            door.make(
-              "Service",
-              `${name}/${n.name}/service/${service}`,
-              n.host,
-              { namespace: nodes.get(n.name)!.name, name: service, ...settings },
-              { parent: this, dependsOn: [nodes.get(n.name)!] },
-            ),
+        Object.entries(n.services).map(([service, settings]) =>
+          door.make(
+            "Service",
+            `${name}/${n.name}/service/${service}`,
+            n.host,
+            { namespace: nodes.get(n.name)!.name, name: service, ...settings },
+            { parent: this, dependsOn: [nodes.get(n.name)!] },
+          ),
         ),
       ]),
     );

@@ -105,15 +105,13 @@ export function planLab(input: LabSpec): LabPlan {
   const segmentPlans = segments.map((s): SegmentPlan => {
     const hosts = segmentHosts(s);
     const bridged = s.kind === "lan" || hosts.length > 1;
-    const members = s.members.map(
-      (m): MemberPlan => ({
-        ...m,
-        host: hostOf(m.node),
-        namespace: prefix + m.node,
-        addresses: allocations.addresses[m.endpoint],
-        ...(bridged ? { hostVeth: device("v", s.id, m.endpoint) } : {}),
-      }),
-    );
+    const members = s.members.map((m): MemberPlan => ({
+      ...m,
+      host: hostOf(m.node),
+      namespace: prefix + m.node,
+      addresses: allocations.addresses[m.endpoint],
+      ...(bridged ? { hostVeth: device("v", s.id, m.endpoint) } : {}),
+    }));
     const vni = allocations.vnis[s.id];
     return {
       kind: s.kind,
@@ -133,7 +131,10 @@ export function planLab(input: LabSpec): LabPlan {
                 host,
                 name: device("x", s.id),
                 local: underlay(host),
-                remotes: hosts.filter((h) => h !== host).map(underlay).sort(),
+                remotes: hosts
+                  .filter((h) => h !== host)
+                  .map(underlay)
+                  .sort(),
                 device: spec.underlayDevice?.[host] ?? DEFAULT_UNDERLAY_DEVICE,
               })),
             },
@@ -151,7 +152,11 @@ export function planLab(input: LabSpec): LabPlan {
   check();
 
   return {
-    hosts: Object.fromEntries(Object.keys(spec.hosts).sort(byText).map((h) => [h, { underlay: underlay(h) }])),
+    hosts: Object.fromEntries(
+      Object.keys(spec.hosts)
+        .sort(byText)
+        .map((h) => [h, { underlay: underlay(h) }]),
+    ),
     nodes,
     links: segmentPlans.filter((s) => s.kind === "link"),
     lans: segmentPlans.filter((s) => s.kind === "lan"),

@@ -119,7 +119,7 @@ function icmpPackets(pcap: Buffer): { type: number; source: string; destination:
   expect(pcap.readUInt32LE(0)).toBe(0xa1b2c3d4);
   expect(pcap.readUInt32LE(20)).toBe(1);
   const packets = [];
-  for (let at = 24; at + 16 <= pcap.length; ) {
+  for (let at = 24; at + 16 <= pcap.length;) {
     const length = pcap.readUInt32LE(at + 8);
     const frame = pcap.subarray(at + 16, at + 16 + length);
     at += 16 + length;
@@ -401,7 +401,6 @@ test("capture to the output: the pcap streams out (-c ends it by itself); a capt
   killed.child.kill("SIGKILL");
   await killed.exited;
   await until("tcpdump is stopped once its session is gone", () => inNamespace(east, "gw").length === 0);
-
 });
 
 test(`graph: DOT, Mermaid and SVG drawn from the stack are the Lab's own pictures: the pulled cable dotted and down ${netemWords}`, () => {

@@ -87,10 +87,13 @@ afterAll(() => {
 test("pulumi import of every kind made by hand (Netem aside) puts each object's inputs in state, and its own id", async () => {
   const resources = handMade.map(({ type, name, id }) => ({ type: `netns:index:${type}`, name, id }));
   writeFileSync(join(dir, "import.json"), JSON.stringify({ resources }));
-  const out = clock.timed("pulumi import", async () => pulumi("import", "--file", "import.json", "--yes", "--protect=false", "--generate-code=false"));
+  const out = clock.timed("pulumi import", async () =>
+    pulumi("import", "--file", "import.json", "--yes", "--protect=false", "--generate-code=false"),
+  );
   expect(await out).toMatch(new RegExp(`= ${handMade.length} imported`));
   const state = await imported();
-  const byName = (a: { name?: string; type: string }, b: { name?: string; type: string }) => `${a.type} ${a.name}`.localeCompare(`${b.type} ${b.name}`);
+  const byName = (a: { name?: string; type: string }, b: { name?: string; type: string }) =>
+    `${a.type} ${a.name}`.localeCompare(`${b.type} ${b.name}`);
   expect(state.map((r) => ({ type: r.type, name: r.urn.split("::").pop(), id: r.id, inputs: r.inputs })).sort(byName)).toEqual(
     handMade.map(({ type, name, id, inputs }) => ({ type: `netns:index:${type}`, name, id, inputs })).sort(byName),
   );
@@ -107,16 +110,23 @@ test("the program declaring what was imported previews and refreshes with no cha
 test("up changes an imported veth in place and replaces the hand-made port forward with a marked one; no rule is left twice", async () => {
   writeProgram(
     handMade.map((r) =>
-      r.type === "Veth" ? { ...r, inputs: { ...r.inputs, mtu: 1400 } } : r.type === "PortForward" ? { ...r, inputs: { ...r.inputs, port: 8081 } } : r,
+      r.type === "Veth"
+        ? { ...r, inputs: { ...r.inputs, mtu: 1400 } }
+        : r.type === "PortForward"
+          ? { ...r, inputs: { ...r.inputs, port: 8081 } }
+          : r,
     ),
   );
   const result = await clock.timed("pulumi up (an update, a replacement)", () => stack.up());
   expect(changes(result.summary.resourceChanges)).toEqual({ update: 1, replace: 1 });
   expect(JSON.parse(host.sh(["ip", "-j", "link", "show", "veth-red-br"]))[0].mtu).toBe(1400);
-  const forwards = host.sh(["iptables", "-w", "-t", "nat", "-S"]).split("\n").filter((line) => line.includes("DNAT --to-destination"));
+  const forwards = host
+    .sh(["iptables", "-w", "-t", "nat", "-S"])
+    .split("\n")
+    .filter((line) => line.includes("DNAT --to-destination"));
   expect(forwards.map((line) => line.replace(/pulumi-netns:pf-[0-9a-f]{16}@import\/e2e/, "MARK"))).toEqual([
-    "-A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 8081 -m comment --comment \"MARK\" -j DNAT --to-destination 192.168.15.2:80",
-    "-A OUTPUT ! -d 127.0.0.0/8 -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 8081 -m comment --comment \"MARK\" -j DNAT --to-destination 192.168.15.2:80",
+    '-A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 8081 -m comment --comment "MARK" -j DNAT --to-destination 192.168.15.2:80',
+    '-A OUTPUT ! -d 127.0.0.0/8 -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 8081 -m comment --comment "MARK" -j DNAT --to-destination 192.168.15.2:80',
   ]);
 });
 

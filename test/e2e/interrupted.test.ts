@@ -62,7 +62,12 @@ test(`SIGKILL of \`pulumi up\` of ${COUNT} namespaces once ${KILL_AT} exist: its
   const [host] = lab.hosts;
   const work = PulumiWorkdir.create("e2e-interrupted");
   try {
-    const config = { host: { value: host.address }, hostKey: { value: host.hostKey }, sshKey: { value: lab.clientKey, secret: true }, count: { value: String(COUNT) } };
+    const config = {
+      host: { value: host.address },
+      hostKey: { value: host.hostKey },
+      sshKey: { value: lab.clientKey, secret: true },
+      count: { value: String(COUNT) },
+    };
     const before = hostSnapshot(host);
     const { stack, dir } = await projectStack(work, "scale", config, join(REPO_ROOT, "test", "e2e", "programs", "scale"));
     const up = pulumiUp(work, dir);
@@ -80,7 +85,8 @@ test(`SIGKILL of \`pulumi up\` of ${COUNT} namespaces once ${KILL_AT} exist: its
     for (let waited = 0; ours().length > 0 && waited < 10_000; waited += 200) await sleep(200);
     expect(ours()).toEqual([]);
 
-    const cli = (...args: string[]) => spawnSync("pulumi", [...args, "--stack", "e2e"], { cwd: dir, env: { ...process.env, ...work.env }, encoding: "utf8" });
+    const cli = (...args: string[]) =>
+      spawnSync("pulumi", [...args, "--stack", "e2e"], { cwd: dir, env: { ...process.env, ...work.env }, encoding: "utf8" });
     // The engine's own lock stays behind a SIGKILLed CLI; `cancel` removes it. Once in two full runs here
     // it exited 1 (its output was not kept then; it is now), and never alone: a second try after a pause.
     let cancelled = cli("cancel", "--yes");
@@ -89,7 +95,10 @@ test(`SIGKILL of \`pulumi up\` of ${COUNT} namespaces once ${KILL_AT} exist: its
       await sleep(2000);
       cancelled = cli("cancel", "--yes");
     }
-    expect({ status: cancelled.status, output: cancelled.status === 0 ? "" : cancelled.stdout + cancelled.stderr }).toEqual({ status: 0, output: "" });
+    expect({ status: cancelled.status, output: cancelled.status === 0 ? "" : cancelled.stdout + cancelled.stderr }).toEqual({
+      status: 0,
+      output: "",
+    });
     const again = cli("up", "--yes", "--skip-preview", "--non-interactive");
     expect({ status: again.status, output: again.status === 0 ? "" : again.stdout + again.stderr }).toEqual({ status: 0, output: "" });
     expect(host.sh(["ip", "netns", "list"]).split("\n").filter(Boolean)).toHaveLength(COUNT);
@@ -114,7 +123,9 @@ test(`the provider killed after every ${STRIDE}th remote command of an up and of
     const before = hostSnapshot(host);
     const config = { host: { value: host.address }, hostKey: { value: host.hostKey }, sshKey: { value: lab.clientKey, secret: true } };
     const { stack, dir } = await projectStack(work, "edits", config, join(REPO_ROOT, "test", "e2e", "programs", "edits"));
-    await stack.setConfig("program", { value: JSON.stringify(forProject(toProgram(EVERY_KIND, host.connection(), host.address, peer.address))) });
+    await stack.setConfig("program", {
+      value: JSON.stringify(forProject(toProgram(EVERY_KIND, host.connection(), host.address, peer.address))),
+    });
     const cli = (args: string[], kill = 0) =>
       spawnSync("pulumi", [...args, "--yes", "--skip-preview", "--non-interactive", "--stack", "e2e"], {
         cwd: dir,
@@ -129,7 +140,11 @@ test(`the provider killed after every ${STRIDE}th remote command of an up and of
         const killed = cli([phase], kill);
         // A run that ends before its kill point ran every command: each one has been a kill point.
         if (killed.status === 0) break;
-        expect({ phase, kill, output: killed.stdout + killed.stderr }).toEqual({ phase, kill, output: expect.stringMatching(/error reading from server|transport is closing|connection refused|EOF/) });
+        expect({ phase, kill, output: killed.stdout + killed.stderr }).toEqual({
+          phase,
+          kill,
+          output: expect.stringMatching(/error reading from server|transport is closing|connection refused|EOF/),
+        });
         covered.push(`${phase}@${kill}`);
         expect({ phase, kill, ...failure(cli([phase])) }).toEqual({ phase, kill, status: 0, output: "" });
         if (phase === "up") {

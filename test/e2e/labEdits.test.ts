@@ -73,7 +73,10 @@ type Edit =
 
 const edit: fc.Arbitrary<Edit> = fc.oneof(
   fc.record({ op: fc.constant("addNode" as const), host: fc.constantFrom(...HOSTS) }),
-  fc.record({ op: fc.constantFrom("removeNode" as const, "renameNode" as const, "removeLan" as const, "removeLink" as const), pick: fc.nat(99) }),
+  fc.record({
+    op: fc.constantFrom("removeNode" as const, "renameNode" as const, "removeLan" as const, "removeLink" as const),
+    pick: fc.nat(99),
+  }),
   fc.record({ op: fc.constant("addLan" as const), picks: fc.array(fc.nat(99), { minLength: 1, maxLength: 3 }) }),
   fc.record({ op: fc.constantFrom("addMember" as const, "removeMember" as const), lan: fc.nat(99), node: fc.nat(99) }),
   fc.record({ op: fc.constant("addLink" as const), a: fc.nat(99), b: fc.nat(99) }),
@@ -108,7 +111,11 @@ function change(model: Model, e: Edit): Omit<Applied, "renewed"> | undefined {
   const rename = (from: string, to: string) => (name: string) => (name === from ? to : name);
   switch (e.op) {
     case "addNode":
-      return { model: { ...model, nodes: [...model.nodes, { name: named, host: e.host }], next }, what: `add node ${named} on ${e.host}`, touched: ["core"] };
+      return {
+        model: { ...model, nodes: [...model.nodes, { name: named, host: e.host }], next },
+        what: `add node ${named} on ${e.host}`,
+        touched: ["core"],
+      };
     case "removeNode": {
       const gone = pick(model.nodes, e.pick)!;
       if (model.nodes.length <= 2) return undefined;
@@ -140,31 +147,49 @@ function change(model: Model, e: Edit): Omit<Applied, "renewed"> | undefined {
     case "addLan": {
       const members = [...new Set(e.picks.map((i) => pick(model.nodes, i)!.name))];
       const name = `x${model.next}`;
-      return { model: { ...model, lans: [...model.lans, { name, members }], next }, what: `add LAN ${name} of ${members.join(", ")}`, touched: [name] };
+      return {
+        model: { ...model, lans: [...model.lans, { name, members }], next },
+        what: `add LAN ${name} of ${members.join(", ")}`,
+        touched: [name],
+      };
     }
     case "removeLan": {
       const gone = pick(model.lans, e.pick);
-      return gone && { model: { ...model, lans: model.lans.filter((l) => l !== gone) }, what: `remove LAN ${gone.name}`, touched: [gone.name] };
+      return (
+        gone && { model: { ...model, lans: model.lans.filter((l) => l !== gone) }, what: `remove LAN ${gone.name}`, touched: [gone.name] }
+      );
     }
     case "addMember": {
       const lan = pick(model.lans, e.lan);
       const node = pick(model.nodes, e.node)!;
       if (!lan || lan.members.includes(node.name)) return undefined;
       const members = [...lan.members, node.name];
-      return { model: { ...model, lans: model.lans.map((l) => (l === lan ? { ...l, members } : l)) }, what: `add ${node.name} to LAN ${lan.name}`, touched: [lan.name] };
+      return {
+        model: { ...model, lans: model.lans.map((l) => (l === lan ? { ...l, members } : l)) },
+        what: `add ${node.name} to LAN ${lan.name}`,
+        touched: [lan.name],
+      };
     }
     case "removeMember": {
       const lan = pick(model.lans, e.lan);
       const member = lan && pick(lan.members, e.node);
       if (!lan || !member || lan.members.length === 1) return undefined;
       const members = lan.members.filter((m) => m !== member);
-      return { model: { ...model, lans: model.lans.map((l) => (l === lan ? { ...l, members } : l)) }, what: `remove ${member} from LAN ${lan.name}`, touched: [lan.name] };
+      return {
+        model: { ...model, lans: model.lans.map((l) => (l === lan ? { ...l, members } : l)) },
+        what: `remove ${member} from LAN ${lan.name}`,
+        touched: [lan.name],
+      };
     }
     case "addLink": {
       const [a, b] = [pick(model.nodes, e.a)!, pick(model.nodes, e.b)!];
       if (a === b) return undefined;
       const what = `link ${a.name} and ${b.name} (l${model.next})`;
-      return { model: { ...model, links: [...model.links, { id: model.next, a: a.name, b: b.name }], next }, what, touched: [`l${model.next}`] };
+      return {
+        model: { ...model, links: [...model.links, { id: model.next, a: a.name, b: b.name }], next },
+        what,
+        touched: [`l${model.next}`],
+      };
     }
     case "recable": {
       // The link's second end goes to another node, same interface name: another link on the first end.
@@ -172,11 +197,21 @@ function change(model: Model, e: Edit): Omit<Applied, "renewed"> | undefined {
       const node = pick(model.nodes, e.node)!;
       if (!link || node.name === link.a || node.name === link.b) return undefined;
       const links = model.links.map((l) => (l === link ? { ...l, b: node.name } : l));
-      return { model: { ...model, links }, what: `cable ${link.a}'s l${link.id} to ${node.name} instead of ${link.b}`, touched: [`l${link.id}`] };
+      return {
+        model: { ...model, links },
+        what: `cable ${link.a}'s l${link.id} to ${node.name} instead of ${link.b}`,
+        touched: [`l${link.id}`],
+      };
     }
     case "removeLink": {
       const gone = pick(model.links, e.pick);
-      return gone && { model: { ...model, links: model.links.filter((l) => l !== gone) }, what: `remove link l${gone.id}`, touched: [`l${gone.id}`] };
+      return (
+        gone && {
+          model: { ...model, links: model.links.filter((l) => l !== gone) },
+          what: `remove link l${gone.id}`,
+          touched: [`l${gone.id}`],
+        }
+      );
     }
   }
 }
@@ -196,14 +231,21 @@ beforeAll(async () => {
   ({ stack } = await projectStack(
     work,
     "lab-edits",
-    { ...twoHostConfig(lab), hostC: { value: c.address }, hostKeyC: { value: c.hostKey }, topology: { value: JSON.stringify(topology(initial)) } },
+    {
+      ...twoHostConfig(lab),
+      hostC: { value: c.address },
+      hostKeyC: { value: c.hostKey },
+      topology: { value: JSON.stringify(topology(initial)) },
+    },
     join(REPO_ROOT, "test", "e2e", "programs", "lab-edits"),
   ));
   before = lab.hosts.map(hostSnapshot);
 });
 
 afterAll(() => {
-  console.log(`Lab edits: ${RUNS} runs, ${edits} edits applied; wall times of the last run:\n  ${timings.slice(-2 * STEPS - 2).join("\n  ")}`);
+  console.log(
+    `Lab edits: ${RUNS} runs, ${edits} edits applied; wall times of the last run:\n  ${timings.slice(-2 * STEPS - 2).join("\n  ")}`,
+  );
   lab?.destroy();
   work?.remove();
 });
@@ -221,7 +263,9 @@ function segmentOf(urn: string): string {
 async function watched(): Promise<Map<string, string>> {
   const { deployment } = await stack.exportStack();
   return new Map(
-    ((deployment.resources ?? []) as { urn: string; type: string }[]).map((r) => [r.urn, r.type.split(":").pop()!] as const).filter(([, type]) => WATCHED.has(type)),
+    ((deployment.resources ?? []) as { urn: string; type: string }[])
+      .map((r) => [r.urn, r.type.split(":").pop()!] as const)
+      .filter(([, type]) => WATCHED.has(type)),
   );
 }
 
@@ -245,7 +289,12 @@ interface Made {
   interfaces: Map<string, number>;
 }
 
-async function applyModel(model: Model, what: string, edited: Pick<Applied, "touched" | "renewed">, previous: Made | undefined): Promise<Made> {
+async function applyModel(
+  model: Model,
+  what: string,
+  edited: Pick<Applied, "touched" | "renewed">,
+  previous: Made | undefined,
+): Promise<Made> {
   await stack.setConfig("topology", { value: JSON.stringify(topology(model)) });
   const existing = await watched();
   const touched: string[] = [];
@@ -271,13 +320,15 @@ async function applyModel(model: Model, what: string, edited: Pick<Applied, "tou
   const made = { addresses: up.outputs.addresses.value as Addresses, interfaces: interfaces(model) };
   for (const [node, ifnames] of Object.entries(previous?.addresses ?? {})) {
     for (const [ifname, list] of Object.entries(ifnames)) {
-      if (made.addresses[node]?.[ifname] && !edited.renewed.includes(ifname)) expect([what, node, ifname, made.addresses[node][ifname]]).toEqual([what, node, ifname, list]);
+      if (made.addresses[node]?.[ifname] && !edited.renewed.includes(ifname))
+        expect([what, node, ifname, made.addresses[node][ifname]]).toEqual([what, node, ifname, list]);
     }
   }
   // No cable that stays is made again: each interface there before and after, on a segment the edit did not renew, is the same one.
   for (const [endpoint, ifindex] of previous?.interfaces ?? []) {
     const now = made.interfaces.get(endpoint);
-    if (now !== undefined && !edited.renewed.includes(endpoint.split(":")[1])) expect([what, endpoint, now]).toEqual([what, endpoint, ifindex]);
+    if (now !== undefined && !edited.renewed.includes(endpoint.split(":")[1]))
+      expect([what, endpoint, now]).toEqual([what, endpoint, ifindex]);
   }
   expect([what, changes((await stack.preview()).changeSummary)]).toEqual([what, {}]);
   return made;

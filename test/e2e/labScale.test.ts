@@ -47,7 +47,9 @@ test("a Lab of 50 nodes over two hosts comes up, carries traffic between them, r
     expect(JSON.parse(east.sh(["ip", "-j", "netns", "list"]))).toHaveLength(25);
     expect(JSON.parse(west.sh(["ip", "-j", "netns", "list"]))).toHaveLength(25);
     const far = up.outputs.addresses.value.west24.eth0[0].split("/")[0];
-    expect(east.sh(["ip", "netns", "exec", "east24", "ping", "-n", "-c", "1", "-W", "2", far], { allowFailure: true })).toContain(" 1 received");
+    expect(east.sh(["ip", "netns", "exec", "east24", "ping", "-n", "-c", "1", "-W", "2", far], { allowFailure: true })).toContain(
+      " 1 received",
+    );
     expect(changes((await timed("refresh", () => stack.refresh())).summary.resourceChanges)).toEqual({});
     expect(changes((await timed("destroy", () => stack.destroy())).summary.resourceChanges)).toEqual({ delete: 59 });
     expect([hostSnapshot(east), hostSnapshot(west)]).toEqual(before);
@@ -58,7 +60,9 @@ test("a Lab of 50 nodes over two hosts comes up, carries traffic between them, r
     // and this machine's settings are not the tests' to change; LANs of 5 need about 300.
     // 50 nodes; per host 5 LANs (a bridge each); the link across the hosts (4); the stack, Lab and allocation; 50 checks.
     await stack.setAllConfig({ lanSize: { value: "5" }, allPairs: { value: "true" } });
-    expect(changes((await timed("up of the same 50 nodes on LANs of 5, with all-pairs checks", () => stack.up())).summary.resourceChanges)).toEqual({ create: 117 });
+    expect(
+      changes((await timed("up of the same 50 nodes on LANs of 5, with all-pairs checks", () => stack.up())).summary.resourceChanges),
+    ).toEqual({ create: 117 });
     expect(changes((await timed("refresh with all-pairs checks", () => stack.refresh())).summary.resourceChanges)).toEqual({});
     expect(changes((await timed("destroy", () => stack.destroy())).summary.resourceChanges)).toEqual({ delete: 117 });
     expect([hostSnapshot(east), hostSnapshot(west)]).toEqual(before);
@@ -82,7 +86,9 @@ test("the same Lab on the native provider: one Provider per host, the same objec
     const up = await timed("native up, all-pairs", () => stack.up());
     expect(changes(up.summary.resourceChanges)).toEqual({ create: 119 });
     const far = up.outputs.addresses.value.west24.eth0[0].split("/")[0];
-    expect(east.sh(["ip", "netns", "exec", "east24", "ping", "-n", "-c", "1", "-W", "2", far], { allowFailure: true })).toContain(" 1 received");
+    expect(east.sh(["ip", "netns", "exec", "east24", "ping", "-n", "-c", "1", "-W", "2", far], { allowFailure: true })).toContain(
+      " 1 received",
+    );
     expect(changes((await timed("native refresh", () => stack.refresh())).summary.resourceChanges)).toEqual({});
     expect(changes((await timed("native preview", () => stack.preview())).changeSummary)).toEqual({});
     const resources = (await stack.exportStack()).deployment.resources as { type: string }[];
@@ -91,7 +97,9 @@ test("the same Lab on the native provider: one Provider per host, the same objec
       const of = resources.filter((r) => r.type === type).map((r) => JSON.stringify(r).length);
       return Math.round(of.reduce((a, b) => a + b, 0) / of.length);
     };
-    timings.push(`state per resource: LabNode ${size("netns:index:LabNode")} B, Check ${size("netns:index:Check")} B, Bridge ${size("netns:index:Bridge")} B`);
+    timings.push(
+      `state per resource: LabNode ${size("netns:index:LabNode")} B, Check ${size("netns:index:Check")} B, Bridge ${size("netns:index:Bridge")} B`,
+    );
     expect(resources.filter((r) => /connection|__provider/.test(JSON.stringify(r)) && r.type !== "pulumi:providers:netns")).toEqual([]);
     expect(changes((await timed("native destroy", () => stack.destroy())).summary.resourceChanges)).toEqual({ delete: 119 });
     expect([hostSnapshot(east), hostSnapshot(west)]).toEqual(before);

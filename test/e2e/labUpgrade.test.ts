@@ -28,11 +28,22 @@ let west: TestHost;
 /** Builds the previous release's provider and SDK next to the stack, and points the stack's `pulumi-netns` at `root`. */
 function buildPrevious(dir: string): void {
   mkdirSync(dir);
-  const archive = ["sh", "-c", 'git -C "$1" archive "$2" package.json tsconfig.json provider sdk | tar -x -C "$3"', "sh", REPO_ROOT, PREVIOUS_RELEASE, dir];
+  const archive = [
+    "sh",
+    "-c",
+    'git -C "$1" archive "$2" package.json tsconfig.json provider sdk | tar -x -C "$3"',
+    "sh",
+    REPO_ROOT,
+    PREVIOUS_RELEASE,
+    dir,
+  ];
   try {
     execFileSync(archive[0], archive.slice(1), { stdio: "pipe" });
   } catch (err) {
-    throw new Error(`commit ${PREVIOUS_RELEASE} (the release before LabNode) must be in this clone's history: ${(err as { stderr?: Buffer }).stderr}`, { cause: err });
+    throw new Error(
+      `commit ${PREVIOUS_RELEASE} (the release before LabNode) must be in this clone's history: ${(err as { stderr?: Buffer }).stderr}`,
+      { cause: err },
+    );
   }
   symlinkSync(join(REPO_ROOT, "node_modules"), join(dir, "node_modules"));
   execFileSync(join(REPO_ROOT, "node_modules", ".bin", "tsc"), ["-p", join(dir, "tsconfig.json")], { stdio: "pipe" });
@@ -50,7 +61,10 @@ const ping = (host: TestHost, ns: string, address: string) =>
 /** Each lab interface's ifindex: the same after the upgrade means no cable was made again. */
 function interfaces(): Record<string, number> {
   const seen: Record<string, number> = {};
-  for (const [host, nodes] of [[east, ["gw", "pc1", "pc2"]], [west, ["web", "db"]]] as const) {
+  for (const [host, nodes] of [
+    [east, ["gw", "pc1", "pc2"]],
+    [west, ["web", "db"]],
+  ] as const) {
     for (const node of nodes) {
       for (const l of JSON.parse(host.sh(["ip", "-n", node, "-j", "link", "show"])) as { ifname: string; ifindex: number }[]) {
         if (l.ifname !== "lo") seen[`${node}:${l.ifname}`] = l.ifindex;
@@ -94,7 +108,12 @@ test("a Lab made by the release before LabNode moves to LabNodes in one plain up
   const nodes = ["db", "gw", "pc1", "pc2", "web"];
   expect(upgrade.steps.filter((s) => !s.startsWith("delete ")).sort()).toEqual(nodes.map((n) => `update LabNode lab/${n}`));
   const deleted = upgrade.steps.filter((s) => s.startsWith("delete ")).map((s) => s.split(" ")[1]);
-  expect(deleted.sort()).toEqual([...Array(7).fill("Address"), ...Array(5).fill("Route"), ...Array(2).fill("Sysctl"), ...Array(6).fill("Veth")]);
+  expect(deleted.sort()).toEqual([
+    ...Array(7).fill("Address"),
+    ...Array(5).fill("Route"),
+    ...Array(2).fill("Sysctl"),
+    ...Array(6).fill("Veth"),
+  ]);
   expect(upgraded.outputs.addresses.value).toEqual(addresses);
   expect(interfaces()).toEqual(cables);
   expect(ping(east, "pc1", db)).toContain(" 1 received");

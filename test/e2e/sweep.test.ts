@@ -31,12 +31,18 @@ test("after `pulumi stack rm --force`, sweep lists every object the stack left a
     const before = hostSnapshot(host);
     const config = { host: { value: host.address }, hostKey: { value: host.hostKey }, sshKey: { value: lab.clientKey, secret: true } };
     const { stack, dir } = await projectStack(work, "edits", config, join(REPO_ROOT, "test", "e2e", "programs", "edits"));
-    await stack.setConfig("program", { value: JSON.stringify(forProject(toProgram(EVERY_KIND, host.connection(), host.address, peer.address))) });
+    await stack.setConfig("program", {
+      value: JSON.stringify(forProject(toProgram(EVERY_KIND, host.connection(), host.address, peer.address))),
+    });
     const made = await stack.up();
     const resources = Object.values(made.summary.resourceChanges ?? {}).reduce((sum, n) => sum + (n ?? 0), 0) - 1;
     const env = { ...process.env, ...work.env };
     const sweep = (...args: string[]) =>
-      spawnSync("node", [join(REPO_ROOT, "dist", "cli", "main.js"), "sweep", "--stack", "e2e", ...args], { cwd: dir, env, encoding: "utf8" });
+      spawnSync("node", [join(REPO_ROOT, "dist", "cli", "main.js"), "sweep", "--stack", "e2e", ...args], {
+        cwd: dir,
+        env,
+        encoding: "utf8",
+      });
 
     // A stack whose state has everything: its hosts come from the state; nothing is left over.
     const clean = sweep();
@@ -62,17 +68,42 @@ test("after `pulumi stack rm --force`, sweep lists every object the stack left a
     const listed = sweep(...target);
     expect({ status: listed.status, stderr: listed.stderr }).toEqual({ status: 0, stderr: "" });
     const lines = listed.stdout.trim().split("\n");
-    expect(lines.slice(0, 2)).toEqual(["stack edits/e2e: no state (removed?); everything tagged with it is left over", `root@${host.address}:22: ${resources} left over`]);
+    expect(lines.slice(0, 2)).toEqual([
+      "stack edits/e2e: no state (removed?); everything tagged with it is left over",
+      `root@${host.address}:22: ${resources} left over`,
+    ]);
     expect(lines.at(-1)).toBe("  (run again with --yes to remove them)");
     // Every resource of the program, by kind.
-    const kinds = lines.slice(2, -1).map((line) => line.trim().split(/\s+/)[0]).sort();
-    expect(kinds).toEqual(["Address", "Address", "Bridge", "Masquerade", "Namespace", "Namespace", "PortForward", "Route", "Sysctl", "Sysctl", "Veth", "Vxlan"]);
+    const kinds = lines
+      .slice(2, -1)
+      .map((line) => line.trim().split(/\s+/)[0])
+      .sort();
+    expect(kinds).toEqual([
+      "Address",
+      "Address",
+      "Bridge",
+      "Masquerade",
+      "Namespace",
+      "Namespace",
+      "PortForward",
+      "Route",
+      "Sysctl",
+      "Sysctl",
+      "Veth",
+      "Vxlan",
+    ]);
     expect(lines.join("\n")).not.toMatch(/PRIVATE KEY/);
     expect(hostSnapshot(host)).toEqual(left);
 
     const removed = sweep(...target, "--yes");
     expect({ status: removed.status, stderr: removed.stderr }).toEqual({ status: 0, stderr: "" });
-    expect(removed.stdout.trim().split("\n").slice(2).every((line) => line.endsWith("  removed"))).toBe(true);
+    expect(
+      removed.stdout
+        .trim()
+        .split("\n")
+        .slice(2)
+        .every((line) => line.endsWith("  removed")),
+    ).toBe(true);
     expect(hostSnapshot(host)).toEqual(before);
     expect(host.sh(["find", "/run/pulumi-netns", "-type", "f", "!", "-name", "lock"], { allowFailure: true })).toBe("");
     console.log(`sweep after \`pulumi stack rm --force\`:\n${removed.stdout}`);

@@ -28,7 +28,10 @@ const ips = { red: "192.168.15.1", blue: "192.168.15.2", gateway: "192.168.15.5"
  * differs only in these.
  */
 function comparable(snapshot: Record<string, unknown>): Record<string, string[]> {
-  const text = (value: unknown) => JSON.stringify(value).replace(/[0-9a-f]{16}(@[\w.-]+\/[\w.-]+)?/g, "OWNER").replace(/ \(id: \d+\)/, "");
+  const text = (value: unknown) =>
+    JSON.stringify(value)
+      .replace(/[0-9a-f]{16}(@[\w.-]+\/[\w.-]+)?/g, "OWNER")
+      .replace(/ \(id: \d+\)/, "");
   return Object.fromEntries(
     Object.entries(snapshot).map(([key, value]) => [key, (Array.isArray(value) ? value : String(value).split("\n")).map(text).sort()]),
   );
@@ -78,7 +81,11 @@ test("native door: the same objects on the host, drift caught and repaired, smal
   expect(changes((await stack.preview()).changeSummary)).toEqual({});
   expect(changes((await stack.refresh()).summary.resourceChanges)).toEqual({});
   // sweep reads a native stack: its host from the provider, every object accounted for.
-  const swept = spawnSync("node", [join(REPO_ROOT, "dist", "cli", "main.js"), "sweep", "--stack", "native"], { cwd: dir, env: { ...process.env, ...work.env }, encoding: "utf8" });
+  const swept = spawnSync("node", [join(REPO_ROOT, "dist", "cli", "main.js"), "sweep", "--stack", "native"], {
+    cwd: dir,
+    env: { ...process.env, ...work.env },
+    encoding: "utf8",
+  });
   expect({ status: swept.status, stdout: swept.stdout, stderr: swept.stderr }).toEqual({
     status: 0,
     stdout: `stack two-doors/native: 13 resources in its state\nroot@${lab.hosts[0].address}:22: nothing left over\n`,
@@ -97,11 +104,14 @@ test("native door: the same objects on the host, drift caught and repaired, smal
   expect(kinds).toHaveLength(13);
   // A resource's own properties: under 1 KB, but for the rule kinds' `rules` (the rules on the host, as
   // iptables arguments). The engine adds its URN, provider reference, times and the program's stack trace.
-  const own = (r: { inputs: object; outputs: object }) => JSON.stringify({ inputs: r.inputs, outputs: { ...r.outputs, rules: undefined } }).length;
+  const own = (r: { inputs: object; outputs: object }) =>
+    JSON.stringify({ inputs: r.inputs, outputs: { ...r.outputs, rules: undefined } }).length;
   expect(kinds.map((r) => ({ type: r.type, size: own(r) })).filter(({ size }) => size >= 1024)).toEqual([]);
   expect(kinds.filter((r) => /connection|__provider/.test(JSON.stringify(r)))).toEqual([]);
   // The key is the provider's, once, as a secret (the Automation API's export shows it decrypted).
-  const provider = resources.find((r) => r.type === "pulumi:providers:netns")! as unknown as { inputs: Record<string, Record<string, string>> };
+  const provider = resources.find((r) => r.type === "pulumi:providers:netns")! as unknown as {
+    inputs: Record<string, Record<string, string>>;
+  };
   expect(provider.inputs.privateKey.plaintext).toContain("PRIVATE KEY");
   const stateFiles = stateText(work);
   expect(stateFiles).toContain("netns:index:Veth");

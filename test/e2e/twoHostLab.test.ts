@@ -33,7 +33,6 @@ const { lines: timings, timed } = stopwatch();
 
 const bare = (node: string, ifname: string) => addresses[node][ifname][0].split("/")[0];
 
-
 beforeAll(async () => {
   requirePulumiCli();
   lab = await TestLab.create(2);
@@ -70,7 +69,20 @@ function pingTimes(host: TestHost, namespace: string, target: string, count: num
 
 /** Serves webRoot inside web (west), fetches blob.txt from pc2 (east) and returns the bytes received. */
 async function fetchAcrossHosts(): Promise<number> {
-  const server = west.spawn(["ip", "netns", "exec", "web", "python3", "-m", "http.server", "--bind", bare("web", "eth0"), "--directory", webRoot, "8080"]);
+  const server = west.spawn([
+    "ip",
+    "netns",
+    "exec",
+    "web",
+    "python3",
+    "-m",
+    "http.server",
+    "--bind",
+    bare("web", "eth0"),
+    "--directory",
+    webRoot,
+    "8080",
+  ]);
   try {
     const url = `http://${bare("web", "eth0")}:8080/blob.txt`;
     const fetch = `import time, urllib.request
@@ -104,7 +116,9 @@ test("up builds one lab over two hosts; ping crosses the tunnel and two routers,
   const [tunnel] = JSON.parse(east.sh(["ip", "-d", "-j", "link", "show", "type", "vxlan"]));
   expect(tunnel.linkinfo.info_data).toMatchObject({ id: up.outputs.vnis.value["gw:wan0--web:eth0"], local: east.address, port: 4789 });
   // The other host is a flood entry (`remotes`), the one mechanism for a link or a LAN over any number of hosts.
-  const floods = JSON.parse(east.sh(["bridge", "-j", "fdb", "show", "dev", tunnel.ifname])).filter((e: { mac: string }) => e.mac === "00:00:00:00:00:00");
+  const floods = JSON.parse(east.sh(["bridge", "-j", "fdb", "show", "dev", tunnel.ifname])).filter(
+    (e: { mac: string }) => e.mac === "00:00:00:00:00:00",
+  );
   expect(floods.map((e: { dst: string }) => e.dst)).toEqual([west.address]);
   proveTraffic();
   expect(await fetchAcrossHosts()).toBe(300_000);
@@ -123,7 +137,12 @@ const vxlanDevice = (host: TestHost): string => {
 const drifts: [string, () => void, Record<string, number>, Record<string, number>][] = [
   ["the vxlan device deleted on one host", () => west.sh(["ip", "link", "del", vxlanDevice(west)]), { delete: 1 }, { create: 1 }],
   // The kernel takes db's default route with the address it went through: both are drift of db's node.
-  ["a node's address removed", () => west.sh(["ip", "-n", "db", "addr", "del", "10.2.0.2/30", "dev", "eth0"]), { update: 1 }, { update: 1 }],
+  [
+    "a node's address removed",
+    () => west.sh(["ip", "-n", "db", "addr", "del", "10.2.0.2/30", "dev", "eth0"]),
+    { update: 1 },
+    { update: 1 },
+  ],
   // Both ends of the pair go: both nodes' drift; the first makes the pair again, the second takes its end.
   ["the cable within west deleted", () => west.sh(["ip", "-n", "web", "link", "del", "eth1"]), { update: 2 }, { update: 2 }],
 ];
@@ -175,18 +194,23 @@ test("a LAN whose hash meets office's subnet, added: preview shows its exact add
   expect(program).toContain(anchor);
   // LANs get /24s of 172.16.0.0/16 (256 seats); allocated afresh, the rival would take office's subnet.
   const rival = nameMeeting("office", "lan/ipv4", 256, (i) => `lan${i}`);
-  writeFileSync(programFile, program.replace(anchor, `  lans: { office: { members: ["gw:lan0", "pc1:eth0", "pc2:eth0"] }, ${rival}: { members: ["pc1:eth1"] } },\n`));
+  writeFileSync(
+    programFile,
+    program.replace(anchor, `  lans: { office: { members: ["gw:lan0", "pc1:eth0", "pc2:eth0"] }, ${rival}: { members: ["pc1:eth1"] } },\n`),
+  );
   const previewed = new Map<string, Record<string, unknown> | undefined>();
   await stack.preview({
     onEvent: (event) => {
       const m = event.resourcePreEvent?.metadata;
-      if (m && m.op !== "same" && m.urn.includes("netns:index:Lab$")) previewed.set(`${m.op} ${m.type.split(":").pop()} ${m.urn.split("::").pop()}`, m.new?.inputs);
+      if (m && m.op !== "same" && m.urn.includes("netns:index:Lab$"))
+        previewed.set(`${m.op} ${m.type.split(":").pop()} ${m.urn.split("::").pop()}`, m.new?.inputs);
     },
   });
   expect([...previewed.keys()].sort()).toEqual(
     [`create Bridge lab/${rival}/east`, "update LabNode lab/pc1", "update LabAllocation lab/allocations"].sort(),
   );
-  const previewedAddress = (previewed.get("update LabNode lab/pc1")!.interfaces as Record<string, { addresses: string[] }>).eth1.addresses[0];
+  const previewedAddress = (previewed.get("update LabNode lab/pc1")!.interfaces as Record<string, { addresses: string[] }>).eth1
+    .addresses[0];
   const up = await stack.up();
   const grown = up.outputs.addresses.value as typeof addresses;
   expect(previewedAddress).toBe(grown.pc1.eth1[0]);
@@ -217,16 +241,27 @@ test(
       west.sh(["ip", "netns", "exec", "web", "tc", "qdisc", "change", "dev", "eth0", "root", "netem", "delay", "50ms"]);
       expect(changes((await stack.refresh()).summary.resourceChanges)).toEqual({ update: 1 });
       expect(changes((await stack.up()).summary.resourceChanges)).toEqual({ update: 1 });
-      expect(JSON.parse(west.sh(["ip", "netns", "exec", "web", "tc", "-j", "qdisc", "show", "dev", "eth0"]))[0].options.delay.delay).toBeCloseTo(0.01, 6);
+      expect(
+        JSON.parse(west.sh(["ip", "netns", "exec", "web", "tc", "-j", "qdisc", "show", "dev", "eth0"]))[0].options.delay.delay,
+      ).toBeCloseTo(0.01, 6);
     } else {
       const failure = await stack.up().then(
         () => new Error("up succeeded"),
         (err: Error) => err,
       );
       // Pulumi's diagnostics name the failed child (the link's end "node:ifname"), then its error.
-      expect(failure.message).toMatch(/\(lab\/(gw:wan0|web:eth0)\):\s*\n\s*error: [^\n]*this kernel has no netem qdisc \(CONFIG_NET_SCH_NETEM/);
-      for (const [host, namespace] of [[east, "gw"], [west, "web"]] as const) {
-        expect(JSON.parse(host.sh(["ip", "netns", "exec", namespace, "tc", "-j", "qdisc", "show", "dev", namespace === "gw" ? "wan0" : "eth0"]))[0]).toMatchObject({ kind: "noqueue" });
+      expect(failure.message).toMatch(
+        /\(lab\/(gw:wan0|web:eth0)\):\s*\n\s*error: [^\n]*this kernel has no netem qdisc \(CONFIG_NET_SCH_NETEM/,
+      );
+      for (const [host, namespace] of [
+        [east, "gw"],
+        [west, "web"],
+      ] as const) {
+        expect(
+          JSON.parse(
+            host.sh(["ip", "netns", "exec", namespace, "tc", "-j", "qdisc", "show", "dev", namespace === "gw" ? "wan0" : "eth0"]),
+          )[0],
+        ).toMatchObject({ kind: "noqueue" });
       }
     }
     await stack.setConfig("impair", { value: "false" });

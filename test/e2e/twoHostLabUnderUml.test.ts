@@ -17,19 +17,23 @@ function labWorkdirs(): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((name) => name.startsWith("e2e-two-host-lab-")) : [];
 }
 
-test("under UML, the Lab's 20 ms impairment shows in the RTT and its drift is repaired (the netem branch ran and passed); no UML process or file is left", () => {
-  requirePulumiCli();
-  const workdirsBefore = labWorkdirs();
-  const run = jestUnderUml(["test/e2e/twoHostLab.test.ts"], "^(up builds|impair: |destroy leaves)", RUN_TIMEOUT_S);
-  expect(run.output).toMatch(/✓ up builds one lab over two hosts/);
-  expect(run.output).toMatch(
-    /✓ impair: 20 ms on the link across hosts shows in the RTT \(at least 20 ms, below 35 ms\); a hand-made tc change is drift that up repairs/,
-  );
-  expect(run.output).toMatch(/✓ destroy leaves both hosts as they were/);
-  expect(run.output).not.toMatch(/on a kernel without netem/);
-  expect(run.output).toMatch(/^Tests: +\d+ skipped, 3 passed, \d+ total$/m);
-  expect(run.status).toBe(0);
-  expect(run.leftFiles).toEqual([]);
-  expect(run.leftProcesses).toBe("");
-  expect(labWorkdirs()).toEqual(workdirsBefore);
-}, (RUN_TIMEOUT_S + 60) * 1000);
+test(
+  "under UML, the Lab's 20 ms impairment shows in the RTT and its drift is repaired (the netem branch ran and passed); no UML process or file is left",
+  () => {
+    requirePulumiCli();
+    const workdirsBefore = labWorkdirs();
+    const run = jestUnderUml(["test/e2e/twoHostLab.test.ts"], "^(up builds|impair: |destroy leaves)", RUN_TIMEOUT_S);
+    expect(run.output).toMatch(/✓ up builds one lab over two hosts/);
+    expect(run.output).toMatch(
+      /✓ impair: 20 ms on the link across hosts shows in the RTT \(at least 20 ms, below 35 ms\); a hand-made tc change is drift that up repairs/,
+    );
+    expect(run.output).toMatch(/✓ destroy leaves both hosts as they were/);
+    expect(run.output).not.toMatch(/on a kernel without netem/);
+    expect(run.output).toMatch(/^Tests: +\d+ skipped, 3 passed, \d+ total$/m);
+    expect(run.status).toBe(0);
+    expect(run.leftFiles).toEqual([]);
+    expect(run.leftProcesses).toBe("");
+    expect(labWorkdirs()).toEqual(workdirsBefore);
+  },
+  (RUN_TIMEOUT_S + 60) * 1000,
+);

@@ -29,7 +29,12 @@ const webPid = () => b.sh(["cat", PID_FILE]).split(" ")[0];
 const supervisorPid = () => b.sh(["cat", `${SERVICES_ROOT}/netns/server/web/supervisor`]).split(" ")[0];
 /** The page the client gets from the server's web service, or "" when it gets none. */
 const fetchFromClient = () =>
-  a.sh(["ip", "netns", "exec", "client", "curl", "-s", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", `http://${serverAddress}:8080/`], { allowFailure: true }).trim();
+  a
+    .sh(
+      ["ip", "netns", "exec", "client", "curl", "-s", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", `http://${serverAddress}:8080/`],
+      { allowFailure: true },
+    )
+    .trim();
 /** The client's way to the server: "dev eth0" (through r1) or "dev eth1" (through r2). */
 const clientRoute = () => a.sh(["ip", "-n", "client", "route", "get", serverAddress]).match(/dev (\S+)/)?.[1];
 
@@ -125,20 +130,15 @@ test("a pulled cable moves the client to r2 in place; a cut-off client fails up;
   expect(changes((await stack.refresh()).summary.resourceChanges)).toEqual({});
 
   await stack.setConfig("down", { value: "both" });
-  await expect(stack.up()).rejects.toThrow(/check from node client .* failed:[\s\S]*to server:8080 \(tcp [\d.]+:8080\): expected reachable, seen unreachable/);
+  await expect(stack.up()).rejects.toThrow(
+    /check from node client .* failed:[\s\S]*to server:8080 \(tcp [\d.]+:8080\): expected reachable, seen unreachable/,
+  );
 
   await stack.setConfig("down", { value: "" });
   const plugged = stepLog();
   await stack.up({ onEvent: plugged.onEvent });
   // Everything in place, also after the failed up: the routes the kernel dropped are put back.
-  expect(plugged.steps.sort()).toEqual(
-    [
-      "update LabNode lab/client",
-      "update LabNode lab/r1",
-      "update LabNode lab/r2",
-      ...checks,
-    ].sort(),
-  );
+  expect(plugged.steps.sort()).toEqual(["update LabNode lab/client", "update LabNode lab/r1", "update LabNode lab/r2", ...checks].sort());
   expect(clientRoute()).toBe("eth0");
   expect(fetchFromClient()).toBe("200");
   expect(changes((await stack.preview()).changeSummary)).toEqual({});

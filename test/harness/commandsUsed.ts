@@ -19,9 +19,11 @@ export interface CommandUse {
 
 /** Shell builtins and keywords (bash and dash): never looked up on PATH. */
 const BUILTINS = new Set(
-  ("cd export set shift source . exit return local read trap wait eval printf echo test [ [[ ]] true false kill command " +
+  (
+    "cd export set shift source . exit return local read trap wait eval printf echo test [ [[ ]] true false kill command " +
     "type unset break continue umask exec getopts hash alias declare readonly let : mapfile pushd popd shopt " +
-    "if then else elif fi do done while until for case esac in { } ! function time select").split(" "),
+    "if then else elif fi do done while until for case esac in { } ! function time select"
+  ).split(" "),
 );
 
 /** Words that run the word after them (their options aside). */
@@ -248,8 +250,7 @@ function reachableTexts(checker: ts.TypeChecker, node: ts.Node, depth = 0, seen 
         text += (lines.length > 0 ? lines.join("\n") : "$__x__") + span.literal.text;
       });
       texts.push(text);
-    }
-    else if (ts.isIdentifier(n)) follow(n);
+    } else if (ts.isIdentifier(n)) follow(n);
     else if (ts.isPropertyAccessExpression(n)) {
       follow(n.name);
       visit(n.expression);
@@ -284,7 +285,15 @@ const isArgvType = (type: ts.Type | undefined) => type?.aliasSymbol?.name === "A
 function typescriptCommands(root: string, files: string[]): CommandUse[] {
   const program = ts.createProgram(
     files.map((file) => join(root, file)),
-    { strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, esModuleInterop: true, skipLibCheck: true, noEmit: true, types: ["node", "jest"] },
+    {
+      strict: true,
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.CommonJS,
+      esModuleInterop: true,
+      skipLibCheck: true,
+      noEmit: true,
+      types: ["node", "jest"],
+    },
   );
   const checker = program.getTypeChecker();
   const uses: CommandUse[] = [];
@@ -302,7 +311,8 @@ function typescriptCommands(root: string, files: string[]): CommandUse[] {
       if (is(0, "ip") && is(1, "netns") && is(2, "exec")) add(values[4] ?? []);
       if (is(0, "nsenter")) add(values[values.findIndex((_, k) => is(k, "--")) + 1] ?? []);
       values.forEach((_, k) => {
-        if ((is(k, "sh") || is(k, "bash")) && is(k + 1, "-c") && words[k + 2]) add(reachableTexts(checker, words[k + 2]).flatMap(shellCommands));
+        if ((is(k, "sh") || is(k, "bash")) && is(k + 1, "-c") && words[k + 2])
+          add(reachableTexts(checker, words[k + 2]).flatMap(shellCommands));
       });
     };
     const visit = (node: ts.Node) => {
@@ -322,8 +332,12 @@ function typescriptCommands(root: string, files: string[]): CommandUse[] {
 
 /** Every command of the repository at `root`: its TypeScript, its shell scripts, and .ci/run. */
 export function commandsUsed(root: string): CommandUse[] {
-  const tsFiles = ["provider", "sdk", "cli", "tools", "test", "examples"].flatMap((dir) => filesUnder(root, dir, (name) => name.endsWith(".ts") && !name.endsWith(".d.ts")));
+  const tsFiles = ["provider", "sdk", "cli", "tools", "test", "examples"].flatMap((dir) =>
+    filesUnder(root, dir, (name) => name.endsWith(".ts") && !name.endsWith(".d.ts")),
+  );
   const shellFiles = [...["scripts", "test"].flatMap((dir) => filesUnder(root, dir, (name) => name.endsWith(".sh"))), ".ci/run"];
-  const shellUses = shellFiles.flatMap((file) => shellCommands(readFileSync(join(root, file), "utf8")).map((command) => ({ command, file })));
+  const shellUses = shellFiles.flatMap((file) =>
+    shellCommands(readFileSync(join(root, file), "utf8")).map((command) => ({ command, file })),
+  );
   return [...typescriptCommands(root, tsFiles), ...shellUses].map((use) => ({ ...use, file: relative(root, join(root, use.file)) }));
 }

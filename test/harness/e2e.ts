@@ -31,7 +31,8 @@ export function stepLog() {
   const steps: string[] = [];
   const onEvent = (event: EngineEvent) => {
     const m = event.resOutputsEvent?.metadata;
-    if (m && m.op !== "same" && m.urn.includes("netns:index:Lab$")) steps.push(`${m.op} ${m.type.split(":").pop()} ${m.urn.split("::").pop()}`);
+    if (m && m.op !== "same" && m.urn.includes("netns:index:Lab$"))
+      steps.push(`${m.op} ${m.type.split(":").pop()} ${m.urn.split("::").pop()}`);
   };
   return { steps, onEvent };
 }

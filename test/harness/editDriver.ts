@@ -89,7 +89,6 @@ function setPath(props: Props, path: string, value: unknown): Props {
   return copy;
 }
 
-
 /** Deletes in reverse dependency order: a resource goes only after everything that depends on it. */
 function dependentsFirst(resources: Live[]): Live[] {
   const left = [...resources];
@@ -116,7 +115,8 @@ export class EditDriver {
 
   private async checked(declared: Declared): Promise<Props> {
     const result = await this.door.check(declared.kind, declared.key, declared.inputs);
-    if (result.failures) throw new Error(`${declared.kind} check failed: ${result.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+    if (result.failures)
+      throw new Error(`${declared.kind} check failed: ${result.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
     return result.inputs;
   }
 
@@ -153,7 +153,13 @@ export class EditDriver {
       const fromReplaced = Object.entries(declared.flows).filter(([, source]) => dbr.has(source));
       if (!replacedFirst && fromReplaced.length > 0) {
         const unknown = fromReplaced.reduce((inputs, [path]) => setPath(inputs, path, UNKNOWN), declared.inputs);
-        const planned = await this.door.diff(declared.kind, declared.key, current.id, current.outs, await this.checkedAsPlanned(declared, unknown));
+        const planned = await this.door.diff(
+          declared.kind,
+          declared.key,
+          current.id,
+          current.outs,
+          await this.checkedAsPlanned(declared, unknown),
+        );
         replacedFirst = planned.replaces.length > 0 && planned.deleteBeforeReplace;
       }
       if (replacedFirst) dbr.add(declared.key);
@@ -231,7 +237,9 @@ export class EditDriver {
       if (diff.changes) {
         const { connection: _read, ...seen } = read.props;
         const { connection: _asked, ...asked } = r.inputs;
-        problems.push(`${r.key} (${r.kind} ${r.id}) differs after refresh: ${JSON.stringify(diff)}; asked ${JSON.stringify(asked)}; read ${JSON.stringify(seen)}`);
+        problems.push(
+          `${r.key} (${r.kind} ${r.id}) differs after refresh: ${JSON.stringify(diff)}; asked ${JSON.stringify(asked)}; read ${JSON.stringify(seen)}`,
+        );
       }
     }
     return problems;

@@ -54,9 +54,19 @@ export function makeHandMadeLab(host: TestHost): HandMade[] {
     { type: "Namespace", name: "red", id: "red", inputs: { name: "red" } },
     { type: "Bridge", name: "v-net-0", id: "v-net-0", inputs: { name: "v-net-0", mtu: 1500 } },
     { type: "Bridge", name: "br-in", id: "red/br-in", inputs: { name: "br-in", namespace: "red", mtu: 1500, up: false } },
-    { type: "Veth", name: "red", id: "red/veth-red", inputs: { name: "veth-red", namespace: "red", peer: { name: "veth-red-br", master: "v-net-0" } } },
+    {
+      type: "Veth",
+      name: "red",
+      id: "red/veth-red",
+      inputs: { name: "veth-red", namespace: "red", peer: { name: "veth-red-br", master: "v-net-0" } },
+    },
     { type: "Address", name: "gateway", id: "/v-net-0/192.168.15.5/24", inputs: { device: "v-net-0", address: "192.168.15.5/24" } },
-    { type: "Address", name: "red", id: "red/veth-red/192.168.15.1/24", inputs: { namespace: "red", device: "veth-red", address: "192.168.15.1/24" } },
+    {
+      type: "Address",
+      name: "red",
+      id: "red/veth-red/192.168.15.1/24",
+      inputs: { namespace: "red", device: "veth-red", address: "192.168.15.1/24" },
+    },
     {
       type: "Route",
       name: "red-default",
@@ -64,7 +74,12 @@ export function makeHandMadeLab(host: TestHost): HandMade[] {
       inputs: { namespace: "red", destination: "default", via: "192.168.15.5", device: "veth-red", metric: 0 },
     },
     { type: "Masquerade", name: "lab", id: "192.168.15.0/24", inputs: { source: "192.168.15.0/24", acceptForward: false } },
-    { type: "PortForward", name: "web", id: "tcp/8080", inputs: { protocol: "tcp", port: 8080, to: "192.168.15.2:80", acceptForward: false } },
+    {
+      type: "PortForward",
+      name: "web",
+      id: "tcp/8080",
+      inputs: { protocol: "tcp", port: 8080, to: "192.168.15.2:80", acceptForward: false },
+    },
     { type: "Sysctl", name: "forwarding", id: "/net.ipv4.ip_forward", inputs: { key: "net.ipv4.ip_forward", value: "1" } },
     {
       type: "Vxlan",

@@ -21,7 +21,9 @@ export function hostSnapshot(host: TestHost): Record<string, unknown> {
   );
   const routes = json(["route", "show", "table", "all"])
     .filter((r: { dst: string }) => !r.dst.startsWith("fe80"))
-    .map((r: Record<string, unknown>) => `${r.table ?? "main"} ${r.type ?? ""} ${r.dst} ${r.gateway ?? ""} ${r.dev ?? ""} ${r.metric ?? ""}`);
+    .map(
+      (r: Record<string, unknown>) => `${r.table ?? "main"} ${r.type ?? ""} ${r.dst} ${r.gateway ?? ""} ${r.dev ?? ""} ${r.metric ?? ""}`,
+    );
   const firewall = ["iptables-save", "ip6tables-save"].flatMap((save) =>
     host
       .sh([save])

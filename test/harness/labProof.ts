@@ -35,13 +35,25 @@ export async function proveBridgeLab(lab: TestHost, client: TestHost, ips: Bridg
   const token = `served inside blue (${www.slice(-6)})`;
   writeFileSync(join(www, "index.html"), token);
   const server = lab.spawn([
-    "ip", "netns", "exec", "blue", "/usr/bin/python3", "-m", "http.server", "80", "--bind", ips.blue, "--directory", www,
+    "ip",
+    "netns",
+    "exec",
+    "blue",
+    "/usr/bin/python3",
+    "-m",
+    "http.server",
+    "80",
+    "--bind",
+    ips.blue,
+    "--directory",
+    www,
   ]);
   try {
     await waitFor(() => lab.sh(["ip", "netns", "exec", "blue", "ss", "-ltn"]).includes(`${ips.blue}:80`), "the web server in blue");
     const url = `http://${lab.address}:80/`;
     const page = client.sh(["curl", "-sS", "--max-time", "5", url], { timeoutMs: 10_000 });
-    if (page !== token) throw new Error(`${url} from ${client.address} returned ${JSON.stringify(page)}, expected ${JSON.stringify(token)}`);
+    if (page !== token)
+      throw new Error(`${url} from ${client.address} returned ${JSON.stringify(page)}, expected ${JSON.stringify(token)}`);
     proof.push(`${client.address} fetched ${url} → "${page}"`);
     // Port 80 elsewhere stays elsewhere: only traffic addressed to the host itself is forwarded.
     const passing = lab.sh(["ip", "netns", "exec", "red", "curl", "-sS", "--max-time", "5", `http://${client.address}:80/`], {

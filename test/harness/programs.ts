@@ -67,8 +67,16 @@ export const programSpec = fc.record({
     mtu: maybe(fc.constantFrom(1400, 1450)),
     up: maybe(fc.boolean()),
   }),
-  sysctlHost: fc.record({ present: fc.boolean(), key: fc.constantFrom("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"), value: fc.constantFrom("0", "1") }),
-  sysctlNs: fc.record({ present: fc.boolean(), key: fc.constantFrom("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"), value: fc.constantFrom("0", "1") }),
+  sysctlHost: fc.record({
+    present: fc.boolean(),
+    key: fc.constantFrom("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"),
+    value: fc.constantFrom("0", "1"),
+  }),
+  sysctlNs: fc.record({
+    present: fc.boolean(),
+    key: fc.constantFrom("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"),
+    value: fc.constantFrom("0", "1"),
+  }),
 });
 
 export type ProgramSpec = typeof programSpec extends fc.Arbitrary<infer T> ? T : never;
@@ -214,7 +222,15 @@ export const EVERY_KIND = completeSpec({
   addr6: { address: "fd00:91::2/64" },
   route: { destination: "10.92.0.0/16", via: true, device: true, metric: 100, source: false },
   masquerade: { source: "10.91.0.0/24", outInterface: undefined, acceptForward: true, inNamespace: false },
-  portForward: { protocol: "udp", port: 8080, to: "10.91.0.2:80", destination: false, fromHost: undefined, inInterface: undefined, acceptForward: true },
+  portForward: {
+    protocol: "udp",
+    port: 8080,
+    to: "10.91.0.2:80",
+    destination: false,
+    fromHost: undefined,
+    inInterface: undefined,
+    acceptForward: true,
+  },
   vxlan: { name: "vxa", vni: 100, dstport: undefined, where: "nsA", master: false, flood: undefined, mtu: undefined, up: undefined },
   sysctlHost: { key: "net.ipv4.ip_forward", value: "1" },
   sysctlNs: { key: "net.ipv6.conf.all.forwarding", value: "1" },

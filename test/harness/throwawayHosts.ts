@@ -131,7 +131,7 @@ function killHostProcesses(labId: string, hostPids: number[], childPids: number[
       if (inode) targets.add(inode);
     }
     const inner = run(
-      ["nsenter", "-t", String(hostPid), "-m", "--", "sh", "-c", "for f in /run/netns/*; do [ -e \"$f\" ] && stat -L -c %i \"$f\"; done; true"],
+      ["nsenter", "-t", String(hostPid), "-m", "--", "sh", "-c", 'for f in /run/netns/*; do [ -e "$f" ] && stat -L -c %i "$f"; done; true'],
       { allowFailure: true },
     );
     for (const inode of inner.split("\n").filter(Boolean)) targets.add(`net:[${inode}]`);
@@ -206,7 +206,10 @@ export class TestLab {
    * `offLinkClient`: hosts get a /32 address and no connected route, links to `clientGateways` only,
    * and the route `gateway/32 via clientGateways[0]`; without that route their SSH sessions stall.
    */
-  static async create(hostCount: number, options: { sshdConfig?: string[]; offLinkClient?: boolean; detached?: boolean } = {}): Promise<TestLab> {
+  static async create(
+    hostCount: number,
+    options: { sshdConfig?: string[]; offLinkClient?: boolean; detached?: boolean } = {},
+  ): Promise<TestLab> {
     if (process.getuid?.() !== 0) throw new Error("the test hosts need root (network and mount namespaces)");
     const id = randomBytes(3).toString("hex");
     const used = usedRanges();

@@ -60,7 +60,12 @@ function markedRuleOwners(host: TestHost): string[] {
 const killsSeen = { died: 0, ranToEnd: 0 };
 
 /** Applies the programs one by one (a step with a kill point first dies there); throws with the step, the driver's log and what diverged. */
-async function runSequence(specs: ProgramSpec[], expectSlots: string[][] = [], kills: (number | null)[] = [], door: DoorName = DOOR): Promise<void> {
+async function runSequence(
+  specs: ProgramSpec[],
+  expectSlots: string[][] = [],
+  kills: (number | null)[] = [],
+  door: DoorName = DOOR,
+): Promise<void> {
   // The second host is only a VXLAN's remote end.
   const lab = await TestLab.create(2);
   const [host, peer] = lab.hosts;
@@ -147,6 +152,14 @@ async function everyEditConverges(door: DoorName, runs: number, seed?: number): 
 
 const seed = process.env.PNT_EDIT_SEED ? Number(process.env.PNT_EDIT_SEED) : undefined;
 
-test(`every edit converges: ${RUNS} random sequences of ${STEPS} programs on a real host, some killed half way (${DOOR})`, () => everyEditConverges(DOOR, RUNS, seed), 30 * 60_000);
+test(
+  `every edit converges: ${RUNS} random sequences of ${STEPS} programs on a real host, some killed half way (${DOOR})`,
+  () => everyEditConverges(DOOR, RUNS, seed),
+  30 * 60_000,
+);
 
-test(`every edit converges on the native provider too: ${NATIVE_RUNS} random sequences of ${STEPS} programs, some killed half way`, () => everyEditConverges("native", NATIVE_RUNS), 30 * 60_000);
+test(
+  `every edit converges on the native provider too: ${NATIVE_RUNS} random sequences of ${STEPS} programs, some killed half way`,
+  () => everyEditConverges("native", NATIVE_RUNS),
+  30 * 60_000,
+);

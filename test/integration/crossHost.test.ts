@@ -74,19 +74,43 @@ describe("Vxlan across two hosts", () => {
     await onA.create(namespace, { connection: connA, name: "lab" });
     await onA.create(bridge, { connection: connA, name: "br-vx" });
     const cableA = await onA.create(vxlan, {
-      connection: connA, name: "vx-a", vni: 4242, local: a.address, remote: b.address, device: "eth0", master: "br-vx",
+      connection: connA,
+      name: "vx-a",
+      vni: 4242,
+      local: a.address,
+      remote: b.address,
+      device: "eth0",
+      master: "br-vx",
     });
     expect(cableA.id).toBe("/vx-a");
-    expect(cableA.outs).toMatchObject({ vni: 4242, local: a.address, remote: b.address, dstport: 4789, mtu: 1450, up: true, master: "br-vx" });
+    expect(cableA.outs).toMatchObject({
+      vni: 4242,
+      local: a.address,
+      remote: b.address,
+      dstport: 4789,
+      mtu: 1450,
+      up: true,
+      master: "br-vx",
+    });
     await onA.create(veth, {
-      connection: connA, name: "eth-lab", namespace: "lab", mtu: cableA.outs.mtu, peer: { name: "eth-lab-br", master: "br-vx" },
+      connection: connA,
+      name: "eth-lab",
+      namespace: "lab",
+      mtu: cableA.outs.mtu,
+      peer: { name: "eth-lab-br", master: "br-vx" },
     });
     await onA.create(address, { connection: connA, namespace: "lab", device: "eth-lab", address: "10.200.0.1/24" });
 
     // Host B: the vxlan device straight in the namespace; its socket stays in the host's.
     await onB.create(namespace, { connection: connB, name: "lab" });
     const cableB = await onB.create(vxlan, {
-      connection: connB, name: "vx-b", namespace: "lab", vni: 4242, local: b.address, remote: a.address, device: "eth0",
+      connection: connB,
+      name: "vx-b",
+      namespace: "lab",
+      vni: 4242,
+      local: b.address,
+      remote: a.address,
+      device: "eth0",
     });
     expect(cableB.id).toBe("lab/vx-b");
     expect(b.sh(["ip", "link", "show", "vx-b"], { allowFailure: true })).toBe("");
@@ -101,7 +125,11 @@ describe("Vxlan across two hosts", () => {
     writeFileSync(join(webRoot, "blob.txt"), "vxlan ".repeat(50_000));
     b.spawn(["ip", "netns", "exec", "lab", "python3", "-m", "http.server", "--bind", "10.200.0.2", "--directory", webRoot, "8080"]);
     await waitForPort(a, "10.200.0.2", 8080);
-    const fetched = inNs(a, ["python3", "-c", "import urllib.request; print(len(urllib.request.urlopen('http://10.200.0.2:8080/blob.txt', timeout=10).read()))"]);
+    const fetched = inNs(a, [
+      "python3",
+      "-c",
+      "import urllib.request; print(len(urllib.request.urlopen('http://10.200.0.2:8080/blob.txt', timeout=10).read()))",
+    ]);
     expect(fetched.trim()).toBe("300000");
 
     // The same VNI and port once more on host B, even for another namespace: the kernel says EEXIST.
@@ -109,14 +137,26 @@ describe("Vxlan across two hosts", () => {
       vxlan.create({ connection: connB, name: "vx-dup", vni: 4242, local: b.address, remote: a.address, device: "eth0" }),
     ).rejects.toThrow(/VNI 4242 with dstport 4789 is already used by another vxlan device on this host/);
     expect(b.sh(["ip", "link", "show", "vx-dup"], { allowFailure: true })).toBe("");
-    const otherPort = await vxlan.create({ connection: connB, name: "vx-port", vni: 4242, dstport: 14789, local: b.address, remote: a.address, device: "eth0" });
+    const otherPort = await vxlan.create({
+      connection: connB,
+      name: "vx-port",
+      vni: 4242,
+      dstport: 14789,
+      local: b.address,
+      remote: a.address,
+      device: "eth0",
+    });
     await vxlan.delete(otherPort.id, otherPort.outs);
 
     // In place: remote (lanOverThreeHosts.test.ts applies one), mtu, master, up. Leaving mtu and master
     // unset goes back to the defaults.
     const news = cableA.news;
     expect((await vxlan.diff(cableA.id, cableA.outs, { ...news, vni: 4243 })).replaces).toEqual(["vni"]);
-    expect(await vxlan.diff(cableA.id, cableA.outs, { ...news, remote: "198.18.0.99" })).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    expect(await vxlan.diff(cableA.id, cableA.outs, { ...news, remote: "198.18.0.99" })).toEqual({
+      changes: true,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
     expect(await vxlan.diff(cableA.id, cableA.outs, { ...news, mtu: 1400 })).toMatchObject({ changes: true, replaces: [] });
     const lowered = await vxlan.update(cableA.id, cableA.outs, { ...news, mtu: 1400, up: false });
     expect(lowered).toMatchObject({ mtu: 1400, up: false, master: "br-vx" });
@@ -141,7 +181,24 @@ describe("Vxlan across two hosts", () => {
 
   test("adopting needs the same cable; a create whose bridge is missing leaves no device behind", async () => {
     const connection = a.connection();
-    a.sh(["ip", "link", "add", "vx-hand", "type", "vxlan", "id", "77", "local", a.address, "remote", b.address, "dstport", "4789", "dev", "eth0"]);
+    a.sh([
+      "ip",
+      "link",
+      "add",
+      "vx-hand",
+      "type",
+      "vxlan",
+      "id",
+      "77",
+      "local",
+      a.address,
+      "remote",
+      b.address,
+      "dstport",
+      "4789",
+      "dev",
+      "eth0",
+    ]);
     const inputs = { connection, name: "vx-hand", vni: 77, local: a.address, remote: b.address, device: "eth0" };
     await expect(vxlan.create(inputs)).rejects.toThrow(/interface "vx-hand" already exists.*adopt: true/s);
     await expect(vxlan.create({ ...inputs, vni: 78, adopt: true })).rejects.toThrow(/cannot adopt "vx-hand"/);
@@ -153,7 +210,9 @@ describe("Vxlan across two hosts", () => {
     const err = await vxlan.create({ ...inputs, name: "vx-half", master: "no-such-br" }).catch((e) => e);
     expect(String(err)).toMatch(/no-such-br|Cannot find device/);
     expect(a.sh(["ip", "-d", "link", "show", "type", "vxlan"])).toBe("");
-    await expect(vxlan.create({ ...inputs, name: "vx-x", device: "no-such-dev" })).rejects.toThrow(/underlay device "no-such-dev" does not exist/);
+    await expect(vxlan.create({ ...inputs, name: "vx-x", device: "no-such-dev" })).rejects.toThrow(
+      /underlay device "no-such-dev" does not exist/,
+    );
   });
 
   // Kernel 6.1 (Debian 12's) looked the name of `ip link add name N netns NS` up in the host's own
@@ -168,11 +227,22 @@ describe("Vxlan across two hosts", () => {
     try {
       const hostVx0 = links().find((l) => l.ifname === "vx0")!;
       await onA.create(namespace, { connection, name: "lab" });
-      const made = await onA.create(vxlan, { connection, name: "vx0", namespace: "lab", vni: 4343, local: a.address, remote: b.address, device: "eth0" });
+      const made = await onA.create(vxlan, {
+        connection,
+        name: "vx0",
+        namespace: "lab",
+        vni: 4343,
+        local: a.address,
+        remote: b.address,
+        device: "eth0",
+      });
       expect(made.id).toBe("lab/vx0");
       expect(made.outs).toMatchObject({ vni: 4343, local: a.address, remote: b.address, mtu: 1450, up: true });
       // Made under its own name, no other device left in the namespace.
-      expect(links("lab").map((l) => [l.ifname, l.linkinfo?.info_kind])).toEqual([["lo", undefined], ["vx0", "vxlan"]]);
+      expect(links("lab").map((l) => [l.ifname, l.linkinfo?.info_kind])).toEqual([
+        ["lo", undefined],
+        ["vx0", "vxlan"],
+      ]);
 
       expect(await vxlan.read(made.id, made.outs)).toMatchObject({ id: made.id, props: { vni: 4343, mtu: 1450, up: true } });
       expect(await vxlan.update(made.id, made.outs, { ...made.news, mtu: 1400 })).toMatchObject({ mtu: 1400 });
@@ -194,9 +264,30 @@ describe("Vxlan across two hosts", () => {
     const before = hostSnapshot(a);
     const connection = a.connection();
     const onA = recorder();
-    const vxlanNames = () => (JSON.parse(a.sh(["ip", "-n", "lab", "-j", "link", "show", "type", "vxlan"])) as { ifname: string }[]).map((l) => l.ifname).sort();
+    const vxlanNames = () =>
+      (JSON.parse(a.sh(["ip", "-n", "lab", "-j", "link", "show", "type", "vxlan"])) as { ifname: string }[]).map((l) => l.ifname).sort();
     const plant = (name: string, vni: number) =>
-      a.sh(["ip", "link", "add", "name", name, "netns", "lab", "type", "vxlan", "id", String(vni), "local", a.address, "remote", b.address, "dstport", "4789", "dev", "eth0"]);
+      a.sh([
+        "ip",
+        "link",
+        "add",
+        "name",
+        name,
+        "netns",
+        "lab",
+        "type",
+        "vxlan",
+        "id",
+        String(vni),
+        "local",
+        a.address,
+        "remote",
+        b.address,
+        "dstport",
+        "4789",
+        "dev",
+        "eth0",
+      ]);
     const spec = { connection, namespace: "lab", local: a.address, remote: b.address, device: "eth0" };
     try {
       await onA.create(namespace, { connection, name: "lab" });
@@ -253,10 +344,14 @@ describe("Netem", () => {
 
     // Someone's own root qdisc is not taken over without adopt; a missing interface is named.
     a.sh(["tc", "qdisc", "add", "dev", "eth-lab-h", "root", "tbf", "rate", "1gbit", "burst", "32kbit", "latency", "50ms"]);
-    await expect(netem.create({ connection, device: "eth-lab-h", delayMs: 20 })).rejects.toThrow(/a tbf root qdisc on "eth-lab-h" already exists.*adopt/s);
+    await expect(netem.create({ connection, device: "eth-lab-h", delayMs: 20 })).rejects.toThrow(
+      /a tbf root qdisc on "eth-lab-h" already exists.*adopt/s,
+    );
     expect(root(a, undefined, "eth-lab-h").kind).toBe("tbf");
     a.sh(["tc", "qdisc", "del", "dev", "eth-lab-h", "root"]);
-    await expect(netem.create({ connection, namespace: "lab", device: "nope", delayMs: 20 })).rejects.toThrow(/interface "nope" does not exist in namespace "lab"/);
+    await expect(netem.create({ connection, namespace: "lab", device: "nope", delayMs: 20 })).rejects.toThrow(
+      /interface "nope" does not exist in namespace "lab"/,
+    );
 
     const inputs = { connection, namespace: "lab", device: "eth-lab", delayMs: 20 };
     const made = await netem.create(inputs).catch((err: Error) => err);
@@ -286,7 +381,11 @@ describe("Netem", () => {
       // replace resets what it is not given: loss set, then left unset, is gone again.
       const lossy = await netem.update(id, repaired, { ...inputs, lossPercent: 12.5, rateKbit: 10000, limit: 5000 });
       expect(lossy).toMatchObject({ lossPercent: 12.5, rateKbit: 10000, limit: 5000, delayMs: 20 });
-      expect(root(a, "lab", "eth-lab").options).toMatchObject({ limit: 5000, "loss-random": { loss: expect.closeTo(0.125, 6) }, rate: { rate: 1250000 } });
+      expect(root(a, "lab", "eth-lab").options).toMatchObject({
+        limit: 5000,
+        "loss-random": { loss: expect.closeTo(0.125, 6) },
+        rate: { rate: 1250000 },
+      });
       const plain = await netem.update(id, lossy, inputs);
       expect(plain).toMatchObject({ lossPercent: 0, rateKbit: 0, limit: 33334 });
       expect(root(a, "lab", "eth-lab").options["loss-random"]).toBeUndefined();

@@ -15,7 +15,11 @@ useTestHost((h) => {
 });
 
 const link = (name: string) => JSON.parse(host.sh(["ip", "-j", "-d", "link", "show", "dev", name]))[0];
-const markedRules = () => host.sh(["iptables-save"]).split("\n").filter((l) => l.includes("pulumi-netns:"));
+const markedRules = () =>
+  host
+    .sh(["iptables-save"])
+    .split("\n")
+    .filter((l) => l.includes("pulumi-netns:"));
 
 /** What the engine does with a diff: nothing, an update, or delete-before-replace then create. */
 async function apply(kind: string, id: string, olds: Props, inputs: Props): Promise<{ id: string; outs: Props; op: string }> {

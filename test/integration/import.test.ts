@@ -63,7 +63,9 @@ describe("a lab made by hand", () => {
       imported[`${type} ${name}`] = result;
     }
     // Read wrote nothing: no owner tag, no record.
-    expect(host.sh(["sh", "-c", "find /run/pulumi-netns -type f 2>/dev/null; ip -d link | grep -c 'alias pulumi-netns' || true"]).trim()).toBe("0");
+    expect(
+      host.sh(["sh", "-c", "find /run/pulumi-netns -type f 2>/dev/null; ip -d link | grep -c 'alias pulumi-netns' || true"]).trim(),
+    ).toBe("0");
   });
 
   test("what a kind cannot declare, or does not find, is refused with a sentence that says why", async () => {
@@ -71,7 +73,9 @@ describe("a lab made by hand", () => {
     await expect(refused("Veth", "veth-red")).rejects.toThrow('Veth id must be [NAMESPACE]/NAME (either end); got "veth-red"');
     await expect(refused("Namespace", "green")).rejects.toThrow(/: there is no Namespace "green" to import$/);
     await expect(refused("Veth", "/v-net-0")).rejects.toThrow(/interface "v-net-0" is a bridge link, not a veth/);
-    await expect(refused("LabNode", "red")).rejects.toThrow(/interface "(br-in|vx0)" of namespace "red" is a (bridge|vxlan) link: a LabNode's interfaces are veth cables/);
+    await expect(refused("LabNode", "red")).rejects.toThrow(
+      /interface "(br-in|vx0)" of namespace "red" is a (bridge|vxlan) link: a LabNode's interfaces are veth cables/,
+    );
     await expect(refused("Check", "check-1")).rejects.toThrow(/^Check cannot be imported: /);
     await expect(refused("Service", "/web")).rejects.toThrow(/^Service cannot be imported: /);
     // The usual hand-made masquerade also rewrites traffic within the network, which Masquerade leaves alone.
@@ -82,10 +86,33 @@ describe("a lab made by hand", () => {
     );
     host.sh(["iptables", "-w", "-t", "nat", "-D", "POSTROUTING", "-s", "10.99.0.0/24", "-j", "MASQUERADE"]);
     // Two forwards of one port, to two host addresses: the id cannot tell them apart.
-    const forward = (address: string) => ["-t", "nat", "-A", "PREROUTING", "-d", `${address}/32`, "-p", "tcp", "-m", "tcp", "--dport", "9090", "-j", "DNAT", "--to-destination", "192.168.15.9:90"];
+    const forward = (address: string) => [
+      "-t",
+      "nat",
+      "-A",
+      "PREROUTING",
+      "-d",
+      `${address}/32`,
+      "-p",
+      "tcp",
+      "-m",
+      "tcp",
+      "--dport",
+      "9090",
+      "-j",
+      "DNAT",
+      "--to-destination",
+      "192.168.15.9:90",
+    ];
     byHand(["sh", "-c", `iptables -w ${forward("198.18.0.1").join(" ")} && iptables -w ${forward("198.18.0.2").join(" ")}`]);
-    await expect(refused("PortForward", "tcp/9090")).rejects.toThrow(/"tcp\/9090" fits 2 sets of rules \("iptables -t nat -A PREROUTING -d 198.18.0.1\/32 .*"\); import takes one when one fits/);
-    host.sh(["sh", "-c", `iptables -w ${forward("198.18.0.1").join(" ").replace("-A", "-D")} && iptables -w ${forward("198.18.0.2").join(" ").replace("-A", "-D")}`]);
+    await expect(refused("PortForward", "tcp/9090")).rejects.toThrow(
+      /"tcp\/9090" fits 2 sets of rules \("iptables -t nat -A PREROUTING -d 198.18.0.1\/32 .*"\); import takes one when one fits/,
+    );
+    host.sh([
+      "sh",
+      "-c",
+      `iptables -w ${forward("198.18.0.1").join(" ").replace("-A", "-D")} && iptables -w ${forward("198.18.0.2").join(" ").replace("-A", "-D")}`,
+    ]);
   });
 
   test("imported objects update in place: a veth's MTU, a sysctl's value, a port forward's rule removed by hand comes back once", async () => {
@@ -100,7 +127,22 @@ describe("a lab made by hand", () => {
     expect(host.sh(["sysctl", "-n", "net.ipv4.ip_forward"]).trim()).toBe("0");
 
     const web = imported["PortForward web"];
-    const dnat = ["-p", "tcp", "-m", "addrtype", "--dst-type", "LOCAL", "-m", "tcp", "--dport", "8080", "-j", "DNAT", "--to-destination", "192.168.15.2:80"];
+    const dnat = [
+      "-p",
+      "tcp",
+      "-m",
+      "addrtype",
+      "--dst-type",
+      "LOCAL",
+      "-m",
+      "tcp",
+      "--dport",
+      "8080",
+      "-j",
+      "DNAT",
+      "--to-destination",
+      "192.168.15.2:80",
+    ];
     byHand(["iptables", "-w", "-t", "nat", "-D", "PREROUTING", ...dnat]);
     const drifted = await provider.read(web.id, web.urn, web.outs);
     expect(await provider.diff(web.id, web.urn, drifted.props, web.news)).toMatchObject({ changes: true, replaces: [] });

@@ -36,7 +36,8 @@ const byHand = (argv: string[]) => {
   return out;
 };
 const inNs = (ns: string, ...argv: string[]) => byHand(["ip", "-n", ns, ...argv]);
-const ping = (ns: string, address: string) => host.sh(["ip", "netns", "exec", ns, "ping", "-n", "-c", "1", "-W", "2", address], { allowFailure: true });
+const ping = (ns: string, address: string) =>
+  host.sh(["ip", "netns", "exec", ns, "ping", "-n", "-c", "1", "-W", "2", address], { allowFailure: true });
 
 function nodeA(over: Props = {}): Props {
   return {
@@ -128,7 +129,11 @@ test("a LabNode's life: made, read, drift of each part repaired, edited in place
   const editedA = nodeA({
     interfaces: {
       eth0: { bridge: { name: "lnbr", hostEnd: "lnh-a0" }, mtu: 1400, addresses: ["10.88.0.3/24", "fd00:88::1/64"] },
-      eth1: { pair: { park: "lnp-ab", role: "make", namespace: "lnb", interface: "eth1" }, up: false, addresses: ["10.89.0.1/30", "fd00:89::1/64"] },
+      eth1: {
+        pair: { park: "lnp-ab", role: "make", namespace: "lnb", interface: "eth1" },
+        up: false,
+        addresses: ["10.89.0.1/30", "fd00:89::1/64"],
+      },
     },
     routes: [
       { destination: "10.90.0.0/16", via: "10.89.0.2", device: "eth1" },
@@ -148,7 +153,16 @@ test("a LabNode's life: made, read, drift of each part repaired, edited in place
   expect(await labNode.read(a.id, outsA)).toEqual({ id: a.id, props: outsA });
   expect(await labNode.diff(a.id, outsA, editedA)).toMatchObject({ changes: false });
   // Up again: the suspended IPv6 address and the route through the pair come back.
-  await labNode.update(a.id, outsA, nodeA({ interfaces: { ...(editedA.interfaces as Props), eth1: { pair: { park: "lnp-ab", role: "make", namespace: "lnb", interface: "eth1" }, addresses: ["10.89.0.1/30", "fd00:89::1/64"] } } }));
+  await labNode.update(
+    a.id,
+    outsA,
+    nodeA({
+      interfaces: {
+        ...(editedA.interfaces as Props),
+        eth1: { pair: { park: "lnp-ab", role: "make", namespace: "lnb", interface: "eth1" }, addresses: ["10.89.0.1/30", "fd00:89::1/64"] },
+      },
+    }),
+  );
   expect(inNs("lna", "addr", "show", "dev", "eth1")).toContain("fd00:89::1/64");
   expect(inNs("lna", "route", "show", "10.90.0.0/16")).toContain("via 10.89.0.2 dev eth1");
   expect(ping("lnb", "10.89.0.1")).toContain(" 1 received");
@@ -165,7 +179,14 @@ test("bad input names the property and nothing runs on the host", async () => {
   const before = hostSnapshot(host);
   const checked = await labNode.check(nodeA({ routes: [{ destination: "10.90.0.0/16", via: "10.89.0.2", device: "eth9" }] }));
   expect(checked.failures).toEqual([expect.objectContaining({ property: "routes.0.device" })]);
-  const both = await labNode.check(nodeA({ interfaces: { eth0: { bridge: { name: "lnbr", hostEnd: "x" }, pair: { park: "y", role: "make", namespace: "lnb", interface: "eth1" } } }, routes: [] }));
+  const both = await labNode.check(
+    nodeA({
+      interfaces: {
+        eth0: { bridge: { name: "lnbr", hostEnd: "x" }, pair: { park: "y", role: "make", namespace: "lnb", interface: "eth1" } },
+      },
+      routes: [],
+    }),
+  );
   expect(both.failures?.[0].reason).toMatch(/exactly one of bridge and pair/);
   expect(both.failures?.[0].property).toMatch(/^interfaces\.eth0/);
   expect(hostSnapshot(host)).toEqual(before);
@@ -183,10 +204,29 @@ test("a Lab's Namespace taken over by its LabNode: the old cable, address, route
   // As the release before LabNode made a node: each part its own resource, each with its owner.
   const ns = await namespace.create({ connection, name: "lna", owner: owner("a") });
   const old = [
-    { kind: veth, made: await veth.create({ connection, name: "eth0", namespace: "lna", peer: { name: "lnh-a0", master: "lnbr" }, owner: owner("b") }) },
-    { kind: address, made: await address.create({ connection, namespace: "lna", device: "eth0", address: "10.88.0.1/24", owner: owner("c") }) },
-    { kind: route, made: await route.create({ connection, namespace: "lna", destination: "10.90.0.0/16", via: "10.88.0.2", device: "eth0", owner: owner("d") }) },
-    { kind: sysctl, made: await sysctl.create({ connection, namespace: "lna", key: "net.ipv4.ip_forward", value: "1", owner: owner("e") }) },
+    {
+      kind: veth,
+      made: await veth.create({ connection, name: "eth0", namespace: "lna", peer: { name: "lnh-a0", master: "lnbr" }, owner: owner("b") }),
+    },
+    {
+      kind: address,
+      made: await address.create({ connection, namespace: "lna", device: "eth0", address: "10.88.0.1/24", owner: owner("c") }),
+    },
+    {
+      kind: route,
+      made: await route.create({
+        connection,
+        namespace: "lna",
+        destination: "10.90.0.0/16",
+        via: "10.88.0.2",
+        device: "eth0",
+        owner: owner("d"),
+      }),
+    },
+    {
+      kind: sysctl,
+      made: await sysctl.create({ connection, namespace: "lna", key: "net.ipv4.ip_forward", value: "1", owner: owner("e") }),
+    },
   ];
   const ifindex = () => JSON.parse(inNs("lna", "-j", "link", "show", "dev", "eth0"))[0].ifindex;
   const cable = ifindex();

@@ -90,12 +90,16 @@ describe("scripts/prerequisites.sh", () => {
     fakeAptGet('echo "E: Unable to locate package conntrack"; exit 100');
     let result = prerequisites();
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/E: Unable to locate package conntrack\nnpm test: apt-get could not install iptables .*graphviz \(see above\)\n$/);
+    expect(result.stderr).toMatch(
+      /E: Unable to locate package conntrack\nnpm test: apt-get could not install iptables .*graphviz \(see above\)\n$/,
+    );
 
     fakeAptGet("exit 0");
     result = prerequisites();
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/npm test: still missing after apt-get: iptables iptables-save ip6tables ip6tables-save sshd ping sudo conntrack dot /);
+    expect(result.stderr).toMatch(
+      /npm test: still missing after apt-get: iptables iptables-save ip6tables ip6tables-save sshd ping sudo conntrack dot /,
+    );
   });
 });
 
@@ -104,7 +108,8 @@ describe("test/harness/leftovers.sh (.ci/run's LEFTOVERS)", () => {
     const tag = `pnt-precheck-${randomBytes(2).toString("hex")}`;
     const dir = mkdtempSync(join(tmpdir(), "pnt-leftovers-"));
     const before = join(dir, "before");
-    const leftovers = (...args: string[]) => spawnSync(BASH, [join(REPO_ROOT, "test", "harness", "leftovers.sh"), ...args], { encoding: "utf8" });
+    const leftovers = (...args: string[]) =>
+      spawnSync(BASH, [join(REPO_ROOT, "test", "harness", "leftovers.sh"), ...args], { encoding: "utf8" });
     try {
       execFileSync("ip", ["netns", "add", tag]);
       writeFileSync(before, leftovers().stdout);
@@ -126,13 +131,16 @@ describe("test/harness/leftovers.sh (.ci/run's LEFTOVERS)", () => {
     const dir = mkdtempSync(join(tmpdir(), "pnt-leftovers-"));
     const before = join(dir, "before");
     const workdir = join(REPO_ROOT, ".work", `leftover-${randomBytes(2).toString("hex")}`);
-    const leftovers = (...args: string[]) => spawnSync(BASH, [join(REPO_ROOT, "test", "harness", "leftovers.sh"), ...args], { encoding: "utf8" });
+    const leftovers = (...args: string[]) =>
+      spawnSync(BASH, [join(REPO_ROOT, "test", "harness", "leftovers.sh"), ...args], { encoding: "utf8" });
     // A process named like the dynamic provider host, as an engine killed with SIGKILL leaves it.
     let plugin: ReturnType<typeof spawn> | undefined;
     try {
       writeFileSync(before, leftovers().stdout);
       mkdirSync(workdir, { recursive: true });
-      plugin = spawn(BASH, ["-c", `exec -a "node ${dir}/node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js" sleep 60`], { stdio: "ignore" });
+      plugin = spawn(BASH, ["-c", `exec -a "node ${dir}/node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js" sleep 60`], {
+        stdio: "ignore",
+      });
       const cmdline = () => readFileSync(`/proc/${plugin!.pid}/cmdline`, "utf8");
       for (let i = 0; i < 100 && !cmdline().includes("dynamic-provider"); i++) await new Promise((r) => setTimeout(r, 20));
       const after = leftovers("--since", before);
@@ -163,7 +171,10 @@ describe("a kept lab (npm run demo -- --keep / --destroy)", () => {
     // The maker is another node process: throwawayHosts.ts (node built-ins only) transpiled on the fly.
     const dir = mkdtempSync(join(tmpdir(), "pnt-kept-"));
     const source = readFileSync(join(REPO_ROOT, "test", "harness", "throwawayHosts.ts"), "utf8");
-    writeFileSync(join(dir, "throwawayHosts.js"), ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText);
+    writeFileSync(
+      join(dir, "throwawayHosts.js"),
+      ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText,
+    );
     // Killed at the timeout (a lab that is never kept keeps the maker alive), its exit hook removes the lab.
     const maker = `process.once("SIGTERM", () => process.exit(1));
       require(${JSON.stringify(join(dir, "throwawayHosts.js"))}).TestLab.create(1, { detached: true })
@@ -183,7 +194,9 @@ describe("a kept lab (npm run demo -- --keep / --destroy)", () => {
       // A process left in a lab namespace that is then deleted, as after `pulumi destroy` with a shell open.
       const enter = ["nsenter", "-t", String(host.pid), "-n", "-m", "--"];
       execFileSync(enter[0], [...enter.slice(1), "ip", "netns", "add", "stray"]);
-      const stray = spawnSync("sh", ["-c", `setsid ${enter.join(" ")} ip netns exec stray sleep 600 >/dev/null 2>&1 & echo $!`], { encoding: "utf8" });
+      const stray = spawnSync("sh", ["-c", `setsid ${enter.join(" ")} ip netns exec stray sleep 600 >/dev/null 2>&1 & echo $!`], {
+        encoding: "utf8",
+      });
       const strayPid = Number(stray.stdout.trim());
       await new Promise((r) => setTimeout(r, 300));
       execFileSync(enter[0], [...enter.slice(1), "ip", "netns", "del", "stray"]);

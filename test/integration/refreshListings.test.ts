@@ -141,7 +141,8 @@ async function buildLab(count: number): Promise<Made[]> {
     const interfaces = { eth0: { bridge: { name: "br-lab", hostEnd: `lh${i}` }, addresses: [`${address(i)}/24`] } };
     await make("LabNode", { name: `ln${i}`, interfaces, routes: [{ destination: "10.64.0.0/16", via: "10.63.0.254", device: "eth0" }] });
   }
-  for (let i = 0; i < count; i++) await make("Check", { namespace: `ln${i}`, from: `ln${i}`, targets: [{ address: address((i + 1) % count) }] });
+  for (let i = 0; i < count; i++)
+    await make("Check", { namespace: `ln${i}`, from: `ln${i}`, targets: [{ address: address((i + 1) % count) }] });
   await make("Service", { name: "idle", namespace: "ln0", command: ["sleep", "600"], restart: "never" });
   const [bridge, ...rest] = made;
   const nodes = rest.slice(0, count);
@@ -205,14 +206,20 @@ test("a change through another connection to the same host (other credentials or
   afterHandMadeChange(async (namespace, veth) => {
     // Another spelling of the connection to the same machine has its own pooled connection.
     const other = { ...connection, commandTimeout: 59 };
-    await namespace.kind.update(namespace.id, { ...namespace.outs, connection: other }, { connection: other, name: "cnt0", loopbackUp: false });
+    await namespace.kind.update(
+      namespace.id,
+      { ...namespace.outs, connection: other },
+      { connection: other, name: "cnt0", loopbackUp: false },
+    );
     expect(await veth.kind.read(veth.id, veth.outs)).toMatchObject({ props: { up: false } });
   }));
 
 test("a command flagged read-only that is not on the list of reads is refused before it runs", async () => {
   const pooled = hostFor(connectionSchema.parse(connection));
   const sent = await commandsSent(() =>
-    expect(pooled.run(["ip", "link", "add", "ro-test", "type", "dummy"], { readOnly: true })).rejects.toThrow(/not a read-only command, refused: ip link add ro-test/),
+    expect(pooled.run(["ip", "link", "add", "ro-test", "type", "dummy"], { readOnly: true })).rejects.toThrow(
+      /not a read-only command, refused: ip link add ro-test/,
+    ),
   );
   expect(sent).toEqual([]);
   expect(host.sh(["ip", "-j", "link", "show"])).not.toContain("ro-test");
@@ -279,7 +286,9 @@ test("the parts of a listing cover every namespace once: the host's own in the f
   try {
     const pooled = hostFor(connectionSchema.parse(connection));
     const argv = ["ip", "-j", "link", "show"];
-    const parts = await Promise.all(Array.from({ length: LISTING_PARTS }, (_, part) => pooled.run(inEveryNamespace(argv, part, LISTING_PARTS))));
+    const parts = await Promise.all(
+      Array.from({ length: LISTING_PARTS }, (_, part) => pooled.run(inEveryNamespace(argv, part, LISTING_PARTS))),
+    );
     const listed = parts.flatMap((result) => [...byNamespace(result).keys()]);
     expect(listed.sort()).toEqual(["", ...names].sort());
     expect([...byNamespace(parts[0]).keys()]).toContain("");
@@ -305,7 +314,10 @@ test("the parts of a listing cover every namespace once: the host's own in the f
 test("a refresh only reads: a foreign namespace without iptables tables has none after it, nor after a sweep's listing", async () => {
   host.sh(["ip", "netns", "add", "foreign"]);
   const tables = () =>
-    ["iptables-save", "ip6tables-save"].map((save) => host.sh(["ip", "netns", "exec", "foreign", save]).trim()).join("\n").trim();
+    ["iptables-save", "ip6tables-save"]
+      .map((save) => host.sh(["ip", "netns", "exec", "foreign", save]).trim())
+      .join("\n")
+      .trim();
   try {
     expect(tables()).toBe("");
     const made = await build(1);

@@ -15,8 +15,7 @@ useTestHost((h) => {
 });
 
 const ipJson = (argv: string[]) => JSON.parse(host.sh(["ip", "-j", ...argv]) || "[]");
-const link = (ns: string | undefined, name: string) =>
-  ipJson([...(ns ? ["-n", ns] : []), "-d", "link", "show", "dev", name])[0];
+const link = (ns: string | undefined, name: string) => ipJson([...(ns ? ["-n", ns] : []), "-d", "link", "show", "dev", name])[0];
 const netnsList = () => ipJson(["netns", "list"]).map((n: { name: string }) => n.name);
 
 describe("Namespace", () => {
@@ -142,9 +141,7 @@ describe("Bridge, Veth, Address", () => {
   });
 
   test("Veth: a failed create removes the half-made pair", async () => {
-    const err = await veth
-      .create({ connection, name: "veth-half", peer: { name: "veth-half-p", master: "no-such-br" } })
-      .catch((e) => e);
+    const err = await veth.create({ connection, name: "veth-half", peer: { name: "veth-half-p", master: "no-such-br" } }).catch((e) => e);
     expect(String(err)).toMatch(/no-such-br|Cannot find device/);
     expect(host.sh(["ip", "link", "show", "veth-half"], { allowFailure: true })).toBe("");
     expect(host.sh(["ip", "link", "show", "veth-half-p"], { allowFailure: true })).toBe("");
@@ -226,12 +223,29 @@ describe("iptables rules", () => {
     const inputs = { connection, source: "192.168.15.0/24" };
     const { id, outs, news } = await masquerade.create(inputs);
     expect(id).toMatch(/^masq-[0-9a-f]{16}$/);
-    expect(save("nat")).toContain(`-A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment "pulumi-netns:${id}" -j MASQUERADE`);
+    expect(save("nat")).toContain(
+      `-A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -m comment --comment "pulumi-netns:${id}" -j MASQUERADE`,
+    );
     expect(save("filter")).toContain(`-A PULUMI-NETNS-FWD -s 192.168.15.0/24 -m comment --comment "pulumi-netns:${id}" -j ACCEPT`);
     expect(outs.rules).toHaveLength(4);
 
     host.sh(["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-s", "192.168.15.0/24", "-j", "MASQUERADE"]);
-    host.sh(["iptables", "-w", "-t", "filter", "-D", "PULUMI-NETNS-FWD", "-s", "192.168.15.0/24", "-m", "comment", "--comment", `pulumi-netns:${id}`, "-j", "ACCEPT"]);
+    host.sh([
+      "iptables",
+      "-w",
+      "-t",
+      "filter",
+      "-D",
+      "PULUMI-NETNS-FWD",
+      "-s",
+      "192.168.15.0/24",
+      "-m",
+      "comment",
+      "--comment",
+      `pulumi-netns:${id}`,
+      "-j",
+      "ACCEPT",
+    ]);
     const read = await masquerade.read(id, outs);
     expect(read.props.rules).toHaveLength(3);
     expect(await masquerade.diff(id, read.props, news)).toMatchObject({ changes: true, replaces: [] });
@@ -258,7 +272,9 @@ describe("iptables rules", () => {
     );
     expect(await portForward.diff(id, outs, inputs)).toMatchObject({ changes: false });
     for (const table of ["nat", "filter"]) {
-      const owned = save(table).split("\n").filter((l) => l.includes(id));
+      const owned = save(table)
+        .split("\n")
+        .filter((l) => l.includes(id));
       expect(owned.length).toBeGreaterThanOrEqual(2);
       for (const rule of owned) host.sh(["sh", "-c", `iptables -w -t ${table} ${rule.replace(/^-A/, "-D")}`]);
     }

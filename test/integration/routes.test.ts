@@ -47,10 +47,25 @@ describe("values the kernel spells differently", () => {
 
   const cases: [string, Record<string, unknown>, 4 | 6, RegExp][] = [
     ["0.0.0.0/0", { destination: "0.0.0.0/0", via: "10.66.0.1" }, 4, /^default via 10\.66\.0\.1 dev v0/m],
-    ["::/0 via an upper-case link-local gateway", { destination: "::/0", via: "FE80::1", device: "v0" }, 6, /^default via fe80::1 dev v0 metric 1024/m],
+    [
+      "::/0 via an upper-case link-local gateway",
+      { destination: "::/0", via: "FE80::1", device: "v0" },
+      6,
+      /^default via fe80::1 dev v0 metric 1024/m,
+    ],
     ["an IPv6 default route by family alone", { destination: "default", family: 6, device: "v0" }, 6, /^default dev v0 metric 1024/m],
-    ["IPv6 metric 0", { destination: "2001:DB8:77::/48", via: "2001:db8:66::1", metric: 0 }, 6, /^2001:db8:77::\/48 via 2001:db8:66::1 dev v0 metric 1024/m],
-    ["an upper-case IPv6 source", { destination: "2001:db8:78::/48", device: "v0", source: "2001:DB8:66::2" }, 6, /^2001:db8:78::\/48 dev v0 src 2001:db8:66::2/m],
+    [
+      "IPv6 metric 0",
+      { destination: "2001:DB8:77::/48", via: "2001:db8:66::1", metric: 0 },
+      6,
+      /^2001:db8:77::\/48 via 2001:db8:66::1 dev v0 metric 1024/m,
+    ],
+    [
+      "an upper-case IPv6 source",
+      { destination: "2001:db8:78::/48", device: "v0", source: "2001:DB8:66::2" },
+      6,
+      /^2001:db8:78::\/48 dev v0 src 2001:db8:66::2/m,
+    ],
   ];
 
   test.each(cases)("%s: create, read back with no diff, delete", async (_name, spec, family, shown) => {
@@ -95,13 +110,24 @@ test("reading one route in a table of 20,000 asks only for that route", async ()
   namespaceWithLink("bgp");
   try {
     // ip -batch inside the test host: the kernel floor, not 20,000 SSH round trips.
-    host.sh(["sh", "-c", `awk 'BEGIN { for (i = 0; i < 20000; i++) printf "route add 10.%d.%d.0/24 via 10.66.0.1\\n", 100 + i / 256, i % 256 }' | ip -n bgp -batch -`]);
+    host.sh([
+      "sh",
+      "-c",
+      `awk 'BEGIN { for (i = 0; i < 20000; i++) printf "route add 10.%d.%d.0/24 via 10.66.0.1\\n", 100 + i / 256, i % 256 }' | ip -n bgp -batch -`,
+    ]);
     expect(routesIn("bgp", 4).split("\n").length).toBeGreaterThan(20000);
     const { id, outs } = await route.create({ connection, namespace: "bgp", destination: "10.200.0.0/16", via: "10.66.0.1", metric: 20 });
 
     const pooled = hostFor(connectionSchema.parse(outs.connection));
     const results: CommandResult[] = [];
-    const recording: Host = { label: pooled.label, run: async (argv, options) => { const result = await pooled.run(argv, options); results.push(result); return result; } };
+    const recording: Host = {
+      label: pooled.label,
+      run: async (argv, options) => {
+        const result = await pooled.run(argv, options);
+        results.push(result);
+        return result;
+      },
+    };
     const started = Date.now();
     expect(await routeKind.read(recording, id, outs)).toMatchObject({ via: "10.66.0.1", metric: 20 });
     const elapsed = Date.now() - started;

@@ -63,7 +63,10 @@ const marked = (id: string) =>
       .filter((line) => line.includes(`"pulumi-netns:${id}"`))
       .map((line) => `${table} ${line}`),
   );
-const forwardChain = () => iptables("-S", "FORWARD").split("\n").filter((l) => l.startsWith("-A"));
+const forwardChain = () =>
+  iptables("-S", "FORWARD")
+    .split("\n")
+    .filter((l) => l.startsWith("-A"));
 
 async function waitFor(check: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;

@@ -49,7 +49,10 @@ test("a service starts ready, refresh sees it killed, update starts it again, de
   expect(await service.read(web.id, web.outs)).toEqual({ id: web.id, props: web.outs });
 
   host.sh(["kill", "-KILL", String(web.outs.pid)]);
-  await until("the supervisor to see the kill", () => host.sh(["cat", `${SERVICES_ROOT}/netns/${ns}/web/exit`], { allowFailure: true }).trim() === "137");
+  await until(
+    "the supervisor to see the kill",
+    () => host.sh(["cat", `${SERVICES_ROOT}/netns/${ns}/web/exit`], { allowFailure: true }).trim() === "137",
+  );
   const refreshed = await service.read(web.id, web.outs);
   expect(refreshed.props.running).toBe(false);
   expect(await service.diff(web.id, refreshed.props, web.news)).toMatchObject({ changes: true, replaces: [] });
@@ -72,7 +75,9 @@ test("a service starts ready, refresh sees it killed, update starts it again, de
 
   await service.delete(web.id, again);
   expect(alive(again.pid)).toBe(false);
-  expect(host.sh(["sh", "-c", `ls -A ${SERVICES_ROOT}/netns/${ns}; ls -A /run/pulumi-netns/owner/service/netns/${ns} 2>/dev/null; true`]).trim()).toBe("");
+  expect(
+    host.sh(["sh", "-c", `ls -A ${SERVICES_ROOT}/netns/${ns}; ls -A /run/pulumi-netns/owner/service/netns/${ns} 2>/dev/null; true`]).trim(),
+  ).toBe("");
   expect(host.sh(["pgrep", "-f", "http.server 8080"], { allowFailure: true }).trim()).toBe("");
   // Gone already: a second delete succeeds, and read says gone.
   await service.delete(web.id, again);
@@ -122,7 +127,13 @@ test("restart on failure, the log cap, user, environment and working directory",
 test("a service that never gets ready fails create with its log, and leaves nothing running", async () => {
   await made.create(namespace, { connection, name: ns });
   await expect(
-    service.create({ connection, name: "late", namespace: ns, command: ["sleep", "1001"], readiness: { tcpPort: 9999, timeoutSeconds: 2 } }),
+    service.create({
+      connection,
+      name: "late",
+      namespace: ns,
+      command: ["sleep", "1001"],
+      readiness: { tcpPort: 9999, timeoutSeconds: 2 },
+    }),
   ).rejects.toThrow(/service "late" in namespace "svc" was not ready \(TCP port 9999 listening\) within 2 s/);
   await expect(
     service.create({
@@ -142,8 +153,18 @@ test("a service that never gets ready fails create with its log, and leaves noth
 test("a check holds or fails naming both ends; refresh sees a blocked port; udp and icmp", async () => {
   await made.create(namespace, { connection, name: ns });
   await made.create(service, { connection, name: "web", namespace: ns, command: pythonListening, readiness: { tcpPort: 8080 } });
-  const echo = ["python3", "-c", "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('127.0.0.1',5353))\nwhile True:\n d,a=s.recvfrom(100); s.sendto(d,a)"];
-  await made.create(service, { connection, name: "echo", namespace: ns, command: echo, readiness: { command: ["sh", "-c", "ss -Hlun 'sport = :5353' | grep -q ."] } });
+  const echo = [
+    "python3",
+    "-c",
+    "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('127.0.0.1',5353))\nwhile True:\n d,a=s.recvfrom(100); s.sendto(d,a)",
+  ];
+  await made.create(service, {
+    connection,
+    name: "echo",
+    namespace: ns,
+    command: echo,
+    readiness: { command: ["sh", "-c", "ss -Hlun 'sport = :5353' | grep -q ."] },
+  });
 
   const targets = [
     { address: "127.0.0.1", protocol: "tcp", port: 8080, label: "web" },
@@ -163,7 +184,9 @@ test("a check holds or fails naming both ends; refresh sees a blocked port; udp 
   });
   expect((await check.read(works.id, works.outs)).props).toEqual(works.outs);
 
-  await expect(check.create({ connection, namespace: ns, targets: [{ address: "127.0.0.1", protocol: "tcp", port: 8081 }] })).rejects.toThrow(
+  await expect(
+    check.create({ connection, namespace: ns, targets: [{ address: "127.0.0.1", protocol: "tcp", port: 8081 }] }),
+  ).rejects.toThrow(
     /check from namespace "svc" on .* failed:\n {2}to tcp 127\.0\.0\.1:8081: expected reachable, seen unreachable \(0 of 3 attempts got through; Connection refused\)/,
   );
 

@@ -227,7 +227,10 @@ describe("a kernel setting held by two stacks", () => {
     const before = settings();
     // What import leaves in state: no holder, and no record on the host.
     const imported = async (key: string) => {
-      const { id, outs: { holder: _holder, ...outs } } = await sysctl.create({ connection, key, value: "1" });
+      const {
+        id,
+        outs: { holder: _holder, ...outs },
+      } = await sysctl.create({ connection, key, value: "1" });
       host.sh(["rm", "-rf", "/run/pulumi-netns/sysctl"]);
       return { id, outs };
     };

@@ -18,8 +18,7 @@ afterAll(() => {
   lab?.destroy();
 });
 
-const hostOf = (extra: Record<string, unknown> = {}, index = 0) =>
-  hostFor(connectionSchema.parse(lab.hosts[index].connection(extra)));
+const hostOf = (extra: Record<string, unknown> = {}, index = 0) => hostFor(connectionSchema.parse(lab.hosts[index].connection(extra)));
 
 /**
  * The pid of the remote shell that runs the host's commands (the parent of `sh -c`). The test hosts
@@ -97,9 +96,7 @@ test("many concurrent commands share one connection and never exceed the server'
   closeAllHosts();
   await new Promise((r) => setTimeout(r, 200));
   const host = hostOf({ maxSessions: 8 });
-  const results = await Promise.all(
-    Array.from({ length: 60 }, (_, i) => host.run(["sh", "-c", `sleep 0.01; echo ${i}`])),
-  );
+  const results = await Promise.all(Array.from({ length: 60 }, (_, i) => host.run(["sh", "-c", `sleep 0.01; echo ${i}`])));
   expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 60 }, (_, i) => String(i)));
   expect(sshdSessions(0)).toBe(1);
   const shells = processesOf(0).filter((l) => l === "/bin/sh").length;
@@ -157,7 +154,9 @@ test("a key that cannot be read (a wrong passphrase) is named as such, without t
   const encrypted = `${lab.dir}/encrypted_key`;
   require("node:child_process").execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "right-passphrase", "-f", encrypted]);
   const privateKey = require("node:fs").readFileSync(encrypted, "utf8");
-  const err = await hostOf({ privateKey, passphrase }).run(["true"]).catch((e) => e);
+  const err = await hostOf({ privateKey, passphrase })
+    .run(["true"])
+    .catch((e) => e);
   expect(err.failure).toBe("auth-failed");
   expect(err.message).toMatch(/private key could not be used/);
   expect(String(err.message) + String(err.stack)).not.toContain(passphrase);
@@ -175,10 +174,7 @@ test("an unreachable server is reported as such", async () => {
 test("sudo -n runs commands as root for a non-root user; a user without sudo gets a clear error", async () => {
   const asUser = await hostOf({ user: SUDO_USER, privateKey: undefined, password: USER_PASSWORD }).run(["id", "-u"]);
   expect(asUser.stdout.trim()).toBe("4242");
-  const viaSudo = await hostOf({ user: SUDO_USER, privateKey: undefined, password: USER_PASSWORD, sudo: true }).run([
-    "id",
-    "-u",
-  ]);
+  const viaSudo = await hostOf({ user: SUDO_USER, privateKey: undefined, password: USER_PASSWORD, sudo: true }).run(["id", "-u"]);
   expect(viaSudo.stdout.trim()).toBe("0");
   const err = await hostOf({ user: PLAIN_USER, privateKey: undefined, password: USER_PASSWORD, sudo: true })
     .run(["id", "-u"])

@@ -23,7 +23,8 @@ afterAll(() => closeAllHosts());
 
 const GONE = "lab/gone";
 const owner = (n: number, stack = GONE) => `${n.toString(16).padStart(16, "0")}@${stack}`;
-const records = () => host.sh(["find", "/run/pulumi-netns", "-type", "f", "!", "-name", "lock"], { allowFailure: true }).split("\n").filter(Boolean).sort();
+const records = () =>
+  host.sh(["find", "/run/pulumi-netns", "-type", "f", "!", "-name", "lock"], { allowFailure: true }).split("\n").filter(Boolean).sort();
 
 test("every kind of a stack with no state is found by its tag and removed; what state has and another stack's stay", async () => {
   const before = hostSnapshot(host);
@@ -31,7 +32,13 @@ test("every kind of a stack with no state is found by its tag and removed; what 
   try {
     // Another stack's namespace, which the forgotten stack holds too, and a cable of its own.
     await other.create(engine("Namespace"), { connection, owner: owner(100, "lab/live"), name: "shared" });
-    await other.create(engine("Veth"), { connection, owner: owner(101, "lab/live"), name: "live0", namespace: "shared", peer: { name: "live0-h" } });
+    await other.create(engine("Veth"), {
+      connection,
+      owner: owner(101, "lab/live"),
+      name: "live0",
+      namespace: "shared",
+      peer: { name: "live0-h" },
+    });
     const resources: [string, Record<string, unknown>][] = [
       ["Namespace", { name: "swept" }],
       ["Namespace", { name: "shared", adopt: true }],
@@ -72,7 +79,13 @@ test("every kind of a stack with no state is found by its tag and removed; what 
     const removed = await removeOrphans(target, orphans);
     expect(removed.filter((result) => result.error)).toEqual([]);
     // The kept route went with its namespace; the shared namespace and the other stack's cable stay.
-    expect(host.sh(["ip", "netns", "list"]).split("\n").filter(Boolean).map((line) => line.split(" ")[0])).toEqual(["shared"]);
+    expect(
+      host
+        .sh(["ip", "netns", "list"])
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => line.split(" ")[0]),
+    ).toEqual(["shared"]);
     expect(host.sh(["ip", "-n", "shared", "-br", "link", "show", "dev", "live0"])).toMatch(/^live0@/);
     expect(host.sh(["iptables-save", "-t", "nat"])).not.toMatch(/pulumi-netns:/);
     expect(host.sh(["ip", "netns", "exec", "shared", "iptables-save", "-t", "nat"])).not.toMatch(/pulumi-netns:/);

@@ -190,12 +190,19 @@ describe("a stack's state", () => {
       services: new Map(),
     };
     const west: HostLook = { error: "root@198.18.170.11:22: timeout: the host did not answer" };
-    const report = inspectReport("cli-lab/e2e", topology, new Map([["east", east], ["west", west]]));
+    const report = inspectReport(
+      "cli-lab/e2e",
+      topology,
+      new Map([
+        ["east", east],
+        ["west", west],
+      ]),
+    );
     expect(renderInspect(report)).toBe(
       [
         "stack cli-lab/e2e",
         "",
-        "lab \"lab\" on east (root@198.18.170.10:22), west (root@198.18.170.11:22)",
+        'lab "lab" on east (root@198.18.170.10:22), west (root@198.18.170.11:22)',
         "",
         "NODE  HOST  NAMESPACE  INTERFACE  ADDRESSES         STATE    SERVICES",
         "db    west  db         eth0       10.1.181.218/30   unknown",

@@ -35,17 +35,67 @@ test("namespaced commands: ip and bridge take -n, anything else goes through ip 
 
 test("veth: both ends, each in its namespace, in one command run where the first-named end belongs", () => {
   // An end in the host's own namespace is named first (that namespace has no name to give as netns).
-  expect(
-    vethAddArgv({ name: "veth-red", namespace: "red", mtu: 1400, up: true, peer: { name: "veth-red-br", up: true } }),
-  ).toEqual(["ip", "link", "add", "name", "veth-red-br", "mtu", "1400", "type", "veth", "peer", "name", "veth-red", "netns", "red", "mtu", "1400"]);
+  expect(vethAddArgv({ name: "veth-red", namespace: "red", mtu: 1400, up: true, peer: { name: "veth-red-br", up: true } })).toEqual([
+    "ip",
+    "link",
+    "add",
+    "name",
+    "veth-red-br",
+    "mtu",
+    "1400",
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "veth-red",
+    "netns",
+    "red",
+    "mtu",
+    "1400",
+  ]);
   expect(vethAddArgv({ name: "a", up: true, peer: { name: "b", namespace: "blue", up: true } })).toEqual([
-    "ip", "link", "add", "name", "a", "type", "veth", "peer", "name", "b", "netns", "blue",
+    "ip",
+    "link",
+    "add",
+    "name",
+    "a",
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "b",
+    "netns",
+    "blue",
   ]);
   // Both namespaced: run inside the first end's, so an "eth0" of the host's own does not collide.
   expect(vethAddArgv({ name: "eth0", namespace: "db", up: true, peer: { name: "eth1", namespace: "web", up: true } })).toEqual([
-    "ip", "-n", "db", "link", "add", "name", "eth0", "type", "veth", "peer", "name", "eth1", "netns", "web",
+    "ip",
+    "-n",
+    "db",
+    "link",
+    "add",
+    "name",
+    "eth0",
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "eth1",
+    "netns",
+    "web",
   ]);
-  expect(vethAddArgv({ name: "a", up: true, peer: { name: "b", up: true } })).toEqual(["ip", "link", "add", "name", "a", "type", "veth", "peer", "name", "b"]);
+  expect(vethAddArgv({ name: "a", up: true, peer: { name: "b", up: true } })).toEqual([
+    "ip",
+    "link",
+    "add",
+    "name",
+    "a",
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "b",
+  ]);
 });
 
 test("bridge, link set, address, route, sysctl", () => {
@@ -56,26 +106,67 @@ test("bridge, link set, address, route, sysctl", () => {
     ["ip", "-n", "lab", "link", "set", "dev", "br0", "mtu", "1500"],
   ]);
   expect(linkSetArgv(undefined, "veth-red-br", { master: "v-net-0", up: true })).toEqual([
-    "ip", "link", "set", "dev", "veth-red-br", "master", "v-net-0", "up",
+    "ip",
+    "link",
+    "set",
+    "dev",
+    "veth-red-br",
+    "master",
+    "v-net-0",
+    "up",
   ]);
-  expect(linkSetArgv("red", "x", { mtu: 1300, up: false })).toEqual([
-    "ip", "-n", "red", "link", "set", "dev", "x", "mtu", "1300", "down",
-  ]);
+  expect(linkSetArgv("red", "x", { mtu: 1300, up: false })).toEqual(["ip", "-n", "red", "link", "set", "dev", "x", "mtu", "1300", "down"]);
   expect(addressArgv("add", { namespace: "red", device: "veth-red", address: "192.168.15.1/24" })).toEqual([
-    "ip", "-n", "red", "addr", "add", "192.168.15.1/24", "dev", "veth-red",
+    "ip",
+    "-n",
+    "red",
+    "addr",
+    "add",
+    "192.168.15.1/24",
+    "dev",
+    "veth-red",
   ]);
   expect(routeArgv("add", { namespace: "red", destination: "default", via: "192.168.15.5" })).toEqual([
-    "ip", "-n", "red", "-4", "route", "add", "default", "via", "192.168.15.5",
+    "ip",
+    "-n",
+    "red",
+    "-4",
+    "route",
+    "add",
+    "default",
+    "via",
+    "192.168.15.5",
   ]);
   expect(routeArgv("del", { destination: "2001:db8::/64", device: "eth1", metric: 10 })).toEqual([
-    "ip", "-6", "route", "del", "2001:db8::/64", "dev", "eth1", "metric", "10",
+    "ip",
+    "-6",
+    "route",
+    "del",
+    "2001:db8::/64",
+    "dev",
+    "eth1",
+    "metric",
+    "10",
   ]);
   expect(routeArgv("add", { destination: "10.0.0.0/8", via: "192.168.15.5", source: "192.168.15.1" })).toEqual([
-    "ip", "-4", "route", "add", "10.0.0.0/8", "via", "192.168.15.5", "src", "192.168.15.1",
+    "ip",
+    "-4",
+    "route",
+    "add",
+    "10.0.0.0/8",
+    "via",
+    "192.168.15.5",
+    "src",
+    "192.168.15.1",
   ]);
   expect(routeArgv("add", { destination: "default", via: "fe80::1", device: "eth0" })[1]).toBe("-6");
   expect(sysctlWritesArgv(["net.ipv4.ip_forward=0", "net.ipv4.conf.lo.forwarding=1"])).toEqual([
-    "sysctl", "-e", "-q", "-w", "net.ipv4.ip_forward=0", "net.ipv4.conf.lo.forwarding=1",
+    "sysctl",
+    "-e",
+    "-q",
+    "-w",
+    "net.ipv4.ip_forward=0",
+    "net.ipv4.conf.lo.forwarding=1",
   ]);
 });
 
@@ -116,7 +207,16 @@ test("read-only runs: only a fixed list of read verbs, looked through namespace 
     addressArgv("add", { device: "eth0", address: "10.0.0.2/24", namespace: "red" }),
     vethAddArgv({ name: "a", up: true, peer: { name: "b", up: true } }),
     routeArgv("replace", { destination: "default", via: "10.0.0.1" }),
-    netemReplaceArgv({ device: "eth0", delayMs: 1, jitterMs: 0, lossPercent: 0, corruptPercent: 0, duplicatePercent: 0, reorderPercent: 0, rateKbit: 0 }),
+    netemReplaceArgv({
+      device: "eth0",
+      delayMs: 1,
+      jitterMs: 0,
+      lossPercent: 0,
+      corruptPercent: 0,
+      duplicatePercent: 0,
+      reorderPercent: 0,
+      rateKbit: 0,
+    }),
     netemDeleteArgv({ device: "eth0", namespace: "red" }),
     ["ip", "netns", "add", "red"],
     floodEntryArgv("append", "red", "vx0", "192.0.2.2"),
@@ -145,11 +245,54 @@ test("masquerade rules carry the owner comment, in iptables -S form; FORWARD acc
     "iptables -t filter -A FORWARD -j PULUMI-NETNS-FWD",
   ]);
   expect(ruleArgv("-D", rules[0], "router")).toEqual([
-    "ip", "netns", "exec", "router", "iptables", "-w", "10", "-t", "nat", "-D", "POSTROUTING",
-    "-s", "192.168.15.0/24", "!", "-d", "192.168.15.0/24", "-m", "comment", "--comment", "pulumi-netns:masq-1", "-j", "MASQUERADE",
+    "ip",
+    "netns",
+    "exec",
+    "router",
+    "iptables",
+    "-w",
+    "10",
+    "-t",
+    "nat",
+    "-D",
+    "POSTROUTING",
+    "-s",
+    "192.168.15.0/24",
+    "!",
+    "-d",
+    "192.168.15.0/24",
+    "-m",
+    "comment",
+    "--comment",
+    "pulumi-netns:masq-1",
+    "-j",
+    "MASQUERADE",
   ]);
-  expect(ruleArgv("-I", forwardJump(6), undefined, 2)).toEqual(["ip6tables", "-w", "10", "-t", "filter", "-I", "FORWARD", "2", "-j", "PULUMI-NETNS-FWD"]);
-  expect(listArgv(4, "nat", "POSTROUTING", "red")).toEqual(["ip", "netns", "exec", "red", "iptables", "-w", "10", "-t", "nat", "-S", "POSTROUTING"]);
+  expect(ruleArgv("-I", forwardJump(6), undefined, 2)).toEqual([
+    "ip6tables",
+    "-w",
+    "10",
+    "-t",
+    "filter",
+    "-I",
+    "FORWARD",
+    "2",
+    "-j",
+    "PULUMI-NETNS-FWD",
+  ]);
+  expect(listArgv(4, "nat", "POSTROUTING", "red")).toEqual([
+    "ip",
+    "netns",
+    "exec",
+    "red",
+    "iptables",
+    "-w",
+    "10",
+    "-t",
+    "nat",
+    "-S",
+    "POSTROUTING",
+  ]);
   const out = masqueradeRules({ source: "2001:DB8:0::/64", outInterface: "eth0", acceptForward: false }, ownerComment("m"));
   expect(desiredLines(out)).toEqual([
     "ip6tables -t nat -A POSTROUTING -s 2001:db8::/64 ! -d 2001:db8::/64 -o eth0 -m comment --comment pulumi-netns:m -j MASQUERADE",
@@ -200,7 +343,20 @@ test("port forward flushes stale UDP conntrack entries of its port, in its names
   const base = { protocol: "udp" as const, port: 5353, to: "192.168.15.2:53", acceptForward: true, fromHost: true };
   expect(portForwardConntrackFlush(base)).toEqual(["conntrack", "-D", "-p", "udp", "--orig-port-dst", "5353"]);
   expect(portForwardConntrackFlush({ ...base, to: "[2001:db8::2]:53", destination: "2001:db8::1", namespace: "router" })).toEqual([
-    "ip", "netns", "exec", "router", "conntrack", "-D", "-f", "ipv6", "-p", "udp", "--orig-dst", "2001:db8::1", "--orig-port-dst", "5353",
+    "ip",
+    "netns",
+    "exec",
+    "router",
+    "conntrack",
+    "-D",
+    "-f",
+    "ipv6",
+    "-p",
+    "udp",
+    "--orig-dst",
+    "2001:db8::1",
+    "--orig-port-dst",
+    "5353",
   ]);
   expect(portForwardConntrackFlush({ ...base, protocol: "tcp" })).toBeUndefined();
 });
@@ -225,7 +381,18 @@ test("the shared FORWARD jump goes right after DOCKER-USER, else first", () => {
 describe("listings of every namespace", () => {
   test("one command per part: the part, the last characters it leaves to the others and the argv are the loop's arguments", () => {
     const [sh, flag, script, name, ...args] = inEveryNamespace(["ip", "-j", "-d", "addr", "show"], 1, 2);
-    expect([sh, flag, name, ...args]).toEqual(["sh", "-c", "sh", "1", "[!13579BDFHJLNPRTVXZbdfhjlnprtvxz]", "ip", "-j", "-d", "addr", "show"]);
+    expect([sh, flag, name, ...args]).toEqual([
+      "sh",
+      "-c",
+      "sh",
+      "1",
+      "[!13579BDFHJLNPRTVXZbdfhjlnprtvxz]",
+      "ip",
+      "-j",
+      "-d",
+      "addr",
+      "show",
+    ]);
     // Part 0 takes the rest, and the host's own namespace; a listing in one part skips nothing.
     expect(inEveryNamespace(["ip", "link", "show"], 0, 2)[5]).toBe("[13579BDFHJLNPRTVXZbdfhjlnprtvxz]");
     expect(inEveryNamespace(["ip", "link", "show"], 0, 3)[5]).toBe("[124578ABDEGHJKMNPQSTVWYZbcefhiklnoqrtuwxz]");
@@ -240,7 +407,9 @@ describe("listings of every namespace", () => {
   const result = (stdout: string, stderr = "") => ({ command: "list", exitCode: 0, stdout, stderr, durationMs: 1 });
 
   test("the output splits by namespace; a namespace not listed does not exist", () => {
-    const parts = byNamespace(result("netns: \n[1]\npulumi-netns-listed\n\nnetns: red\n[2]\npulumi-netns-listed\n\nnetns: blue\n\npulumi-netns-listed\n"));
+    const parts = byNamespace(
+      result("netns: \n[1]\npulumi-netns-listed\n\nnetns: red\n[2]\npulumi-netns-listed\n\nnetns: blue\n\npulumi-netns-listed\n"),
+    );
     expect([...parts]).toEqual([
       ["", "[1]\n"],
       ["red", "[2]\n"],

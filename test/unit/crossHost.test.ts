@@ -149,7 +149,21 @@ test("vxlan create for a namespace removes a leftover provisional device holding
 test("vxlan with remotes: no fixed remote; one all-zero forwarding entry per remote, added before any is removed", () => {
   const { remote: _remote, ...segment } = vxlanSpec;
   expect(vxlanAddArgv({ ...segment, remotes: ["198.18.0.11", "198.18.0.12"] }, "vx0")).toEqual([
-    "ip", "link", "add", "name", "vx0", "type", "vxlan", "id", "4242", "local", "198.18.0.10", "dstport", "4789", "dev", "eth0",
+    "ip",
+    "link",
+    "add",
+    "name",
+    "vx0",
+    "type",
+    "vxlan",
+    "id",
+    "4242",
+    "local",
+    "198.18.0.10",
+    "dstport",
+    "4789",
+    "dev",
+    "eth0",
   ]);
   expect(floodChangesArgv("lab", "vx0", ["198.18.0.11", "198.18.0.12"], ["198.18.0.12", "198.18.0.13", "198.18.0.14"])).toEqual([
     ["bridge", "-n", "lab", "fdb", "append", "00:00:00:00:00:00", "dev", "vx0", "dst", "198.18.0.13"],
@@ -346,8 +360,29 @@ test("netem: replace always carries every field, zeros included, so nothing set 
     "10000kbit",
   ]);
   expect(netemReplaceArgv(netemSpec)).toEqual([
-    "tc", "qdisc", "replace", "dev", "eth-lab", "root", "netem", "limit", "1000",
-    "delay", "0us", "0us", "loss", "random", "0%", "corrupt", "0%", "duplicate", "0%", "reorder", "0%", "rate", "0kbit",
+    "tc",
+    "qdisc",
+    "replace",
+    "dev",
+    "eth-lab",
+    "root",
+    "netem",
+    "limit",
+    "1000",
+    "delay",
+    "0us",
+    "0us",
+    "loss",
+    "random",
+    "0%",
+    "corrupt",
+    "0%",
+    "duplicate",
+    "0%",
+    "reorder",
+    "0%",
+    "rate",
+    "0kbit",
   ]);
   expect(netemDeleteArgv({ device: "eth0" })).toEqual(["tc", "qdisc", "del", "dev", "eth0", "root"]);
 });
@@ -408,7 +443,10 @@ test("netem: tc's seconds, fractions and bytes/s come back in the inputs' units"
 test("netem: values within the kernel's and tc's rounding read back as asked; real changes do not", () => {
   const rounded = parseRootQdisc(captured.rounded).netem!;
   expect(asAsked(rounded, { delayMs: 0.5, lossPercent: 0.0001, rateKbit: 100_000_000, limit: 1000 })).toMatchObject({
-    delayMs: 0.5, lossPercent: 0.0001, rateKbit: 100_000_000, limit: 1000,
+    delayMs: 0.5,
+    lossPercent: 0.0001,
+    rateKbit: 100_000_000,
+    limit: 1000,
   });
   const long = parseRootQdisc(captured.long).netem!;
   expect(asAsked(long, { delayMs: 1234.567, lossPercent: 33.333333, rateKbit: 8 })).toMatchObject({

@@ -11,7 +11,9 @@ const read = (path: string) => readFileSync(join(root, path), "utf8");
 
 const DOCUMENTS = [
   "README.md",
-  ...readdirSync(join(root, "docs")).filter((name) => name.endsWith(".md")).map((name) => `docs/${name}`),
+  ...readdirSync(join(root, "docs"))
+    .filter((name) => name.endsWith(".md"))
+    .map((name) => `docs/${name}`),
   ...readdirSync(join(root, "examples"))
     .map((name) => `examples/${name}/README.md`)
     .filter((path) => existsSync(join(root, path))),
@@ -56,11 +58,13 @@ function anchors(text: string): Set<string> {
 
 /** Links and images, outside code blocks: [text](target) and ![alt](target "title"). */
 function links(text: string): string[] {
-  return prose(text)
-    .join("\n")
-    .replace(/`[^`\n]*`/g, "code")
-    .match(/\]\([^)\s]+(?:\s+"[^"]*")?\)/g)
-    ?.map((link) => link.slice(2, -1).split(/\s/)[0]) ?? [];
+  return (
+    prose(text)
+      .join("\n")
+      .replace(/`[^`\n]*`/g, "code")
+      .match(/\]\([^)\s]+(?:\s+"[^"]*")?\)/g)
+      ?.map((link) => link.slice(2, -1).split(/\s/)[0]) ?? []
+  );
 }
 
 test("the README is under 300 lines", () => {
@@ -96,15 +100,26 @@ test.each(DOCUMENTS)("every `npm run` script and repository path that %s names e
   const { scripts } = JSON.parse(read("package.json")) as { scripts: Record<string, string> };
   const missingScripts = [...text.matchAll(/npm run ([\w:-]+)/g)].map((m) => m[1]).filter((name) => !(name in scripts));
   expect(missingScripts).toEqual([]);
-  const paths = [...text.matchAll(/(?<=^|[\s`("'[])((?:test|tools|scripts|examples|provider|sdk|cli|bin|docs|\.ci)\/[\w./-]*)/gm)].map((m) => m[1].replace(/\.+$/, ""));
+  const paths = [...text.matchAll(/(?<=^|[\s`("'[])((?:test|tools|scripts|examples|provider|sdk|cli|bin|docs|\.ci)\/[\w./-]*)/gm)].map(
+    (m) => m[1].replace(/\.+$/, ""),
+  );
   expect(paths.filter((path) => !existsSync(join(root, path)))).toEqual([]);
 });
 
-test.each(DOCUMENTS.filter((document) => /^## Contents$/m.test(read(document))))("the table of contents of %s lists every section", (document) => {
-  const lines = prose(read(document));
-  const start = lines.indexOf("## Contents");
-  const sections = lines.slice(start + 1).filter((line) => line.startsWith("## ")).map((line) => slug(line.slice(3)));
-  const contents = lines.slice(start + 1, lines.findIndex((line, i) => i > start && line.startsWith("## ")));
-  const listed = new Set(contents.flatMap((line) => [...line.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1])));
-  expect(sections.filter((section) => !listed.has(section))).toEqual([]);
-});
+test.each(DOCUMENTS.filter((document) => /^## Contents$/m.test(read(document))))(
+  "the table of contents of %s lists every section",
+  (document) => {
+    const lines = prose(read(document));
+    const start = lines.indexOf("## Contents");
+    const sections = lines
+      .slice(start + 1)
+      .filter((line) => line.startsWith("## "))
+      .map((line) => slug(line.slice(3)));
+    const contents = lines.slice(
+      start + 1,
+      lines.findIndex((line, i) => i > start && line.startsWith("## ")),
+    );
+    const listed = new Set(contents.flatMap((line) => [...line.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1])));
+    expect(sections.filter((section) => !listed.has(section))).toEqual([]);
+  },
+);

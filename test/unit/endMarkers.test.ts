@@ -23,7 +23,10 @@ function chunks(bytes: Buffer, size: number): Buffer[] {
 function feed(parser: CommandOutputParser, stdout: Buffer[], stderr: Buffer[]): { output?: ShellOutput } {
   let output: ShellOutput | undefined;
   for (let i = 0; i < Math.max(stdout.length, stderr.length); i++) {
-    for (const [name, list] of [["stdout", stdout], ["stderr", stderr]] as const) {
+    for (const [name, list] of [
+      ["stdout", stdout],
+      ["stderr", stderr],
+    ] as const) {
       if (i >= list.length) continue;
       expect(output).toBeUndefined();
       output = parser.push(name, list[i]);

@@ -163,7 +163,10 @@ describe("sysctl groups", () => {
 
   for (const leavesFirst of ["X", "Y"] as const) {
     test(`two stacks, X on ip_forward=1 and Y on eth0=0, join in both orders; ${leavesFirst} leaves first; the last restores`, () => {
-      for (const joinOrder of [["X", "Y"], ["Y", "X"]]) {
+      for (const joinOrder of [
+        ["X", "Y"],
+        ["Y", "X"],
+      ]) {
         const holdings: Record<string, SysctlHolding> = { X: on(IP_FORWARD, "1"), Y: on(ETH0, "0") };
         let state: ReturnType<typeof step> = { record: undefined, values: found, writes: [] };
         for (const token of joinOrder) state = step(state, token, holdings[token]);

@@ -77,4 +77,3 @@ test("kinds without an object of their own on the host say why they cannot be im
     /^Service cannot be imported: a Service's supervisor, pid records and log are what pulumi-netns makes/,
   );
 });
-

@@ -32,9 +32,24 @@ test("a port forward is read from its DNAT in PREROUTING: its matches, then ever
   const specs = portForwardCandidates({ protocol: "udp", port: 5353 }, found).map((c) => c.spec);
   expect(specs).toHaveLength(2 * 2 * 2);
   expect(specs[0]).toEqual({
-    protocol: "udp", port: 5353, to: "10.0.0.2:53", destination: "198.18.0.10", inInterface: "eth0", acceptForward: true, fromHost: true, hairpinNetwork: "10.0.0.0/24",
+    protocol: "udp",
+    port: 5353,
+    to: "10.0.0.2:53",
+    destination: "198.18.0.10",
+    inInterface: "eth0",
+    acceptForward: true,
+    fromHost: true,
+    hairpinNetwork: "10.0.0.0/24",
   });
-  expect(specs.at(-1)).toEqual({ protocol: "udp", port: 5353, to: "10.0.0.2:53", destination: "198.18.0.10", inInterface: "eth0", acceptForward: false, fromHost: false });
+  expect(specs.at(-1)).toEqual({
+    protocol: "udp",
+    port: 5353,
+    to: "10.0.0.2:53",
+    destination: "198.18.0.10",
+    inInterface: "eth0",
+    acceptForward: false,
+    fromHost: false,
+  });
   expect(portForwardCandidates({ protocol: "tcp", port: 5353 }, found)).toEqual([]);
   expect(portForwardCandidates({}, found).map((c) => c.spec.port)).toEqual([...Array(8).fill(5353), ...Array(8).fill(80)]);
 });
@@ -42,10 +57,12 @@ test("a port forward is read from its DNAT in PREROUTING: its matches, then ever
 // Captured from `ip -d -j link show` (iproute2 6.1): a device made in the host's namespace, and one made
 // there for namespace "red", where ip names the underlay's index (2, eth0 on the host) after red's own link 2.
 const vxlan = {
-  onHost: '[{"ifindex":6,"ifname":"vx1","mtu":1450,"linkinfo":{"info_kind":"vxlan","info_data":{"id":43,"local":"198.18.196.10","link":"eth0","port":4789}}}]',
+  onHost:
+    '[{"ifindex":6,"ifname":"vx1","mtu":1450,"linkinfo":{"info_kind":"vxlan","info_data":{"id":43,"local":"198.18.196.10","link":"eth0","port":4789}}}]',
   inRed:
     '[{"ifindex":3,"link_index":3,"ifname":"vx0","mtu":1450,"link_netnsid":0,"linkinfo":{"info_kind":"vxlan","info_data":{"id":42,"remote":"198.18.255.254","local":"198.18.225.10","link":"br-in","port":4789}}}]',
-  noDev: '[{"ifindex":7,"ifname":"vx2","mtu":1450,"linkinfo":{"info_kind":"vxlan","info_data":{"id":44,"local":"198.18.196.10","port":4789}}}]',
+  noDev:
+    '[{"ifindex":7,"ifname":"vx2","mtu":1450,"linkinfo":{"info_kind":"vxlan","info_data":{"id":44,"local":"198.18.196.10","port":4789}}}]',
 };
 
 test("a vxlan device's underlay: named where it was made; one made elsewhere is known by its index there", () => {
@@ -54,7 +71,13 @@ test("a vxlan device's underlay: named where it was made; one made elsewhere is 
   expect(parseUnderlay(vxlan.noDev)).toBeUndefined();
 });
 
-const link = (ifname: string, extra: Partial<IpLinkJson> = {}): IpLinkJson => ({ ifindex: 0, ifname, mtu: 1500, linkinfo: { info_kind: "veth" }, ...extra });
+const link = (ifname: string, extra: Partial<IpLinkJson> = {}): IpLinkJson => ({
+  ifindex: 0,
+  ifname,
+  mtu: 1500,
+  linkinfo: { info_kind: "veth" },
+  ...extra,
+});
 
 function node(links: IpLinkJson[], hostLinks: IpLinkJson[], others: Record<string, IpLinkJson[]> = {}, routes: NodeState["routes"] = []) {
   const state: NodeState = { links, linkIn: () => undefined, routes, forwarding: { ipv4: false, ipv6: false } };
@@ -89,6 +112,8 @@ test("what a node cannot declare is refused: another link kind, a cable to anoth
   expect(() => node([paired], [], { n2: [link("eth1", { ifindex: 4, link_index: 3, link_netnsid: 1 })] })).toThrow(
     /interface "eth1" of namespace "n1" is cabled to namespace "n2": which node makes such a cable and where it parks it only a Lab knows/,
   );
-  expect(() => node([paired], [link("loose", { ifindex: 4, link_index: 3 })])).toThrow('interface "eth1" of namespace "n1" has its host end "loose" on no bridge');
+  expect(() => node([paired], [link("loose", { ifindex: 4, link_index: 3 })])).toThrow(
+    'interface "eth1" of namespace "n1" has its host end "loose" on no bridge',
+  );
   expect(() => node([paired], [])).toThrow('interface "eth1" of namespace "n1" has its other end in no namespace with a name');
 });

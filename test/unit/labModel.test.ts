@@ -257,7 +257,10 @@ describe("wiring, VNIs and names", () => {
     hosts,
     namespacePrefix: "lab1-",
     nodes: { r: { host: "h1", router: true }, a: { host: "h1" }, b: { host: "h2" }, c: { host: "h3" } },
-    links: [{ endpoints: ["r:e1", "a:e0"], mtu: 9000 }, { endpoints: ["r:e2", "b:e0"], impairment: { delayMs: 20 } }],
+    links: [
+      { endpoints: ["r:e1", "a:e0"], mtu: 9000 },
+      { endpoints: ["r:e2", "b:e0"], impairment: { delayMs: 20 } },
+    ],
     lans: { wide: { members: ["r:e3", "b:e1"] } },
     underlayDevice: { h2: "ens5" },
   };
@@ -310,7 +313,11 @@ describe("wiring, VNIs and names", () => {
       { host: "h3", name: wide.vxlan!.ends[0].name, local: "198.18.0.4", remotes: ["198.18.0.2", "198.18.0.3"], device: "eth0" },
     ]);
     expect(wide.mtu).toBe(1450);
-    expect(wide.members.map((m) => [m.node, m.host])).toEqual([["r", "h1"], ["b", "h2"], ["c", "h3"]]);
+    expect(wide.members.map((m) => [m.node, m.host])).toEqual([
+      ["r", "h1"],
+      ["b", "h2"],
+      ["c", "h3"],
+    ]);
   });
 
   test("one more host on a LAN: its own bridge, VXLAN end and member; the other ends only gain it as a remote", () => {
@@ -584,7 +591,14 @@ function expectOnlyTouchedChanged(small: LabPlan, large: LabPlan, touched: Set<s
 }
 
 const ends = (link: { endpoints: string[] }) => link.endpoints.map((e) => e.split(":")[0]);
-const linkNeighbours = (spec: LabSpec, n: string) => new Set([n, ...spec.links!.map(ends).filter((e) => e.includes(n)).flat()]);
+const linkNeighbours = (spec: LabSpec, n: string) =>
+  new Set([
+    n,
+    ...spec
+      .links!.map(ends)
+      .filter((e) => e.includes(n))
+      .flat(),
+  ]);
 
 describe("stability: adding or removing one link or node renumbers nothing else", () => {
   const SEEDS = Array.from({ length: 60 }, (_, i) => i + 1);

@@ -8,7 +8,9 @@ test("secrets are unwrapped at every depth", () => {
 });
 
 test("provider config sent as JSON text (as generated SDKs send it) is read as values; unknown keys go", () => {
-  expect(configInputs({ host: "h", port: "2222", sudo: "true", proxy: '{"host":"j"}', privateKey: secret("KEY"), version: "0.1.0" })).toEqual({
+  expect(
+    configInputs({ host: "h", port: "2222", sudo: "true", proxy: '{"host":"j"}', privateKey: secret("KEY"), version: "0.1.0" }),
+  ).toEqual({
     host: "h",
     port: 2222,
     sudo: true,
@@ -34,14 +36,21 @@ test("a credential changes the provider in place; another host, port or jump hos
   expect(diffConfig(base, { ...base, host: "b" })).toEqual({ changes: true, replaces: ["host"], deleteBeforeReplace: true });
   expect(diffConfig(base, { ...base, port: 2222 })).toMatchObject({ replaces: ["port"] });
   expect(diffConfig(base, { ...base, proxy: { host: "j" } })).toMatchObject({ replaces: ["proxy"] });
-  expect(diffConfig({ ...base, proxy: { host: "j" } }, { ...base, proxy: { host: "j", privateKey: "k3" } })).toMatchObject({ replaces: [] });
+  expect(diffConfig({ ...base, proxy: { host: "j" } }, { ...base, proxy: { host: "j", privateKey: "k3" } })).toMatchObject({
+    replaces: [],
+  });
   expect(diffConfig(base, { ...base, host: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" })).toMatchObject({ replaces: ["host"] });
 });
 
 test("what the program marked secret comes back marked, property by property, as the engine would mark it", () => {
   const given = { name: "web", environment: { TOKEN: secret("t"), MODE: "x" }, command: secret(["sh", "-c", "serve"]) };
   const out = { name: "web", environment: { TOKEN: "t", MODE: "x" }, command: ["sh", "-c", "serve"], pid: 7 };
-  expect(secretsAsIn(out, given)).toEqual({ name: "web", environment: { TOKEN: secret("t"), MODE: "x" }, command: secret(["sh", "-c", "serve"]), pid: 7 });
+  expect(secretsAsIn(out, given)).toEqual({
+    name: "web",
+    environment: { TOKEN: secret("t"), MODE: "x" },
+    command: secret(["sh", "-c", "serve"]),
+    pid: 7,
+  });
   expect(secretsAsIn({ list: ["a", "b"] }, { list: ["a", secret("b")] })).toEqual({ list: secret(["a", "b"]) });
 });
 
@@ -57,7 +66,10 @@ test("the owner comes from the URN: stable, and in the shape objects carry", () 
 test("check validates a resource without a connection, adds its owner, and names a bad property", async () => {
   const provider = new NativeProvider("0.0.0", "{}");
   const urn = "urn:pulumi:dev::lab::netns:index:Namespace::red";
-  expect(await provider.check(urn, {}, { name: "red" })).toEqual({ inputs: { name: "red", loopbackUp: true, owner: ownerOfUrn(urn) }, failures: undefined });
+  expect(await provider.check(urn, {}, { name: "red" })).toEqual({
+    inputs: { name: "red", loopbackUp: true, owner: ownerOfUrn(urn) },
+    failures: undefined,
+  });
   const bad = await provider.check(urn, {}, { name: "no/slash" });
   expect(bad.failures).toEqual([{ property: "name", reason: expect.any(String) }]);
   await expect(provider.check("urn:pulumi:dev::lab::netns:index:Nope::x", {}, {})).rejects.toThrow('unknown resource kind "Nope"');
@@ -68,11 +80,13 @@ test("a resource on a provider without a host is refused in check, saying how to
   const provider = new NativeProvider("0.0.0", "{}");
   provider.configure({});
   const urn = "urn:pulumi:dev::lab::netns:index:Namespace::red";
-  expect((await provider.check(urn, {}, { name: "red" })).failures).toEqual([{ property: "", reason: expect.stringContaining("netns:host") }]);
-  await expect(provider.create(urn, { name: "red" })).rejects.toThrow("no host");
-  // A Lab's allocation touches no host.
-  expect((await provider.check("urn:pulumi:dev::lab::netns:index:Lab$netns:index:LabAllocation::lab/allocations", {}, { demand: {} })).failures).not.toEqual([
+  expect((await provider.check(urn, {}, { name: "red" })).failures).toEqual([
     { property: "", reason: expect.stringContaining("netns:host") },
   ]);
+  await expect(provider.create(urn, { name: "red" })).rejects.toThrow("no host");
+  // A Lab's allocation touches no host.
+  expect(
+    (await provider.check("urn:pulumi:dev::lab::netns:index:Lab$netns:index:LabAllocation::lab/allocations", {}, { demand: {} })).failures,
+  ).not.toEqual([{ property: "", reason: expect.stringContaining("netns:host") }]);
   expect(() => provider.configure({ host: "h", port: 0 })).toThrow("invalid provider configuration: port");
 });

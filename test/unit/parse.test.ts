@@ -8,14 +8,38 @@ import { parseRoutes } from "../../provider/kinds/route";
 
 test("links: index, kind, mtu, up, master, and a veth's peer by name (same namespace) or by index (another one)", () => {
   const out = JSON.stringify([
-    { ifindex: 5, link: "veth-red", ifname: "veth-red-br", flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], mtu: 1500, master: "v-net-0", linkinfo: { info_kind: "veth" } },
+    {
+      ifindex: 5,
+      link: "veth-red",
+      ifname: "veth-red-br",
+      flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
+      mtu: 1500,
+      master: "v-net-0",
+      linkinfo: { info_kind: "veth" },
+    },
     { ifindex: 6, ifname: "v-net-0", flags: ["BROADCAST", "MULTICAST"], mtu: 1400, linkinfo: { info_kind: "bridge" } },
     { ifindex: 4, link_index: 2, ifname: "vc", flags: [], mtu: 1500, link_netnsid: 0, linkinfo: { info_kind: "veth" } },
   ]);
   expect(parseLinks(out)).toEqual([
-    { name: "veth-red-br", ifindex: 5, kind: "veth", mtu: 1500, up: true, master: "v-net-0", peer: { name: "veth-red", ifindex: undefined, otherNamespace: false } },
+    {
+      name: "veth-red-br",
+      ifindex: 5,
+      kind: "veth",
+      mtu: 1500,
+      up: true,
+      master: "v-net-0",
+      peer: { name: "veth-red", ifindex: undefined, otherNamespace: false },
+    },
     { name: "v-net-0", ifindex: 6, kind: "bridge", mtu: 1400, up: false, master: undefined, peer: undefined },
-    { name: "vc", ifindex: 4, kind: "veth", mtu: 1500, up: false, master: undefined, peer: { name: undefined, ifindex: 2, otherNamespace: true } },
+    {
+      name: "vc",
+      ifindex: 4,
+      kind: "veth",
+      mtu: 1500,
+      up: false,
+      master: undefined,
+      peer: { name: undefined, ifindex: 2, otherNamespace: true },
+    },
   ]);
   expect(parseLinks("")).toEqual([]);
 });
@@ -24,7 +48,13 @@ test("namespaces, addresses", () => {
   expect(parseNamespaces('[{"name":"blue","id":1},{"name":"red"}]\n')).toEqual(["blue", "red"]);
   expect(parseNamespaces("")).toEqual([]);
   const addr = JSON.stringify([
-    { ifname: "v-net-0", addr_info: [{ family: "inet", local: "192.168.15.5", prefixlen: 24 }, { family: "inet6", local: "2001:db8::5", prefixlen: 64 }] },
+    {
+      ifname: "v-net-0",
+      addr_info: [
+        { family: "inet", local: "192.168.15.5", prefixlen: 24 },
+        { family: "inet6", local: "2001:db8::5", prefixlen: 64 },
+      ],
+    },
   ]);
   expect(parseAddresses(addr)).toEqual(["192.168.15.5/24", "2001:db8::5/64"]);
   expect(canonicalCidr("2001:DB8:0:0:0::5/64")).toBe("2001:db8::5/64");

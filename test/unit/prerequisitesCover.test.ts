@@ -14,9 +14,11 @@ import { CommandUse, commandsUsed, shellCommands } from "../harness/commandsUsed
  * coreutils, bash, dash, grep, sed, findutils, util-linux, bsdutils, mount, mawk, gzip, apt, debianutils.
  */
 const DEBIAN_BASE = new Set(
-  ("sh bash cat chmod comm cp date dirname echo env false head id ln ls mkdir mktemp mv nproc printf pwd readlink rm " +
+  (
+    "sh bash cat chmod comm cp date dirname echo env false head id ln ls mkdir mktemp mv nproc printf pwd readlink rm " +
     "sleep sort stat sync tail tee timeout touch tr true uname wc grep sed find xargs flock mountpoint setsid setpriv " +
-    "unshare nsenter script mount umount awk zcat gzip apt-get which").split(" "),
+    "unshare nsenter script mount umount awk zcat gzip apt-get which"
+  ).split(" "),
 );
 
 /** Not Debian's: the machine's Node.js and Go, and the Pulumi CLI that scripts/setup-pulumi.sh builds with Go. */
@@ -84,7 +86,7 @@ test("shell scripts: commands in every command position, not their arguments, va
   const text = [
     "set -e; x=1 FOO=bar grep -q a b && sed s/a/b/ c || { awk 1; }",
     'f() { tail -n1; }; f; "$program" "$@"; $cmd arg',
-    "out=$(stat -c %i /x | sort) ; echo \"$(nproc)\" `uname`",
+    'out=$(stat -c %i /x | sort) ; echo "$(nproc)" `uname`',
     'for w in ip tc; do ping -c1 "$w"; done',
     'case "$1" in run) mkdir -p x ;; *) rm -f y ;; esac',
     "if command -v dot >/dev/null 2>&1; then exec sshd -D; fi",
@@ -92,6 +94,25 @@ test("shell scripts: commands in every command position, not their arguments, va
     "cat >f <<'EOF'\nexec node x.js\nEOF\ntouch done",
   ].join("\n");
   expect(shellCommands(text).sort()).toEqual(
-    ["grep", "sed", "awk", "tail", "stat", "sort", "nproc", "uname", "ping", "mkdir", "rm", "sshd", "sh", "cat", "touch", "node", "modprobe", "flock"].sort(),
+    [
+      "grep",
+      "sed",
+      "awk",
+      "tail",
+      "stat",
+      "sort",
+      "nproc",
+      "uname",
+      "ping",
+      "mkdir",
+      "rm",
+      "sshd",
+      "sh",
+      "cat",
+      "touch",
+      "node",
+      "modprobe",
+      "flock",
+    ].sort(),
   );
 });

@@ -18,13 +18,17 @@ test("every kind is a resource; the connection is the provider's, its credential
   expect(Object.keys(schema.resources).sort()).toEqual([...kinds.map((k) => `netns:index:${k.name}`), "netns:index:Lab"].sort());
   expect(schema.resources["netns:index:Lab"].isComponent).toBe(true);
   // A LAN member is "node:if" or { endpoint, down }.
-  expect(schema.types["netns:index:LabLans"].properties.members.items.oneOf.map((t: any) => t.type ?? t.$ref)).toEqual(["string", "#/types/netns:index:LabLansMembers"]);
+  expect(schema.types["netns:index:LabLans"].properties.members.items.oneOf.map((t: any) => t.type ?? t.$ref)).toEqual([
+    "string",
+    "#/types/netns:index:LabLansMembers",
+  ]);
   const connection = schema.provider.inputProperties;
   for (const secret of ["privateKey", "password", "passphrase"]) expect(connection[secret].secret).toBe(true);
   expect(connection.host.secret).toBeUndefined();
   expect(schema.provider.requiredInputs).toEqual(["host"]);
   expect(schema.config.variables).toEqual(connection);
-  for (const resource of Object.values<any>(schema.resources).filter((r) => !r.isComponent)) expect(Object.keys(resource.inputProperties)).not.toContain("connection");
+  for (const resource of Object.values<any>(schema.resources).filter((r) => !r.isComponent))
+    expect(Object.keys(resource.inputProperties)).not.toContain("connection");
   expect(schema.resources["netns:index:PortForward"].requiredInputs.sort()).toEqual(["port", "protocol", "to"]);
   expect(schema.resources["netns:index:Sysctl"].properties.previous.type).toBe("string");
 });

@@ -89,7 +89,7 @@ declare namespace Before {
 
 type Mutual<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 /** Exactly equal (for unions of keys: the same keys, none more). */
-type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Every<T> = T[keyof T] extends true ? true : false;
 type Constructor = abstract new (...args: any[]) => any;
 /** The same constructor arguments, the same outputs by name and type, and isInstance. */

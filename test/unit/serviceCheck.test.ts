@@ -8,7 +8,18 @@ test("a service's command runs in its namespace, as its user, with its environme
   const base = { command: ["python3", "-m", "http.server", "8080"], shell: false };
   expect(serviceArgv(base)).toEqual(["env", "--", "python3", "-m", "http.server", "8080"]);
   expect(serviceArgv({ ...base, namespace: "red", environment: { A: "x; rm -rf /", B: "" } })).toEqual([
-    "ip", "netns", "exec", "red", "env", "--", "A=x; rm -rf /", "B=", "python3", "-m", "http.server", "8080",
+    "ip",
+    "netns",
+    "exec",
+    "red",
+    "env",
+    "--",
+    "A=x; rm -rf /",
+    "B=",
+    "python3",
+    "-m",
+    "http.server",
+    "8080",
   ]);
   const asUser = serviceArgv({ ...base, user: "www-data" });
   expect(asUser.slice(0, 2)).toEqual(["sh", "-c"]);

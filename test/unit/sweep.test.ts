@@ -22,7 +22,11 @@ test("a record listing (grep -rZ) reads back the area, namespace and names its p
   ]);
   expect(ownerRecords(records, "addr")).toEqual([{ owner: "0123456789abcdef@p/s", namespace: "lab-1", names: ["eth_0", "10.0.0.2_24"] }]);
   expect(["10.0.0.2_24", "fd00::_64", "default"].map(networkFromRecordName)).toEqual(["10.0.0.2/24", "fd00::/64", "default"]);
-  expect([taggedOwner("pulumi-netns:0123456789abcdef@p/s"), taggedOwner("uplink to the lab"), taggedOwner(undefined)]).toEqual(["0123456789abcdef@p/s", undefined, undefined]);
+  expect([taggedOwner("pulumi-netns:0123456789abcdef@p/s"), taggedOwner("uplink to the lab"), taggedOwner(undefined)]).toEqual([
+    "0123456789abcdef@p/s",
+    undefined,
+    undefined,
+  ]);
 });
 
 test("sweep's arguments: targets with user and port, IPv6 in brackets; a host key goes with one host", () => {

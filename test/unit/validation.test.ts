@@ -30,12 +30,22 @@ const valid: Record<string, Record<string, unknown>> = {
     name: "red",
     interfaces: {
       eth0: { bridge: { name: "br0", hostEnd: "h-red" }, addresses: ["10.0.0.2/24"] },
-      eth1: { pair: { park: "p-red", role: "make", namespace: "blue", interface: "eth0" }, mtu: 1400, up: false, addresses: ["10.1.0.1/30"] },
+      eth1: {
+        pair: { park: "p-red", role: "make", namespace: "blue", interface: "eth0" },
+        mtu: 1400,
+        up: false,
+        addresses: ["10.1.0.1/30"],
+      },
     },
     routes: [{ destination: "default", via: "10.0.0.1", device: "eth0" }],
     forwarding: { ipv4: true },
   },
-  Check: { namespace: "red", from: "node a", targets: [{ address: "10.0.0.2", protocol: "tcp", port: 80, label: "web" }], triggers: ["1f2e"] },
+  Check: {
+    namespace: "red",
+    from: "node a",
+    targets: [{ address: "10.0.0.2", protocol: "tcp", port: 80, label: "web" }],
+    triggers: ["1f2e"],
+  },
 };
 
 /**
@@ -52,7 +62,11 @@ const check = (kind: string, inputs: Record<string, unknown>) => provider(kind).
 /** Paths of every string a user sets that ends up in a command. */
 function stringPaths(value: Record<string, unknown>, prefix = ""): string[] {
   return Object.entries(value).flatMap(([k, v]) =>
-    typeof v === "string" ? [`${prefix}${k}`] : v && typeof v === "object" ? stringPaths(v as Record<string, unknown>, `${prefix}${k}.`) : [],
+    typeof v === "string"
+      ? [`${prefix}${k}`]
+      : v && typeof v === "object"
+        ? stringPaths(v as Record<string, unknown>, `${prefix}${k}.`)
+        : [],
   );
 }
 
@@ -69,24 +83,30 @@ test("every kind has a valid example here", () => {
   expect(Object.keys(valid).sort()).toEqual(kinds.map((k) => k.name).sort());
 });
 
-test.each(Object.keys(valid))("%s: valid input passes; state keeps only the connection fields that differ from their defaults", async (kind) => {
-  const result = await check(kind, valid[kind]);
-  expect(result.failures).toBeUndefined();
-  expect(result.inputs.connection).toEqual(connection);
-});
+test.each(Object.keys(valid))(
+  "%s: valid input passes; state keeps only the connection fields that differ from their defaults",
+  async (kind) => {
+    const result = await check(kind, valid[kind]);
+    expect(result.failures).toBeUndefined();
+    expect(result.inputs.connection).toEqual(connection);
+  },
+);
 
-test.each(Object.keys(valid))("%s: shell injection or an option-like value in any string field is refused, naming the field", async (kind) => {
-  const paths = [...stringPaths(valid[kind]).filter((path) => !FREE_TEXT[kind]?.test(path)), "connection.host", "connection.user"];
-  expect(paths.length).toBeGreaterThan(2);
-  for (const hostile of ["red; touch /tmp/pwned", "-rf", "--help"]) {
-    // A sysctl value only ever follows "key=" in one argument, and "-1" is a real value.
-    for (const path of paths.filter((p) => !(hostile.startsWith("-") && kind === "Sysctl" && p === "value"))) {
-      const inputs = setPath({ connection, ...valid[kind] }, path, hostile);
-      const result = await provider(kind).check({}, inputs);
-      expect([path, result.failures?.map((f) => f.property)]).toEqual([path, expect.arrayContaining([path])]);
+test.each(Object.keys(valid))(
+  "%s: shell injection or an option-like value in any string field is refused, naming the field",
+  async (kind) => {
+    const paths = [...stringPaths(valid[kind]).filter((path) => !FREE_TEXT[kind]?.test(path)), "connection.host", "connection.user"];
+    expect(paths.length).toBeGreaterThan(2);
+    for (const hostile of ["red; touch /tmp/pwned", "-rf", "--help"]) {
+      // A sysctl value only ever follows "key=" in one argument, and "-1" is a real value.
+      for (const path of paths.filter((p) => !(hostile.startsWith("-") && kind === "Sysctl" && p === "value"))) {
+        const inputs = setPath({ connection, ...valid[kind] }, path, hostile);
+        const result = await provider(kind).check({}, inputs);
+        expect([path, result.failures?.map((f) => f.property)]).toEqual([path, expect.arrayContaining([path])]);
+      }
     }
-  }
-});
+  },
+);
 
 test("the classic mistakes get clear reasons", async () => {
   const reasons = async (kind: string, inputs: Record<string, unknown>) =>
@@ -114,7 +134,9 @@ test("the classic mistakes get clear reasons", async () => {
   const { remote: _remote, ...noRemote } = cable;
   expect(await reasons("Vxlan", noRemote)).toBe("remote: give `remote` (the other host) or `remotes` (every other host of the segment)");
   const segment = { ...noRemote, remotes: ["198.18.0.11", "198.18.0.12"] };
-  expect(await reasons("Vxlan", { ...segment, remote: "198.18.0.11" })).toBe("remotes: `remote` and `remotes` exclude each other: give one");
+  expect(await reasons("Vxlan", { ...segment, remote: "198.18.0.11" })).toBe(
+    "remotes: `remote` and `remotes` exclude each other: give one",
+  );
   expect(await reasons("Vxlan", { ...segment, remotes: ["198.18.0.11", "2001:db8::2"] })).toBe(
     "remotes.1: 2001:db8::2 and `local` (198.18.0.10) are not the same IP family",
   );
@@ -137,7 +159,9 @@ test("the classic mistakes get clear reasons", async () => {
   expect(await reasons("Service", { name: "web", command: [] })).toMatch(/^command: /);
   expect(await reasons("Service", { name: "web", command: ["sleep"], environment: { "A B": "x" } })).toMatch(/^environment\.A B: /);
   expect(await reasons("Service", { name: "web", command: ["sleep"], workingDirectory: "srv" })).toMatch(/^workingDirectory: .*absolute/);
-  expect(await reasons("Service", { name: "web", command: ["sleep"], readiness: { tcpPort: 80, command: ["true"] } })).toMatch(/^readiness: .*exactly one/);
+  expect(await reasons("Service", { name: "web", command: ["sleep"], readiness: { tcpPort: 80, command: ["true"] } })).toMatch(
+    /^readiness: .*exactly one/,
+  );
   expect(await reasons("Service", { name: "web", command: ["sleep"], readiness: {} })).toMatch(/^readiness: .*exactly one/);
   const probe = { address: "10.0.0.2" };
   expect(await reasons("Check", { targets: [{ ...probe, protocol: "tcp" }] })).toMatch(/^targets\.0\.port: tcp and udp need a port/);
@@ -155,12 +179,15 @@ test("secrets never appear in failure messages", async () => {
 });
 
 test("preview: unknown values are not failures, even inside the connection", async () => {
-  const result = await provider("Veth").check({}, {
-    connection: { host: UNKNOWN, privateKey: UNKNOWN },
-    name: "veth-red",
-    namespace: UNKNOWN,
-    peer: { name: "veth-red-br", master: UNKNOWN },
-  });
+  const result = await provider("Veth").check(
+    {},
+    {
+      connection: { host: UNKNOWN, privateKey: UNKNOWN },
+      name: "veth-red",
+      namespace: UNKNOWN,
+      peer: { name: "veth-red-br", master: UNKNOWN },
+    },
+  );
   expect(result.failures).toBeUndefined();
   const route = await provider("Route").check({}, { connection, destination: "default", device: UNKNOWN });
   expect(route.failures).toBeUndefined();

@@ -27,6 +27,10 @@ for (const entry of cfg.requireObject<Entry[]>("program")) {
     const parent = keys.slice(0, -1).reduce((cursor, key) => cursor[key], inputs);
     parent[keys[keys.length - 1]] = (made[source] as any)[output];
   }
-  const Resource = netns[entry.kind] as unknown as new (name: string, args: unknown, opts: pulumi.CustomResourceOptions) => pulumi.CustomResource;
+  const Resource = netns[entry.kind] as unknown as new (
+    name: string,
+    args: unknown,
+    opts: pulumi.CustomResourceOptions,
+  ) => pulumi.CustomResource;
   made[entry.key] = new Resource(entry.key, { ...inputs, connection }, { dependsOn: entry.deps.map((key) => made[key]) });
 }

@@ -40,7 +40,8 @@ for (let g = 0; g < groups; g++) {
     members[g].push(`g${g}n${i}`);
   }
 }
-if (allPairsGroup !== undefined && !members[allPairsGroup]) throw new Error(`allPairsGroup ${allPairsGroup}: there are groups 0 to ${groups - 1}`);
+if (allPairsGroup !== undefined && !members[allPairsGroup])
+  throw new Error(`allPairsGroup ${allPairsGroup}: there are groups 0 to ${groups - 1}`);
 
 const lab = new netns.Lab("bench", {
   hosts: {
@@ -51,7 +52,11 @@ const lab = new netns.Lab("bench", {
   lans,
   // "all-pairs" would span the whole Lab; one group's pairs are listed (one Check per node of the group).
   ...(allPairsGroup !== undefined
-    ? { expect: members[allPairsGroup].slice(0, allPairsSize).flatMap((from, _i, some) => some.filter((to) => to !== from).map((to) => ({ from, to }))) }
+    ? {
+        expect: members[allPairsGroup]
+          .slice(0, allPairsSize)
+          .flatMap((from, _i, some) => some.filter((to) => to !== from).map((to) => ({ from, to }))),
+      }
     : {}),
 });
 
