@@ -5,10 +5,10 @@
  * sshd does for it when this process dies: nothing is left running on the host either way.
  */
 import { createWriteStream, openSync } from "node:fs";
-import type { Writable } from "node:stream";
+import { Writable } from "node:stream";
 import { interfaceName } from "../provider/fields";
 import { Argv, inNamespace } from "../provider/host";
-import { onlyValue, parseArgs } from "./args";
+import { onlyValue, parseArgs, userPath } from "./args";
 import { attachTo, failedAt, nodeTarget, note, noting } from "./node";
 import { STACK_HELP, STACK_OPTIONS, stackOptions, StackOptions } from "./stack";
 import { UsageError } from "./usage";
@@ -89,6 +89,32 @@ export function captureArgv(namespace: string, options: Pick<CaptureOptions, "in
   return ["sh", "-c", UNTIL_INPUT_ENDS, "sh", ...inNamespace(namespace, tcpdump)];
 }
 
+/** A pcap file's first four bytes: microsecond or nanosecond timestamps, either byte order. */
+const PCAP_MAGIC = ["d4c3b2a1", "a1b2c3d4", "4d3cb2a1", "a1b23c4d"].map((hex) => Buffer.from(hex, "hex"));
+
+/**
+ * Hands on what is written from the pcap's first byte on: sshd runs the command through the login shell,
+ * and what its rc files print comes first on the same output.
+ */
+export function fromPcapStart(output: Writable): Writable {
+  let head: Buffer | undefined = Buffer.alloc(0);
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      // The output's own errors (a reader gone) are the capture's to handle: each write here just ends.
+      if (head === undefined) return output.write(chunk, () => done());
+      head = Buffer.concat([head, chunk]);
+      const starts = PCAP_MAGIC.map((magic) => head!.indexOf(magic)).filter((at) => at >= 0);
+      if (starts.length === 0) {
+        head = head.subarray(Math.max(0, head.length - 3));
+        return done();
+      }
+      const pcap = head.subarray(Math.min(...starts));
+      head = undefined;
+      output.write(pcap, () => done());
+    },
+  });
+}
+
 /** tcpdump's exit code when TERM stopped it. */
 const STOPPED = 128 + 15;
 
@@ -102,8 +128,12 @@ export async function capture(options: CaptureOptions): Promise<number> {
     throw new Error(`${target.where} has no interface ${options.interface} (its interfaces: ${[...known, "lo", "any"].join(", ")})`);
   }
   // Opened here, so that a file that cannot be written stops it before anything runs on the host.
-  const output: Writable = options.file === undefined ? process.stdout : createWriteStream("", { fd: openSync(options.file, "w") });
-  const attached = await attachTo(target, captureArgv(target.node.namespace, options), { stdout: output, stderr: process.stderr });
+  const output: Writable =
+    options.file === undefined ? process.stdout : createWriteStream("", { fd: openSync(userPath(options.file), "w") });
+  const attached = await attachTo(target, captureArgv(target.node.namespace, options), {
+    stdout: fromPcapStart(output),
+    stderr: process.stderr,
+  });
   const endpoint = `${target.node.name}:${options.interface}`;
   note(`capturing on ${endpoint} in ${target.where}${options.file ? ` into ${options.file}` : ""}; Ctrl-C stops it`);
   let stopping = false;

@@ -20,7 +20,8 @@ reading its commands from the input. NODE is a Lab's node or a namespace of plai
 ${STACK_HELP}
   --tty, -t            run COMMAND on a terminal (for full-screen programs such as top)
 
-Ctrl-C sends COMMAND (and what it started) SIGINT; a second Ctrl-C closes the session.
+Ctrl-C sends COMMAND (and what it started) SIGINT; a second Ctrl-C, SIGTERM or SIGHUP ends it
+(TERM, then KILL) and the session.
 Exit code: COMMAND's (128 + N when signal N ended it), or 255 when it could not be run (an unknown
 node, a host that cannot be reached), as ssh's.
 `;
@@ -41,6 +42,9 @@ export function parseExecArgs(args: string[]): ExecOptions {
   return { ...stackOptions(parsed), node, ...(parsed.rest ? { command: parsed.rest } : {}), tty: parsed.switches.has("tty") };
 }
 
+/** How long a stopped command has between TERM and KILL. */
+const STOP_GRACE_MS = 2_000;
+
 /** The login user's shell (sshd and sudo set SHELL); interactive when its input is a terminal. */
 const USER_SHELL = 'exec "${SHELL:-/bin/sh}"';
 
@@ -58,19 +62,30 @@ export async function exec(options: ExecOptions): Promise<number> {
   const resize = () => attached.resize(stdout.rows, stdout.columns);
   stdout.on("resize", resize);
   let interrupts = 0;
+  // The session ends with what it ran: a command without a terminal outlives its session on the host.
+  const stop = () => {
+    attached.stop(STOP_GRACE_MS).catch(() => attached.close());
+  };
   const interrupt = () => {
-    if (++interrupts > 1) return attached.close();
-    attached.interrupt().catch(() => undefined);
-    const still = `sent SIGINT to the command in ${target.where}; Ctrl-C again closes the session`;
+    if (++interrupts > 1) return stop();
+    attached.signal("INT").catch(() => undefined);
+    const still = `sent SIGINT to the command in ${target.where}; Ctrl-C again ends it (TERM, then KILL) and the session`;
     noting(attached.exitCode, 1_000, still).catch(() => undefined);
   };
   process.on("SIGINT", interrupt);
+  process.on("SIGTERM", stop);
+  process.on("SIGHUP", stop);
+  // A reader that went away (`| head`) ends the command too, as a pipe's SIGPIPE would.
+  stdout.on("error", stop);
   try {
     return await attached.exitCode;
   } catch (err) {
     throw failedAt(target, err);
   } finally {
     process.off("SIGINT", interrupt);
+    process.off("SIGTERM", stop);
+    process.off("SIGHUP", stop);
+    stdout.off("error", stop);
     stdout.off("resize", resize);
     if (raw) stdin.setRawMode(false);
   }

@@ -8,7 +8,7 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { Connection, connection as connectionSchema } from "../provider/connection";
 import { configInputs } from "../provider/native/provider";
 import { isRecord } from "../provider/validate";
-import { OptionTable, onlyValue, ParsedArgs } from "./args";
+import { OptionTable, onlyValue, ParsedArgs, userPath } from "./args";
 import { UsageError } from "./usage";
 
 export interface StackOptions {
@@ -22,7 +22,7 @@ export const STACK_HELP = `  --stack NAME         the stack (default: the select
   --cwd DIR            the Pulumi project directory (default: the current one)`;
 
 export function stackOptions(parsed: ParsedArgs): StackOptions {
-  return { stack: onlyValue(parsed, "stack", "--stack"), cwd: onlyValue(parsed, "cwd", "--cwd") ?? process.cwd() };
+  return { stack: onlyValue(parsed, "stack", "--stack"), cwd: userPath(onlyValue(parsed, "cwd", "--cwd") ?? ".") };
 }
 
 export interface StackResource {
@@ -37,6 +37,8 @@ export interface StackResource {
   parent?: string;
   inputs: Record<string, unknown>;
   outputs: Record<string, unknown>;
+  /** The outputs the state keeps secret (revealed above, for sweep's owner hashes): never printed. */
+  secretOutputs: string[];
   /** The host it is on, for a resource on one. Carries credentials: never printed. */
   connection?: Connection;
 }
@@ -61,10 +63,11 @@ const NATIVE_PROVIDER = "pulumi:providers:netns";
 
 /** `stack export --show-secrets` gives a secret as its signature key and its value as JSON text. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const isSecret = (value: unknown) => isRecord(value) && value[SECRET_SIG] !== undefined;
 function revealed(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(revealed);
   if (!isRecord(value)) return value;
-  if (value[SECRET_SIG] !== undefined && typeof value.plaintext === "string") return revealed(JSON.parse(value.plaintext));
+  if (isSecret(value) && typeof value.plaintext === "string") return revealed(JSON.parse(value.plaintext));
   return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, revealed(field)]));
 }
 
@@ -105,6 +108,7 @@ export function stackState(exported: ExportedResource[]): StackState {
       ...(resource.parent ? { parent: resource.parent } : {}),
       inputs: revealed(resource.inputs ?? {}) as Record<string, unknown>,
       outputs,
+      secretOutputs: Object.keys(resource.outputs ?? {}).filter((key) => isSecret(resource.outputs![key])),
       ...(connection ? { connection } : {}),
     });
   }

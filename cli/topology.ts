@@ -13,6 +13,7 @@ import { SET_PROPERTIES } from "../provider/kind";
 import { netemKind } from "../provider/kinds/netem";
 import { isRecord } from "../provider/validate";
 import type { topologyDot } from "../sdk/lab/graph";
+import { linkImpairment } from "../sdk/lab/impairment";
 import type { StackResource, StackState } from "./stack";
 
 /** A Lab's plan as its pictures draw it (sdk/lab/graph.ts). */
@@ -77,16 +78,10 @@ const IMPAIRMENT_FIELDS = Object.keys(netemKind.shape).filter((field) => field !
 
 /** The settings a Netem resource was given that impair something: not zeros, nor the `limit` it worked out itself. */
 function impairmentOf(netem: StackResource): Impairment {
-  const given = Array.isArray(netem.outputs[SET_PROPERTIES]) ? (netem.outputs[SET_PROPERTIES] as string[]) : IMPAIRMENT_FIELDS;
+  const given = strings(netem.outputs[SET_PROPERTIES]);
   const value = (field: string) => netem.outputs[field];
   const impairing = IMPAIRMENT_FIELDS.filter((f) => given.includes(f) && typeof value(f) === "number" && value(f) !== 0);
   return Object.fromEntries(impairing.map((f) => [f, value(f) as number]));
-}
-
-/** The Lab puts half a link's delay and jitter on each end (sdk/lab/component.ts, endImpairment): the link's are twice an end's. */
-function linkImpairment(end: Impairment): Impairment {
-  const doubled = (field: string) => (end[field] !== undefined ? { [field]: end[field] * 2 } : {});
-  return { ...end, ...doubled("delayMs"), ...doubled("jitterMs") };
 }
 
 const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item) => typeof item === "string") : []);
@@ -312,7 +307,8 @@ export function topologyOf(state: StackState): Topology {
   // Services, a Lab's or plain: on their node's host, in its namespace.
   for (const service of state.resources.filter((r) => r.kind === "Service" && r.connection && text(r.outputs.namespace))) {
     const node = nodeAt(nameOf(service.connection!), String(service.outputs.namespace));
-    node.services.push({ name: String(service.outputs.name), command: strings(service.outputs.command) });
+    const command = service.secretOutputs.includes("command") ? ["[secret]"] : strings(service.outputs.command);
+    node.services.push({ name: String(service.outputs.name), command });
   }
   nodes.push(...plainNodes.sort((a, b) => a.host.localeCompare(b.host) || a.namespace.localeCompare(b.namespace)));
   return { hosts, nodes: uniquelyNamed(nodes), segments, labs: drawn, connections };

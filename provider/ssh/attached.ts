@@ -10,6 +10,7 @@
  * an interrupt is a second command on the same connection that signals every process with that mark.
  */
 import { randomBytes } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import { constants } from "node:os";
 import type { Readable, Writable } from "node:stream";
 import type { ClientChannel } from "ssh2";
@@ -32,8 +33,13 @@ export interface AttachedIo {
 export interface Attached {
   /** The command's exit code, once it ended and its output was handed on; 128 + N when signal N ended it. */
   readonly exitCode: Promise<number>;
-  /** Sends SIGINT to the command and every process it started (that kept its environment). */
-  interrupt(): Promise<void>;
+  /** Sends the signal to the command and every process it started (that kept its environment). */
+  signal(name: "INT" | "TERM" | "KILL"): Promise<void>;
+  /**
+   * Ends the command and what it started (TERM, then KILL after `graceMs`), then the session: sshd does not
+   * stop a command without a terminal when its session closes.
+   */
+  stop(graceMs: number): Promise<void>;
   /** Ends the command's input (it reads end of file). */
   endInput(): void;
   resize(rows: number, cols: number): void;
@@ -71,6 +77,12 @@ export async function attach(connection: Connection, argv: Argv, io: AttachedIo)
     // ssh2 names a signal as "SIGINT".
     status = code ?? 128 + (constants.signals[signal as keyof typeof constants.signals] ?? 0);
   });
+  const signal = async (name: "INT" | "TERM" | "KILL") => {
+    const signaller = await dialed.exec(shellLine([...sudo, "sh", "-c", SIGNAL_MARKED, "sh", name, mark]));
+    signaller.resume();
+    signaller.stderr.resume();
+    await new Promise((resolve) => signaller.on("close", resolve));
+  };
   const exitCode = new Promise<number>((resolve, reject) =>
     channel.on("close", () => {
       io.stdin?.unpipe(channel);
@@ -81,11 +93,19 @@ export async function attach(connection: Connection, argv: Argv, io: AttachedIo)
   );
   return {
     exitCode,
-    interrupt: async () => {
-      const signaller = await dialed.exec(shellLine([...sudo, "sh", "-c", SIGNAL_MARKED, "sh", "INT", mark]));
-      signaller.resume();
-      signaller.stderr.resume();
-      await new Promise((resolve) => signaller.on("close", resolve));
+    signal,
+    async stop(graceMs) {
+      await signal("TERM");
+      const ended = await Promise.race([
+        exitCode.then(
+          () => true,
+          () => true,
+        ),
+        delay(graceMs).then(() => false),
+      ]);
+      if (!ended) await signal("KILL");
+      channel.close();
+      dialed.close();
     },
     endInput: () => channel.end(),
     resize: (rows, cols) => channel.setWindow(rows, cols, 0, 0),

@@ -21,8 +21,10 @@ const IDLE_CLOSE_MS = 30_000;
  * How long this process may go without a listing answering, on any host, and its listings still answer.
  * A refresh keeps reading, but not evenly: the engine asks for the next reads only when the ones waiting
  * are answered, so all its slots may wait seconds on one host's listing of hundreds of namespaces; and a
- * native provider serves one host per process, which then hears nothing. Fifteen seconds cover that; a
- * provider process serves one CLI operation, so only a change made by hand during it can go unseen.
+ * native provider serves one host per process, which then hears nothing. Fifteen seconds cover that. A
+ * provider process serves one CLI operation, whose reads (a refresh) come before its changes, not among
+ * them; what a refresh can miss is a change made meanwhile by someone else: by hand, or by another
+ * provider process (each native Provider is one) working on the same host at the same time.
  */
 export const LISTING_REUSE_MS = 15_000;
 
@@ -31,7 +33,7 @@ export const LISTING_REUSE_MS = 15_000;
  * answered within LISTING_REUSE_MS; a listing answers only in the spell it was taken in.
  */
 const reading = { spell: 0, running: 0, lastAnswered: 0 };
-const stillReading = (now: number) => reading.running > 0 || now - reading.lastAnswered < LISTING_REUSE_MS;
+const stillReading = (now: number) => reading.running > 0 || (now >= reading.lastAnswered && now - reading.lastAnswered < LISTING_REUSE_MS);
 
 const SHELL_START_TIMEOUT_MS = 20_000;
 
@@ -53,15 +55,26 @@ interface Job {
 
 /**
  * PULUMI_NETNS_DEBUG=1: each command, when it ended and how long it took, on stderr; =FILE (an absolute
- * path): appended to FILE instead, since a native provider's stderr reaches only the engine's own log.
+ * path): appended to FILE instead (readable by its owner only: a command may carry a service's environment),
+ * since a native provider's stderr reaches only the engine's own log. A file that cannot be written is
+ * said once on stderr, and the log goes there: a log never stops the work.
  */
 function debugLine(text: string): void {
   const target = process.env.PULUMI_NETNS_DEBUG;
   if (!target) return;
   const line = `[pulumi-netns] ${new Date().toISOString()} ${text}\n`;
-  if (target.startsWith("/")) appendFileSync(target, line);
-  else process.stderr.write(line);
+  if (target.startsWith("/") && target !== unwritableLog) {
+    try {
+      appendFileSync(target, line, { mode: 0o600 });
+      return;
+    } catch (err) {
+      unwritableLog = target;
+      process.stderr.write(`[pulumi-netns] PULUMI_NETNS_DEBUG=${target}: ${(err as Error).message}; logging to stderr\n`);
+    }
+  }
+  process.stderr.write(line);
 }
+let unwritableLog: string | undefined;
 
 class Target implements Host {
   readonly label: string;
@@ -174,9 +187,9 @@ class Target implements Host {
         }
         if (this.shells.has(shell)) this.idle.push(shell);
         const durationMs = Date.now() - started;
-        debugLine(`${this.label} exit=${out.exitCode} ${durationMs}ms: ${job.line}`);
         job.resolve({ command: job.line, durationMs, ...out });
         this.pump();
+        debugLine(`${this.label} exit=${out.exitCode} ${durationMs}ms: ${job.line}`);
       },
       (err) => {
         job.reject(this.explain(err, job.line));

@@ -28,10 +28,11 @@ import { typeToken } from "../../provider/kind";
 import type { Inputs } from "../resource";
 import type { LabAllocations, LabDemand } from "../../provider/lab/allocation";
 import { topologyDot, topologyMermaid } from "./graph";
+import { endImpairment } from "./impairment";
 import { labNodeSpec, pairMaker } from "./nodeSpec";
 import type { LabPlan } from "./plan";
 import { NEIGHBOUR_TABLE_DEFAULT, neighbourEntries, planLab } from "./planner";
-import type { LabSpec, LinkImpairment } from "./spec";
+import type { LabSpec } from "./spec";
 
 type ConnectionFields = { [K in keyof z.input<typeof connection>]: Inputs<z.input<typeof connection>[K]> };
 
@@ -41,15 +42,6 @@ export type LabHost = ConnectionFields & { host: string };
 export interface LabArgs extends Omit<LabSpec, "hosts"> {
   /** Host name (as nodes refer to it) → its SSH connection. */
   hosts: Record<string, LabHost>;
-}
-
-/**
- * netem delays packets as they leave an interface, so each direction of a link passes the netem of
- * one end: each end gets half the delay and half the jitter, so that the round trip sees the link's
- * whole delay. Loss, corruption, duplication, reordering, rate and limit apply per direction as given.
- */
-export function endImpairment(link: LinkImpairment): LinkImpairment {
-  return { ...link, delayMs: link.delayMs / 2, jitterMs: link.jitterMs / 2 };
 }
 
 /** Changes with anything the Lab makes, so that every Check runs again after an edit. */

@@ -5,7 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { captureArgv, parseCaptureArgs } from "../../cli/capture";
+import { Writable } from "node:stream";
+import { captureArgv, fromPcapStart, parseCaptureArgs } from "../../cli/capture";
 import { parseExecArgs } from "../../cli/exec";
 import { labToDraw, parseGraphArgs } from "../../cli/graph";
 import { HostLook, inspectReport, parseInspectArgs, renderInspect } from "../../cli/inspect";
@@ -170,6 +171,21 @@ describe("a stack's state", () => {
     expect(clash.nodes.map((n) => n.name)).toEqual(["db", "lab/gw", "pc1", "web", "tools", "gw@west"]);
   });
 
+  test("a service's command the program kept secret shows as [secret]; sweep still gets it plain", () => {
+    const secret = (value: unknown) => ({
+      "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+      plaintext: JSON.stringify(value),
+    });
+    const withSecret = resources.map((r) =>
+      r.type.endsWith(":Service") ? { ...r, outputs: { ...r.outputs, command: secret(r.outputs.command) } } : r,
+    );
+    const state = stackState(withSecret as never);
+    const service = state.resources.find((r) => r.kind === "Service")!;
+    expect(service.outputs.command).toEqual(resources.find((r) => r.type.endsWith(":Service"))!.outputs.command);
+    const shown = topologyOf(state).nodes.flatMap((n) => n.services);
+    expect(shown.map((s) => s.command)).toEqual([["[secret]"]]);
+  });
+
   test("inspect: the hosts' links and services beside what the stack made; a host not reached is said; no credential in any output", () => {
     const link = (ifname: string, operstate: string, ...addresses: string[]): IpLinkJson => ({
       ifindex: 2,
@@ -237,4 +253,22 @@ describe("a stack's state", () => {
     ]);
     expect(`${json}${renderInspect(report)}`).not.toMatch(/PRIVATE KEY|privateKey|hostKey/);
   });
+});
+
+test("a capture hands on its pcap from the first byte, whatever the login shell printed before it", async () => {
+  const received: Buffer[] = [];
+  const output = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      received.push(chunk);
+      done();
+    },
+  });
+  const pcap = Buffer.concat([Buffer.from("d4c3b2a1", "hex"), Buffer.from("0200040000000000", "hex"), Buffer.from("packets")]);
+  const noise = Buffer.from("Welcome! \xd4\n");
+  const stream = fromPcapStart(output);
+  // The magic split across writes, after text that starts like it.
+  for (const piece of [noise, pcap.subarray(0, 2), pcap.subarray(2, 9), pcap.subarray(9)]) {
+    await new Promise<void>((resolve, reject) => stream.write(piece, (err) => (err ? reject(err) : resolve())));
+  }
+  expect(Buffer.concat(received)).toEqual(pcap);
 });

@@ -34,6 +34,6 @@ test("npm pack holds the built provider, SDK and command line, the plugin launch
     ]),
   );
   expect(
-    paths.filter((path) => !/^(dist\/(provider|sdk|cli)\/|sdk\/python\/|bin\/|schema\.json$|package\.json$|README\.md$)/.test(path)),
+    paths.filter((path) => !/^(dist\/(provider|sdk|cli)\/|sdk\/python\/|bin\/|docs\/|schema\.json$|package\.json$|README\.md$)/.test(path)),
   ).toEqual([]);
 });
