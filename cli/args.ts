@@ -62,5 +62,8 @@ export function noMoreOperands(parsed: ParsedArgs, taken: number): void {
   if (extra.length > 0) throw new UsageError(`unexpected argument${extra.length > 1 ? "s" : ""} ${extra.join(" ")}`);
 }
 
-/** A path as the user meant it: from where the command was started (`npm run` runs in the package's root; INIT_CWD is where it was typed). */
+/**
+ * A path as the user meant it: from where the command was started (`npm run` runs in the package's root;
+ * INIT_CWD is where it was typed).
+ */
 export const userPath = (path: string): string => resolve(process.env.INIT_CWD ?? process.cwd(), path);

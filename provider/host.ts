@@ -90,8 +90,9 @@ function isSysctlRead(args: readonly string[]): boolean {
 /**
  * Whether an argv can only read: `ip [-j -d -4 -6] link|addr|route|netns show|list …`, `tc [-j] qdisc
  * show …`, `bridge [-j] fdb show …`, `sysctl [-n -e] [-r PATTERN] KEY…`, `cat`, `stat`, each maybe inside
- * `ip -n NS`, `bridge -n NS` or `ip netns exec NS`; `sh -c SCRIPT` of a `readOnlyScript`. A fixed list, so that a command flagged read-only by mistake is refused, never run
- * as one (which would let a listing from before it answer after it).
+ * `ip -n NS`, `bridge -n NS` or `ip netns exec NS`; `sh -c SCRIPT` of a `readOnlyScript`. A fixed list,
+ * so that a command flagged read-only by mistake is refused, never run as one (which would let a listing
+ * from before it answer after it).
  */
 export function isReadCommand(argv: Argv): boolean {
   if (argv[0] === "ip" && argv[1] === "netns" && argv[2] === "exec") return isReadCommand(argv.slice(4));

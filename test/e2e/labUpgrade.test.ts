@@ -94,7 +94,8 @@ test("a Lab made by the release before LabNode moves to LabNodes in one plain up
   const previous = join(work.dir, "previous");
   buildPrevious(previous);
   usePackage(previous);
-  // The previous release: 5 namespaces, 2 forwarding sysctls, 6 veths, 7 addresses, 5 routes, 3 bridges, 2 vxlan ends, the allocation, the Lab, the stack.
+  // The previous release: 5 namespaces, 2 forwarding sysctls, 6 veths, 7 addresses, 5 routes, 3 bridges,
+  // 2 vxlan ends, the allocation, the Lab, the stack.
   const made = await stack.up();
   expect(changes(made.summary.resourceChanges)).toEqual({ create: 33 });
   const addresses = made.outputs.addresses.value as Record<string, Record<string, string[]>>;

@@ -8,7 +8,8 @@
  *
  * Seeded: a failure prints the seed and path (PNT_EDIT_SEED=... PNT_EDIT_PATH=... reproduces it), and
  * the shrunk sequence goes into convergence.regressions.json, which runs first, every time.
- * PNT_EDIT_SHRINK=1 shrinks a failure to a minimal sequence. Longer runs: PNT_EDIT_RUNS (default 10) sequences of PNT_EDIT_STEPS (default 20) programs.
+ * PNT_EDIT_SHRINK=1 shrinks a failure to a minimal sequence. Longer runs: PNT_EDIT_RUNS (default 10)
+ * sequences of PNT_EDIT_STEPS (default 20) programs.
  * The same runs on the native provider (the engine's protocol, the connection its configuration, the owner
  * from the URN): PNT_EDIT_NATIVE_RUNS (default 5) sequences; PNT_EDIT_DOOR=native puts the seeded and
  * regression runs there too.
@@ -59,7 +60,10 @@ function markedRuleOwners(host: TestHost): string[] {
 
 const killsSeen = { died: 0, ranToEnd: 0 };
 
-/** Applies the programs one by one (a step with a kill point first dies there); throws with the step, the driver's log and what diverged. */
+/**
+ * Applies the programs one by one (a step with a kill point first dies there); throws with the step, the
+ * driver's log and what diverged.
+ */
 async function runSequence(
   specs: ProgramSpec[],
   expectSlots: string[][] = [],
