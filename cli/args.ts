@@ -1,5 +1,4 @@
 /** The words of a command line: options by one table per command, operands, and what follows `--`. */
-import { resolve } from "node:path";
 import { UsageError } from "./usage";
 
 export interface OptionTable {
@@ -61,9 +60,3 @@ export function noMoreOperands(parsed: ParsedArgs, taken: number): void {
   const extra = parsed.operands.slice(taken);
   if (extra.length > 0) throw new UsageError(`unexpected argument${extra.length > 1 ? "s" : ""} ${extra.join(" ")}`);
 }
-
-/**
- * A path as the user meant it: from where the command was started (`npm run` runs in the package's root;
- * INIT_CWD is where it was typed).
- */
-export const userPath = (path: string): string => resolve(process.env.INIT_CWD ?? process.cwd(), path);

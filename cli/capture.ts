@@ -8,7 +8,7 @@ import { createWriteStream, openSync } from "node:fs";
 import { Writable } from "node:stream";
 import { interfaceName } from "../provider/fields";
 import { Argv, inNamespace } from "../provider/host";
-import { onlyValue, parseArgs, userPath } from "./args";
+import { onlyValue, parseArgs } from "./args";
 import { attachTo, failedAt, nodeTarget, note, noting } from "./node";
 import { STACK_HELP, STACK_OPTIONS, stackOptions, StackOptions } from "./stack";
 import { UsageError } from "./usage";
@@ -128,8 +128,7 @@ export async function capture(options: CaptureOptions): Promise<number> {
     throw new Error(`${target.where} has no interface ${options.interface} (its interfaces: ${[...known, "lo", "any"].join(", ")})`);
   }
   // Opened here, so that a file that cannot be written stops it before anything runs on the host.
-  const output: Writable =
-    options.file === undefined ? process.stdout : createWriteStream("", { fd: openSync(userPath(options.file), "w") });
+  const output: Writable = options.file === undefined ? process.stdout : createWriteStream("", { fd: openSync(options.file, "w") });
   const attached = await attachTo(target, captureArgv(target.node.namespace, options), {
     stdout: fromPcapStart(output),
     stderr: process.stderr,

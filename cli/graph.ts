@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { topologyDot, topologyMermaid } from "../sdk/lab/graph";
-import { choice, noMoreOperands, onlyValue, parseArgs, userPath } from "./args";
+import { choice, noMoreOperands, onlyValue, parseArgs } from "./args";
 import { readExistingStack, STACK_HELP, STACK_OPTIONS, stackOptions, StackOptions } from "./stack";
 import { Topology, topologyOf } from "./topology";
 import { UsageError } from "./usage";
@@ -75,6 +75,6 @@ export async function graph(options: GraphOptions, write: (text: string) => void
   const pictures = { dot: () => topologyDot(plan), mermaid: () => topologyMermaid(plan), svg: () => renderSvg(topologyDot(plan)) };
   const picture = pictures[options.format]();
   if (options.output === undefined) write(picture);
-  else writeFileSync(userPath(options.output), picture);
+  else writeFileSync(options.output, picture);
   return 0;
 }

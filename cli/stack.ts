@@ -8,7 +8,7 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { Connection, connection as connectionSchema } from "../provider/connection";
 import { configInputs } from "../provider/native/provider";
 import { isRecord } from "../provider/validate";
-import { OptionTable, onlyValue, ParsedArgs, userPath } from "./args";
+import { OptionTable, onlyValue, ParsedArgs } from "./args";
 import { UsageError } from "./usage";
 
 export interface StackOptions {
@@ -22,7 +22,7 @@ export const STACK_HELP = `  --stack NAME         the stack (default: the select
   --cwd DIR            the Pulumi project directory (default: the current one)`;
 
 export function stackOptions(parsed: ParsedArgs): StackOptions {
-  return { stack: onlyValue(parsed, "stack", "--stack"), cwd: userPath(onlyValue(parsed, "cwd", "--cwd") ?? ".") };
+  return { stack: onlyValue(parsed, "stack", "--stack"), cwd: onlyValue(parsed, "cwd", "--cwd") ?? process.cwd() };
 }
 
 export interface StackResource {

@@ -326,12 +326,22 @@ test("bad input is refused, naming what is wrong, before any host is asked (both
   }
 });
 
-test("exec: Ctrl-C stops the command on the host (exit 130); a slow host says what the command waits for", async () => {
+test("exec: Ctrl-C stops the command on the host (exit 130), SIGTERM one that ignores it; a slow host says what the command waits for", async () => {
   const sleeper = start(["exec", "gw", "--", "sleep", "60"]);
   await until("sleep runs in gw", () => inNamespace(east, "gw").includes("sleep"));
   sleeper.child.kill("SIGINT");
   const stopped = await sleeper.exited;
   expect(stopped.status).toBe(130);
+  expect(inNamespace(east, "gw")).toEqual([]);
+
+  // A command that ignores SIGINT: SIGTERM to the command line ends it on the host all the same (TERM).
+  const stubborn = start(["exec", "gw", "--", "sh", "-c", "trap '' INT; sleep 60"]);
+  await until("the stubborn sleep runs in gw", () => inNamespace(east, "gw").includes("sleep"));
+  stubborn.child.kill("SIGINT");
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(inNamespace(east, "gw")).toContain("sleep");
+  stubborn.child.kill("SIGTERM");
+  expect((await stubborn.exited).status).toBe(128 + 15);
   expect(inNamespace(east, "gw")).toEqual([]);
 
   // sshd stopped for 3 s: the connection waits, and says for what.
