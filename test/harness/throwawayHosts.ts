@@ -167,6 +167,8 @@ function removeLab(lab: { id: string; hostPids: number[]; childPids: number[]; l
   rmSync(lab.dir, { recursive: true, force: true });
 }
 
+const STOP_SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP"];
+
 export class TestLab {
   readonly hosts: TestHost[] = [];
   readonly clientKey: string;
@@ -175,6 +177,11 @@ export class TestLab {
   private readonly namespaceLinks: string[] = [];
   private destroyed = false;
   private readonly exitHook = () => this.destroy();
+  /** A test run stopped by a signal (a CI timeout, Ctrl-C) removes its lab too, then ends as the signal asks. */
+  private readonly signalHook = (signal: NodeJS.Signals) => {
+    this.destroy();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
 
   private constructor(
     readonly id: string,
@@ -187,6 +194,7 @@ export class TestLab {
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pulumi-netns-test", "-f", this.clientKeyPath]);
     this.clientKey = readFileSync(this.clientKeyPath, "utf8");
     process.once("exit", this.exitHook);
+    for (const signal of STOP_SIGNALS) process.once(signal, this.signalHook);
   }
 
   /** The machine-side address of the lab bridge (reachable from every test host). */
@@ -357,10 +365,15 @@ export class TestLab {
     };
   }
 
+  private unhook(): void {
+    process.removeListener("exit", this.exitHook);
+    for (const signal of STOP_SIGNALS) process.removeListener(signal, this.signalHook);
+  }
+
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    process.removeListener("exit", this.exitHook);
+    this.unhook();
     removeLab({
       id: this.id,
       hostPids: this.hosts.map((host) => host.pid),
@@ -378,7 +391,7 @@ export class TestLab {
   keep(): KeptLab {
     if (!this.detached) throw new Error("only a lab made with { detached: true } can be kept");
     this.destroyed = true;
-    process.removeListener("exit", this.exitHook);
+    this.unhook();
     for (const child of this.children) child.unref();
     return {
       id: this.id,

@@ -27,7 +27,7 @@ function running(pid: number): boolean {
 describe("scripts/prerequisites.sh", () => {
   const present = [
     ...["ip", "ss", "bridge", "tc", "ssh", "ssh-keygen", "curl", "pgrep", "ps", "sysctl"],
-    ...["unshare", "nsenter", "setsid", "setpriv", "openssl", "modprobe"],
+    ...["unshare", "nsenter", "setsid", "setpriv", "openssl", "modprobe", "tcpdump"],
   ];
   const hidden = ["iptables", "iptables-save", "ip6tables", "ip6tables-save", "sshd", "ping", "sudo", "conntrack", "dot"];
   const packages = "iptables openssh-server iputils-ping sudo conntrack graphviz";
@@ -167,14 +167,47 @@ describe("a kept lab (npm run demo -- --keep / --destroy)", () => {
       socket.once("timeout", () => (socket.destroy(), resolve(false)));
     });
 
-  test("outlives the process that made it; destroyKept removes hosts, stray lab processes, links and files", async () => {
-    // The maker is another node process: throwawayHosts.ts (node built-ins only) transpiled on the fly.
+  /** A directory holding throwawayHosts.ts (node built-ins only) transpiled, for a maker in another node process. */
+  function harnessCopy(): string {
     const dir = mkdtempSync(join(tmpdir(), "pnt-kept-"));
     const source = readFileSync(join(REPO_ROOT, "test", "harness", "throwawayHosts.ts"), "utf8");
     writeFileSync(
       join(dir, "throwawayHosts.js"),
       ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText,
     );
+    return dir;
+  }
+
+  test("a test run stopped by a signal (a CI timeout, Ctrl-C) removes its lab, and ends by that signal", async () => {
+    const dir = harnessCopy();
+    const maker = `require(${JSON.stringify(join(dir, "throwawayHosts.js"))}).TestLab.create(1).then((lab) => {
+        console.log(JSON.stringify({ bridge: lab.bridge, dir: lab.dir, pid: lab.hosts[0].pid }));
+        setInterval(() => undefined, 1000);
+      });`;
+    const child = spawn(process.execPath, ["-e", maker], { stdio: ["ignore", "pipe", "inherit"] });
+    let lab: { bridge: string; dir: string; pid: number } | undefined;
+    try {
+      const line = await new Promise<string>((resolve) => child.stdout.once("data", (data: Buffer) => resolve(data.toString())));
+      lab = JSON.parse(line) as { bridge: string; dir: string; pid: number };
+      expect(running(lab.pid)).toBe(true);
+      const ended = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, signal) => resolve(signal)));
+      child.kill("SIGTERM");
+      expect(await ended).toBe("SIGTERM");
+      expect(running(lab.pid)).toBe(false);
+      expect(spawnSync("ip", ["link", "show", lab.bridge]).status).not.toBe(0);
+      expect(existsSync(lab.dir)).toBe(false);
+    } finally {
+      child.kill("SIGKILL");
+      // What a failed removal left: the host's sshd, its cable (pnt<id>h0) and the bridge (pntbr<id>).
+      if (lab && running(lab.pid)) process.kill(lab.pid, "SIGKILL");
+      if (lab) for (const link of [lab.bridge.replace(/^pntbr/, "pnt") + "h0", lab.bridge]) spawnSync("ip", ["link", "del", link]);
+      if (lab) rmSync(lab.dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("outlives the process that made it; destroyKept removes hosts, stray lab processes, links and files", async () => {
+    const dir = harnessCopy();
     // Killed at the timeout (a lab that is never kept keeps the maker alive), its exit hook removes the lab.
     const maker = `process.once("SIGTERM", () => process.exit(1));
       require(${JSON.stringify(join(dir, "throwawayHosts.js"))}).TestLab.create(1, { detached: true })
