@@ -37,6 +37,14 @@ const stillReading = (now: number) => reading.running > 0 || (now >= reading.las
 
 const SHELL_START_TIMEOUT_MS = 20_000;
 
+/** A listing's run is over (answered, failed, or its connection closed): counted once. */
+function ended(listing: Listing): void {
+  if (!listing.running) return;
+  listing.running = false;
+  reading.running--;
+  reading.lastAnswered = Date.now();
+}
+
 /** A listing and what it may answer: reads while this process ran nothing but reads on the host since it started. */
 interface Listing {
   generation: number;
@@ -146,9 +154,7 @@ class Target implements Host {
     listing.result
       .catch(() => undefined)
       .then((result) => {
-        listing.running = false;
-        reading.running--;
-        reading.lastAnswered = Date.now();
+        ended(listing);
         // A failed run is not an answer to keep.
         if (!result && this.listings.get(line) === listing) this.listings.delete(line);
       });
@@ -156,6 +162,8 @@ class Target implements Host {
   }
 
   close(): void {
+    // A listing still queued never answers once its shells are gone: it no longer keeps the process reading.
+    for (const listing of this.listings.values()) ended(listing);
     this.listings.clear();
     clearTimeout(this.idleTimer);
     for (const shell of this.shells) shell.close();
