@@ -4,7 +4,7 @@
  * resources make or use), the segments between them, and each Lab's plan as far as its pictures need it.
  *
  * A Lab keeps its topology in its children: the LabAllocation (segments, their members, subnets, VNIs), one
- * LabNode per node (namespace, interfaces, routes), Bridge and Vxlan per segment and host (named
+ * LabNode per node (namespace, interfaces, routes), LabSegment per segment and host (named
  * LAB/SEGMENT/HOST, which is where the Lab's host names come from), Netem per impaired end (LAB/NODE:IF).
  */
 import type { Connection } from "../provider/connection";
@@ -87,11 +87,14 @@ function impairmentOf(netem: StackResource): Impairment {
 const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item) => typeof item === "string") : []);
 const text = (value: unknown): string | undefined => (typeof value === "string" && value !== "" ? value : undefined);
 
-/** Host names: a Lab's, from its Bridge and Vxlan children (LAB/SEGMENT/HOST); any other host by its target. */
+/** A segment's part on a host: a LabSegment, or a Bridge (with a Vxlan) in a stack not yet moved to LabSegment. */
+const SEGMENT_PARTS = ["LabSegment", "Bridge", "Vxlan"];
+
+/** Host names: a Lab's, from its segments' parts (LAB/SEGMENT/HOST); any other host by its target. */
 function hostNames(state: StackState, labs: StackResource[]) {
   const named = new Map<string, string>();
   for (const lab of labs) {
-    const segmentEnds = state.resources.filter((r) => r.parent === lab.urn && (r.kind === "Bridge" || r.kind === "Vxlan") && r.connection);
+    const segmentEnds = state.resources.filter((r) => r.parent === lab.urn && SEGMENT_PARTS.includes(r.kind) && r.connection);
     for (const child of segmentEnds) {
       const host = child.name.split("/").pop()!;
       if (!named.has(targetIdentity(child.connection!))) named.set(targetIdentity(child.connection!), host);
@@ -141,8 +144,12 @@ function labTopology(state: StackState, lab: StackResource, nameOf: (c: Connecti
       ];
     });
     const hosts = [...new Set(members.map((m) => m.host))].sort();
-    const tunnelEnds = hosts.flatMap((host) => {
-      const vxlan = child("Vxlan", `${segment.id}/${host}`);
+    const hostParts = hosts.flatMap((host) => {
+      const part = child("LabSegment", `${segment.id}/${host}`) ?? child("Bridge", `${segment.id}/${host}`);
+      return part ? [{ host, part }] : [];
+    });
+    const tunnelEnds = hostParts.flatMap(({ host, part }) => {
+      const vxlan = isRecord(part.outputs.vxlan) ? part.outputs.vxlan : child("Vxlan", `${segment.id}/${host}`)?.outputs;
       return vxlan ? [{ host, vxlan }] : [];
     });
     const netem = members.map((m) => child("Netem", m.endpoint)).find((r) => r);
@@ -155,22 +162,19 @@ function labTopology(state: StackState, lab: StackResource, nameOf: (c: Connecti
       members,
       ...(firstEnd?.mtu !== undefined ? { mtu: firstEnd.mtu } : {}),
       ...(netem ? { impairment: linkImpairment(impairmentOf(netem)) as SegmentPlan["impairment"] } : {}),
-      bridges: hosts.flatMap((host) => {
-        const bridge = child("Bridge", `${segment.id}/${host}`);
-        return bridge ? [{ host, name: String(bridge.outputs.name) }] : [];
-      }),
+      bridges: hostParts.map(({ host, part }) => ({ host, name: String(part.outputs.name) })),
       ...(firstEnd?.pair ? { park: firstEnd.pair.park } : {}),
       ...(vni !== undefined && tunnelEnds.length > 0
         ? {
             vxlan: {
               vni,
-              port: Number(tunnelEnds[0].vxlan.outputs.dstport),
+              port: Number(tunnelEnds[0].vxlan.dstport),
               ends: tunnelEnds.map(({ host, vxlan }) => ({
                 host,
-                name: String(vxlan.outputs.name),
-                local: String(vxlan.outputs.local),
-                remotes: strings(vxlan.outputs.remotes),
-                device: String(vxlan.outputs.device),
+                name: String(vxlan.name),
+                local: String(vxlan.local),
+                remotes: strings(vxlan.remotes),
+                device: String(vxlan.device),
               })),
             },
           }
@@ -224,7 +228,7 @@ function plainDevices(resource: StackResource): { segment: SegmentView["kind"]; 
     up: fields.up !== false,
   });
   if (resource.kind === "Veth") return { segment: "veth", ends: [end(outputs), ...(isRecord(outputs.peer) ? [end(outputs.peer)] : [])] };
-  if (resource.kind === "Bridge") return { segment: "bridge", ends: [end(outputs)] };
+  if (resource.kind === "Bridge" || resource.kind === "LabSegment") return { segment: "bridge", ends: [end(outputs)] };
   if (resource.kind === "Vxlan") return { segment: "vxlan", ends: [end(outputs)] };
   return undefined;
 }

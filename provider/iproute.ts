@@ -63,7 +63,7 @@ export function linkState(l: IpLinkJson): LinkState {
     ifindex: l.ifindex,
     kind: l.linkinfo?.info_kind,
     mtu: l.mtu,
-    up: (l.flags ?? []).includes("UP"),
+    up: isUp(l),
     master: l.master,
     alias: l.ifalias,
     peer:
@@ -135,6 +135,18 @@ export function linkSetArgv(namespace: string | undefined, name: string, change:
   return inNamespace(namespace, argv);
 }
 
+/** Administrative state from `ip -j` flags. */
+export const isUp = (link: { flags?: string[] }) => (link.flags ?? []).includes("UP");
+
+/** The part of `wanted` a link does not have yet: all of it for a link not there (about to be made). Pure. */
+export function linkChanges(current: Partial<LinkState> | undefined, wanted: LinkChange): LinkChange {
+  const change: LinkChange = {};
+  if (wanted.mtu !== undefined && (!current || wanted.mtu !== current.mtu)) change.mtu = wanted.mtu;
+  if (wanted.master !== undefined && (!current || wanted.master !== (current.master ?? null))) change.master = wanted.master;
+  if (wanted.up !== undefined && (!current || wanted.up !== current.up)) change.up = wanted.up;
+  return change;
+}
+
 /** Brings a link to the wanted mtu / master / up state in one command, when anything differs. */
 export async function reconcileLink(
   host: Host,
@@ -143,10 +155,7 @@ export async function reconcileLink(
   current: Partial<LinkState>,
   wanted: LinkChange,
 ): Promise<void> {
-  const change: LinkChange = {};
-  if (wanted.mtu !== undefined && wanted.mtu !== current.mtu) change.mtu = wanted.mtu;
-  if (wanted.master !== undefined && wanted.master !== (current.master ?? null)) change.master = wanted.master;
-  if (wanted.up !== undefined && wanted.up !== current.up) change.up = wanted.up;
+  const change = linkChanges(current, wanted);
   if (Object.keys(change).length > 0) await host.run(linkSetArgv(namespace, name, change));
 }
 

@@ -15,7 +15,8 @@ import { objectOwner, ownerStack } from "./owner";
 /**
  * A resource of the stack's state, as the sweep tells it apart: its kind, id and holder token (if any), and
  * the owner its objects carry. A LabNode's namespace and interfaces are listed by the Namespace and Veth
- * kinds: they are known by that owner.
+ * kinds, a LabSegment's bridge and port by the Bridge and Vxlan kinds: they are known by that owner, or the
+ * bridge by its holder token.
  */
 export interface StateResource {
   kind: string;
@@ -43,7 +44,11 @@ function tagSource(host: Host): TagSource {
   return { links: once(() => listLinks(host)), records: once(() => readRecords(host)), marks: once(() => listMarks(host)) };
 }
 
-const identity = (kind: string, id: string, holder: unknown) => JSON.stringify([kind, id, typeof holder === "string" ? holder : null]);
+/**
+ * What tells an object of state: its id and holder token when it has one (an alias may have changed its
+ * kind since it was made: a Bridge that became a LabSegment keeps its record), else its kind and id.
+ */
+const identity = (kind: string, id: string, holder: unknown) => JSON.stringify(typeof holder === "string" ? [id, holder] : [kind, id]);
 
 /** The objects on the host tagged with `stack` (PROJECT/STACK) that are not in `state`, in the order they can go. */
 export async function findOrphans(host: Host, stack: string, state: StateResource[]): Promise<Orphan[]> {

@@ -80,15 +80,7 @@ export const bridgeKind = defineKind({
     const holder = ownerToken(owner);
     let made = false;
     try {
-      const what = `interface "${spec.name}"`;
-      const identify = async () => {
-        const existing = await readLink(host, spec.namespace, spec.name);
-        if (existing && existing.kind !== "bridge") {
-          throw new Error(`${host.label}: cannot adopt "${spec.name}": it is a ${existing.kind ?? "plain"} link, not a bridge`);
-        }
-        return identity(host, spec.namespace, existing);
-      };
-      ({ made } = await hold(host, recordPath(spec), holder, owner ?? "Bridge", what, identify, bridgeAddArgv(spec), adopt));
+      ({ made } = await holdBridge(host, spec, holder, owner, adopt));
       if (spec.mtu !== undefined) for (const argv of pinMtuArgvs(spec.namespace, spec.name, spec.mtu)) await host.run(argv);
       const link = (await readLink(host, spec.namespace, spec.name))!;
       await reconcileLink(host, spec.namespace, spec.name, link, { up: spec.up, mtu: spec.mtu });
@@ -129,8 +121,34 @@ export const bridgeKind = defineKind({
   },
 });
 
+/**
+ * Records `holder` as a holder of the bridge, making it when it is absent (holders.ts); a link of that name
+ * that is no bridge is refused. Returns whether this holder made it.
+ */
+export async function holdBridge(
+  host: Host,
+  spec: { name: string; namespace?: string },
+  holder: string,
+  owner: string | undefined,
+  adopt: boolean,
+): Promise<{ made: boolean }> {
+  const identify = async () => {
+    const existing = await readLink(host, spec.namespace, spec.name);
+    if (existing && existing.kind !== "bridge") {
+      throw new Error(`${host.label}: cannot adopt "${spec.name}": it is a ${existing.kind ?? "plain"} link, not a bridge`);
+    }
+    return identity(host, spec.namespace, existing);
+  };
+  return hold(host, recordPath(spec), holder, owner ?? "Bridge", `interface "${spec.name}"`, identify, bridgeAddArgv(spec), adopt);
+}
+
 /** Leaves the bridge's holders; the last one deletes it. A link that is no longer a bridge is someone else's now. */
-async function releaseBridge(host: Host, spec: { name: string; namespace?: string }, holder: string | undefined, deleteIfLast: boolean) {
+export async function releaseBridge(
+  host: Host,
+  spec: { name: string; namespace?: string },
+  holder: string | undefined,
+  deleteIfLast: boolean,
+) {
   await release(
     host,
     recordPath(spec),

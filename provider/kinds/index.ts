@@ -4,6 +4,7 @@ import { addressKind } from "./address";
 import { bridgeKind } from "./bridge";
 import { checkKind } from "./check";
 import { labNodeKind } from "./labNode";
+import { labSegmentKind } from "./labSegment";
 import { masqueradeKind } from "./masquerade";
 import { namespaceKind } from "./namespace";
 import { netemKind } from "./netem";
@@ -28,6 +29,7 @@ export const kinds = [
   serviceKind,
   checkKind,
   labNodeKind,
+  labSegmentKind,
 ] as const satisfies readonly Kind<any>[];
 
 export function kindNamed(name: string): Kind {

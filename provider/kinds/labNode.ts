@@ -17,7 +17,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { canonicalCidr, cidr, interfaceName, ipAddress, mtu, namespaceName, networkCidr } from "../fields";
 import { Argv, Host, inNamespace, inOneStep, listEveryNamespace } from "../host";
-import { IpLinkJson, LinkChange, linkSetArgv, listLinks, runUnlessGone } from "../iproute";
+import { IpLinkJson, isUp, linkChanges, linkSetArgv, linkState, listLinks, runUnlessGone } from "../iproute";
 import { defineKind, neverCollides, Props } from "../kind";
 import { aliasOwner, objectOwner, ownerTag, ownerToken, setAliasArgv } from "../owner";
 import { addressArgv, recordPath as addressRecordPath } from "./address";
@@ -145,8 +145,6 @@ const globalAddresses = (link: IpLinkJson | undefined) =>
     .filter((a) => (a.scope ?? "global") === "global" && !a.dynamic)
     .map((a) => canonicalCidr(`${a.local}/${a.prefixlen}`));
 
-const isUp = (link: IpLinkJson) => (link.flags ?? []).includes("UP");
-
 /** The kernel's identity of a route: family, destination and metric (IPv6 stores none as 1024). */
 const IPV6_DEFAULT_METRIC = 1024;
 const routeKey = (family: 4 | 6, r: { destination: string; metric?: number }) =>
@@ -217,10 +215,7 @@ export function convergeSteps(spec: LabNodeSpec, state: NodeState, owner: string
     else if (owner !== undefined && aliasOwner(link.ifalias, owner) !== "ours") steps.push(...tag(ifname));
     if (wanted.bridge) {
       const hostEnd = link && state.linkIn(undefined, wanted.bridge.hostEnd);
-      const hostChange: LinkChange = {};
-      if (!hostEnd || hostEnd.mtu !== wanted.mtu) hostChange.mtu = wanted.mtu;
-      if (!hostEnd || hostEnd.master !== wanted.bridge.name) hostChange.master = wanted.bridge.name;
-      if (!hostEnd || isUp(hostEnd) !== wanted.up) hostChange.up = wanted.up;
+      const hostChange = linkChanges(hostEnd && linkState(hostEnd), { mtu: wanted.mtu, master: wanted.bridge.name, up: wanted.up });
       if (Object.keys(hostChange).length > 0) steps.push(linkSetArgv(undefined, wanted.bridge.hostEnd, hostChange));
     }
     const have = globalAddresses(link);
@@ -235,9 +230,7 @@ export function convergeSteps(spec: LabNodeSpec, state: NodeState, owner: string
       if (familyOf(address) === 6) ipv6Added.push([...add, "nodad"]);
       else steps.push(add);
     }
-    const change: LinkChange = {};
-    if (!link || link.mtu !== wanted.mtu) change.mtu = wanted.mtu;
-    if (!link || isUp(link) !== wanted.up) change.up = wanted.up;
+    const change = linkChanges(link && linkState(link), { mtu: wanted.mtu, up: wanted.up });
     if (Object.keys(change).length > 0) steps.push(linkSetArgv(ns, ifname, change));
   }
   steps.push(...ipv6Added);

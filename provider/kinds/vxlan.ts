@@ -16,7 +16,7 @@ import { Argv, CommandResult, Host, inNamespace, inOneStep } from "../host";
 import { linkDeleteArgv, linkShowArgv, listLinks, readLink, reconcileLink, runUnlessGone } from "../iproute";
 import { defineKind, namespacedIdentity } from "../kind";
 import { defaultVxlanMtu, VXLAN_PORT } from "../kindSettings";
-import { mayTakeOver, setAliasArgv, taggedLinks } from "../owner";
+import { mayTakeOver, setAliasArgv, taggedLinks, takenOver } from "../owner";
 
 interface VxlanSpec {
   name: string;
@@ -42,7 +42,7 @@ const PROVISIONAL = /^pnt-vx-[0-9a-f]{8}$/;
  * failed with "File exists" on a host with its own vx0: a device for a namespace is made under a
  * `provisionalName` and renamed there (`vxlanCreateArgv`), never passing through the host's namespace.
  */
-export function vxlanAddArgv(spec: VxlanSpec, name: string): Argv {
+export function vxlanAddArgv(spec: Omit<VxlanSpec, "name" | "up">, name: string): Argv {
   return [
     "ip",
     "link",
@@ -178,7 +178,7 @@ export interface VxlanState {
   master?: string;
 }
 
-interface VxlanJson {
+export interface VxlanJson {
   mtu: number;
   flags?: string[];
   master?: string;
@@ -218,6 +218,11 @@ export function parseUnderlay(stdout: string): Underlay | undefined {
 /** One link from `ip -d -j link show`, or undefined when it is not a vxlan device. */
 export function parseVxlan(stdout: string): VxlanState | undefined {
   const [link] = JSON.parse(stdout.trim() || "[]") as VxlanJson[];
+  return vxlanState(link);
+}
+
+/** A link as `ip -d -j` prints it (a listing's, say) as a vxlan device; undefined when it is none. */
+export function vxlanState(link: VxlanJson | undefined): VxlanState | undefined {
   const info = link?.linkinfo?.info_data;
   if (link?.linkinfo?.info_kind !== "vxlan" || !info) return undefined;
   return {
@@ -241,6 +246,16 @@ export function explainAddFailure(hostLabel: string, spec: Pick<VxlanSpec, "vni"
     );
   }
   return new CommandFailedError(hostLabel, result);
+}
+
+/** Each remote of the same IP family as `local`, not `local` itself, listed once; `pathOf` names the property of the i-th. */
+export function checkRemotes(local: string, remotes: readonly string[], pathOf: (i: number) => (string | number)[], ctx: z.RefinementCtx) {
+  remotes.forEach((remote, i) => {
+    const refuse = (message: string) => ctx.addIssue({ code: "custom", path: pathOf(i), message });
+    if (isIP(remote) !== isIP(local)) refuse(`${remote} and \`local\` (${local}) are not the same IP family`);
+    else if (remote === local) refuse(`${remote} is \`local\` itself`);
+    else if (remotes.indexOf(remote) < i) refuse(`${remote} is listed twice`);
+  });
 }
 
 /** "interface NAME", with its namespace when it has one. */
@@ -310,6 +325,8 @@ async function reconcile(host: Host, spec: VxlanSpec, current: VxlanState, under
   await reconcileLink(host, spec.namespace, spec.name, current, { mtu, master: spec.master ?? null, up: spec.up });
 }
 
+const REPLACE_ON = ["name", "vni", "local", "dstport", "device", "namespace"];
+
 /** What makes two ends one cable; any change replaces the device. Its remote and `remotes` change in place. */
 const identityOf = (v: Pick<VxlanState, "vni" | "local" | "dstport">) => ({ vni: v.vni, local: v.local, dstport: v.dstport });
 
@@ -356,16 +373,11 @@ export const vxlanKind = defineKind({
       });
     }
     const listed = spec.remotes ?? (spec.remote === undefined ? [] : [spec.remote]);
-    listed.forEach((remote, i) => {
-      const refuse = (message: string) => ctx.addIssue({ code: "custom", path: spec.remotes ? ["remotes", i] : ["remote"], message });
-      if (isIP(remote) !== isIP(spec.local)) refuse(`${remote} and \`local\` (${spec.local}) are not the same IP family`);
-      else if (remote === spec.local) refuse(`${remote} is \`local\` itself`);
-      else if (listed.indexOf(remote) < i) refuse(`${remote} is listed twice`);
-    });
+    checkRemotes(spec.local, listed, (i) => (spec.remotes ? ["remotes", i] : ["remote"]), ctx);
   },
   // Sorted as read back from the forwarding database, so the order given is no change.
   canonical: (spec) => (spec.remotes ? { ...spec, remotes: [...spec.remotes].sort() } : spec),
-  replaceOn: ["name", "vni", "local", "dstport", "device", "namespace"],
+  replaceOn: REPLACE_ON,
   // Every device is made from the host's namespace, where a VNI and port can be bound only once.
   collides: (olds, news) =>
     (olds.vni === news.vni && olds.dstport === news.dstport) || (olds.name === news.name && olds.namespace === news.namespace),
@@ -452,15 +464,16 @@ export const vxlanKind = defineKind({
   },
   async delete(host, _id, olds) {
     const namespace = olds.namespace as string | undefined;
-    // A link that took the name since and is no vxlan device is someone else's.
-    if (await readVxlan(host, namespace, olds.name as string, false))
-      await runUnlessGone(host, linkDeleteArgv(namespace, olds.name as string));
+    // A link that took the name since and is no vxlan device is someone else's, and so is a device another
+    // owner took over (a Lab's segment, when a stack moved to LabSegment).
+    const link = await readLink(host, namespace, olds.name as string);
+    if (link?.kind === "vxlan" && !takenOver(link.alias, REPLACE_ON, olds)) await runUnlessGone(host, linkDeleteArgv(namespace, link.name));
   },
   async tagged(_host, source) {
     return taggedLinks(await source.links(), "vxlan").map(({ owner, namespace, link }) => ({
       owner,
       id: `${namespace ?? ""}/${link.ifname}`,
-      olds: { namespace, name: link.ifname },
+      olds: { namespace, name: link.ifname, owner },
       what: interfaceIn(namespace, link.ifname),
     }));
   },

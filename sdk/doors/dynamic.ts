@@ -105,6 +105,10 @@ export type CheckArgs = ArgsOf<KindNamed<"Check">>;
 export const LabNode = classes.LabNode;
 export type LabNode = InstanceType<typeof LabNode>;
 export type LabNodeArgs = ArgsOf<KindNamed<"LabNode">>;
+/** One host's part of a Lab segment as one resource: its bridge and VXLAN port (the Lab makes these). */
+export const LabSegment = classes.LabSegment;
+export type LabSegment = InstanceType<typeof LabSegment>;
+export type LabSegmentArgs = ArgsOf<KindNamed<"LabSegment">>;
 
 /** A Lab's subnets, addresses and VNIs, kept where they were from one run to the next; nothing on any host. */
 class LabAllocation extends pulumi.dynamic.Resource {
@@ -124,6 +128,8 @@ export class Lab extends LabComponent {
       // A stack made before LabNode existed has each node's namespace as a Namespace of its name: the node
       // takes it over in place (test/e2e/labUpgrade.test.ts).
       nodeAliases: [{ type: "pulumi-nodejs:dynamic/netns:Namespace" }],
+      // A stack made before LabSegment has a Bridge where each LabSegment is (and a Vxlan, which goes).
+      segmentAliases: [{ type: "pulumi-nodejs:dynamic/netns:Bridge" }],
     }));
   }
 }

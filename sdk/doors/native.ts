@@ -66,6 +66,8 @@ export const Check = classes.Check;
 export type Check = InstanceType<typeof Check>;
 export const LabNode = classes.LabNode;
 export type LabNode = InstanceType<typeof LabNode>;
+export const LabSegment = classes.LabSegment;
+export type LabSegment = InstanceType<typeof LabSegment>;
 
 /** A Lab's subnets, addresses and VNIs, kept from run to run (provider/lab/allocation.ts); nothing on any host. */
 class LabAllocation extends pulumi.CustomResource {
@@ -92,6 +94,8 @@ export class Lab extends LabComponent {
         allocation: (child, allocationArgs, childOpts) =>
           new LabAllocation(child, allocationArgs, { ...childOpts, provider: Object.values(providers)[0] }),
         nodeAliases: [],
+        // A stack made before LabSegment has a Bridge where each LabSegment is (and a Vxlan, which goes).
+        segmentAliases: [{ type: typeToken("Bridge") }],
       };
     });
   }

@@ -7,7 +7,7 @@
  * node or link adds or removes only its own children:
  *   NAME/allocations                   LabAllocation: subnets, addresses, VNIs, kept from run to run
  *   NAME/NODE                          LabNode: the namespace, its cables' interfaces, addresses, routes, forwarding
- *   NAME/SEGMENT/HOST                  Bridge and Vxlan of a LAN or a cross-host link on that host
+ *   NAME/SEGMENT/HOST                  LabSegment: the bridge (and VXLAN port) of a LAN or a cross-host link on that host
  *   NAME/NODE:IFNAME                   Netem of an impaired link's end
  *   NAME/NODE/service/SERVICE          Service
  *   NAME/NODE/expect                   Check of what NODE should reach (after everything else)
@@ -29,7 +29,7 @@ import type { Inputs } from "../resource";
 import type { LabAllocations, LabDemand } from "../../provider/lab/allocation";
 import { topologyDot, topologyMermaid } from "./graph";
 import { endImpairment } from "./impairment";
-import { labNodeSpec, pairMaker } from "./nodeSpec";
+import { labNodeSpec, pairMaker, segmentMtu } from "./nodeSpec";
 import type { LabPlan } from "./plan";
 import { NEIGHBOUR_TABLE_DEFAULT, neighbourEntries, planLab } from "./planner";
 import type { LabSpec } from "./spec";
@@ -55,7 +55,7 @@ const planHash = (plan: LabPlan) =>
 type Child = pulumi.CustomResource & { name: pulumi.Output<string> };
 
 /** The kinds a Lab makes on its hosts, each door's classes of them. */
-type ChildKind = "Bridge" | "Vxlan" | "LabNode" | "Netem" | "Service" | "Check";
+type ChildKind = "LabSegment" | "LabNode" | "Netem" | "Service" | "Check";
 export type ChildClasses = Record<
   ChildKind,
   new (name: string, args: Record<string, unknown>, opts: pulumi.CustomResourceOptions) => Child
@@ -82,6 +82,8 @@ export interface LabDoor {
   ): pulumi.CustomResource & { allocations: pulumi.Output<LabAllocations> };
   /** What a node's LabNode was in stacks made before LabNode existed, where this door had such stacks. */
   nodeAliases: pulumi.Alias[];
+  /** What a segment's LabSegment on a host was in stacks made before LabSegment existed: its Bridge. */
+  segmentAliases: pulumi.Alias[];
 }
 
 export class LabComponent extends pulumi.ComponentResource {
@@ -136,29 +138,19 @@ export class LabComponent extends pulumi.ComponentResource {
     const bridges = new Map<string, Child>();
     for (const segment of segments) {
       for (const b of segment.bridges) {
-        const bridge = add(door.make("Bridge", `${name}/${segment.id}/${b.host}`, b.host, { name: b.name, mtu: segment.mtu }, child));
-        bridges.set(`${segment.id}/${b.host}`, bridge);
         const end = segment.vxlan?.ends.find((e) => e.host === b.host);
-        if (!end) continue;
-        add(
-          door.make(
-            "Vxlan",
-            `${name}/${segment.id}/${b.host}`,
-            b.host,
-            {
-              name: end.name,
-              vni: made((p) => p.vnis[segment.id]),
-              local: end.local,
-              // Flood entries on any number of hosts: a segment grows and shrinks in place.
-              remotes: end.remotes,
-              dstport: segment.vxlan!.port,
-              device: end.device,
-              master: bridge.name,
-              mtu: segment.mtu,
-            },
-            child,
-          ),
-        );
+        const vxlan = end && {
+          name: end.name,
+          vni: made((p) => p.vnis[segment.id]),
+          local: end.local,
+          // Flood entries on any number of hosts: a segment grows and shrinks in place.
+          remotes: end.remotes,
+          dstport: segment.vxlan!.port,
+          device: end.device,
+        };
+        const args = { name: b.name, mtu: segmentMtu(segment), ...(vxlan ? { vxlan } : {}) };
+        const opts = { ...child, aliases: door.segmentAliases };
+        bridges.set(`${segment.id}/${b.host}`, add(door.make("LabSegment", `${name}/${segment.id}/${b.host}`, b.host, args, opts)));
       }
     }
 

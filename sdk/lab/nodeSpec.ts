@@ -7,6 +7,9 @@ const segmentOf = (plan: LabPlan, id: string) => [...plan.links, ...plan.lans].f
 /** The node of a same-host link that makes its veth pair: the first by name (the other is made after it). */
 export const pairMaker = (segment: SegmentPlan) => [...segment.members].map((m) => m.node).sort()[0];
 
+/** The MTU of a segment's cables, bridges and VXLAN ports: the kernel's 1500 when neither the topology nor a tunnel sets one. */
+export const segmentMtu = (segment: SegmentPlan) => segment.mtu ?? 1500;
+
 export function labNodeSpec(plan: LabPlan, node: NodePlan): LabNodeInput {
   const interfaces: Record<string, LabNodeInterface> = {};
   for (const i of node.interfaces) {
@@ -25,7 +28,7 @@ export function labNodeSpec(plan: LabPlan, node: NodePlan): LabNodeInput {
               interface: other.ifname,
             },
           }),
-      mtu: segment.mtu ?? 1500,
+      mtu: segmentMtu(segment),
       up: !i.down,
       addresses: i.addresses,
     };

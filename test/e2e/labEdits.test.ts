@@ -250,7 +250,7 @@ afterAll(() => {
   work?.remove();
 });
 
-const WATCHED = new Set(["LabNode", "Vxlan"]);
+const WATCHED = new Set(["LabNode", "LabSegment"]);
 
 /** The segment a Lab child belongs to, from its name: "lab/n1:x4/ipv4" → "x4", "lab/core/b" → "core", "lab/n1:l7--n2:l7" → "l7". */
 function segmentOf(urn: string): string {
@@ -259,7 +259,7 @@ function segmentOf(urn: string): string {
   return ifname === "eth0" ? "core" : ifname;
 }
 
-/** The nodes and VXLAN ends in the stack now, by URN, with their type's last word. */
+/** The nodes and segment parts in the stack now, by URN, with their type's last word. */
 async function watched(): Promise<Map<string, string>> {
   const { deployment } = await stack.exportStack();
   return new Map(

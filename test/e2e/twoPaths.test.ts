@@ -56,8 +56,8 @@ afterAll(() => {
 test("up starts the web service once the lab is cabled, and the checks pass: the client goes through r1", async () => {
   const up = await timed("up", () => stack.up());
   // Stack, Lab, allocation, 4 nodes (each one LabNode: namespace, cables, addresses, routes, forwarding), the
-  // LAN over two hosts (2 bridges, 2 vxlan ends), the service, 4 checks.
-  expect(changes(up.summary.resourceChanges)).toEqual({ create: 16 });
+  // LAN over two hosts (a LabSegment per host: its bridge and VXLAN port), the service, 4 checks.
+  expect(changes(up.summary.resourceChanges)).toEqual({ create: 14 });
   serverAddress = up.outputs.addresses.value.server.eth0[0].split("/")[0];
   expect(fetchFromClient()).toBe("200");
   expect(clientRoute()).toBe("eth0");

@@ -39,12 +39,10 @@ test("a YAML program's Lab comes up over two hosts, checks what it declares, ref
   const types = (await stack.exportStack()).deployment.resources.map((r: { type: string }) => r.type);
   const count = (type: string) => types.filter((t: string) => t === type).length;
   // The default provider (no host: unused) and the Lab's two; three nodes, the office bridge, the link's
-  // bridge and tunnel end on each host, one service, a check per node.
+  // segment part (bridge and VXLAN port) on each host, one service, a check per node.
   expect(
-    ["pulumi:providers:netns", "LabNode", "Bridge", "Vxlan", "Service", "Check"].map((t) =>
-      count(t.includes(":") ? t : `netns:index:${t}`),
-    ),
-  ).toEqual([3, 3, 3, 2, 1, 3]);
+    ["pulumi:providers:netns", "LabNode", "LabSegment", "Service", "Check"].map((t) => count(t.includes(":") ? t : `netns:index:${t}`)),
+  ).toEqual([3, 3, 3, 1, 3]);
   // The engine's summary does not count default providers.
   expect(changes(up.summary.resourceChanges)).toEqual({ create: types.length - 1 });
   const web = up.outputs.addresses.value.web.eth0[0].split("/")[0];

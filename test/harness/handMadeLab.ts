@@ -3,7 +3,8 @@
  * every importable kind once but Netem (this project's kernels have no netem, and UML's, which has,
  * has no iptables nat: its import is proven on its own), each with the id `pulumi import` names it by
  * and the inputs a program declaring it gives. A second namespace is cabled as a LabNode is; a bridge
- * sits inside a namespace. The rules have the shapes Masquerade and PortForward make, without a mark.
+ * sits inside a namespace; another bridge has a VXLAN port, as a LabSegment's. The rules have the shapes
+ * Masquerade and PortForward make, without a mark.
  */
 import type { TestHost } from "./throwawayHosts";
 
@@ -44,6 +45,11 @@ export function makeHandMadeLab(host: TestHost): HandMade[] {
     "ip -n blue link set eth0 up",
     "ip -n blue addr add 192.168.15.2/24 dev eth0",
     "ip -n blue route add default via 192.168.15.5",
+    // A segment's part: a bridge and its VXLAN port, with a flood entry for the other host; left down.
+    "ip link add seg0 mtu 1450 type bridge",
+    `ip link add segvx mtu 1450 type vxlan id 43 local ${host.address} dstport 4789 dev eth0`,
+    "ip link set segvx master seg0",
+    `bridge fdb append 00:00:00:00:00:00 dev segvx dst ${FAR_END}`,
     "sysctl -qw net.ipv4.ip_forward=1",
     "iptables -w -t nat -A POSTROUTING -s 192.168.15.0/24 ! -d 192.168.15.0/24 -j MASQUERADE",
     "iptables -w -t nat -A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 8080 -j DNAT --to-destination 192.168.15.2:80",
@@ -95,6 +101,17 @@ export function makeHandMadeLab(host: TestHost): HandMade[] {
         name: "blue",
         interfaces: { eth0: { bridge: { name: "v-net-0", hostEnd: "blue-br" }, addresses: ["192.168.15.2/24"] } },
         routes: [{ destination: "default", via: "192.168.15.5", device: "eth0" }],
+      },
+    },
+    {
+      type: "LabSegment",
+      name: "seg0",
+      id: "seg0",
+      inputs: {
+        name: "seg0",
+        mtu: 1450,
+        up: false,
+        vxlan: { name: "segvx", vni: 43, local: host.address, remotes: [FAR_END], device: "eth0" },
       },
     },
   ];

@@ -72,6 +72,7 @@ describe("a lab made by hand", () => {
     const refused = (type: string, id: string) => provider.read(id, urnOf(type, "x"), {});
     await expect(refused("Veth", "veth-red")).rejects.toThrow('Veth id must be [NAMESPACE]/NAME (either end); got "veth-red"');
     await expect(refused("Namespace", "green")).rejects.toThrow(/: there is no Namespace "green" to import$/);
+    await expect(refused("LabSegment", "blue-br")).rejects.toThrow(/: there is no LabSegment "blue-br" to import$/);
     await expect(refused("Veth", "/v-net-0")).rejects.toThrow(/interface "v-net-0" is a bridge link, not a veth/);
     await expect(refused("LabNode", "red")).rejects.toThrow(
       /interface "(br-in|vx0)" of namespace "red" is a (bridge|vxlan) link: a LabNode's interfaces are veth cables/,

@@ -23,9 +23,13 @@ interface Exported {
   outputs: Record<string, unknown>;
 }
 
-/** The fixture's resources, each connection given a private key again (the fixture keeps none). */
-function fixture(): Exported[] {
-  const { resources } = JSON.parse(readFileSync(join(__dirname, "fixtures", "cliLabState.json"), "utf8")) as { resources: Exported[] };
+/**
+ * The fixture's resources, each connection given a private key again (the fixture keeps none). The other
+ * fixture is the same stack as the release before LabSegment made it (a Bridge and a Vxlan per segment
+ * and host).
+ */
+function fixture(file = "cliLabState.json"): Exported[] {
+  const { resources } = JSON.parse(readFileSync(join(__dirname, "fixtures", file), "utf8")) as { resources: Exported[] };
   for (const resource of resources) {
     const connection = resource.outputs.connection as { plaintext: string } | undefined;
     if (connection) connection.plaintext = JSON.stringify({ ...JSON.parse(connection.plaintext), privateKey: KEY });
@@ -107,6 +111,16 @@ describe("a stack's state", () => {
     expect(own.topologyDot).toMatch(/"web" -- "db" \[label="10\.1\.181\.216\/30\\ndown".*style=dotted\]/);
     expect(own.topologyDot).toMatch(/"gw" -- "web" \[label="10\.1\.234\.4\/30\\nvni \d+\\n20 ms ±2 ms".*style=dashed\]/);
     expect(() => labToDraw(topology, "cli-lab/e2e", "other")).toThrow("--lab other: stack cli-lab/e2e has no such Lab (Labs: lab)");
+  });
+
+  test("a stack not yet moved to LabSegment (a Bridge and a Vxlan per segment and host) reads as the same topology", () => {
+    const before = topologyOf(stackState(fixture("cliLabStateBeforeLabSegment.json") as never));
+    expect({ ...before, connections: [...before.connections.keys()] }).toEqual({
+      ...topology,
+      connections: [...topology.connections.keys()],
+    });
+    expect(before.labs[0].plan.lans[0].bridges).toEqual([{ host: "east", name: expect.stringMatching(/^nlb-/) }]);
+    expect(before.labs[0].plan.links.find((l) => l.vxlan)!.vxlan!.ends.map((e) => e.host)).toEqual(["east", "west"]);
   });
 
   test("nodes: the Lab's, by the Lab's host names, and the plain resources' namespace; segments, their VNI, impairment, state", () => {

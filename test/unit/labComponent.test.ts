@@ -82,7 +82,7 @@ const plain = (r: Registered) => {
   return rest;
 };
 
-test("a plan becomes one LabNode per node, bridges, VXLAN ends and netem, named by identity", async () => {
+test("a plan becomes one LabNode per node, one LabSegment per segment and host (bridge and VXLAN port), netem, named by identity", async () => {
   const { plan, children } = await build(twoHosts);
   expect([...children.keys()].sort()).toEqual(
     [
@@ -92,13 +92,11 @@ test("a plan becomes one LabNode per node, bridges, VXLAN ends and netem, named 
       "LabNode lab/gw",
       "LabNode lab/pc",
       "LabNode lab/web",
-      // LAN office on east: a bridge.
-      "Bridge lab/office/east",
-      // The link across hosts: a bridge and a VXLAN end per host, netem on both ends.
-      "Bridge lab/gw:wan0--web:eth0/east",
-      "Bridge lab/gw:wan0--web:eth0/west",
-      "Vxlan lab/gw:wan0--web:eth0/east",
-      "Vxlan lab/gw:wan0--web:eth0/west",
+      // LAN office on east: its bridge.
+      "LabSegment lab/office/east",
+      // The link across hosts: a bridge with its VXLAN port per host, netem on both ends.
+      "LabSegment lab/gw:wan0--web:eth0/east",
+      "LabSegment lab/gw:wan0--web:eth0/west",
       "Netem lab/gw:wan0",
       "Netem lab/web:eth0",
     ].sort(),
@@ -106,23 +104,30 @@ test("a plan becomes one LabNode per node, bridges, VXLAN ends and netem, named 
   const wan = plan.links.find((l) => l.id === "gw:wan0--web:eth0")!;
   const [eastEnd, westEnd] = wan.vxlan!.ends;
 
-  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/east")!)).toMatchObject({
-    name: eastEnd.name,
-    vni: wan.vxlan!.vni,
-    local: "198.18.0.10",
-    remotes: ["198.18.0.11"],
-    dstport: 4789,
-    device: "eth0",
-    master: wan.bridges[0].name,
+  expect(plain(children.get("LabSegment lab/gw:wan0--web:eth0/east")!)).toMatchObject({
+    name: wan.bridges[0].name,
     mtu: 1450,
+    vxlan: {
+      name: eastEnd.name,
+      vni: wan.vxlan!.vni,
+      local: "198.18.0.10",
+      remotes: ["198.18.0.11"],
+      dstport: 4789,
+      device: "eth0",
+    },
   });
   // Flood entries on two hosts too: a third host is one more remote, in place.
-  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!)).toMatchObject({
+  expect(plain(children.get("LabSegment lab/gw:wan0--web:eth0/west")!).vxlan).toEqual({
     name: westEnd.name,
+    vni: wan.vxlan!.vni,
     local: "198.18.0.11",
     remotes: ["198.18.0.10"],
+    dstport: 4789,
+    device: "eth0",
   });
-  expect(plain(children.get("Vxlan lab/gw:wan0--web:eth0/west")!).remote).toBeUndefined();
+  // A LAN on one host: its bridge alone, at the kernel's MTU.
+  const office = plain(children.get("LabSegment lab/office/east")!);
+  expect([office.mtu, "vxlan" in office]).toEqual([1500, false]);
   // The link within west is one veth pair: db (first by name) makes it, web takes the end db parked.
   const inWest = plan.links.find((l) => l.id === "db:eth0--web:eth1")!;
   const addresses = plan.allocations.addresses;
@@ -170,18 +175,11 @@ test("a plan becomes one LabNode per node, bridges, VXLAN ends and netem, named 
   expect(children.get("LabNode lab/web")!.inputs.connection).toMatchObject({ value: connection("198.18.0.11") });
 });
 
-test("one more link adds its own bridges and tunnel ends, and changes only the two nodes it joins", async () => {
+test("one more link adds its own segment parts, and changes only the two nodes it joins", async () => {
   const { children: before } = await build(twoHosts);
   const { children: after } = await build({ ...twoHosts, links: [...twoHosts.links!, { endpoints: ["pc:eth1", "db:eth1"] }] });
   const added = [...after.keys()].filter((k) => !before.has(k)).sort();
-  expect(added).toEqual(
-    [
-      "Bridge lab/db:eth1--pc:eth1/east",
-      "Bridge lab/db:eth1--pc:eth1/west",
-      "Vxlan lab/db:eth1--pc:eth1/east",
-      "Vxlan lab/db:eth1--pc:eth1/west",
-    ].sort(),
-  );
+  expect(added).toEqual(["LabSegment lab/db:eth1--pc:eth1/east", "LabSegment lab/db:eth1--pc:eth1/west"]);
   const changed = [...before.keys()].filter((k) => !isDeepStrictEqual(plain(after.get(k)!), plain(before.get(k)!))).sort();
   expect(changed).toEqual(["LabAllocation lab/allocations", "LabNode lab/db", "LabNode lab/pc"]);
   const { eth1, ...kept } = plain(after.get("LabNode lab/pc")!).interfaces as Record<string, unknown>;
@@ -310,7 +308,7 @@ describe("what exists never moves: the LabAllocation keeps the last run's seats"
   });
 });
 
-test("one more host on a LAN over three adds its bridge and tunnel end; the others' VXLAN ends gain it as a remote, in place", async () => {
+test("one more host on a LAN over three adds its segment part; the others' VXLAN ports gain it as a remote, in place", async () => {
   const fourHosts: LabArgs = {
     ...twoHosts,
     hosts: { ...twoHosts.hosts, north: connection("198.18.0.12"), south: connection("198.18.0.13") },
@@ -319,8 +317,8 @@ test("one more host on a LAN over three adds its bridge and tunnel end; the othe
   const wideLan = (...members: string[]): LabArgs => ({ ...fourHosts, nodes, lans: { office: { members } } });
   const { children: before } = await build(wideLan("gw:lan0", "pc:eth0", "db:eth1", "far:eth0"));
   const { children: after } = await build(wideLan("gw:lan0", "pc:eth0", "db:eth1", "far:eth0", "deep:eth0"));
-  expect([...after.keys()].filter((k) => !before.has(k)).sort()).toEqual(["Bridge lab/office/south", "Vxlan lab/office/south"]);
-  expect(plain(after.get("Vxlan lab/office/south")!)).toMatchObject({
+  expect([...after.keys()].filter((k) => !before.has(k)).sort()).toEqual(["LabSegment lab/office/south"]);
+  expect(plain(after.get("LabSegment lab/office/south")!).vxlan).toMatchObject({
     local: "198.18.0.13",
     remotes: ["198.18.0.10", "198.18.0.11", "198.18.0.12"],
   });
@@ -329,22 +327,23 @@ test("one more host on a LAN over three adds its bridge and tunnel end; the othe
   expect(changed).toEqual([
     "LabAllocation lab/allocations",
     "LabNode lab/deep",
-    "Vxlan lab/office/east",
-    "Vxlan lab/office/north",
-    "Vxlan lab/office/west",
+    "LabSegment lab/office/east",
+    "LabSegment lab/office/north",
+    "LabSegment lab/office/west",
   ]);
-  const vxlan = provider("Vxlan");
-  for (const key of changed.filter((k) => k.startsWith("Vxlan "))) {
+  const segment = provider("LabSegment");
+  for (const key of changed.filter((k) => k.startsWith("LabSegment "))) {
     const [olds, news] = [before, after].map((children): Record<string, unknown> => ({
       ...plain(children.get(key)!),
       connection: connection("198.18.0.10"),
     }));
-    expect({ ...news, remotes: undefined }).toEqual({ ...olds, remotes: undefined });
-    expect(news.remotes).toEqual([...(olds.remotes as string[]), "198.18.0.13"].sort());
-    const [checkedOlds, checkedNews] = await Promise.all([olds, news].map(async (inputs) => (await vxlan.check({}, inputs)).inputs));
+    const port = (props: Record<string, unknown>) => props.vxlan as Record<string, unknown>;
+    expect({ ...news, vxlan: { ...port(news), remotes: undefined } }).toEqual({ ...olds, vxlan: { ...port(olds), remotes: undefined } });
+    expect(port(news).remotes).toEqual([...(port(olds).remotes as string[]), "198.18.0.13"].sort());
+    const [checkedOlds, checkedNews] = await Promise.all([olds, news].map(async (inputs) => (await segment.check({}, inputs)).inputs));
     // State as the create left it: the inputs, and the paths they set.
-    const state = { ...checkedOlds, setProperties: setPaths(kindNamed("Vxlan"), checkedOlds) };
-    expect(await vxlan.diff("id", state, checkedNews)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    const state = { ...checkedOlds, setProperties: setPaths(kindNamed("LabSegment"), checkedOlds) };
+    expect(await segment.diff("id", state, checkedNews)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
   }
 });
 

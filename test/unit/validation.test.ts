@@ -40,6 +40,11 @@ const valid: Record<string, Record<string, unknown>> = {
     routes: [{ destination: "default", via: "10.0.0.1", device: "eth0" }],
     forwarding: { ipv4: true },
   },
+  LabSegment: {
+    name: "br0",
+    mtu: 1450,
+    vxlan: { name: "vx0", vni: 42, local: "10.9.9.1", remotes: ["10.9.9.3", "10.9.9.2"], device: "eth0" },
+  },
   Check: {
     namespace: "red",
     from: "node a",
@@ -144,6 +149,14 @@ test("the classic mistakes get clear reasons", async () => {
   expect(await reasons("Vxlan", { ...segment, remotes: ["198.18.0.10"] })).toBe("remotes.0: 198.18.0.10 is `local` itself");
   expect(await reasons("Vxlan", { ...segment, remotes: [] })).toMatch(/^remotes: /);
   expect(await reasons("Vxlan", { ...segment, remotes: ["198.18.0.11", "-rf"] })).toMatch(/^remotes\.1: not an IPv4 or IPv6 address/);
+  const port = { name: "vx0", vni: 42, local: "198.18.0.10", device: "eth0" };
+  expect(await reasons("LabSegment", { name: "br0", mtu: 1450, vxlan: { ...port, remotes: ["198.18.0.10"] } })).toBe(
+    "vxlan.remotes.0: 198.18.0.10 is `local` itself",
+  );
+  expect(await reasons("LabSegment", { name: "br0", mtu: 1450, vxlan: { ...port, remotes: ["2001:db8::2"] } })).toBe(
+    "vxlan.remotes.0: 2001:db8::2 and `local` (198.18.0.10) are not the same IP family",
+  );
+  expect(await reasons("LabSegment", { name: "br0", vxlan: { ...port, remotes: ["198.18.0.11"] } })).toMatch(/^mtu: /);
   expect(await reasons("Netem", { device: "eth0", lossPercent: 101 })).toMatch(/^lossPercent: /);
   expect(await reasons("Netem", { device: "eth0", jitterMs: 5 })).toMatch(/^jitterMs: .*needs a delay/);
   expect(await reasons("Netem", { device: "eth0", reorderPercent: 25 })).toMatch(/^reorderPercent: .*needs a delay/);

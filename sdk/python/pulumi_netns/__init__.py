@@ -11,6 +11,7 @@ from .bridge import *
 from .check import *
 from .lab import *
 from .lab_node import *
+from .lab_segment import *
 from .masquerade import *
 from .namespace import *
 from .netem import *
@@ -44,6 +45,7 @@ _utilities.register(
    "netns:index:Check": "Check",
    "netns:index:Lab": "Lab",
    "netns:index:LabNode": "LabNode",
+   "netns:index:LabSegment": "LabSegment",
    "netns:index:Masquerade": "Masquerade",
    "netns:index:Namespace": "Namespace",
    "netns:index:Netem": "Netem",

@@ -59,6 +59,8 @@ __all__ = [
     'LabPoolsVniArgsDict',
     'LabPreviousArgs',
     'LabPreviousArgsDict',
+    'LabSegmentVxlanArgs',
+    'LabSegmentVxlanArgsDict',
     'ServiceReadinessArgs',
     'ServiceReadinessArgsDict',
     'VethPeerArgs',
@@ -2216,6 +2218,132 @@ class LabPreviousArgs:
     @vnis.setter
     def vnis(self, value: pulumi.Input[Mapping[str, pulumi.Input[_builtins.int]]]):
         pulumi.set(self, "vnis", value)
+
+
+class LabSegmentVxlanArgsDict(TypedDict):
+    device: pulumi.Input[_builtins.str]
+    """
+    Underlay interface in the host's namespace. Changed in place.
+    """
+    local: pulumi.Input[_builtins.str]
+    """
+    This host's underlay address, the source of the UDP packets. Changed in place.
+    """
+    name: pulumi.Input[_builtins.str]
+    """
+    The VXLAN device on the host, a port of the bridge. Changed in place.
+    """
+    remotes: pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]
+    """
+    Every other host's underlay address (same IP family as `local`): frames without a known destination are copied to each. Changed in place.
+    """
+    vni: pulumi.Input[_builtins.int]
+    """
+    VXLAN network identifier (1..16777215); both ends use the same one. Changed in place.
+    """
+    dstport: NotRequired[pulumi.Input[Optional[_builtins.int]]]
+    """
+    UDP port of the other end (IANA's 4789; the kernel alone would use 8472). Changed in place; unsetting it goes back to the default.
+    """
+
+@pulumi.input_type
+class LabSegmentVxlanArgs:
+    def __init__(__self__, *,
+                 device: pulumi.Input[_builtins.str],
+                 local: pulumi.Input[_builtins.str],
+                 name: pulumi.Input[_builtins.str],
+                 remotes: pulumi.Input[Sequence[pulumi.Input[_builtins.str]]],
+                 vni: pulumi.Input[_builtins.int],
+                 dstport: pulumi.Input[Optional[_builtins.int]] = None):
+        """
+        :param pulumi.Input[_builtins.str] device: Underlay interface in the host's namespace. Changed in place.
+        :param pulumi.Input[_builtins.str] local: This host's underlay address, the source of the UDP packets. Changed in place.
+        :param pulumi.Input[_builtins.str] name: The VXLAN device on the host, a port of the bridge. Changed in place.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] remotes: Every other host's underlay address (same IP family as `local`): frames without a known destination are copied to each. Changed in place.
+        :param pulumi.Input[_builtins.int] vni: VXLAN network identifier (1..16777215); both ends use the same one. Changed in place.
+        :param pulumi.Input[_builtins.int] dstport: UDP port of the other end (IANA's 4789; the kernel alone would use 8472). Changed in place; unsetting it goes back to the default.
+        """
+        pulumi.set(__self__, "device", device)
+        pulumi.set(__self__, "local", local)
+        pulumi.set(__self__, "name", name)
+        pulumi.set(__self__, "remotes", remotes)
+        pulumi.set(__self__, "vni", vni)
+        if dstport is None:
+            dstport = 4789
+        if dstport is not None:
+            pulumi.set(__self__, "dstport", dstport)
+
+    @_builtins.property
+    @pulumi.getter
+    def device(self) -> pulumi.Input[_builtins.str]:
+        """
+        Underlay interface in the host's namespace. Changed in place.
+        """
+        return pulumi.get(self, "device")
+
+    @device.setter
+    def device(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "device", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def local(self) -> pulumi.Input[_builtins.str]:
+        """
+        This host's underlay address, the source of the UDP packets. Changed in place.
+        """
+        return pulumi.get(self, "local")
+
+    @local.setter
+    def local(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "local", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def name(self) -> pulumi.Input[_builtins.str]:
+        """
+        The VXLAN device on the host, a port of the bridge. Changed in place.
+        """
+        return pulumi.get(self, "name")
+
+    @name.setter
+    def name(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "name", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def remotes(self) -> pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]:
+        """
+        Every other host's underlay address (same IP family as `local`): frames without a known destination are copied to each. Changed in place.
+        """
+        return pulumi.get(self, "remotes")
+
+    @remotes.setter
+    def remotes(self, value: pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]):
+        pulumi.set(self, "remotes", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def vni(self) -> pulumi.Input[_builtins.int]:
+        """
+        VXLAN network identifier (1..16777215); both ends use the same one. Changed in place.
+        """
+        return pulumi.get(self, "vni")
+
+    @vni.setter
+    def vni(self, value: pulumi.Input[_builtins.int]):
+        pulumi.set(self, "vni", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def dstport(self) -> pulumi.Input[Optional[_builtins.int]]:
+        """
+        UDP port of the other end (IANA's 4789; the kernel alone would use 8472). Changed in place; unsetting it goes back to the default.
+        """
+        return pulumi.get(self, "dstport")
+
+    @dstport.setter
+    def dstport(self, value: pulumi.Input[Optional[_builtins.int]]):
+        pulumi.set(self, "dstport", value)
 
 
 class ServiceReadinessArgsDict(TypedDict):

@@ -23,6 +23,7 @@ __all__ = [
     'LabNodeInterfacesBridge',
     'LabNodeInterfacesPair',
     'LabNodeRoutes',
+    'LabSegmentVxlan',
     'ServiceReadiness',
     'VethPeer',
 ]
@@ -515,6 +516,82 @@ class LabNodeRoutes(dict):
         Route metric (the kernel's default when unset).
         """
         return pulumi.get(self, "metric")
+
+
+@pulumi.output_type
+class LabSegmentVxlan(dict):
+    def __init__(__self__, *,
+                 device: _builtins.str,
+                 local: _builtins.str,
+                 name: _builtins.str,
+                 remotes: Sequence[_builtins.str],
+                 vni: _builtins.int,
+                 dstport: Optional[_builtins.int] = None):
+        """
+        :param _builtins.str device: Underlay interface in the host's namespace. Changed in place.
+        :param _builtins.str local: This host's underlay address, the source of the UDP packets. Changed in place.
+        :param _builtins.str name: The VXLAN device on the host, a port of the bridge. Changed in place.
+        :param Sequence[_builtins.str] remotes: Every other host's underlay address (same IP family as `local`): frames without a known destination are copied to each. Changed in place.
+        :param _builtins.int vni: VXLAN network identifier (1..16777215); both ends use the same one. Changed in place.
+        :param _builtins.int dstport: UDP port of the other end (IANA's 4789; the kernel alone would use 8472). Changed in place; unsetting it goes back to the default.
+        """
+        pulumi.set(__self__, "device", device)
+        pulumi.set(__self__, "local", local)
+        pulumi.set(__self__, "name", name)
+        pulumi.set(__self__, "remotes", remotes)
+        pulumi.set(__self__, "vni", vni)
+        if dstport is None:
+            dstport = 4789
+        if dstport is not None:
+            pulumi.set(__self__, "dstport", dstport)
+
+    @_builtins.property
+    @pulumi.getter
+    def device(self) -> _builtins.str:
+        """
+        Underlay interface in the host's namespace. Changed in place.
+        """
+        return pulumi.get(self, "device")
+
+    @_builtins.property
+    @pulumi.getter
+    def local(self) -> _builtins.str:
+        """
+        This host's underlay address, the source of the UDP packets. Changed in place.
+        """
+        return pulumi.get(self, "local")
+
+    @_builtins.property
+    @pulumi.getter
+    def name(self) -> _builtins.str:
+        """
+        The VXLAN device on the host, a port of the bridge. Changed in place.
+        """
+        return pulumi.get(self, "name")
+
+    @_builtins.property
+    @pulumi.getter
+    def remotes(self) -> Sequence[_builtins.str]:
+        """
+        Every other host's underlay address (same IP family as `local`): frames without a known destination are copied to each. Changed in place.
+        """
+        return pulumi.get(self, "remotes")
+
+    @_builtins.property
+    @pulumi.getter
+    def vni(self) -> _builtins.int:
+        """
+        VXLAN network identifier (1..16777215); both ends use the same one. Changed in place.
+        """
+        return pulumi.get(self, "vni")
+
+    @_builtins.property
+    @pulumi.getter
+    def dstport(self) -> Optional[_builtins.int]:
+        """
+        UDP port of the other end (IANA's 4789; the kernel alone would use 8472). Changed in place; unsetting it goes back to the default.
+        """
+        return pulumi.get(self, "dstport")
 
 
 @pulumi.output_type
