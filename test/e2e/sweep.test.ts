@@ -70,7 +70,8 @@ test("after `pulumi stack rm --force`, sweep lists every object the stack left a
     const lines = listed.stdout.trim().split("\n");
     expect(lines.slice(0, 2)).toEqual([
       "stack edits/e2e: no state (removed?); everything tagged with it is left over",
-      `root@${host.address}:22: ${resources} left over`,
+      // Each resource's objects, a LabSegment's two: its bridge and its VXLAN port.
+      `root@${host.address}:22: ${resources + 1} left over`,
     ]);
     expect(lines.at(-1)).toBe("  (run again with --yes to remove them)");
     // Every resource of the program, by kind.
@@ -82,6 +83,7 @@ test("after `pulumi stack rm --force`, sweep lists every object the stack left a
       "Address",
       "Address",
       "Bridge",
+      "Bridge",
       "Masquerade",
       "Namespace",
       "Namespace",
@@ -90,6 +92,7 @@ test("after `pulumi stack rm --force`, sweep lists every object the stack left a
       "Sysctl",
       "Sysctl",
       "Veth",
+      "Vxlan",
       "Vxlan",
     ]);
     expect(lines.join("\n")).not.toMatch(/PRIVATE KEY/);

@@ -67,6 +67,16 @@ export const programSpec = fc.record({
     mtu: maybe(fc.constantFrom(1400, 1450)),
     up: maybe(fc.boolean()),
   }),
+  /** A Lab segment's part on the host: its bridge, and (`port`) a VXLAN port to the peer host. */
+  segment: fc.record({
+    present: fc.boolean(),
+    name: fc.constantFrom("msg", "msg2"),
+    mtu: fc.constantFrom(1400, 1450),
+    up: maybe(fc.boolean()),
+    port: fc.boolean(),
+    portName: fc.constantFrom("msv", "msv2"),
+    vni: fc.constantFrom(300, 301),
+  }),
   sysctlHost: fc.record({
     present: fc.boolean(),
     key: fc.constantFrom("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"),
@@ -205,6 +215,11 @@ export function toProgram(spec: ProgramSpec, connection: Record<string, unknown>
       acceptForward: p.acceptForward,
     });
   }
+  const g = spec.segment;
+  if (g.present) {
+    const vxlan = g.port ? { name: g.portName, vni: g.vni, local: hostAddress, remotes: [peerAddress], device: "eth0" } : undefined;
+    add("segment", "LabSegment", { name: g.name, mtu: g.mtu, up: g.up, vxlan });
+  }
   if (spec.sysctlHost.present) add("sysctlHost", "Sysctl", { key: spec.sysctlHost.key, value: spec.sysctlHost.value });
   if (spec.sysctlNs.present && nsA) {
     add("sysctlNs", "Sysctl", { key: spec.sysctlNs.key, value: spec.sysctlNs.value, namespace: nsA }, { namespace: "nsA" });
@@ -212,7 +227,7 @@ export function toProgram(spec: ProgramSpec, connection: Record<string, unknown>
   return program;
 }
 
-/** Every kind once: two namespaces, a bridge, a veth onto it, addresses, a route, NAT, a VXLAN cable, sysctls. */
+/** Every kind once: two namespaces, a bridge, a veth onto it, addresses, a route, NAT, a VXLAN cable, a Lab segment's part, sysctls. */
 export const EVERY_KIND = completeSpec({
   nsA: { name: "ma", loopbackUp: undefined },
   nsB: {},
@@ -232,6 +247,7 @@ export const EVERY_KIND = completeSpec({
     acceptForward: true,
   },
   vxlan: { name: "vxa", vni: 100, dstport: undefined, where: "nsA", master: false, flood: undefined, mtu: undefined, up: undefined },
+  segment: { name: "msg", mtu: 1450, up: undefined, port: true, portName: "msv", vni: 300 },
   sysctlHost: { key: "net.ipv4.ip_forward", value: "1" },
   sysctlNs: { key: "net.ipv6.conf.all.forwarding", value: "1" },
 });
