@@ -122,6 +122,7 @@ class LabAllocation extends pulumi.dynamic.Resource {
 export class Lab extends LabComponent {
   constructor(name: string, args: LabArgs, opts?: pulumi.ComponentResourceOptions) {
     super(name, args, opts, () => ({
+      name: "dynamic",
       make: (kind, child, host, childArgs, childOpts) =>
         new (classes as unknown as ChildClasses)[kind](child, { connection: args.hosts[host], ...childArgs }, childOpts),
       allocation: (child, allocationArgs, childOpts) => new LabAllocation(child, allocationArgs, childOpts),

@@ -88,6 +88,7 @@ export class Lab extends LabComponent {
         Object.entries(args.hosts).map(([host, c]) => [host, new Provider(`${name}/${host}`, c, { parent: lab })]),
       );
       return {
+        name: "native",
         make: (kind, child, host, childArgs, childOpts) =>
           new (classes as unknown as ChildClasses)[kind](child, childArgs, { ...childOpts, provider: providers[host] }),
         // It touches no host; any of the Lab's providers serves it.

@@ -8,6 +8,7 @@ import { provider } from "../../provider";
 import { setPaths } from "../../provider/controller";
 import { kindNamed } from "../../provider/kinds";
 import { endImpairment, Lab, LabArgs, LabPlan, LabTopologyError, planLab } from "../../sdk";
+import { BIG_LAB_NODES } from "../../sdk/lab/component";
 import * as native from "../../sdk/native";
 import { nameMeeting } from "../harness/labSeats";
 
@@ -393,4 +394,24 @@ test("on the native provider the same children are made, each through its host's
   // The dynamic classes send the owner; the native provider derives it from the URN.
   const withoutOwner = (r: Registered) => ({ ...plain(r), owner: undefined });
   expect(nodes.map(withoutOwner)).toEqual(nodes.map((n) => withoutOwner(dynamic.children.get(`LabNode ${n.name}`)!)));
+});
+
+test("a Lab of 300 nodes or more on the dynamic provider warns that the native one suits it better; on the native one it does not", async () => {
+  const warn = jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
+  try {
+    const lab = (count: number): LabArgs => ({
+      hosts: { east: connection("198.18.0.10") },
+      nodes: Object.fromEntries(Array.from({ length: count }, (_, i) => [`n${i}`, { host: "east" }])),
+    });
+    await build(lab(BIG_LAB_NODES));
+    expect(warn.mock.calls.map(([message]) => message)).toEqual([
+      expect.stringMatching(/^a Lab of 300 nodes on the dynamic provider: .*The native provider \(`pulumi-netns\/native`\)/),
+    ]);
+    warn.mockClear();
+    await build(lab(BIG_LAB_NODES - 1));
+    await build(lab(BIG_LAB_NODES), native.Lab as unknown as typeof Lab);
+    expect(warn).not.toHaveBeenCalled();
+  } finally {
+    warn.mockRestore();
+  }
 });
